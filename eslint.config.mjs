@@ -1,0 +1,26 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', 'infra/kafka/.work/**', '.gatehouse/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-explicit-any': 'warn',
+    },
+  },
+  {
+    // The domain is pure: no I/O, no clock, no infrastructure.
+    files: ['packages/domain/src/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['typeorm', 'kafkajs', 'stripe', 'graphql', 'type-graphql', 'pg', 'node:fs', 'fs', '@gatehouse/*'] },
+      ],
+      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Time arrives as an argument.' }],
+    },
+  },
+);

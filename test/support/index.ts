@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+
+export { repoRoot } from './services';
+
+/** The PostgreSQL server chosen by the global setup (an admin URL). */
+export function testDatabaseServerUrl(): string {
+  const url = process.env.GATEHOUSE_TEST_DATABASE_URL;
+  if (!url) throw new Error('GATEHOUSE_TEST_DATABASE_URL is not set: run integration tests through jest');
+  return url;
+}
+
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export type TestDatabase = { url: string; name: string; drop(): Promise<void> };
+
+/** A fresh, empty database on the test server; `drop()` removes it. */
+export async function createTestDatabase(prefix = 'gh'): Promise<TestDatabase> {
+  const server = testDatabaseServerUrl();
+  const name = `${prefix}_${randomBytes(6).toString('hex')}`;
+  const admin = new Client({ connectionString: server });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    name,
+    url: withDatabase(server, name),
+    async drop() {
+      const c = new Client({ connectionString: server });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/** The Kafka brokers chosen by the global setup, or undefined when none could be had. */
+export function testKafkaBrokers(): string[] | undefined {
+  const b = process.env.GATEHOUSE_TEST_KAFKA_BROKERS;
+  return b ? b.split(',').map((s) => s.trim()) : undefined;
+}
+
+/**
+ * `describe` for suites that need a real Kafka broker. Without one they are skipped loudly, unless
+ * GATEHOUSE_REQUIRE_KAFKA=1 (CI), where they fail.
+ */
+export function describeKafka(name: string, fn: (brokers: string[]) => void): void {
+  const brokers = testKafkaBrokers();
+  if (brokers) {
+    describe(`${name} [kafka ${brokers.join(',')}]`, () => fn(brokers));
+    return;
+  }
+  if (process.env.GATEHOUSE_REQUIRE_KAFKA === '1') {
+    describe(name, () => {
+      it('needs a Kafka broker (GATEHOUSE_REQUIRE_KAFKA=1)', () => {
+        throw new Error('No Kafka broker: set KAFKA_BROKERS or start infra/kafka/kafka.sh');
+      });
+    });
+    return;
+  }
+  process.stderr.write(`\n*** SKIPPED (no Kafka broker): ${name}\n`);
+  describe.skip(`${name} — skipped: no Kafka broker (set KAFKA_BROKERS or install Java)`, () => fn([]));
+}
+
+/** Poll until `check` returns a value (not undefined), or fail after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
