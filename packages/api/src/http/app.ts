@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
 import express, { type Express, type Request, type Response } from 'express';
 import type { GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
@@ -102,13 +103,25 @@ export async function createApp(opts: AppOptions): Promise<App> {
     res.status(result.status).json(result.body);
   });
 
+  // Abuse limits are checked during validation, before any resolver runs.
+  const armor = new ApolloArmor({
+    maxDepth: { n: 12 },
+    maxAliases: { n: 20 },
+    maxTokens: { n: 3000 },
+    maxDirectives: { n: 20 },
+    costLimit: { maxCost: 8000, objectCost: 2, scalarCost: 1, depthCostFactor: 1.5 },
+    blockFieldSuggestion: { enabled: opts.production },
+  });
+  const protection = armor.protect();
   const apollo = new ApolloServer<GraphQLContext>({
     schema: opts.schema,
     introspection: !opts.production,
     csrfPrevention: true,
+    allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: false,
+    validationRules: protection.validationRules,
     formatError: createFormatError(log),
-    plugins: opts.production ? [ApolloServerPluginLandingPageDisabled()] : [],
+    plugins: [...protection.plugins, ...(opts.production ? [ApolloServerPluginLandingPageDisabled()] : [])],
   });
   await apollo.start();
 
