@@ -36,7 +36,7 @@ const config: Config = {
     {
       ...shared,
       displayName: 'integration',
-      testMatch: ['<rootDir>/packages/*/src/**/*.int.spec.ts'],
+      testMatch: ['<rootDir>/packages/*/src/**/*.int.spec.ts', '<rootDir>/test/**/*.int.spec.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },
