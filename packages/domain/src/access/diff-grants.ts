@@ -1,0 +1,74 @@
+import type { ResourceRef } from '../catalog/catalog.events';
+import type { EpochMs } from '../time';
+import {
+  compareText,
+  endOrInfinity,
+  resourceKey,
+  sameResource,
+  type AccessGrant,
+  type AccessSource,
+} from './access-grant';
+import { decideAccess } from './decide-access';
+
+export type AccessChangeKind = 'GRANTED' | 'EXTENDED' | 'SHORTENED' | 'SUSPENDED' | 'RESTORED' | 'REVOKED';
+
+export type AccessChange = {
+  resource: ResourceRef;
+  change: AccessChangeKind;
+  source: AccessSource;
+  effectiveAt: EpochMs;
+  /** Access end after the change; null when it has no end or access is gone. */
+  validUntil: EpochMs | null;
+  causedBy: string;
+};
+
+function lastEnded(grants: AccessGrant[], resource: ResourceRef, at: EpochMs): AccessGrant | undefined {
+  return grants
+    .filter((g) => sameResource(g.resource, resource) && g.validUntil !== null && g.validUntil <= at)
+    .sort((a, b) => endOrInfinity(b.validUntil) - endOrInfinity(a.validUntil))[0];
+}
+
+const longest = (grants: AccessGrant[]): AccessGrant =>
+  [...grants].sort((a, b) => endOrInfinity(b.validUntil) - endOrInfinity(a.validUntil))[0];
+
+/**
+ * What a new fact changed, per resource, as seen at `effectiveAt`: the rows of the access history.
+ * Losing access is SUSPENDED when the ending grant is a suspension (past due, unpaid, paused,
+ * disputed) and REVOKED otherwise; regaining it after a suspension is RESTORED.
+ */
+export function diffGrants(
+  before: AccessGrant[],
+  after: AccessGrant[],
+  effectiveAt: EpochMs,
+): AccessChange[] {
+  const resources = new Map<string, ResourceRef>();
+  for (const g of [...before, ...after]) resources.set(resourceKey(g.resource), g.resource);
+  const changes: AccessChange[] = [];
+  for (const key of [...resources.keys()].sort(compareText)) {
+    const resource = resources.get(key) as ResourceRef;
+    const was = decideAccess(before, resource, effectiveAt);
+    const is = decideAccess(after, resource, effectiveAt);
+    const row = (change: AccessChangeKind, grant: AccessGrant): AccessChange => ({
+      resource,
+      change,
+      source: grant.source,
+      effectiveAt,
+      validUntil: is.validUntil,
+      causedBy: grant.causedBy,
+    });
+    if (!was.allowed && is.allowed) {
+      changes.push(
+        row(lastEnded(before, resource, effectiveAt)?.suspended ? 'RESTORED' : 'GRANTED', longest(is.grants)),
+      );
+    } else if (was.allowed && !is.allowed) {
+      const ending = lastEnded(after, resource, effectiveAt);
+      changes.push(row(ending?.suspended ? 'SUSPENDED' : 'REVOKED', ending ?? longest(was.grants)));
+    } else if (was.allowed && is.allowed) {
+      const from = endOrInfinity(was.validUntil);
+      const to = endOrInfinity(is.validUntil);
+      if (to > from) changes.push(row('EXTENDED', longest(is.grants)));
+      if (to < from) changes.push(row('SHORTENED', longest(is.grants)));
+    }
+  }
+  return changes;
+}
