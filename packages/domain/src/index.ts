@@ -11,3 +11,4 @@ export * from './access/access-grant';
 export * from './access/grants-for';
 export * from './access/decide-access';
 export * from './access/diff-grants';
+export * from './proration/proration';
