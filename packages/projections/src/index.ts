@@ -1,1 +1,11 @@
-export {};
+export * from './data-source';
+export * from './runtime/projection';
+export * from './runtime/projector';
+export * from './runtime/projector.errors';
+export * from './runtime/projection-checkpoint.row';
+export * from './runtime/projection-anomaly.row';
+export * from './archive/archive-hash';
+export * from './archive/archive.projection';
+export * from './archive/ledger-event.row';
+export * from './archive/ledger-events.query';
+export * from './testing/in-memory-ledger';

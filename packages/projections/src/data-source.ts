@@ -1,0 +1,90 @@
+import { DataSource, type LoggerOptions } from 'typeorm';
+import { LedgerEventRow } from './archive/ledger-event.row';
+import { migrations } from './migrations';
+import { ProjectionAnomalyRow } from './runtime/projection-anomaly.row';
+import { ProjectionCheckpointRow } from './runtime/projection-checkpoint.row';
+
+export type DataSourceConfig = {
+  url: string;
+  /** PostgreSQL schema holding the read models (default: the server's search_path, i.e. `public`). */
+  schema?: string;
+  logging?: LoggerOptions;
+  poolSize?: number;
+};
+
+export const readModelEntities = [ProjectionCheckpointRow, ProjectionAnomalyRow, LedgerEventRow];
+
+const MIGRATIONS_TABLE = 'read_model_migrations';
+// Any constant shared by every process that migrates the same database.
+const MIGRATION_LOCK_KEY = 7_215_004_311;
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** A TypeORM data source for the read models. Never `synchronize`: the schema comes from migrations. */
+export function createDataSource(config: DataSourceConfig): DataSource {
+  return new DataSource({
+    type: 'postgres',
+    url: config.url,
+    schema: config.schema,
+    entities: readModelEntities,
+    migrations,
+    migrationsTableName: MIGRATIONS_TABLE,
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    migrationsRun: false,
+    logging: config.logging ?? false,
+    poolSize: config.poolSize ?? 10,
+    applicationName: 'gatehouse-projections',
+    // Plain SQL on hot paths uses unqualified table names, so the connection's search_path must
+    // point at the same schema TypeORM uses.
+    extra: config.schema ? { options: `-c search_path=${quoteIdent(config.schema)}` } : undefined,
+  });
+}
+
+async function withDataSource<T>(config: DataSourceConfig, fn: (ds: DataSource) => Promise<T>): Promise<T> {
+  const ds = createDataSource({ ...config, poolSize: 2 });
+  await ds.initialize();
+  try {
+    if (config.schema) await ds.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(config.schema)}`);
+    return await fn(ds);
+  } finally {
+    await ds.destroy();
+  }
+}
+
+/**
+ * Applies pending read-model migrations and returns their names (empty when up to date).
+ * Concurrent callers are serialised by an advisory lock, so two processes booting together is safe.
+ */
+export async function runMigrations(url: string, options: Omit<DataSourceConfig, 'url'> = {}): Promise<string[]> {
+  return withDataSource({ ...options, url }, async (ds) => {
+    const lock = ds.createQueryRunner();
+    await lock.connect();
+    try {
+      await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+      const applied = await ds.runMigrations({ transaction: 'each' });
+      return applied.map((m) => m.name);
+    } finally {
+      await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+      await lock.release();
+    }
+  });
+}
+
+/** Names of migrations not yet applied (for /readyz: ready means empty). */
+export async function pendingMigrations(url: string, options: Omit<DataSourceConfig, 'url'> = {}): Promise<string[]> {
+  return withDataSource({ ...options, url }, async (ds) => {
+    const tables = await ds.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM pg_tables WHERE tablename = $1 AND schemaname = current_schema()`,
+      [MIGRATIONS_TABLE],
+    );
+    const done = new Set<string>();
+    if (tables[0].n > 0) {
+      const rows = await ds.query<{ name: string }[]>(`SELECT name FROM ${MIGRATIONS_TABLE}`);
+      for (const r of rows) done.add(r.name);
+    }
+    return ds.migrations.map((m) => m.name ?? m.constructor.name).filter((n) => !done.has(n));
+  });
+}

@@ -1,0 +1,5 @@
+import { ProjectorRuntime1764230400000 } from './1764230400000-projector-runtime';
+import { LedgerEvents1764230400001 } from './1764230400001-ledger-events';
+
+/** Every read-model migration, oldest first. New ones are appended here. */
+export const migrations = [ProjectorRuntime1764230400000, LedgerEvents1764230400001];
