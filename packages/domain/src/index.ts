@@ -12,3 +12,4 @@ export * from './access/grants-for';
 export * from './access/decide-access';
 export * from './access/diff-grants';
 export * from './proration/proration';
+export * from './membership/membership-view';

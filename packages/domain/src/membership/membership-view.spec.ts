@@ -1,0 +1,50 @@
+import { buildCatalog, deleted, invoicePaid, observed, PERIOD, T0 } from '../testing/builders';
+import { membershipView } from './membership-view';
+import { emptyMemberState, evolveMembership, type MembershipEvent } from './membership.evolve';
+
+const catalog = buildCatalog();
+const view = (events: MembershipEvent[], at = T0) =>
+  membershipView(events.reduce(evolveMembership, emptyMemberState()), catalog, at);
+
+describe('membershipView', () => {
+  it('is NONE without a subscription', () => expect(view([]).status).toBe('NONE'));
+
+  it('shows the tier and price of the subscription', () =>
+    expect(view([observed()])).toMatchObject({
+      status: 'ACTIVE',
+      tierId: 'gold',
+      priceId: 'gold-monthly',
+      currentPeriodEnd: T0 + PERIOD,
+    }));
+
+  it('prefers a live subscription over an ended one', () => {
+    const old = deleted({ subscriptionId: 'sub_0', observedAt: T0 + 1000, eventId: 'evt_0' });
+    expect(view([old, observed()]).stripeSubscriptionId).toBe('sub_1');
+  });
+
+  it('shows installment progress', () =>
+    expect(view([observed({ priceId: 'price_gold_3x' }), invoicePaid()])).toMatchObject({
+      installmentsPaid: 1,
+      installmentsTotal: 3,
+    }));
+
+  it('shows a downgrade scheduled for the period end', () => {
+    const schedule: MembershipEvent = {
+      type: 'ScheduleObserved',
+      data: {
+        scheduleId: 'sub_sched_1',
+        subscriptionId: 'sub_1',
+        phases: [
+          { priceId: 'price_gold', start: T0, end: T0 + PERIOD },
+          { priceId: 'price_basic', start: T0 + PERIOD },
+        ],
+        observedAt: T0,
+        eventId: 'evt_s',
+      },
+    };
+    expect(view([observed(), schedule]).scheduledChange).toEqual({
+      toStripePriceId: 'price_basic',
+      effectiveAt: T0 + PERIOD,
+    });
+  });
+});
