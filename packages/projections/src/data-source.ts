@@ -1,5 +1,6 @@
 import { DataSource, type LoggerOptions } from 'typeorm';
 import { LedgerEventRow } from './archive/ledger-event.row';
+import { CatalogRow } from './catalog/catalog.row';
 import { migrations } from './migrations';
 import { ProjectionAnomalyRow } from './runtime/projection-anomaly.row';
 import { ProjectionCheckpointRow } from './runtime/projection-checkpoint.row';
@@ -12,7 +13,7 @@ export type DataSourceConfig = {
   poolSize?: number;
 };
 
-export const readModelEntities = [ProjectionCheckpointRow, ProjectionAnomalyRow, LedgerEventRow];
+export const readModelEntities = [ProjectionCheckpointRow, ProjectionAnomalyRow, LedgerEventRow, CatalogRow];
 
 const MIGRATIONS_TABLE = 'read_model_migrations';
 // Any constant shared by every process that migrates the same database.

@@ -9,3 +9,6 @@ export * from './archive/archive.projection';
 export * from './archive/ledger-event.row';
 export * from './archive/ledger-events.query';
 export * from './testing/in-memory-ledger';
+export * from './catalog/catalog.row';
+export * from './catalog/catalog.projection';
+export * from './catalog/catalog.query';

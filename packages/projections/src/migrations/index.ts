@@ -1,5 +1,6 @@
 import { ProjectorRuntime1764230400000 } from './1764230400000-projector-runtime';
 import { LedgerEvents1764230400001 } from './1764230400001-ledger-events';
+import { Catalog1764230400100 } from './1764230400100-catalog';
 
 /** Every read-model migration, oldest first. New ones are appended here. */
-export const migrations = [ProjectorRuntime1764230400000, LedgerEvents1764230400001];
+export const migrations = [ProjectorRuntime1764230400000, LedgerEvents1764230400001, Catalog1764230400100];
