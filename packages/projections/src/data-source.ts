@@ -1,5 +1,6 @@
 import { DataSource, type LoggerOptions } from 'typeorm';
 import { LedgerEventRow } from './archive/ledger-event.row';
+import { membershipAccessEntities } from './access/access.row';
 import { CatalogRow } from './catalog/catalog.row';
 import { migrations } from './migrations';
 import { ProjectionAnomalyRow } from './runtime/projection-anomaly.row';
@@ -13,7 +14,7 @@ export type DataSourceConfig = {
   poolSize?: number;
 };
 
-export const readModelEntities = [ProjectionCheckpointRow, ProjectionAnomalyRow, LedgerEventRow, CatalogRow];
+export const readModelEntities = [ProjectionCheckpointRow, ProjectionAnomalyRow, LedgerEventRow, CatalogRow, ...membershipAccessEntities];
 
 const MIGRATIONS_TABLE = 'read_model_migrations';
 // Any constant shared by every process that migrates the same database.
