@@ -1,0 +1,205 @@
+import { randomBytes } from 'node:crypto';
+import { Client } from 'pg';
+import { createTestDatabase, type TestDatabase } from '@test/support';
+import { ledgerContract } from '../../ledger.contract';
+import { LedgerUnavailableError, UnknownCommunityError } from '../../ledger.errors';
+import type { Ledger, RecordedEvent } from '../../ledger.port';
+import { PostgresLedger } from './postgres-ledger';
+
+jest.setTimeout(60_000);
+
+let db: TestDatabase;
+const open: Ledger[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase('ledger');
+});
+
+afterAll(async () => {
+  await Promise.all(open.map((l) => l.close()));
+  await db.drop();
+});
+
+async function openLedger(prefix: string, extra: Partial<ConstructorParameters<typeof PostgresLedger>[0]> = {}) {
+  const ledger = new PostgresLedger({ connectionString: db.url, prefix, pollIntervalMs: 100, ...extra });
+  open.push(ledger);
+  await ledger.init();
+  return ledger;
+}
+
+function freshPrefix(): string {
+  return `l_${randomBytes(4).toString('hex')}`;
+}
+
+ledgerContract('postgres', async () => {
+  const prefix = freshPrefix();
+  const ledger = await openLedger(prefix);
+  const reopened: Ledger[] = [];
+  return {
+    ledger,
+    reopen: async () => {
+      const l = await openLedger(prefix);
+      reopened.push(l);
+      return l;
+    },
+    dispose: async () => {
+      await Promise.all([ledger, ...reopened].map((l) => l.close()));
+    },
+  };
+});
+
+describe('PostgresLedger', () => {
+  const event = (communityId: string, n: number) => ({
+    type: 'TierDefined',
+    communityId,
+    source: 'admin' as const,
+    occurredAt: '2026-01-01T00:00:00.000Z',
+    data: { n },
+  });
+
+  it('creates its tables idempotently, also when two instances init at once', async () => {
+    const prefix = freshPrefix();
+    await Promise.all([openLedger(prefix), openLedger(prefix)]);
+    const again = await openLedger(prefix);
+    await again.append([event('c1', 1)]);
+    expect(again.tableName).toBe(`${prefix}_log`);
+  });
+
+  it('keeps regions apart: each prefix is its own ledger', async () => {
+    const eu = await openLedger(freshPrefix());
+    const us = await openLedger(freshPrefix());
+    await eu.append([event('c1', 1)]);
+    expect(await us.head()).toBeNull();
+    expect(await eu.head('c1')).not.toBeNull();
+  });
+
+  const envelope = (communityId: string, id: string) => ({
+    ...event(communityId, 1),
+    id,
+    recordedAt: '2026-01-01T00:00:00.000Z',
+    schemaVersion: 1,
+    subject: null,
+    actor: null,
+    causationId: null,
+    correlationId: null,
+  });
+
+  it('never lets a reader pass an event whose transaction commits late', async () => {
+    const prefix = freshPrefix();
+    const ledger = await openLedger(prefix);
+    const a = new Client({ connectionString: db.url });
+    const b = new Client({ connectionString: db.url });
+    await a.connect();
+    await b.connect();
+    const delivered: RecordedEvent[] = [];
+    let checkpoint: string | undefined;
+    const sub = ledger.subscribe('late', { maxBatch: 10 }, async (batch) => {
+      for (const e of batch) {
+        delivered.push(e);
+        checkpoint = ledger.advance(checkpoint, e);
+      }
+    });
+    try {
+      // tx A takes position n first, tx B takes n+1 and commits first
+      await a.query('BEGIN');
+      await a.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
+        JSON.stringify([envelope('late-a', 'tx-a')]),
+      ]);
+      await b.query('BEGIN');
+      await b.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
+        JSON.stringify([envelope('late-b', 'tx-b')]),
+      ]);
+      const positions = await b.query(`SELECT id, position FROM ${prefix}_log ORDER BY position`);
+      await b.query('COMMIT');
+      expect(positions.rows.map((r) => r.id)).toEqual(['tx-b']);
+
+      // B is committed and visible to a plain query, yet no reader of every community may pass A
+      const visible = await ledger.read({ communityId: 'late-b' });
+      const ids: string[] = [];
+      for await (const e of visible) ids.push(e.id);
+      expect(ids).toEqual(['tx-b']);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(delivered.map((e) => e.id)).toEqual([]);
+
+      await a.query('COMMIT');
+      const deadline = Date.now() + 10_000;
+      while (delivered.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(delivered.map((e) => e.id)).toEqual(['tx-a', 'tx-b']);
+      const { rows } = await a.query(`SELECT id, position FROM ${prefix}_log ORDER BY position`);
+      expect(rows.map((r) => r.id)).toEqual(['tx-a', 'tx-b']);
+    } finally {
+      await sub.stop();
+      await a.end();
+      await b.end();
+    }
+  });
+
+  it('delivers an event whose transaction commits late even when a younger position was already delivered', async () => {
+    const prefix = freshPrefix();
+    const ledger = await openLedger(prefix);
+    const a = new Client({ connectionString: db.url });
+    const b = new Client({ connectionString: db.url });
+    await a.connect();
+    await b.connect();
+    const delivered: string[] = [];
+    const sub = ledger.subscribe('late', {}, async (batch) => {
+      delivered.push(...batch.map((e) => e.id));
+    });
+    try {
+      // B holds the older transaction id but takes the later sequence number
+      await b.query('BEGIN');
+      await b.query('SELECT pg_current_xact_id()');
+      await a.query('BEGIN');
+      await a.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [JSON.stringify([envelope('late-a', 'tx-a')])]);
+      await b.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [JSON.stringify([envelope('late-b', 'tx-b')])]);
+      await b.query('COMMIT');
+      const deadline = Date.now() + 10_000;
+      while (delivered.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(delivered).toEqual(['tx-b']);
+      await a.query('COMMIT');
+      while (delivered.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(delivered).toEqual(['tx-b', 'tx-a']);
+      const { rows } = await a.query(`SELECT id FROM ${prefix}_log ORDER BY position`);
+      expect(rows.map((r) => r.id)).toEqual(['tx-a', 'tx-b']);
+    } finally {
+      await sub.stop();
+      await a.end();
+      await b.end();
+    }
+  });
+
+  it('wakes subscribers through NOTIFY well before the polling fallback', async () => {
+    const ledger = await openLedger(freshPrefix(), { pollIntervalMs: 60_000 });
+    const delivered: string[] = [];
+    const sub = ledger.subscribe('notify', {}, async (batch) => {
+      delivered.push(...batch.map((e) => e.id));
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    await ledger.append([{ ...event('c', 1), id: 'notified' }]);
+    while (delivered.length === 0 && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 10));
+    await sub.stop();
+    expect(delivered).toEqual(['notified']);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('refuses events of a community the guard does not know, writing nothing', async () => {
+    const ledger = await openLedger(freshPrefix(), { communityExists: async (id) => id === 'known' });
+    await expect(ledger.append([event('known', 1), event('unknown', 2)])).rejects.toThrow(UnknownCommunityError);
+    expect(await ledger.head()).toBeNull();
+    await expect(ledger.append([event('known', 1)])).resolves.toHaveLength(1);
+  });
+
+  it('reports an unreachable database as LedgerUnavailableError, never as success', async () => {
+    const ledger = new PostgresLedger({
+      connectionString: 'postgres://postgres@127.0.0.1:1/none',
+      poolConfig: { connectionTimeoutMillis: 1_000 },
+    });
+    try {
+      await expect(ledger.append([event('c', 1)])).rejects.toThrow(LedgerUnavailableError);
+      await expect(ledger.ping()).rejects.toThrow(LedgerUnavailableError);
+    } finally {
+      await ledger.close();
+    }
+  });
+});

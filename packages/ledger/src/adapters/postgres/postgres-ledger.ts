@@ -1,0 +1,356 @@
+import { Client, Pool, type PoolConfig } from 'pg';
+import { assertCommunitiesExist, prepareEnvelopes, type CommunityExists } from '../../envelope';
+import type {
+  AppendResult,
+  BatchHandler,
+  EventSource,
+  Ledger,
+  NewEvent,
+  Position,
+  ReadOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  Subscription,
+} from '../../ledger.port';
+import { LedgerUnavailableError } from '../../ledger.errors';
+import { runSubscription, Waker } from '../../subscription';
+import { isPostgresUnavailable, toLedgerError } from './postgres-errors';
+import { appendFunctionSql, initSql, tableNames, type TableNames } from './postgres-ledger.sql';
+
+export type PostgresLedgerOptions = {
+  /** A connection string, or an existing pool (which `close()` then leaves open). */
+  connectionString?: string;
+  pool?: Pool;
+  poolConfig?: Omit<PoolConfig, 'connectionString'>;
+  /**
+   * Prefix of the table, sequence, function and NOTIFY channel (`<prefix>_log`, ...), so several
+   * regions can each keep their own ledger. Lowercase letters, digits and `_`.
+   */
+  prefix?: string;
+  /** When given, appends for communities it denies are refused with `UnknownCommunityError`. */
+  communityExists?: CommunityExists;
+  /** Subscriptions poll this often when no NOTIFY arrives (ms). */
+  pollIntervalMs?: number;
+  /** How long a read of every community waits for transactions open at its start to finish (ms). */
+  readSettleMs?: number;
+  clock?: () => Date;
+};
+
+type Row = {
+  tx: string;
+  position: string;
+  id: string;
+  community_id: string;
+  type: string;
+  subject: string | null;
+  occurred_at: Date;
+  recorded_at: Date;
+  source: EventSource;
+  actor: string | null;
+  causation_id: string | null;
+  correlation_id: string | null;
+  schema_version: number;
+  data: unknown;
+};
+
+type Cursor = { tx: string; position: string };
+
+const COLUMNS = `l.tx::text AS tx, l.position::text AS position, l.id, l.community_id, l.type, l.subject, l.occurred_at,
+  l.recorded_at, l.source, l.actor, l.causation_id, l.correlation_id, l.schema_version, l.data`;
+
+const ORIGIN: Cursor = { tx: '0', position: '0' };
+
+function formatPosition(tx: string, position: string): Position {
+  return `${tx}.${position}`;
+}
+
+function parsePosition(p: Position): Cursor {
+  const m = /^(\d+)\.(\d+)$/.exec(p);
+  if (!m) throw new RangeError(`Not a PostgreSQL ledger position: ${p}`);
+  return { tx: m[1], position: m[2] };
+}
+
+function toEvent(r: Row): RecordedEvent {
+  return {
+    id: r.id,
+    type: r.type,
+    communityId: r.community_id,
+    subject: r.subject,
+    occurredAt: r.occurred_at.toISOString(),
+    recordedAt: r.recorded_at.toISOString(),
+    source: r.source,
+    actor: r.actor,
+    causationId: r.causation_id,
+    correlationId: r.correlation_id,
+    schemaVersion: r.schema_version,
+    data: r.data,
+    position: formatPosition(r.tx, r.position),
+  };
+}
+
+/**
+ * The ledger in one PostgreSQL table. Positions are `<xid>.<position>`: the writing transaction's id,
+ * then a sequence number. Appends of one community are serialized by a transaction-level advisory
+ * lock taken before the transaction gets its id, so inside a community the xid order is the commit
+ * order. Readers of every community only pass transactions older than every open one
+ * (`pg_snapshot_xmin`), so an event whose transaction commits late is never skipped.
+ */
+export class PostgresLedger implements Ledger {
+  readonly kind = 'postgres' as const;
+  private readonly pool: Pool;
+  private readonly ownsPool: boolean;
+  private readonly names: TableNames;
+  private readonly clock: () => Date;
+  private readonly pollIntervalMs: number;
+  private readonly readSettleMs: number;
+  private listener: Client | undefined;
+  private listening: Promise<void> | undefined;
+  private readonly wakers = new Set<Waker>();
+  private closed = false;
+
+  constructor(private readonly options: PostgresLedgerOptions) {
+    if (options.pool) {
+      this.pool = options.pool;
+      this.ownsPool = false;
+    } else {
+      if (!options.connectionString) throw new TypeError('PostgresLedger needs a connectionString or a pool');
+      this.pool = new Pool({
+        connectionTimeoutMillis: 5_000,
+        max: 20,
+        ...options.poolConfig,
+        connectionString: options.connectionString,
+      });
+      // An idle client losing its connection must not crash the process; the next query reports it.
+      this.pool.on('error', () => undefined);
+      this.ownsPool = true;
+    }
+    this.names = tableNames(options.prefix ?? 'ledger');
+    this.clock = options.clock ?? (() => new Date());
+    this.pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.readSettleMs = options.readSettleMs ?? 1_000;
+  }
+
+  /** The table holding the events (e.g. for analysts' SQL). */
+  get tableName(): string {
+    return this.names.log;
+  }
+
+  async init(): Promise<void> {
+    const client = await this.connect('init');
+    try {
+      // Serialize concurrent init() calls: CREATE ... IF NOT EXISTS is not race-free.
+      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`${this.names.log}:init`]);
+      try {
+        await client.query(initSql(this.names));
+        await client.query(appendFunctionSql(this.names));
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`${this.names.log}:init`]);
+      }
+    } catch (err) {
+      throw toLedgerError(err, 'init');
+    } finally {
+      client.release();
+    }
+  }
+
+  async append(events: NewEvent[]): Promise<AppendResult[]> {
+    if (events.length === 0) return [];
+    const envelopes = prepareEnvelopes(events, this.clock());
+    await assertCommunitiesExist(envelopes, this.options.communityExists);
+    const batch = JSON.stringify(envelopes);
+    const { rows } = await this.query<{ id: string; tx: string; position: string; appended: boolean }>(
+      'append',
+      `SELECT out_id AS id, out_tx::text AS tx, out_position::text AS position, out_appended AS appended
+         FROM ${this.names.appendFn}($1::jsonb)`,
+      [batch],
+    );
+    return rows.map((r) => ({ id: r.id, position: formatPosition(r.tx, r.position), appended: r.appended }));
+  }
+
+  async *read(options: ReadOptions = {}): AsyncIterable<RecordedEvent> {
+    const pageSize = options.pageSize ?? 1_000;
+    const bound = options.communityId === undefined ? await this.settledBound() : undefined;
+    let cursor = options.after ? parsePosition(options.after) : ORIGIN;
+    for (;;) {
+      const rows = await this.page(cursor, { ...options, limit: pageSize, bound });
+      for (const r of rows) yield toEvent(r);
+      if (rows.length < pageSize) return;
+      const last = rows[rows.length - 1];
+      cursor = { tx: last.tx, position: last.position };
+    }
+  }
+
+  subscribe(_consumer: string, options: SubscribeOptions, handler: BatchHandler): Subscription {
+    const maxBatch = options.maxBatch ?? 500;
+    let cursor = options.after ? parsePosition(options.after) : ORIGIN;
+    let waker: Waker | undefined;
+    return runSubscription(
+      async (state) => {
+        waker = state.waker;
+        this.wakers.add(waker);
+        await this.listen().catch(() => undefined);
+        while (!state.stopped) {
+          let rows: Row[];
+          try {
+            rows = await this.page(cursor, { ...options, limit: maxBatch, bound: 'live' });
+          } catch (err) {
+            // A database that went away comes back: keep polling; anything else ends the subscription.
+            if (!isPostgresUnavailable(err) && !(err instanceof LedgerUnavailableError)) throw err;
+            await state.waker.wait(this.pollIntervalMs);
+            continue;
+          }
+          if (rows.length > 0) {
+            await handler(rows.map(toEvent));
+            const last = rows[rows.length - 1];
+            cursor = { tx: last.tx, position: last.position };
+            if (rows.length === maxBatch) continue;
+          }
+          if (state.stopped) break;
+          if (!this.listener) await this.listen().catch(() => undefined);
+          await state.waker.wait(this.pollIntervalMs);
+        }
+      },
+      () => {
+        if (waker) this.wakers.delete(waker);
+      },
+    );
+  }
+
+  async head(communityId?: string): Promise<Position | null> {
+    const { rows } =
+      communityId === undefined
+        ? await this.query<Cursor>(
+            'head',
+            `SELECT tx::text AS tx, position::text AS position FROM ${this.names.log} l ORDER BY l.tx DESC, l.position DESC LIMIT 1`,
+          )
+        : await this.query<Cursor>(
+            'head',
+            `SELECT tx::text AS tx, position::text AS position FROM ${this.names.log} l
+              WHERE community_id = $1 ORDER BY l.tx DESC, l.position DESC LIMIT 1`,
+            [communityId],
+          );
+    return rows[0] ? formatPosition(rows[0].tx, rows[0].position) : null;
+  }
+
+  comparePositions(a: Position, b: Position): number {
+    const pa = parsePosition(a);
+    const pb = parsePosition(b);
+    const tx = BigInt(pa.tx) - BigInt(pb.tx);
+    if (tx !== 0n) return tx < 0n ? -1 : 1;
+    const pos = BigInt(pa.position) - BigInt(pb.position);
+    return pos === 0n ? 0 : pos < 0n ? -1 : 1;
+  }
+
+  advance(checkpoint: Position | undefined, event: RecordedEvent): Position {
+    if (checkpoint === undefined) return event.position;
+    return this.comparePositions(checkpoint, event.position) >= 0 ? checkpoint : event.position;
+  }
+
+  async ping(): Promise<void> {
+    await this.query('ping', 'SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.wakers) w.wake();
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end().catch(() => undefined);
+    if (this.ownsPool) await this.pool.end();
+  }
+
+  private async connect(what: string) {
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw toLedgerError(err, what);
+    }
+  }
+
+  private async query<T extends object>(what: string, sql: string, params?: unknown[]) {
+    try {
+      return await this.pool.query<T & import('pg').QueryResultRow>(sql, params);
+    } catch (err) {
+      throw toLedgerError(err, what);
+    }
+  }
+
+  /**
+   * Upper bound (exclusive xid) for a read of every community: waits briefly for the transactions
+   * open at the start to finish, so a reader sees what was appended before it started.
+   */
+  private async settledBound(): Promise<string> {
+    const deadline = Date.now() + this.readSettleMs;
+    const { rows } = await this.query<{ xmax: string; xmin: string }>(
+      'read',
+      'SELECT pg_snapshot_xmax(s)::text AS xmax, pg_snapshot_xmin(s)::text AS xmin FROM pg_current_snapshot() s',
+    );
+    const target = BigInt(rows[0].xmax);
+    let xmin = rows[0].xmin;
+    while (BigInt(xmin) < target && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+      const next = await this.query<{ xmin: string }>('read', 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin');
+      xmin = next.rows[0].xmin;
+    }
+    return xmin;
+  }
+
+  private async page(
+    after: Cursor,
+    o: { communityId?: string; types?: readonly string[]; limit: number; bound: string | 'live' | undefined },
+  ): Promise<Row[]> {
+    const params: unknown[] = [after.tx, after.position, o.limit];
+    const where = ['(l.tx, l.position) > ($1::xid8, $2::bigint)'];
+    if (o.communityId !== undefined) {
+      params.push(o.communityId);
+      where.push(`l.community_id = $${params.length}`);
+    } else if (o.bound === 'live') {
+      // Only transactions older than every open one: nothing can still commit below them.
+      where.push('l.tx < pg_snapshot_xmin(pg_current_snapshot())');
+    } else if (o.bound !== undefined) {
+      params.push(o.bound);
+      where.push(`l.tx < $${params.length}::xid8`);
+    }
+    if (o.types) {
+      params.push(o.types);
+      where.push(`l.type = ANY($${params.length}::text[])`);
+    }
+    const { rows } = await this.query<Row>(
+      'read',
+      `SELECT ${COLUMNS} FROM ${this.names.log} l WHERE ${where.join(' AND ')} ORDER BY l.tx, l.position LIMIT $3`,
+      params,
+    );
+    return rows;
+  }
+
+  private listen(): Promise<void> {
+    if (this.closed || this.listener) return Promise.resolve();
+    this.listening ??= (async () => {
+      const client = new Client({ connectionString: this.options.connectionString ?? this.poolConnectionString() });
+      client.on('notification', () => {
+        for (const w of this.wakers) w.wake();
+      });
+      client.on('error', () => {
+        if (this.listener === client) this.listener = undefined;
+        client.end().catch(() => undefined);
+      });
+      try {
+        await client.connect();
+        await client.query(`LISTEN ${this.names.channel}`);
+      } catch (err) {
+        await client.end().catch(() => undefined);
+        throw err;
+      }
+      if (this.closed) await client.end();
+      else this.listener = client;
+    })().finally(() => {
+      this.listening = undefined;
+    });
+    return this.listening;
+  }
+
+  private poolConnectionString(): string | undefined {
+    return (this.pool as unknown as { options?: { connectionString?: string } }).options?.connectionString;
+  }
+}

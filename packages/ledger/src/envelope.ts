@@ -1,0 +1,104 @@
+import Ajv2020, { type ErrorObject } from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { v7 as uuidv7 } from 'uuid';
+import schema from './envelope.schema.json';
+import { LedgerPayloadTooLargeError, LedgerValidationError, UnknownCommunityError } from './ledger.errors';
+import type { EventEnvelope, NewEvent, RecordedEvent } from './ledger.port';
+
+/** The published JSON Schema of the event envelope (draft 2020-12). */
+export const envelopeSchema: Readonly<Record<string, unknown>> = schema;
+
+/** Largest serialized envelope the ledger accepts: 1 MiB. */
+export const MAX_EVENT_BYTES = 1024 * 1024;
+
+const ajv = new Ajv2020({ allErrors: true, strict: true });
+addFormats(ajv, ['date-time']);
+const validate = ajv.compile<EventEnvelope>(schema);
+
+function fieldOf(err: ErrorObject): string {
+  const path = err.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  if (err.keyword === 'required') {
+    const missing = (err.params as { missingProperty: string }).missingProperty;
+    return path ? `${path}.${missing}` : missing;
+  }
+  if (err.keyword === 'additionalProperties') {
+    const extra = (err.params as { additionalProperty: string }).additionalProperty;
+    return path ? `${path}.${extra}` : extra;
+  }
+  return path || '(event)';
+}
+
+/** Checks one envelope against the schema and the size limit, or throws a typed error. */
+export function assertValidEnvelope(envelope: EventEnvelope, index = 0): void {
+  if (!validate(envelope)) {
+    const fields: Record<string, string> = {};
+    for (const err of validate.errors ?? []) {
+      const field = fieldOf(err);
+      if (!(field in fields)) fields[field] = err.message ?? err.keyword;
+    }
+    throw new LedgerValidationError(fields, index);
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(envelope), 'utf8');
+  if (bytes > MAX_EVENT_BYTES) throw new LedgerPayloadTooLargeError(bytes, MAX_EVENT_BYTES, index);
+}
+
+/**
+ * Completes new events into envelopes (UUIDv7 ids, `recordedAt`, nulls, schema version 1) and
+ * validates the whole batch before anything is written: one bad event refuses the batch.
+ */
+export function prepareEnvelopes(events: readonly NewEvent[], recordedAt: Date): EventEnvelope[] {
+  const at = recordedAt.toISOString();
+  return events.map((e, index) => {
+    const envelope: EventEnvelope = {
+      id: e.id ?? uuidv7(),
+      type: e.type,
+      communityId: e.communityId,
+      subject: e.subject ?? null,
+      occurredAt: e.occurredAt,
+      recordedAt: at,
+      source: e.source,
+      actor: e.actor ?? null,
+      causationId: e.causationId ?? null,
+      correlationId: e.correlationId ?? null,
+      schemaVersion: e.schemaVersion ?? 1,
+      data: e.data,
+    };
+    assertValidEnvelope(envelope, index);
+    // One spelling of each instant (millisecond UTC), whatever the store: hashes depend on it.
+    const occurred = new Date(envelope.occurredAt);
+    if (Number.isNaN(occurred.getTime())) throw new LedgerValidationError({ occurredAt: 'must be a real instant' }, index);
+    envelope.occurredAt = occurred.toISOString();
+    return envelope;
+  });
+}
+
+/** Optional guard given to adapters: does this community exist (in this region)? */
+export type CommunityExists = (communityId: string) => Promise<boolean>;
+
+export async function assertCommunitiesExist(
+  envelopes: readonly EventEnvelope[],
+  communityExists: CommunityExists | undefined,
+): Promise<void> {
+  if (!communityExists) return;
+  for (const id of new Set(envelopes.map((e) => e.communityId))) {
+    if (!(await communityExists(id))) throw new UnknownCommunityError(id);
+  }
+}
+
+/** The envelope of a recorded event, without its position. */
+export function envelopeOf(event: EventEnvelope | RecordedEvent): EventEnvelope {
+  return {
+    id: event.id,
+    type: event.type,
+    communityId: event.communityId,
+    subject: event.subject,
+    occurredAt: event.occurredAt,
+    recordedAt: event.recordedAt,
+    source: event.source,
+    actor: event.actor,
+    causationId: event.causationId,
+    correlationId: event.correlationId,
+    schemaVersion: event.schemaVersion,
+    data: event.data,
+  };
+}
