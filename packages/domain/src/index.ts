@@ -13,3 +13,4 @@ export * from './access/decide-access';
 export * from './access/diff-grants';
 export * from './proration/proration';
 export * from './membership/membership-view';
+export * from './commerce/commerce';
