@@ -1,0 +1,64 @@
+import { Pool } from 'pg';
+import type { StripeEvent } from '../../stripe-event';
+import type { QuarantineStore } from '../quarantine.port';
+
+export type PostgresQuarantineOptions = {
+  /** A connection string, or an existing pool (which `close()` then leaves open). */
+  connectionString?: string;
+  pool?: Pool;
+  /** Table name; lowercase letters, digits and `_`. */
+  table?: string;
+};
+
+export class PostgresQuarantineStore implements QuarantineStore {
+  private readonly pool: Pool;
+  private readonly ownsPool: boolean;
+  private readonly table: string;
+
+  constructor(options: PostgresQuarantineOptions) {
+    if (!options.pool && !options.connectionString) throw new TypeError('PostgresQuarantineStore needs a pool or a connectionString');
+    this.pool = options.pool ?? new Pool({ connectionString: options.connectionString });
+    this.ownsPool = !options.pool;
+    this.table = options.table ?? 'stripe_quarantine';
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.table)) throw new TypeError(`Invalid table name ${this.table}`);
+  }
+
+  async init(): Promise<void> {
+    await this.pool.query(`CREATE TABLE IF NOT EXISTS ${this.table} (
+      account_id text NOT NULL,
+      event_id text NOT NULL,
+      event_created timestamptz NOT NULL,
+      event jsonb NOT NULL,
+      held_at timestamptz NOT NULL DEFAULT now(),
+      PRIMARY KEY (account_id, event_id)
+    )`);
+  }
+
+  async put(accountId: string, event: StripeEvent): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO ${this.table} (account_id, event_id, event_created, event) VALUES ($1, $2, to_timestamp($3), $4)
+       ON CONFLICT (account_id, event_id) DO NOTHING`,
+      [accountId, event.id, event.created, JSON.stringify(event)],
+    );
+  }
+
+  async take(accountId: string): Promise<StripeEvent[]> {
+    const { rows } = await this.pool.query<{ event: StripeEvent }>(
+      `SELECT event FROM ${this.table} WHERE account_id = $1 ORDER BY event_created, event_id`,
+      [accountId],
+    );
+    return rows.map((r) => r.event);
+  }
+
+  async discard(accountId: string, eventIds: readonly string[]): Promise<void> {
+    if (eventIds.length === 0) return;
+    await this.pool.query(`DELETE FROM ${this.table} WHERE account_id = $1 AND event_id = ANY($2::text[])`, [
+      accountId,
+      [...eventIds],
+    ]);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsPool) await this.pool.end();
+  }
+}

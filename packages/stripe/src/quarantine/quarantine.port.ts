@@ -1,0 +1,13 @@
+import type { StripeEvent } from '../stripe-event';
+
+/** Stripe events of a connected account Gatehouse does not know yet, held until the account is linked. */
+export interface QuarantineStore {
+  /** Create the backing table when missing. Idempotent. */
+  init(): Promise<void>;
+  /** Hold an event; holding the same event id twice keeps one copy. */
+  put(accountId: string, event: StripeEvent): Promise<void>;
+  /** The events held for an account, oldest first. They stay held until `discard`. */
+  take(accountId: string): Promise<StripeEvent[]>;
+  /** Forget held events (after they were appended to the ledger). */
+  discard(accountId: string, eventIds: readonly string[]): Promise<void>;
+}

@@ -1,0 +1,109 @@
+import type { Ledger } from '@gatehouse/ledger';
+import type Stripe from 'stripe';
+import type { QuarantineStore } from '../quarantine/quarantine.port';
+import { assertStripeEvent, stripeEventToLedgerFact, type StripeEvent } from '../stripe-event';
+import type { CommunityDirectory } from '../webhook/community-directory.port';
+import type { WebhookLogger } from '../webhook/ingest.handler';
+
+/** The Events API keeps 30 days of events. */
+export const EVENTS_API_WINDOW_MS = 30 * 24 * 3600 * 1000;
+const APPEND_BATCH = 100;
+
+export type ReconcileOptions = {
+  stripe: Stripe;
+  ledger: Ledger;
+  directory: CommunityDirectory;
+  /** Earliest event time to look at; clamped to the Events API's 30-day window. */
+  since: Date;
+  /** Connected accounts (`acct_…`) to reconcile besides the platform account. */
+  accounts?: readonly string[];
+  /** Reconcile the platform account's own events too (default true). */
+  includePlatform?: boolean;
+  /** When given, events of accounts without a community are held here instead of skipped. */
+  quarantine?: QuarantineStore;
+  log: WebhookLogger;
+  clock?: () => Date;
+};
+
+export type ReconcileScopeReport = {
+  /** null for the platform account. */
+  account: string | null;
+  communityId: string | null;
+  listed: number;
+  appended: number;
+  alreadyPresent: number;
+  /** Listed but not recorded: the account has no community (held in quarantine when one is given). */
+  unassigned: number;
+  /** Ids of the events this run appended (the ones the webhook had missed). */
+  appendedIds: string[];
+};
+
+export type ReconcileReport = {
+  since: string;
+  /** True when `since` was older than the Events API keeps and was moved forward. */
+  clamped: boolean;
+  scopes: ReconcileScopeReport[];
+  listed: number;
+  appended: number;
+  alreadyPresent: number;
+  unassigned: number;
+};
+
+/**
+ * Lists Stripe's Events API (platform and connected accounts) and appends what the ledger lacks.
+ * Appending is idempotent by event id, so events already recorded by the webhook are reported as
+ * present and not written again. Events are appended oldest first.
+ */
+export async function reconcile(options: ReconcileOptions): Promise<ReconcileReport> {
+  const { stripe, ledger, directory, log } = options;
+  const now = (options.clock ?? (() => new Date()))().getTime();
+  const earliest = now - EVENTS_API_WINDOW_MS;
+  const clamped = options.since.getTime() < earliest;
+  const sinceMs = clamped ? earliest : options.since.getTime();
+  const gte = Math.ceil(sinceMs / 1000);
+  const scopes: (string | null)[] = [...(options.includePlatform === false ? [] : [null]), ...(options.accounts ?? [])];
+
+  const reports: ReconcileScopeReport[] = [];
+  for (const account of scopes) {
+    const communityId = account ? await directory.communityForStripeAccount(account) : await directory.platformCommunity();
+    const report: ReconcileScopeReport = { account, communityId, listed: 0, appended: 0, alreadyPresent: 0, unassigned: 0, appendedIds: [] };
+    const events: StripeEvent[] = [];
+    const pages = stripe.events.list({ created: { gte }, limit: 100 }, account ? { stripeAccount: account } : undefined);
+    for await (const listed of pages) {
+      const event: unknown = listed;
+      assertStripeEvent(event);
+      events.push(event);
+    }
+    report.listed = events.length;
+    // The Events API lists newest first; the ledger should learn them in the order they happened.
+    events.sort((a, b) => a.created - b.created || (a.id < b.id ? -1 : 1));
+    if (!communityId) {
+      report.unassigned = events.length;
+      if (options.quarantine) for (const e of events) await options.quarantine.put(account ?? 'platform', e);
+      log.warn({ account, events: events.length }, 'reconcile: no community for this Stripe account');
+    } else {
+      for (let i = 0; i < events.length; i += APPEND_BATCH) {
+        const batch = events.slice(i, i + APPEND_BATCH);
+        const results = await ledger.append(batch.map((e) => stripeEventToLedgerFact(e, communityId)));
+        results.forEach((r) => {
+          if (r.appended) {
+            report.appended++;
+            report.appendedIds.push(r.id);
+          } else report.alreadyPresent++;
+        });
+      }
+    }
+    log.info({ account, communityId, listed: report.listed, appended: report.appended }, 'reconcile: account done');
+    reports.push(report);
+  }
+  const sum = (k: 'listed' | 'appended' | 'alreadyPresent' | 'unassigned') => reports.reduce((s, r) => s + r[k], 0);
+  return {
+    since: new Date(gte * 1000).toISOString(),
+    clamped,
+    scopes: reports,
+    listed: sum('listed'),
+    appended: sum('appended'),
+    alreadyPresent: sum('alreadyPresent'),
+    unassigned: sum('unassigned'),
+  };
+}
