@@ -1,0 +1,423 @@
+import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
+import { assertCommunitiesExist, prepareEnvelopes, type CommunityExists } from '../../envelope';
+import { LedgerError, LedgerUnavailableError } from '../../ledger.errors';
+import type {
+  AppendResult,
+  BatchHandler,
+  EventEnvelope,
+  Ledger,
+  NewEvent,
+  Position,
+  ReadOptions,
+  RecordedEvent,
+  SubscribeOptions,
+  Subscription,
+} from '../../ledger.port';
+import { runSubscription } from '../../subscription';
+import { KafkaIdIndex } from './kafka-id-index';
+import { readPartitions, type RawRecord } from './kafka-partition-reader';
+import { advanceOffsets, compareOffsets, formatOffsets, formatPosition, parseOffsets, type Offsets } from './kafka-positions';
+
+export type KafkaLedgerOptions = {
+  brokers: string[];
+  /** PostgreSQL connection string of the id index that makes readers see each id once. */
+  databaseUrl: string;
+  /** One topic per region. */
+  topic?: string;
+  partitions?: number;
+  replicationFactor?: number;
+  /** Prefix of the id index table (`<prefix>_kafka_ids`). */
+  prefix?: string;
+  clientId?: string;
+  communityExists?: CommunityExists;
+  /** Per request; a broker that does not answer fails an append within a few of these. */
+  requestTimeoutMs?: number;
+  clock?: () => Date;
+};
+
+const SEND_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The ledger as one Kafka topic keyed by community (so a community lives in one partition, in
+ * order). Kafka cannot refuse a duplicate id, so a PostgreSQL id index decides which record of an
+ * id readers deliver: the first in log order. See the package README.
+ */
+export class KafkaLedger implements Ledger {
+  readonly kind = 'kafka' as const;
+  readonly topic: string;
+  private readonly kafka: Kafka;
+  private readonly index: KafkaIdIndex;
+  private readonly clock: () => Date;
+  private readonly requestTimeoutMs: number;
+  private readonly partitioner = Partitioners.DefaultPartitioner();
+  private producer: Promise<Producer> | undefined;
+  private admin: Promise<Admin> | undefined;
+  private partitionCount: number | undefined;
+  private readonly running = new Set<Subscription>();
+
+  constructor(private readonly options: KafkaLedgerOptions) {
+    this.topic = options.topic ?? 'gatehouse.ledger.v1';
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 3_000;
+    this.kafka = new Kafka({
+      clientId: options.clientId ?? 'gatehouse-ledger',
+      brokers: options.brokers,
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 1_000,
+      requestTimeout: this.requestTimeoutMs,
+      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
+    });
+    this.index = new KafkaIdIndex(options.databaseUrl, options.prefix ?? 'ledger');
+    this.clock = options.clock ?? (() => new Date());
+  }
+
+  async init(): Promise<void> {
+    await this.index.init();
+    await this.kafkaCall('init', async () => {
+      const admin = await this.adminClient();
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          {
+            topic: this.topic,
+            numPartitions: this.options.partitions ?? 6,
+            replicationFactor: this.options.replicationFactor ?? 1,
+            configEntries: [
+              { name: 'cleanup.policy', value: 'delete' },
+              { name: 'retention.ms', value: '-1' },
+              // a batch of events of one partition travels as one record batch
+              { name: 'max.message.bytes', value: String(8 * 1024 * 1024) },
+            ],
+          },
+        ],
+      });
+      await this.partitions();
+    });
+  }
+
+  async append(events: NewEvent[]): Promise<AppendResult[]> {
+    if (events.length === 0) return [];
+    const envelopes = prepareEnvelopes(events, this.clock());
+    await assertCommunitiesExist(envelopes, this.options.communityExists);
+    const partitions = await this.kafkaCall('append', () => this.partitions());
+    const firstOf = new Map<string, EventEnvelope>();
+    for (const e of envelopes) if (!firstOf.has(e.id)) firstOf.set(e.id, e);
+
+    const { known, produced } = await this.index.reserveAndProduce(
+      [...firstOf.values()].map((e) => ({ id: e.id, communityId: e.communityId })),
+      (ids) => this.kafkaCall('append', () => this.produce([...firstOf.values()].filter((e) => ids.has(e.id)), partitions)),
+    );
+    return envelopes.map((e) => {
+      const mine = produced.get(e.id);
+      if (mine && firstOf.get(e.id) === e) return { id: e.id, position: formatPosition(mine.partition, mine.offset), appended: true };
+      const original = mine ?? known.get(e.id);
+      if (!original) throw new LedgerUnavailableError(`Kafka ledger lost track of event ${e.id}`);
+      return { id: e.id, position: formatPosition(original.partition, original.offset), appended: false };
+    });
+  }
+
+  read(options: ReadOptions = {}): AsyncIterable<RecordedEvent> {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    return {
+      [Symbol.asyncIterator]: () => self.readIterator(options),
+    };
+  }
+
+  subscribe(_consumer: string, options: SubscribeOptions, handler: BatchHandler): Subscription {
+    const maxBatch = options.maxBatch ?? 500;
+    const sub = runSubscription(
+      async (state) => {
+        const partitions = await this.kafkaCall('subscribe', () => this.partitions());
+        const start = this.startOffsets(partitions, options.after, options.communityId);
+        const reader = readPartitions(this.kafka, {
+          topic: this.topic,
+          partitionCount: partitions,
+          start,
+          onRecords: async (partition, records) => {
+            const events = await this.deliverable(partition, records, options);
+            for (let i = 0; i < events.length; i += maxBatch) {
+              if (state.stopped) throw new StoppedSignal();
+              await handler(events.slice(i, i + maxBatch));
+            }
+          },
+        });
+        let ended = false;
+        const stopWatch = (async () => {
+          while (!state.stopped && !ended) await state.waker.wait(1_000);
+          await reader.stop();
+        })();
+        try {
+          await reader.done;
+        } catch (err) {
+          if (!(err instanceof StoppedSignal)) throw this.wrap(err, 'subscribe');
+        } finally {
+          ended = true;
+          state.waker.wake();
+          await stopWatch;
+        }
+      },
+      () => {
+        this.running.delete(sub);
+      },
+    );
+    this.running.add(sub);
+    return sub;
+  }
+
+  async head(communityId?: string): Promise<Position | null> {
+    if (communityId !== undefined) {
+      const last = await this.index.lastOf(communityId);
+      return last ? formatPosition(last.partition, last.offset) : null;
+    }
+    const ends = await this.highWatermarks();
+    const offsets: Offsets = new Map();
+    for (const [p, high] of ends) if (high > 0n) offsets.set(p, high - 1n);
+    return offsets.size > 0 ? formatOffsets(offsets) : null;
+  }
+
+  comparePositions(a: Position, b: Position): number {
+    return compareOffsets(a, b);
+  }
+
+  advance(checkpoint: Position | undefined, event: RecordedEvent): Position {
+    return advanceOffsets(checkpoint, event.position);
+  }
+
+  async ping(): Promise<void> {
+    await this.kafkaCall('ping', async () => {
+      const admin = await this.adminClient();
+      await withTimeout(admin.describeCluster(), this.requestTimeoutMs, 'describeCluster');
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.running].map((s) => s.stop()));
+    const producer = this.producer;
+    const admin = this.admin;
+    this.producer = undefined;
+    this.admin = undefined;
+    await Promise.all([
+      producer?.then((p) => p.disconnect()).catch(() => undefined),
+      admin?.then((a) => a.disconnect()).catch(() => undefined),
+    ]);
+    await this.index.close();
+  }
+
+  /** The partition a community's events go to: kafkajs's default (murmur2, Java-compatible). */
+  partitionOf(communityId: string, partitions: number): number {
+    return this.partitioner({
+      topic: this.topic,
+      partitionMetadata: Array.from({ length: partitions }, (_, partitionId) => ({
+        partitionId,
+        leader: 0,
+        replicas: [0],
+        isr: [0],
+        partitionErrorCode: 0,
+      })),
+      message: { key: communityId, value: null },
+    });
+  }
+
+  private async *readIterator(options: ReadOptions): AsyncGenerator<RecordedEvent> {
+    const partitions = await this.kafkaCall('read', () => this.partitions());
+    const start = this.startOffsets(partitions, options.after, options.communityId);
+    const ends = await this.highWatermarks();
+    const end = new Map([...start.keys()].map((p) => [p, ends.get(p) ?? 0n]));
+    const queue: RecordedEvent[][] = [];
+    let wake: (() => void) | undefined;
+    let space: (() => void) | undefined;
+    let finished = false;
+    let failure: unknown;
+    const reader = readPartitions(this.kafka, {
+      topic: this.topic,
+      partitionCount: partitions,
+      start,
+      end,
+      onRecords: async (partition, records) => {
+        const events = await this.deliverable(partition, records, options);
+        if (events.length === 0) return;
+        queue.push(events);
+        wake?.();
+        // backpressure: hold the consumer while the reader is behind
+        while (queue.length > 4 && !finished) await new Promise<void>((r) => (space = r));
+      },
+    });
+    reader.done.then(
+      () => {
+        finished = true;
+        wake?.();
+      },
+      (err: unknown) => {
+        failure = err;
+        finished = true;
+        wake?.();
+      },
+    );
+    try {
+      for (;;) {
+        const batch = queue.shift();
+        if (batch) {
+          space?.();
+          for (const e of batch) yield e;
+          continue;
+        }
+        if (finished) break;
+        await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+      }
+      if (failure) throw this.wrap(failure, 'read');
+    } finally {
+      finished = true;
+      space?.();
+      await reader.stop();
+    }
+  }
+
+  /** Decode, keep the records the id index names, then apply the community and type filters. */
+  private async deliverable(
+    partition: number,
+    records: RawRecord[],
+    options: { communityId?: string; types?: readonly string[] },
+  ): Promise<RecordedEvent[]> {
+    const decoded: RecordedEvent[] = [];
+    const offsets: bigint[] = [];
+    for (const r of records) {
+      if (!r.value) continue;
+      const envelope = JSON.parse(r.value.toString('utf8')) as EventEnvelope;
+      decoded.push({ ...envelope, position: formatPosition(partition, r.offset) });
+      offsets.push(r.offset);
+    }
+    if (decoded.length === 0) return [];
+    const winners = await this.index.claim(
+      partition,
+      decoded.map((e, i) => ({ id: e.id, communityId: e.communityId, offset: offsets[i] })),
+    );
+    const types = options.types ? new Set(options.types) : undefined;
+    const seen = new Set<string>();
+    return decoded.filter((e) => {
+      if (!winners.has(e.id) || seen.has(e.id)) return false;
+      seen.add(e.id);
+      if (options.communityId !== undefined && e.communityId !== options.communityId) return false;
+      return !types || types.has(e.type);
+    });
+  }
+
+  private startOffsets(partitions: number, after: Position | undefined, communityId: string | undefined): Map<number, bigint> {
+    const from = after ? parseOffsets(after) : new Map<number, bigint>();
+    const chosen = communityId !== undefined ? [this.partitionOf(communityId, partitions)] : Array.from({ length: partitions }, (_, p) => p);
+    return new Map(chosen.map((p) => [p, (from.get(p) ?? -1n) + 1n]));
+  }
+
+  private async produce(envelopes: EventEnvelope[], partitions: number): Promise<Map<string, { partition: number; offset: bigint }>> {
+    const producer = await this.producerClient();
+    const landed = new Map<string, { partition: number; offset: bigint }>();
+    let chunk: { envelope: EventEnvelope; value: string; partition: number }[] = [];
+    let bytes = 0;
+    const flush = async () => {
+      if (chunk.length === 0) return;
+      const sent = chunk;
+      chunk = [];
+      bytes = 0;
+      const metadata = await producer.send({
+        topic: this.topic,
+        acks: -1,
+        timeout: this.requestTimeoutMs,
+        messages: sent.map((m) => ({ key: m.envelope.communityId, value: m.value, partition: m.partition })),
+      });
+      const base = new Map(metadata.map((m) => [m.partition, BigInt(m.baseOffset ?? '-1')]));
+      // the messages of one partition form one record batch, in the order given
+      const nth = new Map<number, bigint>();
+      for (const m of sent) {
+        const i = nth.get(m.partition) ?? 0n;
+        nth.set(m.partition, i + 1n);
+        const b = base.get(m.partition);
+        if (b === undefined || b < 0n) throw new LedgerUnavailableError(`Kafka did not report where partition ${m.partition} was written`);
+        landed.set(m.envelope.id, { partition: m.partition, offset: b + i });
+      }
+    };
+    for (const envelope of envelopes) {
+      const value = JSON.stringify(envelope);
+      if (bytes + value.length > SEND_CHUNK_BYTES) await flush();
+      chunk.push({ envelope, value, partition: this.partitionOf(envelope.communityId, partitions) });
+      bytes += value.length;
+    }
+    await flush();
+    return landed;
+  }
+
+  private async partitions(): Promise<number> {
+    if (this.partitionCount !== undefined) return this.partitionCount;
+    const admin = await this.adminClient();
+    const meta = await admin.fetchTopicMetadata({ topics: [this.topic] });
+    const count = meta.topics[0]?.partitions.length ?? 0;
+    if (count === 0) throw new LedgerUnavailableError(`Kafka topic ${this.topic} has no partitions (init() not run?)`);
+    this.partitionCount = count;
+    return count;
+  }
+
+  private async highWatermarks(): Promise<Map<number, bigint>> {
+    return this.kafkaCall('read', async () => {
+      const admin = await this.adminClient();
+      const offsets = await admin.fetchTopicOffsets(this.topic);
+      return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+    });
+  }
+
+  private producerClient(): Promise<Producer> {
+    this.producer ??= (async () => {
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
+      });
+      await producer.connect();
+      return producer;
+    })();
+    this.producer.catch(() => (this.producer = undefined));
+    return this.producer;
+  }
+
+  private adminClient(): Promise<Admin> {
+    this.admin ??= (async () => {
+      const admin = this.kafka.admin({ retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 } });
+      await admin.connect();
+      return admin;
+    })();
+    this.admin.catch(() => (this.admin = undefined));
+    return this.admin;
+  }
+
+  private async kafkaCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.wrap(err, what);
+    }
+  }
+
+  private wrap(err: unknown, what: string): unknown {
+    if (err instanceof LedgerError) return err;
+    const name = typeof err === 'object' && err !== null ? String((err as { name?: unknown }).name) : '';
+    if (name.startsWith('KafkaJS') || /timed out|ECONNREFUSED|broker/i.test(String((err as { message?: unknown })?.message))) {
+      return new LedgerUnavailableError(`Kafka ledger unavailable (${what}): ${String((err as { message?: unknown }).message)}`, err);
+    }
+    return err;
+  }
+}
+
+class StoppedSignal extends Error {}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new LedgerUnavailableError(`Kafka ${what} timed out after ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import type { Consumer, Kafka } from 'kafkajs';
+
+export type RawRecord = { partition: number; offset: bigint; value: Buffer | null };
+
+export type PartitionReadOptions = {
+  topic: string;
+  partitionCount: number;
+  /** Next offset to read, per partition read. */
+  start: Map<number, bigint>;
+  /** Exclusive end per partition; omitted = follow the log until stopped. */
+  end?: Map<number, bigint>;
+  /** Called with consecutive records of one partition, in offset order; awaited before the next. */
+  onRecords: (partition: number, records: RawRecord[]) => Promise<void>;
+  maxWaitTimeInMs?: number;
+};
+
+export type PartitionRead = { done: Promise<void>; stop(): Promise<void> };
+
+/**
+ * Reads chosen partitions from caller-owned offsets. kafkajs only reads through a consumer group, so
+ * each read joins a throwaway group, seeks to the caller's offsets and never relies on committed
+ * offsets. Records before a partition's start (fetched before the seek applied) are dropped.
+ */
+export function readPartitions(kafka: Kafka, o: PartitionReadOptions): PartitionRead {
+  const next = new Map(o.start);
+  const pending = new Set([...next.keys()].filter((p) => !o.end || (o.end.get(p) ?? 0n) > next.get(p)!));
+  let consumer: Consumer | undefined;
+  let stopped = false;
+  let settle!: (err?: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    settle = (err?: unknown) => (err === undefined ? resolve() : reject(err));
+  });
+  let finished = false;
+  const finish = async (err?: unknown) => {
+    if (finished) return;
+    finished = true;
+    stopped = true;
+    const c = consumer;
+    // disconnect from outside the eachBatch callback: kafkajs waits for the running batch to end
+    setImmediate(() => {
+      void (c ? c.disconnect().catch(() => undefined) : Promise.resolve()).then(() => settle(err));
+    });
+  };
+
+  if (o.end && pending.size === 0) {
+    void finish();
+    return { done, stop: async () => undefined };
+  }
+
+  void (async () => {
+    try {
+      consumer = kafka.consumer({
+        groupId: `gatehouse-ledger-reader-${randomUUID()}`,
+        allowAutoTopicCreation: false,
+        maxWaitTimeInMs: o.maxWaitTimeInMs ?? (o.end ? 50 : 200),
+        sessionTimeout: 10_000,
+        heartbeatInterval: 1_000,
+        retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
+      });
+      await consumer.connect();
+      await consumer.subscribe({ topic: o.topic, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: async ({ batch, heartbeat }) => {
+          if (stopped) return;
+          const partition = batch.partition;
+          const from = next.get(partition);
+          if (from === undefined) return;
+          const limit = o.end?.get(partition);
+          const records: RawRecord[] = [];
+          for (const m of batch.messages) {
+            const offset = BigInt(m.offset);
+            if (offset < from) continue;
+            if (limit !== undefined && offset >= limit) break;
+            records.push({ partition, offset, value: m.value });
+          }
+          if (records.length > 0) {
+            try {
+              await o.onRecords(partition, records);
+            } catch (err) {
+              // never throw into kafkajs: it would retry the batch
+              await finish(err);
+              return;
+            }
+            next.set(partition, records[records.length - 1].offset + 1n);
+            await heartbeat().catch(() => undefined);
+          }
+          if (limit !== undefined && next.get(partition)! >= limit) {
+            pending.delete(partition);
+            if (pending.size === 0) await finish();
+          }
+        },
+      });
+      const others = Array.from({ length: o.partitionCount }, (_, p) => p).filter((p) => !next.has(p));
+      if (others.length > 0) consumer.pause([{ topic: o.topic, partitions: others }]);
+      for (const [partition, offset] of next) consumer.seek({ topic: o.topic, partition, offset: offset.toString() });
+    } catch (err) {
+      await finish(err);
+    }
+  })();
+
+  return {
+    done,
+    async stop() {
+      await finish();
+      await done.catch(() => undefined);
+    },
+  };
+}
