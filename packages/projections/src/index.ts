@@ -19,3 +19,6 @@ export * from './membership/membership.query';
 export * from './access/access.row';
 export * from './access/access-index';
 export * from './access/access.query';
+export * from './commerce/commerce-stripe.translate';
+export * from './commerce/commerce.projection';
+export * from './commerce/commerce.query';
