@@ -42,6 +42,12 @@ export function assertValidEnvelope(envelope: EventEnvelope, index = 0): void {
   if (bytes > MAX_EVENT_BYTES) throw new LedgerPayloadTooLargeError(bytes, MAX_EVENT_BYTES, index);
 }
 
+const ENVELOPE_FIELDS = new Set<string>((schema as { required: string[] }).required);
+
+function unknownFields(keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.map((k) => [k, k === 'recordedAt' ? 'is set by the ledger' : 'is not an envelope field']));
+}
+
 /**
  * Completes new events into envelopes (UUIDv7 ids, `recordedAt`, nulls, schema version 1) and
  * validates the whole batch before anything is written: one bad event refuses the batch.
@@ -63,7 +69,16 @@ export function prepareEnvelopes(events: readonly NewEvent[], recordedAt: Date):
       schemaVersion: e.schemaVersion ?? 1,
       data: e.data,
     };
-    assertValidEnvelope(envelope, index);
+    const unknown = Object.keys(e).filter((k) => !ENVELOPE_FIELDS.has(k) || k === 'recordedAt');
+    try {
+      assertValidEnvelope(envelope, index);
+    } catch (err) {
+      if (err instanceof LedgerValidationError && unknown.length > 0) {
+        throw new LedgerValidationError({ ...err.fields, ...unknownFields(unknown) }, index);
+      }
+      throw err;
+    }
+    if (unknown.length > 0) throw new LedgerValidationError(unknownFields(unknown), index);
     // One spelling of each instant (millisecond UTC), whatever the store: hashes depend on it.
     const occurred = new Date(envelope.occurredAt);
     if (Number.isNaN(occurred.getTime())) throw new LedgerValidationError({ occurredAt: 'must be a real instant' }, index);

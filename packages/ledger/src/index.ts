@@ -5,3 +5,4 @@ export { canonicalEvent, chainHash, verifyChain, GENESIS_HASH, type ChainedEvent
 export { PostgresLedger, type PostgresLedgerOptions } from './adapters/postgres/postgres-ledger';
 export { ledgerContract, type LedgerHarness } from './ledger.contract';
 export { KafkaLedger, type KafkaLedgerOptions } from './adapters/kafka/kafka-ledger';
+export { exportJsonl, type ExportFilter, type ExportOptions, type ExportProgress } from './export-jsonl';
