@@ -1,0 +1,43 @@
+import { createTestDatabase, type TestDatabase } from '@test/support';
+import { Client } from 'pg';
+import { pendingMigrations, runMigrations } from './data-source';
+import { migrations } from './migrations';
+
+const ALL = migrations.map((m) => m.name);
+
+describe('read-model migrations', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('proj_mig');
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('apply to an empty database, then apply nothing the second time', async () => {
+    expect(ALL.slice(0, 2)).toEqual(['ProjectorRuntime1764230400000', 'LedgerEvents1764230400001']);
+    expect(await pendingMigrations(db.url)).toEqual(ALL);
+
+    expect(await runMigrations(db.url)).toEqual(ALL);
+    expect(await runMigrations(db.url)).toEqual([]);
+    expect(await pendingMigrations(db.url)).toEqual([]);
+
+    const c = new Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      const { rows } = await c.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
+      expect(rows.map((r) => r.tablename)).toEqual(
+        expect.arrayContaining(['ledger_events', 'projection_anomalies', 'projection_checkpoints', 'read_model_migrations']),
+      );
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('serialises concurrent runs so each migration is applied once', async () => {
+    const schema = 'concurrent_a';
+    const results = await Promise.all([runMigrations(db.url, { schema }), runMigrations(db.url, { schema }), runMigrations(db.url, { schema })]);
+    expect(results.flat().sort()).toEqual([...ALL].sort());
+    expect(await pendingMigrations(db.url, { schema })).toEqual([]);
+  });
+});
