@@ -1,14 +1,9 @@
-import { createHash } from 'node:crypto';
-import type { EventEnvelope } from '@gatehouse/ledger';
-import canonicalize from 'canonicalize';
-
-/** The previous hash of a community's first archived event. */
-export const GENESIS_HASH = '0'.repeat(64);
+import { chainHash, type EventEnvelope } from '@gatehouse/ledger';
 
 /**
  * The envelope as the archive stores it: times normalised to `Date#toISOString()` (millisecond
- * precision, `Z`), so the hash can be recomputed from the row. For envelopes whose times are
- * already in that form (the ledger writes them so) this is the ledger's own chain definition.
+ * precision, `Z`), so the hash can be recomputed from the row. The ledger writes its own times in
+ * that form, so for those envelopes the archive's links equal the ledger's `chainHash`.
  */
 export function archivedEnvelope(event: EventEnvelope): EventEnvelope {
   return {
@@ -27,9 +22,7 @@ export function archivedEnvelope(event: EventEnvelope): EventEnvelope {
   };
 }
 
-/** sha256 hex of the previous hash followed by the canonical JSON (RFC 8785) of the envelope. */
-export function archiveHash(prevHash: string, envelope: EventEnvelope): string {
-  const text = canonicalize(envelope);
-  if (text === undefined) throw new TypeError(`Event ${envelope.id} cannot be canonicalized`);
-  return createHash('sha256').update(prevHash, 'utf8').update(text, 'utf8').digest('hex');
+/** The archive's link for one event: the ledger's `chainHash` over the normalised envelope. */
+export function archiveHash(prevHash: string, event: EventEnvelope): string {
+  return chainHash(prevHash, archivedEnvelope(event));
 }

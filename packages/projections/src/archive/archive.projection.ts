@@ -1,7 +1,8 @@
 import type { RecordedEvent } from '@gatehouse/ledger';
 import type { Projection, ProjectionTx } from '../runtime/projection';
 import { ProjectionAnomalyError } from '../runtime/projector.errors';
-import { archiveHash, archivedEnvelope, GENESIS_HASH } from './archive-hash';
+import { chainHash, GENESIS_HASH } from '@gatehouse/ledger';
+import { archivedEnvelope } from './archive-hash';
 
 export const ARCHIVE_PROJECTION = 'ledger-archive';
 
@@ -63,7 +64,7 @@ export function archiveProjection(): Projection {
         validTime(e.recordedAt, 'recordedAt', e.id);
         const envelope = archivedEnvelope(e);
         const prev = head.get(e.communityId) ?? { sequence: 0, hash: GENESIS_HASH };
-        const hash = archiveHash(prev.hash, envelope);
+        const hash = chainHash(prev.hash, envelope);
         head.set(e.communityId, { sequence: prev.sequence + 1, hash });
         cols.id[i] = e.id;
         cols.community[i] = e.communityId;

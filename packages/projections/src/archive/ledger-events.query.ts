@@ -1,7 +1,8 @@
 import { BadUserInputError } from '@gatehouse/domain';
 import type { RecordedEvent } from '@gatehouse/ledger';
 import type { DataSource } from 'typeorm';
-import { archiveHash, archivedEnvelope, GENESIS_HASH } from './archive-hash';
+import { GENESIS_HASH } from '@gatehouse/ledger';
+import { archiveHash } from './archive-hash';
 
 /** An archived event: the ledger envelope plus its community sequence and chain links. */
 export type ArchivedEvent = RecordedEvent & { sequence: number; prevHash: string; hash: string };
@@ -173,7 +174,7 @@ export class LedgerEventsQuery {
           return { ...at, expected: String(expectedSequence), actual: String(e.sequence), reason: 'sequence' };
         }
         if (e.prevHash !== prev) return { ...at, expected: prev, actual: e.prevHash, reason: 'prev_hash' };
-        const expected = archiveHash(prev, archivedEnvelope(e));
+        const expected = archiveHash(prev, e);
         if (expected !== e.hash) return { ...at, expected, actual: e.hash, reason: 'hash' };
         prev = e.hash;
         expectedSequence++;

@@ -1,0 +1,236 @@
+import type { RecordedEvent } from '@gatehouse/ledger';
+import { createTestDatabase, type TestDatabase } from '@test/support';
+import pino from 'pino';
+import type { DataSource } from 'typeorm';
+import { archiveProjection, ARCHIVE_PROJECTION } from '../archive/archive.projection';
+import { LedgerEventsQuery } from '../archive/ledger-events.query';
+import { aNewEvent, manyEvents } from '../testing/event-builder';
+import { InMemoryLedger } from '../testing/in-memory-ledger';
+import { freshReadModels, tableText } from '../testing/projection-store';
+import type { Projection, ProjectionTx } from './projection';
+import { Projector } from './projector';
+import { ProjectionAnomalyError } from './projector.errors';
+
+jest.setTimeout(60_000);
+
+const silent = pino({ level: 'silent' });
+
+describe('Projector', () => {
+  let db: TestDatabase;
+  const cleanups: (() => Promise<void>)[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('proj_rt');
+  });
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  async function setup(projections: Projection[], maxBatch = 50) {
+    const store = await freshReadModels(db.url);
+    const ledger = new InMemoryLedger();
+    const projector = new Projector({
+      dataSource: store.ds,
+      ledger,
+      projections,
+      logger: silent,
+      maxBatch,
+      backoff: { initialMs: 10, maxMs: 50 },
+    });
+    cleanups.push(() => store.close());
+    cleanups.push(() => projector.stop());
+    return { ds: store.ds, ledger, projector };
+  }
+
+  async function checkpointOf(ds: DataSource, name: string): Promise<string | null> {
+    const rows: { position: string | null }[] = await ds.query(`SELECT position FROM projection_checkpoints WHERE name = $1`, [name]);
+    return rows[0]?.position ?? null;
+  }
+
+  /** Records the ids it sees; rejects `Poison` facts and writes a NULL (a constraint violation) for `Broken` ones. */
+  function idsProjection(name = 'ids'): Projection {
+    return {
+      name,
+      tables: ['projected_ids'],
+      async apply(tx: ProjectionTx, events: readonly RecordedEvent[]) {
+        for (const e of events) {
+          if (e.type === 'Poison') throw new ProjectionAnomalyError(`cannot fold ${e.id}`);
+          await tx.query(`INSERT INTO projected_ids (id, community_id) VALUES ($1, $2)`, [e.id, e.type === 'Broken' ? null : e.communityId]);
+        }
+      },
+    };
+  }
+
+  async function createIdsTable(ds: DataSource) {
+    await ds.query(`CREATE TABLE projected_ids (id text PRIMARY KEY, community_id text NOT NULL)`);
+  }
+
+  it('archives every event once, in log order, numbered and chained per community', async () => {
+    const { ds, ledger, projector } = await setup([archiveProjection()], 40);
+    const appended = await ledger.append(manyEvents(250, 3));
+    projector.start();
+    const last = appended[appended.length - 1];
+    expect(await projector.waitFor({ eventIds: [last.id] }, 10_000)).toBe(true);
+
+    const rows: { id: string; community_id: string; sequence: string; position: string }[] = await ds.query(
+      `SELECT id, community_id, sequence, position FROM ledger_events ORDER BY position`,
+    );
+    expect(rows.map((r) => r.id)).toEqual(appended.map((a) => a.id));
+    for (const c of ['com_0', 'com_1', 'com_2']) {
+      const seqs = rows.filter((r) => r.community_id === c).map((r) => Number(r.sequence));
+      expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    }
+    expect(await new LedgerEventsQuery(ds).verifyArchive()).toBeNull();
+    expect(await checkpointOf(ds, ARCHIVE_PROJECTION)).toBe(last.position);
+    expect(projector.status()[0]).toMatchObject({ applied: 250, batches: 7, anomalies: 0 });
+  });
+
+  it('ignores a duplicate id delivered again: the first copy wins', async () => {
+    const { ds, ledger, projector } = await setup([archiveProjection()]);
+    const first = await ledger.append([aNewEvent({ id: 'evt_dup', data: { copy: 1 } }), aNewEvent()]);
+    projector.start();
+    expect(await projector.waitFor({ eventIds: first.map((a) => a.id) }, 5000)).toBe(true);
+
+    const [original] = await collect(ledger.read());
+    ledger.appendRecorded([{ ...original, data: { copy: 2 } }]);
+    const dupPosition = (await ledger.head())!;
+    expect(await projector.waitFor({ communityId: original.communityId, position: dupPosition }, 5000)).toBe(true);
+
+    const rows: { data: unknown; sequence: string }[] = await ds.query(`SELECT data, sequence FROM ledger_events WHERE id = 'evt_dup'`);
+    expect(rows).toEqual([{ data: { copy: 1 }, sequence: '1' }]);
+    expect(await ds.query(`SELECT count(*)::int AS n FROM ledger_events`)).toEqual([{ n: 2 }]);
+    expect(await checkpointOf(ds, ARCHIVE_PROJECTION)).toBe(dupPosition);
+  });
+
+  it('records an anomaly and skips the event when a projection rejects one fact, applying the rest of the batch', async () => {
+    const { ds, ledger, projector } = await setup([idsProjection()], 100);
+    await createIdsTable(ds);
+    const events = [
+      aNewEvent(),
+      aNewEvent({ type: 'Poison' }),
+      aNewEvent(),
+      aNewEvent({ type: 'Broken' }),
+      aNewEvent(),
+    ];
+    const appended = await ledger.append(events);
+    projector.start();
+    expect(await projector.waitFor({ eventIds: appended.map((a) => a.id) }, 5000)).toBe(true);
+
+    const ids: { id: string }[] = await ds.query(`SELECT id FROM projected_ids ORDER BY id`);
+    expect(ids.map((r) => r.id).sort()).toEqual([appended[0].id, appended[2].id, appended[4].id].sort());
+    const anomalies: { projection: string; event_id: string; position: string; reason: string }[] = await ds.query(
+      `SELECT projection, event_id, position, reason FROM projection_anomalies ORDER BY position`,
+    );
+    expect(anomalies).toEqual([
+      { projection: 'ids', event_id: appended[1].id, position: appended[1].position, reason: expect.stringContaining('cannot fold') },
+      { projection: 'ids', event_id: appended[3].id, position: appended[3].position, reason: expect.stringContaining('null value') },
+    ]);
+    expect(await checkpointOf(ds, 'ids')).toBe(appended[4].position);
+    expect(projector.status()[0]).toMatchObject({ applied: 3, anomalies: 2 });
+  });
+
+  it('stops and retries a batch after an infrastructure error, applying it exactly once', async () => {
+    let calls = 0;
+    const inner = idsProjection('flaky');
+    const flaky: Projection = {
+      ...inner,
+      async apply(tx, events) {
+        calls++;
+        await inner.apply(tx, events);
+        if (calls <= 2) throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+      },
+    };
+    const { ds, ledger, projector } = await setup([flaky]);
+    await createIdsTable(ds);
+    const appended = await ledger.append(manyEvents(10));
+    projector.start();
+    expect(await projector.waitFor({ eventIds: appended.map((a) => a.id) }, 5000)).toBe(true);
+
+    expect(calls).toBe(3);
+    expect(await ds.query(`SELECT count(*)::int AS n FROM projected_ids`)).toEqual([{ n: 10 }]);
+    expect(await ds.query(`SELECT count(*)::int AS n FROM projection_anomalies`)).toEqual([{ n: 0 }]);
+  });
+
+  it('only hands a projection the types it asks for, while its checkpoint moves past the others', async () => {
+    const seen: string[] = [];
+    const typed: Projection = {
+      name: 'typed',
+      types: ['Wanted'],
+      tables: [],
+      async apply(_tx, events) {
+        seen.push(...events.map((e) => e.type));
+      },
+    };
+    const { ds, ledger, projector } = await setup([typed]);
+    const appended = await ledger.append([aNewEvent({ type: 'Wanted' }), aNewEvent({ type: 'Other' }), aNewEvent({ type: 'Wanted' }), aNewEvent({ type: 'Other' })]);
+    projector.start();
+    expect(await projector.waitFor({ eventIds: appended.map((a) => a.id) }, 5000)).toBe(true);
+    expect(seen).toEqual(['Wanted', 'Wanted']);
+    expect(await checkpointOf(ds, 'typed')).toBe(appended[3].position);
+  });
+
+  it('waitFor resolves once every projection has passed the position, and false after the timeout', async () => {
+    const { ds, ledger, projector } = await setup([archiveProjection(), idsProjection()]);
+    await createIdsTable(ds);
+    const [a] = await ledger.append([aNewEvent({ communityId: 'com_w' })]);
+
+    const started = Date.now();
+    expect(await projector.waitFor({ communityId: 'com_w', position: a.position }, 150)).toBe(false);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+
+    const waiting = projector.waitFor({ communityId: 'com_w', position: a.position }, 5000);
+    projector.start();
+    expect(await waiting).toBe(true);
+    expect(await ds.query(`SELECT count(*)::int AS n FROM ledger_events`)).toEqual([{ n: 1 }]);
+    expect(await ds.query(`SELECT count(*)::int AS n FROM projected_ids`)).toEqual([{ n: 1 }]);
+  });
+
+  it('reports lag as the number of events after each checkpoint', async () => {
+    const { ledger, projector } = await setup([archiveProjection()]);
+    const appended = await ledger.append(manyEvents(30));
+    expect(await projector.lag()).toEqual([{ projection: ARCHIVE_PROJECTION, behind: 30, capped: false, checkpoint: null }]);
+    expect((await projector.lag(10))[0]).toMatchObject({ behind: 10, capped: true });
+
+    projector.start();
+    await projector.waitFor({ eventIds: [appended[29].id] }, 5000);
+    expect((await projector.lag())[0]).toMatchObject({ behind: 0, capped: false, checkpoint: appended[29].position });
+  });
+
+  it('rebuilds from position zero into a shadow schema and swaps in rows byte-identical to the live ones', async () => {
+    const { ds, ledger, projector } = await setup([archiveProjection()], 7);
+    projector.start();
+    // Live rows are built incrementally, in uneven rounds, with a duplicate delivery in between.
+    for (const n of [5, 23, 1, 40]) {
+      const appended = await ledger.append(manyEvents(n, 4));
+      await projector.waitFor({ eventIds: appended.map((a) => a.id) }, 5000);
+    }
+    const [someEvent] = await collect(ledger.read());
+    ledger.appendRecorded([someEvent]);
+    await projector.waitFor({ communityId: someEvent.communityId, position: (await ledger.head())! }, 5000);
+    const live = await tableText(ds, 'ledger_events', 'id');
+    const liveCheckpoint = await checkpointOf(ds, ARCHIVE_PROJECTION);
+    expect(live).toHaveLength(69);
+
+    const [report] = await projector.rebuild(ARCHIVE_PROJECTION);
+    expect(report).toEqual({ projection: ARCHIVE_PROJECTION, events: 70, seconds: expect.any(Number) });
+    expect(await tableText(ds, 'ledger_events', 'id')).toEqual(live);
+    expect(await checkpointOf(ds, ARCHIVE_PROJECTION)).toBe(liveCheckpoint);
+    const leftovers: unknown[] = await ds.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%'`);
+    expect(leftovers).toEqual([]);
+
+    // The live projection resumes after the swap, continuing each community's sequence and chain.
+    const more = await ledger.append(manyEvents(8, 4));
+    expect(await projector.waitFor({ eventIds: more.map((a) => a.id) }, 5000)).toBe(true);
+    expect(await ds.query(`SELECT count(*)::int AS n FROM ledger_events`)).toEqual([{ n: 77 }]);
+    expect(await new LedgerEventsQuery(ds).verifyArchive()).toBeNull();
+  });
+});
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
