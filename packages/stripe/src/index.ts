@@ -16,5 +16,10 @@ export * from './translate/subscription-schedule.translate';
 export * from './translate/customer.translate';
 export * from './translate/stripe-event.translate';
 export * from './reconcile/reconciler';
-export { startFakeStripe, stripeConfigForApiBase, type FakeStripe, type FakeStripeOptions } from './testing/fake-stripe/fake-stripe';
+export {
+  startFakeStripe,
+  stripeConfigForApiBase,
+  type FakeStripe,
+  type FakeStripeOptions,
+} from './testing/fake-stripe/fake-stripe';
 export * as stripeTestKit from './testing';

@@ -35,7 +35,8 @@ export function assertStripeEvent(value: unknown): asserts value is StripeEvent 
   if (typeof value.created !== 'number' || !Number.isInteger(value.created) || value.created <= 0) {
     throw new StripeNotAnEventError('created is not a unix timestamp');
   }
-  if (!isRecord(value.data) || !isRecord(value.data.object)) throw new StripeNotAnEventError('no data.object');
+  if (!isRecord(value.data) || !isRecord(value.data.object))
+    throw new StripeNotAnEventError('no data.object');
   if (value.account !== undefined && value.account !== null && typeof value.account !== 'string') {
     throw new StripeNotAnEventError('account is not a string');
   }

@@ -44,7 +44,10 @@ export class StripeTimestampStaleError extends StripeWebhookRejectedError {
     readonly ageSeconds: number,
     readonly toleranceSeconds: number,
   ) {
-    super('STRIPE_SIGNATURE_TIMESTAMP_STALE', `Signature timestamp is ${ageSeconds} s old; tolerance is ${toleranceSeconds} s`);
+    super(
+      'STRIPE_SIGNATURE_TIMESTAMP_STALE',
+      `Signature timestamp is ${ageSeconds} s old; tolerance is ${toleranceSeconds} s`,
+    );
   }
 }
 

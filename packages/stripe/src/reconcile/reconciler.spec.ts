@@ -28,7 +28,19 @@ describe('reconcile', () => {
 
   it('recovers exactly the event the webhook missed', async () => {
     const ledger = new MemoryLedger();
-    const ingest = createWebhookIngestor({ ledger, secrets: [SECRET], directory, quarantine: { init: async () => {}, put: async () => {}, take: async () => [], discard: async () => {} }, logger: silent, clock: () => new Date(NOW * 1000) });
+    const ingest = createWebhookIngestor({
+      ledger,
+      secrets: [SECRET],
+      directory,
+      quarantine: {
+        init: async () => {},
+        put: async () => {},
+        take: async () => [],
+        discard: async () => {},
+      },
+      logger: silent,
+      clock: () => new Date(NOW * 1000),
+    });
     const delivered = invoicePaid({}, { created: NOW - 2 * DAY });
     const missed = customerSubscriptionUpdated({}, { created: NOW - DAY, apiVersion: '2025-03-31.basil' });
     fake.emit(delivered);
@@ -36,24 +48,51 @@ describe('reconcile', () => {
     const { rawBody, header } = signPayload(delivered, SECRET, NOW);
     expect((await ingest(rawBody, header)).status).toBe(200);
 
-    const report = await reconcile({ stripe, ledger, directory, since: new Date((NOW - 7 * DAY) * 1000), log: silent, clock: () => new Date(NOW * 1000) });
+    const report = await reconcile({
+      stripe,
+      ledger,
+      directory,
+      since: new Date((NOW - 7 * DAY) * 1000),
+      log: silent,
+      clock: () => new Date(NOW * 1000),
+    });
 
     expect(report).toMatchObject({ listed: 2, appended: 1, alreadyPresent: 1, clamped: false });
     expect(report.scopes[0].appendedIds).toEqual([missed.id]);
     expect(ledger.events.map((e) => e.id)).toEqual([delivered.id, missed.id]);
-    expect(ledger.events[1]).toMatchObject({ communityId: 'platform', type: 'customer.subscription.updated', source: 'stripe' });
+    expect(ledger.events[1]).toMatchObject({
+      communityId: 'platform',
+      type: 'customer.subscription.updated',
+      source: 'stripe',
+    });
     expect((ledger.events[1].data as { api_version: string }).api_version).toBe('2025-03-31.basil');
 
-    const again = await reconcile({ stripe, ledger, directory, since: new Date((NOW - 7 * DAY) * 1000), log: silent, clock: () => new Date(NOW * 1000) });
+    const again = await reconcile({
+      stripe,
+      ledger,
+      directory,
+      since: new Date((NOW - 7 * DAY) * 1000),
+      log: silent,
+      clock: () => new Date(NOW * 1000),
+    });
     expect(again).toMatchObject({ appended: 0, alreadyPresent: 2 });
   });
 
   it('pages through the Events API, appends oldest first, and clamps the window to 30 days', async () => {
     const ledger = new MemoryLedger();
-    const events = Array.from({ length: 130 }, (_, i) => invoicePaid({}, { created: NOW - 20 * DAY + i * 60 }));
+    const events = Array.from({ length: 130 }, (_, i) =>
+      invoicePaid({}, { created: NOW - 20 * DAY + i * 60 }),
+    );
     events.forEach((e) => fake.emit(e));
     fake.emit(invoicePaid({}, { created: NOW - 31 * DAY }));
-    const report = await reconcile({ stripe, ledger, directory, since: new Date((NOW - 90 * DAY) * 1000), log: silent, clock: () => new Date(NOW * 1000) });
+    const report = await reconcile({
+      stripe,
+      ledger,
+      directory,
+      since: new Date((NOW - 90 * DAY) * 1000),
+      log: silent,
+      clock: () => new Date(NOW * 1000),
+    });
     expect(report).toMatchObject({ clamped: true, listed: 130, appended: 130 });
     expect(ledger.events.map((e) => e.id)).toEqual(events.map((e) => e.id));
     const eventLists = fake.requests.filter((r) => r.path === '/v1/events');
@@ -67,13 +106,25 @@ describe('reconcile', () => {
     const stranger = invoicePaid({}, { account: 'acct_stranger', created: NOW - DAY });
     fake.emit(own);
     fake.emit(stranger);
-    const report = await reconcile({ stripe, ledger, directory, since: new Date((NOW - DAY - 1) * 1000), accounts: ['acct_club', 'acct_stranger'], log: silent, clock: () => new Date(NOW * 1000) });
+    const report = await reconcile({
+      stripe,
+      ledger,
+      directory,
+      since: new Date((NOW - DAY - 1) * 1000),
+      accounts: ['acct_club', 'acct_stranger'],
+      log: silent,
+      clock: () => new Date(NOW * 1000),
+    });
     expect(report.scopes.map((s) => [s.account, s.communityId, s.listed, s.appended, s.unassigned])).toEqual([
       [null, 'platform', 0, 0, 0],
       ['acct_club', 'club', 1, 1, 0],
       ['acct_stranger', null, 1, 0, 1],
     ]);
     expect(ledger.events.map((e) => [e.id, e.communityId])).toEqual([[own.id, 'club']]);
-    expect(fake.requests.filter((r) => r.path === '/v1/events').map((r) => r.stripeAccount)).toEqual([null, 'acct_club', 'acct_stranger']);
+    expect(fake.requests.filter((r) => r.path === '/v1/events').map((r) => r.stripeAccount)).toEqual([
+      null,
+      'acct_club',
+      'acct_stranger',
+    ]);
   });
 });

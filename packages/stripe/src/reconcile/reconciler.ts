@@ -61,14 +61,30 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
   const clamped = options.since.getTime() < earliest;
   const sinceMs = clamped ? earliest : options.since.getTime();
   const gte = Math.ceil(sinceMs / 1000);
-  const scopes: (string | null)[] = [...(options.includePlatform === false ? [] : [null]), ...(options.accounts ?? [])];
+  const scopes: (string | null)[] = [
+    ...(options.includePlatform === false ? [] : [null]),
+    ...(options.accounts ?? []),
+  ];
 
   const reports: ReconcileScopeReport[] = [];
   for (const account of scopes) {
-    const communityId = account ? await directory.communityForStripeAccount(account) : await directory.platformCommunity();
-    const report: ReconcileScopeReport = { account, communityId, listed: 0, appended: 0, alreadyPresent: 0, unassigned: 0, appendedIds: [] };
+    const communityId = account
+      ? await directory.communityForStripeAccount(account)
+      : await directory.platformCommunity();
+    const report: ReconcileScopeReport = {
+      account,
+      communityId,
+      listed: 0,
+      appended: 0,
+      alreadyPresent: 0,
+      unassigned: 0,
+      appendedIds: [],
+    };
     const events: StripeEvent[] = [];
-    const pages = stripe.events.list({ created: { gte }, limit: 100 }, account ? { stripeAccount: account } : undefined);
+    const pages = stripe.events.list(
+      { created: { gte }, limit: 100 },
+      account ? { stripeAccount: account } : undefined,
+    );
     for await (const listed of pages) {
       const event: unknown = listed;
       assertStripeEvent(event);
@@ -93,10 +109,14 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
         });
       }
     }
-    log.info({ account, communityId, listed: report.listed, appended: report.appended }, 'reconcile: account done');
+    log.info(
+      { account, communityId, listed: report.listed, appended: report.appended },
+      'reconcile: account done',
+    );
     reports.push(report);
   }
-  const sum = (k: 'listed' | 'appended' | 'alreadyPresent' | 'unassigned') => reports.reduce((s, r) => s + r[k], 0);
+  const sum = (k: 'listed' | 'appended' | 'alreadyPresent' | 'unassigned') =>
+    reports.reduce((s, r) => s + r[k], 0);
   return {
     since: new Date(gte * 1000).toISOString(),
     clamped,

@@ -1,4 +1,12 @@
-import type { AppendResult, Ledger, NewEvent, Position, ReadOptions, RecordedEvent, Subscription } from '@gatehouse/ledger';
+import type {
+  AppendResult,
+  Ledger,
+  NewEvent,
+  Position,
+  ReadOptions,
+  RecordedEvent,
+  Subscription,
+} from '@gatehouse/ledger';
 
 const pad = (n: number): Position => String(n).padStart(12, '0');
 

@@ -49,44 +49,80 @@ export function buildEvent(type: string, object: StripeObject, options: EventOpt
 
 type Builder<Spec> = (spec?: Spec, options?: EventOptions) => StripeEvent;
 
-function eventOf<Spec>(type: string, build: (spec: Spec, apiVersion: ApiVersion) => StripeObject): Builder<Spec> {
-  return (spec = {} as Spec, options = {}) => buildEvent(type, build(spec, options.apiVersion ?? LEGACY_API), options);
+function eventOf<Spec>(
+  type: string,
+  build: (spec: Spec, apiVersion: ApiVersion) => StripeObject,
+): Builder<Spec> {
+  return (spec = {} as Spec, options = {}) =>
+    buildEvent(type, build(spec, options.apiVersion ?? LEGACY_API), options);
 }
 
-export const customerSubscriptionCreated = eventOf<SubscriptionSpec>('customer.subscription.created', buildSubscription);
-export const customerSubscriptionUpdated = eventOf<SubscriptionSpec>('customer.subscription.updated', buildSubscription);
-export const customerSubscriptionDeleted = eventOf<SubscriptionSpec>('customer.subscription.deleted', (spec, v) =>
-  buildSubscription({ status: 'canceled', endedAt: FIXED_NOW, canceledAt: FIXED_NOW, ...spec }, v),
+export const customerSubscriptionCreated = eventOf<SubscriptionSpec>(
+  'customer.subscription.created',
+  buildSubscription,
 );
-export const customerSubscriptionTrialWillEnd = eventOf<SubscriptionSpec>('customer.subscription.trial_will_end', (spec, v) =>
-  buildSubscription({ status: 'trialing', trialStart: FIXED_NOW - 11 * 86_400, trialEnd: FIXED_NOW + 3 * 86_400, ...spec }, v),
+export const customerSubscriptionUpdated = eventOf<SubscriptionSpec>(
+  'customer.subscription.updated',
+  buildSubscription,
+);
+export const customerSubscriptionDeleted = eventOf<SubscriptionSpec>(
+  'customer.subscription.deleted',
+  (spec, v) =>
+    buildSubscription({ status: 'canceled', endedAt: FIXED_NOW, canceledAt: FIXED_NOW, ...spec }, v),
+);
+export const customerSubscriptionTrialWillEnd = eventOf<SubscriptionSpec>(
+  'customer.subscription.trial_will_end',
+  (spec, v) =>
+    buildSubscription(
+      { status: 'trialing', trialStart: FIXED_NOW - 11 * 86_400, trialEnd: FIXED_NOW + 3 * 86_400, ...spec },
+      v,
+    ),
 );
 
 export const invoicePaid = eventOf<InvoiceSpec>('invoice.paid', buildInvoice);
 export const invoicePaymentFailed = eventOf<InvoiceSpec>('invoice.payment_failed', (spec, v) =>
   buildInvoice({ status: 'open', ...spec }, v),
 );
-export const invoiceFinalized = eventOf<InvoiceSpec>('invoice.finalized', (spec, v) => buildInvoice({ status: 'open', ...spec }, v));
-export const invoicePaymentActionRequired = eventOf<InvoiceSpec>('invoice.payment_action_required', (spec, v) =>
+export const invoiceFinalized = eventOf<InvoiceSpec>('invoice.finalized', (spec, v) =>
   buildInvoice({ status: 'open', ...spec }, v),
 );
-
-export const checkoutSessionCompleted = eventOf<CheckoutSessionSpec>('checkout.session.completed', buildCheckoutSession);
-export const checkoutSessionAsyncPaymentSucceeded = eventOf<CheckoutSessionSpec>('checkout.session.async_payment_succeeded', (spec, v) =>
-  buildCheckoutSession({ paymentStatus: 'paid', ...spec }, v),
+export const invoicePaymentActionRequired = eventOf<InvoiceSpec>(
+  'invoice.payment_action_required',
+  (spec, v) => buildInvoice({ status: 'open', ...spec }, v),
 );
-export const checkoutSessionAsyncPaymentFailed = eventOf<CheckoutSessionSpec>('checkout.session.async_payment_failed', (spec, v) =>
-  buildCheckoutSession({ paymentStatus: 'unpaid', ...spec }, v),
+
+export const checkoutSessionCompleted = eventOf<CheckoutSessionSpec>(
+  'checkout.session.completed',
+  buildCheckoutSession,
+);
+export const checkoutSessionAsyncPaymentSucceeded = eventOf<CheckoutSessionSpec>(
+  'checkout.session.async_payment_succeeded',
+  (spec, v) => buildCheckoutSession({ paymentStatus: 'paid', ...spec }, v),
+);
+export const checkoutSessionAsyncPaymentFailed = eventOf<CheckoutSessionSpec>(
+  'checkout.session.async_payment_failed',
+  (spec, v) => buildCheckoutSession({ paymentStatus: 'unpaid', ...spec }, v),
 );
 
 export const chargeRefunded = eventOf<ChargeSpec>('charge.refunded', (spec, v) =>
   buildCharge({ amountRefunded: spec.amount ?? 5000, ...spec }, v),
 );
-export const chargeDisputeCreated = eventOf<DisputeSpec>('charge.dispute.created', (spec) => buildDispute(spec));
-export const chargeDisputeClosed = eventOf<DisputeSpec>('charge.dispute.closed', (spec) => buildDispute({ status: 'lost', ...spec }));
+export const chargeDisputeCreated = eventOf<DisputeSpec>('charge.dispute.created', (spec) =>
+  buildDispute(spec),
+);
+export const chargeDisputeClosed = eventOf<DisputeSpec>('charge.dispute.closed', (spec) =>
+  buildDispute({ status: 'lost', ...spec }),
+);
 
-export const subscriptionScheduleCreated = eventOf<SubscriptionScheduleSpec>('subscription_schedule.created', buildSubscriptionSchedule);
-export const subscriptionScheduleUpdated = eventOf<SubscriptionScheduleSpec>('subscription_schedule.updated', buildSubscriptionSchedule);
-export const subscriptionScheduleCompleted = eventOf<SubscriptionScheduleSpec>('subscription_schedule.completed', (spec, v) =>
-  buildSubscriptionSchedule({ status: 'completed', ...spec }, v),
+export const subscriptionScheduleCreated = eventOf<SubscriptionScheduleSpec>(
+  'subscription_schedule.created',
+  buildSubscriptionSchedule,
+);
+export const subscriptionScheduleUpdated = eventOf<SubscriptionScheduleSpec>(
+  'subscription_schedule.updated',
+  buildSubscriptionSchedule,
+);
+export const subscriptionScheduleCompleted = eventOf<SubscriptionScheduleSpec>(
+  'subscription_schedule.completed',
+  (spec, v) => buildSubscriptionSchedule({ status: 'completed', ...spec }, v),
 );

@@ -39,7 +39,13 @@ export function buildPrice(spec: PriceSpec = {}): StripeObject {
     nickname: null,
     product: spec.productId ?? 'prod_gold',
     recurring: interval
-      ? { interval, interval_count: spec.intervalCount ?? 1, meter: null, trial_period_days: null, usage_type: 'licensed' }
+      ? {
+          interval,
+          interval_count: spec.intervalCount ?? 1,
+          meter: null,
+          trial_period_days: null,
+          usage_type: 'licensed',
+        }
       : null,
     tax_behavior: 'unspecified',
     tiers_mode: null,
@@ -80,7 +86,15 @@ export type SubscriptionSpec = SubscriptionItemSpec &
   Extra & {
     id?: string;
     customer?: string;
-    status?: 'incomplete' | 'incomplete_expired' | 'trialing' | 'active' | 'past_due' | 'unpaid' | 'paused' | 'canceled';
+    status?:
+      | 'incomplete'
+      | 'incomplete_expired'
+      | 'trialing'
+      | 'active'
+      | 'past_due'
+      | 'unpaid'
+      | 'paused'
+      | 'canceled';
     /** More items than the first (which comes from the top-level price fields). */
     moreItems?: SubscriptionItemSpec[];
     periodStart?: number;
@@ -97,7 +111,10 @@ export type SubscriptionSpec = SubscriptionItemSpec &
     startDate?: number;
   };
 
-export function buildSubscription(spec: SubscriptionSpec = {}, apiVersion: ApiVersion = LEGACY_API): StripeObject {
+export function buildSubscription(
+  spec: SubscriptionSpec = {},
+  apiVersion: ApiVersion = LEGACY_API,
+): StripeObject {
   const id = spec.id ?? stripeId('sub');
   const periodStart = spec.periodStart ?? FIXED_NOW;
   const periodEnd = spec.periodEnd ?? periodStart + MONTH;
@@ -197,10 +214,18 @@ export type InvoiceSpec = Extra & {
   discount?: { id?: string; coupon: string; promotionCode?: string | null } | null;
 };
 
-function buildLine(line: InvoiceLineSpec, invoiceId: string, spec: InvoiceSpec, basil: boolean): StripeObject {
+function buildLine(
+  line: InvoiceLineSpec,
+  invoiceId: string,
+  spec: InvoiceSpec,
+  basil: boolean,
+): StripeObject {
   const currency = spec.currency ?? 'usd';
   const quantity = line.quantity ?? 1;
-  const period = { start: line.periodStart ?? spec.periodStart ?? FIXED_NOW, end: line.periodEnd ?? spec.periodEnd ?? FIXED_NOW + MONTH };
+  const period = {
+    start: line.periodStart ?? spec.periodStart ?? FIXED_NOW,
+    end: line.periodEnd ?? spec.periodEnd ?? FIXED_NOW + MONTH,
+  };
   const priceId = line.priceId ?? 'price_gold_monthly';
   const productId = line.productId ?? 'prod_gold';
   const proration = line.proration ?? false;
@@ -208,7 +233,12 @@ function buildLine(line: InvoiceLineSpec, invoiceId: string, spec: InvoiceSpec, 
   const subscriptionItem = line.subscriptionItem ?? (subscription ? `si_${subscription.slice(4)}` : null);
   const invoiceItem = proration ? stripeId('ii') : null;
   const description =
-    line.description ?? (proration ? (line.amount < 0 ? 'Unused time on Gold' : 'Remaining time on Gold') : `${quantity} × Gold (at ${currency} ${line.amount / 100} / month)`);
+    line.description ??
+    (proration
+      ? line.amount < 0
+        ? 'Unused time on Gold'
+        : 'Remaining time on Gold'
+      : `${quantity} × Gold (at ${currency} ${line.amount / 100} / month)`);
   const common = {
     id: line.id ?? stripeId('il'),
     object: 'line_item',
@@ -259,7 +289,12 @@ function buildLine(line: InvoiceLineSpec, invoiceId: string, spec: InvoiceSpec, 
       taxes: [],
     };
   }
-  const price = buildPrice({ priceId, productId, currency, unitAmount: Math.abs(Math.round(line.amount / quantity)) });
+  const price = buildPrice({
+    priceId,
+    productId,
+    currency,
+    unitAmount: Math.abs(Math.round(line.amount / quantity)),
+  });
   return {
     ...common,
     invoice_item: invoiceItem,
@@ -314,7 +349,11 @@ export function buildInvoice(spec: InvoiceSpec = {}, apiVersion: ApiVersion = LE
       ? {
           discounts: discountObject ? [discountObject.id] : [],
           parent: subscription
-            ? { type: 'subscription_details', quote_details: null, subscription_details: { metadata: {}, subscription } }
+            ? {
+                type: 'subscription_details',
+                quote_details: null,
+                subscription_details: { metadata: {}, subscription },
+              }
             : null,
         }
       : {
@@ -326,14 +365,24 @@ export function buildInvoice(spec: InvoiceSpec = {}, apiVersion: ApiVersion = LE
           payment_intent: stripeId('pi'),
           subscription,
         }),
-    lines: { object: 'list', data: lines, has_more: false, total_count: lines.length, url: `/v1/invoices/${id}/lines` },
+    lines: {
+      object: 'list',
+      data: lines,
+      has_more: false,
+      total_count: lines.length,
+      url: `/v1/invoices/${id}/lines`,
+    },
     livemode: false,
     metadata: {},
     number: 'GH-0001',
     period_end: spec.periodEnd ?? FIXED_NOW,
     period_start: spec.periodStart ?? FIXED_NOW - MONTH,
     status,
-    status_transitions: { finalized_at: FIXED_NOW, paid_at: status === 'paid' ? FIXED_NOW : null, voided_at: null },
+    status_transitions: {
+      finalized_at: FIXED_NOW,
+      paid_at: status === 'paid' ? FIXED_NOW : null,
+      voided_at: null,
+    },
     subtotal: total,
     total,
     ...spec.extra,
@@ -358,7 +407,10 @@ export type CheckoutSessionSpec = Extra & {
   invoice?: string | null;
 };
 
-export function buildCheckoutSession(spec: CheckoutSessionSpec = {}, _apiVersion: ApiVersion = LEGACY_API): StripeObject {
+export function buildCheckoutSession(
+  spec: CheckoutSessionSpec = {},
+  _apiVersion: ApiVersion = LEGACY_API,
+): StripeObject {
   const mode = spec.mode ?? 'payment';
   const amountTotal = spec.amountTotal ?? 5000;
   const discount = spec.amountDiscount ?? 0;
@@ -376,21 +428,36 @@ export function buildCheckoutSession(spec: CheckoutSessionSpec = {}, _apiVersion
     currency: spec.currency ?? 'usd',
     customer: spec.customer === undefined ? 'cus_member1' : spec.customer,
     customer_creation: 'always',
-    customer_details: { email: spec.customerEmail ?? 'member@example.com', name: 'Test Member', phone: null, tax_exempt: 'none', tax_ids: [] },
+    customer_details: {
+      email: spec.customerEmail ?? 'member@example.com',
+      name: 'Test Member',
+      phone: null,
+      tax_exempt: 'none',
+      tax_ids: [],
+    },
     customer_email: spec.customerEmail ?? 'member@example.com',
-    discounts: (spec.discounts ?? []).map((d) => ({ coupon: d.coupon ?? null, promotion_code: d.promotionCode ?? null })),
+    discounts: (spec.discounts ?? []).map((d) => ({
+      coupon: d.coupon ?? null,
+      promotion_code: d.promotionCode ?? null,
+    })),
     expires_at: FIXED_NOW + DAY,
     invoice: spec.invoice ?? null,
     livemode: false,
     locale: null,
     metadata: spec.metadata ?? {},
     mode,
-    payment_intent: spec.paymentIntent === undefined ? (mode === 'payment' ? stripeId('pi') : null) : spec.paymentIntent,
+    payment_intent:
+      spec.paymentIntent === undefined ? (mode === 'payment' ? stripeId('pi') : null) : spec.paymentIntent,
     payment_link: null,
     payment_method_types: ['card'],
     payment_status: spec.paymentStatus ?? 'paid',
     status: spec.status ?? 'complete',
-    subscription: spec.subscription === undefined ? (mode === 'subscription' ? stripeId('sub') : null) : spec.subscription,
+    subscription:
+      spec.subscription === undefined
+        ? mode === 'subscription'
+          ? stripeId('sub')
+          : null
+        : spec.subscription,
     success_url: 'http://localhost:4000/join/success?session_id={CHECKOUT_SESSION_ID}',
     total_details: { amount_discount: discount, amount_shipping: 0, amount_tax: 0 },
     url: null,
@@ -437,7 +504,13 @@ export function buildCharge(spec: ChargeSpec = {}, apiVersion: ApiVersion = LEGA
   };
 }
 
-export type RefundSpec = Extra & { id?: string; amount?: number; charge?: string; paymentIntent?: string | null; status?: string };
+export type RefundSpec = Extra & {
+  id?: string;
+  amount?: number;
+  charge?: string;
+  paymentIntent?: string | null;
+  status?: string;
+};
 
 export function buildRefund(spec: RefundSpec = {}): StripeObject {
   return {
@@ -457,7 +530,14 @@ export function buildRefund(spec: RefundSpec = {}): StripeObject {
 
 export type DisputeSpec = Extra & {
   id?: string;
-  status?: 'warning_needs_response' | 'warning_under_review' | 'warning_closed' | 'needs_response' | 'under_review' | 'won' | 'lost';
+  status?:
+    | 'warning_needs_response'
+    | 'warning_under_review'
+    | 'warning_closed'
+    | 'needs_response'
+    | 'under_review'
+    | 'won'
+    | 'lost';
   charge?: string;
   paymentIntent?: string | null;
   amount?: number;
@@ -473,7 +553,12 @@ export function buildDispute(spec: DisputeSpec = {}): StripeObject {
     charge: spec.charge ?? 'ch_member1',
     created: FIXED_NOW,
     currency: 'usd',
-    evidence_details: { due_by: FIXED_NOW + 7 * DAY, has_evidence: false, past_due: false, submission_count: 0 },
+    evidence_details: {
+      due_by: FIXED_NOW + 7 * DAY,
+      has_evidence: false,
+      past_due: false,
+      submission_count: 0,
+    },
     is_charge_refundable: false,
     livemode: false,
     metadata: {},
@@ -504,9 +589,14 @@ export type SubscriptionScheduleSpec = Extra & {
   metadata?: Record<string, string>;
 };
 
-export function buildSubscriptionSchedule(spec: SubscriptionScheduleSpec = {}, apiVersion: ApiVersion = LEGACY_API): StripeObject {
+export function buildSubscriptionSchedule(
+  spec: SubscriptionScheduleSpec = {},
+  apiVersion: ApiVersion = LEGACY_API,
+): StripeObject {
   const clover = apiVersion >= '2025-09-30';
-  const phases = (spec.phases ?? [{ priceId: 'price_gold_monthly', start: FIXED_NOW, end: FIXED_NOW + MONTH }]).map((p) => ({
+  const phases = (
+    spec.phases ?? [{ priceId: 'price_gold_monthly', start: FIXED_NOW, end: FIXED_NOW + MONTH }]
+  ).map((p) => ({
     add_invoice_items: [],
     billing_cycle_anchor: null,
     collection_method: null,
@@ -520,7 +610,9 @@ export function buildSubscriptionSchedule(spec: SubscriptionScheduleSpec = {}, a
     start_date: p.start,
     trial_end: null,
     ...(p.iterations !== undefined &&
-      (clover ? { duration: { interval: p.interval ?? 'month', interval_count: p.iterations } } : { iterations: p.iterations })),
+      (clover
+        ? { duration: { interval: p.interval ?? 'month', interval_count: p.iterations } }
+        : { iterations: p.iterations })),
   }));
   const current = phases[0];
   return {
@@ -529,7 +621,10 @@ export function buildSubscriptionSchedule(spec: SubscriptionScheduleSpec = {}, a
     canceled_at: null,
     completed_at: spec.status === 'completed' ? FIXED_NOW : null,
     created: FIXED_NOW,
-    current_phase: spec.status === 'active' || spec.status === undefined ? { start_date: current.start_date, end_date: current.end_date } : null,
+    current_phase:
+      spec.status === 'active' || spec.status === undefined
+        ? { start_date: current.start_date, end_date: current.end_date }
+        : null,
     customer: spec.customer ?? 'cus_member1',
     default_settings: { collection_method: 'charge_automatically' },
     end_behavior: spec.endBehavior ?? 'release',
@@ -545,7 +640,12 @@ export function buildSubscriptionSchedule(spec: SubscriptionScheduleSpec = {}, a
   };
 }
 
-export type CustomerSpec = Extra & { id?: string; email?: string | null; name?: string | null; metadata?: Record<string, string> };
+export type CustomerSpec = Extra & {
+  id?: string;
+  email?: string | null;
+  name?: string | null;
+  metadata?: Record<string, string>;
+};
 
 export function buildCustomer(spec: CustomerSpec = {}): StripeObject {
   return {

@@ -37,7 +37,10 @@ export function translateCheckoutSession(value: unknown): StripeCheckoutSessionV
     amountTotal: num(cs.amount_total),
     amountDiscount: num(record(cs.total_details).amount_discount) ?? 0,
     currency: str(cs.currency),
-    discounts: listData(cs.discounts).map((d) => ({ couponId: idOf(d.coupon), promotionCodeId: idOf(d.promotion_code) })),
+    discounts: listData(cs.discounts).map((d) => ({
+      couponId: idOf(d.coupon),
+      promotionCodeId: idOf(d.promotion_code),
+    })),
     lineItemPriceIds: listData(cs.line_items)
       .map((li) => idOf(li.price))
       .filter((p): p is string => p !== null),

@@ -1,7 +1,11 @@
 import type { EpochMs } from '@gatehouse/domain';
 import { bool, expectObject, idOf, isRecord, listData, ms, num, record, str } from './stripe-fields';
 
-export type StripeDiscountView = { id: string | null; couponId: string | null; promotionCodeId: string | null };
+export type StripeDiscountView = {
+  id: string | null;
+  couponId: string | null;
+  promotionCodeId: string | null;
+};
 
 export type StripeInvoiceLineView = {
   id: string | null;
@@ -63,7 +67,10 @@ export function translateInvoice(value: unknown): StripeInvoiceView {
   const inv = expectObject(value, 'invoice');
   const parent = record(inv.parent);
   const status = str(inv.status);
-  const discounts = [...(inv.discount ? [inv.discount] : []), ...(Array.isArray(inv.discounts) ? inv.discounts : [])].map(discountOf);
+  const discounts = [
+    ...(inv.discount ? [inv.discount] : []),
+    ...(Array.isArray(inv.discounts) ? inv.discounts : []),
+  ].map(discountOf);
   // The singular `discount` is repeated (by id) in `discounts[]` before basil: keep each once.
   const unique = discounts.filter((d, i) => d.id === null || discounts.findIndex((o) => o.id === d.id) === i);
   return {

@@ -1,4 +1,10 @@
-import type { EpochMs, InvoiceFact, StripeFact, SubscriptionSnapshot, SubscriptionStatus } from '@gatehouse/domain';
+import type {
+  EpochMs,
+  InvoiceFact,
+  StripeFact,
+  SubscriptionSnapshot,
+  SubscriptionStatus,
+} from '@gatehouse/domain';
 import type { StripeEvent } from '../stripe-event';
 import { translateCharge } from './charge.translate';
 import { translateCheckoutSession } from './checkout-session.translate';
@@ -16,9 +22,7 @@ export const GATEHOUSE_METADATA = {
   stripePriceId: 'gatehouse_stripe_price_id',
 } as const;
 
-export type StripeTranslation =
-  | { kind: 'fact'; fact: StripeFact }
-  | { kind: 'ignored'; reason: string };
+export type StripeTranslation = { kind: 'fact'; fact: StripeFact } | { kind: 'ignored'; reason: string };
 
 const STATUSES: readonly SubscriptionStatus[] = [
   'incomplete',
@@ -39,8 +43,10 @@ function snapshotOf(event: StripeEvent, observedAt: EpochMs): SubscriptionSnapsh
   const item = sub.items[0];
   if (!item?.priceId || !item.productId) return 'subscription has no priced item';
   if (!sub.customerId) return 'subscription has no customer';
-  if (sub.currentPeriodStart === null || sub.currentPeriodEnd === null) return 'subscription has no current period';
-  if (!(STATUSES as readonly string[]).includes(sub.status)) return `unknown subscription status ${sub.status}`;
+  if (sub.currentPeriodStart === null || sub.currentPeriodEnd === null)
+    return 'subscription has no current period';
+  if (!(STATUSES as readonly string[]).includes(sub.status))
+    return `unknown subscription status ${sub.status}`;
   const memberId = sub.metadata[GATEHOUSE_METADATA.memberId];
   return {
     subscriptionId: sub.id,
@@ -67,7 +73,9 @@ function invoiceFactOf(event: StripeEvent, observedAt: EpochMs): InvoiceFact {
   const inv = translateInvoice(event.data.object);
   // The paid-through date of a subscription invoice is the end of its (non-proration) lines; the
   // invoice's own period_end is the previous period for renewals.
-  const lineEnds = inv.lines.filter((l) => !l.proration && l.periodEnd !== null).map((l) => l.periodEnd as number);
+  const lineEnds = inv.lines
+    .filter((l) => !l.proration && l.periodEnd !== null)
+    .map((l) => l.periodEnd as number);
   const periodEnd = lineEnds.length ? Math.max(...lineEnds) : inv.periodEnd;
   return {
     invoiceId: inv.id,
@@ -90,11 +98,16 @@ function invoiceFactOf(event: StripeEvent, observedAt: EpochMs): InvoiceFact {
   };
 }
 
-function oneTimePurchase(event: StripeEvent, observedAt: EpochMs, asyncSucceeded: boolean): StripeTranslation {
+function oneTimePurchase(
+  event: StripeEvent,
+  observedAt: EpochMs,
+  asyncSucceeded: boolean,
+): StripeTranslation {
   const cs = translateCheckoutSession(event.data.object);
   if (cs.mode !== 'payment') return ignored(`checkout in ${cs.mode} mode: its subscription events carry it`);
   const stripePriceId = cs.lineItemPriceIds[0] ?? cs.metadata[GATEHOUSE_METADATA.stripePriceId];
-  if (!stripePriceId) return ignored(`checkout session has no line items and no ${GATEHOUSE_METADATA.stripePriceId} metadata`);
+  if (!stripePriceId)
+    return ignored(`checkout session has no line items and no ${GATEHOUSE_METADATA.stripePriceId} metadata`);
   const memberId = cs.metadata[GATEHOUSE_METADATA.memberId] ?? cs.clientReferenceId;
   if (!memberId) return ignored('checkout session names no member');
   // Delayed methods (bank debits) complete unpaid and finish with async_payment_succeeded.
@@ -127,7 +140,10 @@ export function translateStripeEvent(event: StripeEvent): StripeTranslation {
     case 'customer.subscription.deleted': {
       const snap = snapshotOf(event, observedAt);
       if (typeof snap === 'string') return ignored(snap);
-      return fact({ type: event.type === 'customer.subscription.deleted' ? 'SubscriptionDeleted' : 'SubscriptionObserved', data: snap });
+      return fact({
+        type: event.type === 'customer.subscription.deleted' ? 'SubscriptionDeleted' : 'SubscriptionObserved',
+        data: snap,
+      });
     }
     case 'customer.subscription.trial_will_end':
       return ignored('a notice three days before the trial ends; access does not change');
@@ -154,7 +170,12 @@ export function translateStripeEvent(event: StripeEvent): StripeTranslation {
       if (!dp.chargeId) return ignored('dispute has no charge');
       return fact({
         type: 'DisputeOpened',
-        data: { chargeId: dp.chargeId, ...(dp.paymentIntentId && { paymentIntentId: dp.paymentIntentId }), observedAt, eventId: event.id },
+        data: {
+          chargeId: dp.chargeId,
+          ...(dp.paymentIntentId && { paymentIntentId: dp.paymentIntentId }),
+          observedAt,
+          eventId: event.id,
+        },
       });
     }
     case 'charge.dispute.closed': {
@@ -188,7 +209,13 @@ export function translateStripeEvent(event: StripeEvent): StripeTranslation {
       }
       return fact({
         type: 'ScheduleObserved',
-        data: { scheduleId: sched.id, subscriptionId: sched.subscriptionId, phases, observedAt, eventId: event.id },
+        data: {
+          scheduleId: sched.id,
+          subscriptionId: sched.subscriptionId,
+          phases,
+          observedAt,
+          eventId: event.id,
+        },
       });
     }
     default:

@@ -36,7 +36,10 @@ export function translateSubscriptionSchedule(value: unknown): StripeSubscriptio
       return {
         start: ms(phase.start_date),
         end: ms(phase.end_date),
-        items: listData(phase.items).map((i) => ({ priceId: idOf(i.price) ?? idOf(i.plan), quantity: num(i.quantity) ?? 1 })),
+        items: listData(phase.items).map((i) => ({
+          priceId: idOf(i.price) ?? idOf(i.plan),
+          quantity: num(i.quantity) ?? 1,
+        })),
         iterations: num(phase.iterations),
         duration: interval ? { interval, intervalCount: num(duration.interval_count) ?? 1 } : null,
       };

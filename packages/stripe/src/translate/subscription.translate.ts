@@ -56,8 +56,18 @@ export function translateSubscription(value: unknown): StripeSubscriptionView {
     customerId: idOf(sub.customer),
     status: str(sub.status) ?? 'incomplete',
     items,
-    currentPeriodStart: topStart ?? pick(items.map((i) => i.currentPeriodStart), Math.min),
-    currentPeriodEnd: topEnd ?? pick(items.map((i) => i.currentPeriodEnd), Math.max),
+    currentPeriodStart:
+      topStart ??
+      pick(
+        items.map((i) => i.currentPeriodStart),
+        Math.min,
+      ),
+    currentPeriodEnd:
+      topEnd ??
+      pick(
+        items.map((i) => i.currentPeriodEnd),
+        Math.max,
+      ),
     trialStart: ms(sub.trial_start),
     trialEnd: ms(sub.trial_end),
     cancelAtPeriodEnd: bool(sub.cancel_at_period_end) ?? false,

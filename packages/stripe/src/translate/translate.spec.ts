@@ -75,7 +75,18 @@ describe('translators on the recorded fixtures', () => {
 describe.each(SHAPES)('translators on kit events rendered in %s', (apiVersion) => {
   it('reads the subscription period wherever the version puts it', () => {
     const event = kit.customerSubscriptionCreated(
-      { id: 'sub_a', periodStart: S, periodEnd: S + kit.MONTH, quantity: 3, priceId: 'price_x', productId: 'prod_x', trialStart: S - 10, trialEnd: S, metadata: { gatehouse_member_id: 'm1' }, schedule: 'sub_sched_1' },
+      {
+        id: 'sub_a',
+        periodStart: S,
+        periodEnd: S + kit.MONTH,
+        quantity: 3,
+        priceId: 'price_x',
+        productId: 'prod_x',
+        trialStart: S - 10,
+        trialEnd: S,
+        metadata: { gatehouse_member_id: 'm1' },
+        schedule: 'sub_sched_1',
+      },
       { apiVersion },
     );
     const sub = translateSubscription(event.data.object);
@@ -87,18 +98,38 @@ describe.each(SHAPES)('translators on kit events rendered in %s', (apiVersion) =
       scheduleId: 'sub_sched_1',
       metadata: { gatehouse_member_id: 'm1' },
     });
-    expect(sub.items[0]).toMatchObject({ priceId: 'price_x', productId: 'prod_x', quantity: 3, currentPeriodEnd: (S + kit.MONTH) * 1000 });
+    expect(sub.items[0]).toMatchObject({
+      priceId: 'price_x',
+      productId: 'prod_x',
+      quantity: 3,
+      currentPeriodEnd: (S + kit.MONTH) * 1000,
+    });
     const t = translateStripeEvent(event);
-    expect(t.kind === 'fact' && t.fact.data).toMatchObject({ memberId: 'm1', quantity: 3, trialEnd: S * 1000, scheduleId: 'sub_sched_1' });
+    expect(t.kind === 'fact' && t.fact.data).toMatchObject({
+      memberId: 'm1',
+      quantity: 3,
+      trialEnd: S * 1000,
+      scheduleId: 'sub_sched_1',
+    });
   });
 
   it('turns customer.subscription.deleted into SubscriptionDeleted with ended_at', () => {
-    const t = translateStripeEvent(kit.customerSubscriptionDeleted({ cancelAtPeriodEnd: true, endedAt: S + 5 }, { apiVersion }));
-    expect(t).toMatchObject({ kind: 'fact', fact: { type: 'SubscriptionDeleted', data: { status: 'canceled', endedAt: (S + 5) * 1000, cancelAtPeriodEnd: true } } });
+    const t = translateStripeEvent(
+      kit.customerSubscriptionDeleted({ cancelAtPeriodEnd: true, endedAt: S + 5 }, { apiVersion }),
+    );
+    expect(t).toMatchObject({
+      kind: 'fact',
+      fact: {
+        type: 'SubscriptionDeleted',
+        data: { status: 'canceled', endedAt: (S + 5) * 1000, cancelAtPeriodEnd: true },
+      },
+    });
   });
 
   it('treats trial_will_end as a notice, not a change', () => {
-    expect(translateStripeEvent(kit.customerSubscriptionTrialWillEnd({}, { apiVersion })).kind).toBe('ignored');
+    expect(translateStripeEvent(kit.customerSubscriptionTrialWillEnd({}, { apiVersion })).kind).toBe(
+      'ignored',
+    );
   });
 
   it('reads an invoice: subscription, paid, proration lines with their prices, discounts', () => {
@@ -109,72 +140,175 @@ describe.each(SHAPES)('translators on kit events rendered in %s', (apiVersion) =
         billingReason: 'subscription_update',
         discount: { coupon: 'SPRING', promotionCode: 'promo_1' },
         lines: [
-          { amount: -500, priceId: 'price_old', proration: true, periodStart: S, periodEnd: S + 100, description: 'Unused time on Silver', parent: 'invoice_item_details' },
-          { amount: 900, priceId: 'price_new', proration: true, periodStart: S, periodEnd: S + 100, quantity: 1 },
+          {
+            amount: -500,
+            priceId: 'price_old',
+            proration: true,
+            periodStart: S,
+            periodEnd: S + 100,
+            description: 'Unused time on Silver',
+            parent: 'invoice_item_details',
+          },
+          {
+            amount: 900,
+            priceId: 'price_new',
+            proration: true,
+            periodStart: S,
+            periodEnd: S + 100,
+            quantity: 1,
+          },
           { amount: 2000, priceId: 'price_new', periodStart: S + 100, periodEnd: S + 200, quantity: 2 },
         ],
       },
       { apiVersion },
     );
     const inv = translateInvoice(event.data.object);
-    expect(inv).toMatchObject({ id: 'in_1', subscriptionId: 'sub_a', billingReason: 'subscription_update', status: 'paid', paid: true, amountPaid: 2400, currency: 'usd' });
+    expect(inv).toMatchObject({
+      id: 'in_1',
+      subscriptionId: 'sub_a',
+      billingReason: 'subscription_update',
+      status: 'paid',
+      paid: true,
+      amountPaid: 2400,
+      currency: 'usd',
+    });
     expect(inv.lines.map((l) => [l.amount, l.priceId, l.proration, l.quantity])).toEqual([
       [-500, 'price_old', true, 1],
       [900, 'price_new', true, 1],
       [2000, 'price_new', false, 2],
     ]);
-    expect(inv.lines[0]).toMatchObject({ periodStart: S * 1000, periodEnd: (S + 100) * 1000, description: 'Unused time on Silver' });
+    expect(inv.lines[0]).toMatchObject({
+      periodStart: S * 1000,
+      periodEnd: (S + 100) * 1000,
+      description: 'Unused time on Silver',
+    });
     expect(inv.discounts).toHaveLength(1);
-    if (apiVersion === '2024-06-20') expect(inv.discounts[0]).toMatchObject({ couponId: 'SPRING', promotionCodeId: 'promo_1' });
+    if (apiVersion === '2024-06-20')
+      expect(inv.discounts[0]).toMatchObject({ couponId: 'SPRING', promotionCodeId: 'promo_1' });
     const t = translateStripeEvent(event);
-    expect(t).toMatchObject({ kind: 'fact', fact: { type: 'InvoicePaid', data: { invoiceId: 'in_1', subscriptionId: 'sub_a', periodEnd: (S + 200) * 1000 } } });
+    expect(t).toMatchObject({
+      kind: 'fact',
+      fact: {
+        type: 'InvoicePaid',
+        data: { invoiceId: 'in_1', subscriptionId: 'sub_a', periodEnd: (S + 200) * 1000 },
+      },
+    });
   });
 
   it('reads failed and action-required invoices as unpaid', () => {
     const failed = kit.invoicePaymentFailed({}, { apiVersion });
-    expect(translateInvoice(failed.data.object)).toMatchObject({ paid: false, status: 'open', amountPaid: 0 });
+    expect(translateInvoice(failed.data.object)).toMatchObject({
+      paid: false,
+      status: 'open',
+      amountPaid: 0,
+    });
     expect(translateStripeEvent(failed)).toMatchObject({ fact: { type: 'InvoicePaymentFailed' } });
-    expect(translateStripeEvent(kit.invoicePaymentActionRequired({}, { apiVersion }))).toMatchObject({ fact: { type: 'InvoicePaymentActionRequired' } });
+    expect(translateStripeEvent(kit.invoicePaymentActionRequired({}, { apiVersion }))).toMatchObject({
+      fact: { type: 'InvoicePaymentActionRequired' },
+    });
     expect(translateStripeEvent(kit.invoiceFinalized({}, { apiVersion })).kind).toBe('ignored');
   });
 
   it('grants a one-time purchase only when paid or when no payment was required', () => {
-    const base = { mode: 'payment' as const, paymentIntent: 'pi_1', metadata: { gatehouse_member_id: 'm1', gatehouse_stripe_price_id: 'price_once' } };
-    for (const [paymentStatus, paid] of [['paid', true], ['no_payment_required', true], ['unpaid', false]] as const) {
-      const t = translateStripeEvent(kit.checkoutSessionCompleted({ ...base, paymentStatus }, { apiVersion }));
-      expect(t).toMatchObject({ kind: 'fact', fact: { type: 'OneTimePurchaseCompleted', data: { paid, memberId: 'm1', stripePriceId: 'price_once', paymentIntentId: 'pi_1' } } });
+    const base = {
+      mode: 'payment' as const,
+      paymentIntent: 'pi_1',
+      metadata: { gatehouse_member_id: 'm1', gatehouse_stripe_price_id: 'price_once' },
+    };
+    for (const [paymentStatus, paid] of [
+      ['paid', true],
+      ['no_payment_required', true],
+      ['unpaid', false],
+    ] as const) {
+      const t = translateStripeEvent(
+        kit.checkoutSessionCompleted({ ...base, paymentStatus }, { apiVersion }),
+      );
+      expect(t).toMatchObject({
+        kind: 'fact',
+        fact: {
+          type: 'OneTimePurchaseCompleted',
+          data: { paid, memberId: 'm1', stripePriceId: 'price_once', paymentIntentId: 'pi_1' },
+        },
+      });
     }
-    expect(translateStripeEvent(kit.checkoutSessionAsyncPaymentSucceeded(base, { apiVersion }))).toMatchObject({ fact: { data: { paid: true } } });
-    expect(translateStripeEvent(kit.checkoutSessionAsyncPaymentFailed(base, { apiVersion })).kind).toBe('ignored');
+    expect(
+      translateStripeEvent(kit.checkoutSessionAsyncPaymentSucceeded(base, { apiVersion })),
+    ).toMatchObject({ fact: { data: { paid: true } } });
+    expect(translateStripeEvent(kit.checkoutSessionAsyncPaymentFailed(base, { apiVersion })).kind).toBe(
+      'ignored',
+    );
   });
 
   it('reads the discounts and promotion code of a checkout session', () => {
     const cs = translateCheckoutSession(
-      kit.checkoutSessionCompleted({ discounts: [{ promotionCode: 'promo_9', coupon: 'co_9' }], amountDiscount: 500 }, { apiVersion }).data.object,
+      kit.checkoutSessionCompleted(
+        { discounts: [{ promotionCode: 'promo_9', coupon: 'co_9' }], amountDiscount: 500 },
+        { apiVersion },
+      ).data.object,
     );
-    expect(cs).toMatchObject({ discounts: [{ couponId: 'co_9', promotionCodeId: 'promo_9' }], amountDiscount: 500 });
+    expect(cs).toMatchObject({
+      discounts: [{ couponId: 'co_9', promotionCodeId: 'promo_9' }],
+      amountDiscount: 500,
+    });
   });
 
   it('reads a refund: full or partial, by payment intent', () => {
-    const full = kit.chargeRefunded({ id: 'ch_1', amount: 5000, paymentIntent: 'pi_1', invoice: 'in_1' }, { apiVersion });
-    expect(translateCharge(full.data.object)).toMatchObject({ amount: 5000, amountRefunded: 5000, refunded: true, paymentIntentId: 'pi_1', invoiceId: apiVersion === '2024-06-20' ? 'in_1' : null });
-    expect(translateStripeEvent(full)).toMatchObject({ fact: { type: 'OneTimePurchaseRefunded', data: { paymentIntentId: 'pi_1', full: true } } });
-    const partial = kit.chargeRefunded({ amount: 5000, amountRefunded: 1000, paymentIntent: 'pi_2' }, { apiVersion });
-    expect(translateStripeEvent(partial)).toMatchObject({ fact: { data: { paymentIntentId: 'pi_2', full: false } } });
-    expect(translateRefund(kit.buildRefund({ id: 're_1', amount: 1000, charge: 'ch_1', paymentIntent: 'pi_2' }))).toEqual({ id: 're_1', amount: 1000, chargeId: 'ch_1', paymentIntentId: 'pi_2', status: 'succeeded' });
+    const full = kit.chargeRefunded(
+      { id: 'ch_1', amount: 5000, paymentIntent: 'pi_1', invoice: 'in_1' },
+      { apiVersion },
+    );
+    expect(translateCharge(full.data.object)).toMatchObject({
+      amount: 5000,
+      amountRefunded: 5000,
+      refunded: true,
+      paymentIntentId: 'pi_1',
+      invoiceId: apiVersion === '2024-06-20' ? 'in_1' : null,
+    });
+    expect(translateStripeEvent(full)).toMatchObject({
+      fact: { type: 'OneTimePurchaseRefunded', data: { paymentIntentId: 'pi_1', full: true } },
+    });
+    const partial = kit.chargeRefunded(
+      { amount: 5000, amountRefunded: 1000, paymentIntent: 'pi_2' },
+      { apiVersion },
+    );
+    expect(translateStripeEvent(partial)).toMatchObject({
+      fact: { data: { paymentIntentId: 'pi_2', full: false } },
+    });
+    expect(
+      translateRefund(kit.buildRefund({ id: 're_1', amount: 1000, charge: 'ch_1', paymentIntent: 'pi_2' })),
+    ).toEqual({ id: 're_1', amount: 1000, chargeId: 'ch_1', paymentIntentId: 'pi_2', status: 'succeeded' });
   });
 
   it('reads disputes and closes them only as won or lost', () => {
     const opened = kit.chargeDisputeCreated({ charge: 'ch_1', paymentIntent: 'pi_1' }, { apiVersion });
-    expect(translateDispute(opened.data.object)).toMatchObject({ status: 'needs_response', chargeId: 'ch_1', paymentIntentId: 'pi_1' });
-    expect(translateStripeEvent(opened)).toMatchObject({ fact: { type: 'DisputeOpened', data: { chargeId: 'ch_1', paymentIntentId: 'pi_1' } } });
-    expect(translateStripeEvent(kit.chargeDisputeClosed({ charge: 'ch_1', status: 'won' }, { apiVersion }))).toMatchObject({ fact: { type: 'DisputeClosed', data: { status: 'won' } } });
-    expect(translateStripeEvent(kit.chargeDisputeClosed({ charge: 'ch_1', status: 'warning_closed' }, { apiVersion })).kind).toBe('ignored');
+    expect(translateDispute(opened.data.object)).toMatchObject({
+      status: 'needs_response',
+      chargeId: 'ch_1',
+      paymentIntentId: 'pi_1',
+    });
+    expect(translateStripeEvent(opened)).toMatchObject({
+      fact: { type: 'DisputeOpened', data: { chargeId: 'ch_1', paymentIntentId: 'pi_1' } },
+    });
+    expect(
+      translateStripeEvent(kit.chargeDisputeClosed({ charge: 'ch_1', status: 'won' }, { apiVersion })),
+    ).toMatchObject({ fact: { type: 'DisputeClosed', data: { status: 'won' } } });
+    expect(
+      translateStripeEvent(
+        kit.chargeDisputeClosed({ charge: 'ch_1', status: 'warning_closed' }, { apiVersion }),
+      ).kind,
+    ).toBe('ignored');
   });
 
   it('reads schedule phases with their prices and dates', () => {
     const event = kit.subscriptionScheduleUpdated(
-      { id: 'sub_sched_1', subscription: 'sub_a', phases: [{ priceId: 'price_gold', start: S, end: S + 100 }, { priceId: 'price_silver', start: S + 100, iterations: 12 }] },
+      {
+        id: 'sub_sched_1',
+        subscription: 'sub_a',
+        phases: [
+          { priceId: 'price_gold', start: S, end: S + 100 },
+          { priceId: 'price_silver', start: S + 100, iterations: 12 },
+        ],
+      },
       { apiVersion },
     );
     const sched = translateSubscriptionSchedule(event.data.object);
@@ -183,16 +317,31 @@ describe.each(SHAPES)('translators on kit events rendered in %s', (apiVersion) =
       ['price_silver', (S + 100) * 1000, null, 12],
     ]);
     expect(translateStripeEvent(event)).toMatchObject({
-      fact: { type: 'ScheduleObserved', data: { scheduleId: 'sub_sched_1', subscriptionId: 'sub_a', phases: [{ priceId: 'price_gold' }, { priceId: 'price_silver' }] } },
+      fact: {
+        type: 'ScheduleObserved',
+        data: {
+          scheduleId: 'sub_sched_1',
+          subscriptionId: 'sub_a',
+          phases: [{ priceId: 'price_gold' }, { priceId: 'price_silver' }],
+        },
+      },
     });
-    expect(translateStripeEvent(kit.subscriptionScheduleCompleted({}, { apiVersion }))).toMatchObject({ fact: { type: 'ScheduleObserved' } });
+    expect(translateStripeEvent(kit.subscriptionScheduleCompleted({}, { apiVersion }))).toMatchObject({
+      fact: { type: 'ScheduleObserved' },
+    });
   });
 });
 
 describe('shape differences', () => {
   it('reads clover schedule phases by duration', () => {
-    const obj = kit.buildSubscriptionSchedule({ phases: [{ priceId: 'p', start: S, iterations: 6, interval: 'month' }] }, '2025-09-30.clover');
-    expect(translateSubscriptionSchedule(obj).phases[0]).toMatchObject({ iterations: null, duration: { interval: 'month', intervalCount: 6 } });
+    const obj = kit.buildSubscriptionSchedule(
+      { phases: [{ priceId: 'p', start: S, iterations: 6, interval: 'month' }] },
+      '2025-09-30.clover',
+    );
+    expect(translateSubscriptionSchedule(obj).phases[0]).toMatchObject({
+      iterations: null,
+      duration: { interval: 'month', intervalCount: 6 },
+    });
   });
 
   it('renders basil invoices without subscription, paid or discount, and pre-basil lines without pricing', () => {
@@ -208,11 +357,17 @@ describe('shape differences', () => {
 
   it('reads expanded references (customer and price objects) as their ids', () => {
     const sub = kit.buildSubscription({ customer: 'cus_1' });
-    expect(translateSubscription({ ...sub, customer: { id: 'cus_1', object: 'customer' } }).customerId).toBe('cus_1');
+    expect(translateSubscription({ ...sub, customer: { id: 'cus_1', object: 'customer' } }).customerId).toBe(
+      'cus_1',
+    );
   });
 
   it('reads a customer', () => {
-    expect(translateCustomer(kit.buildCustomer({ id: 'cus_1', email: 'a@b.c', metadata: { gatehouse_member_id: 'm1' } }))).toEqual({
+    expect(
+      translateCustomer(
+        kit.buildCustomer({ id: 'cus_1', email: 'a@b.c', metadata: { gatehouse_member_id: 'm1' } }),
+      ),
+    ).toEqual({
       id: 'cus_1',
       email: 'a@b.c',
       name: 'Test Member',
@@ -225,6 +380,9 @@ describe('shape differences', () => {
   });
 
   it('says why an event has no translation', () => {
-    expect(translateStripeEvent(kit.buildEvent('customer.created', kit.buildCustomer()))).toEqual({ kind: 'ignored', reason: 'no translation for customer.created' });
+    expect(translateStripeEvent(kit.buildEvent('customer.created', kit.buildCustomer()))).toEqual({
+      kind: 'ignored',
+      reason: 'no translation for customer.created',
+    });
   });
 });

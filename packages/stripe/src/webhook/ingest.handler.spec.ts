@@ -21,7 +21,10 @@ class MemoryQuarantine implements QuarantineStore {
     return [...(this.held.get(accountId) ?? [])];
   }
   async discard(accountId: string, ids: readonly string[]): Promise<void> {
-    this.held.set(accountId, (this.held.get(accountId) ?? []).filter((e) => !ids.includes(e.id)));
+    this.held.set(
+      accountId,
+      (this.held.get(accountId) ?? []).filter((e) => !ids.includes(e.id)),
+    );
   }
 }
 
@@ -53,7 +56,10 @@ function setup() {
 describe('createWebhookIngestor', () => {
   it('appends a verified event verbatim as a ledger fact, then answers 200', async () => {
     const { ledger, ingest } = setup();
-    const event = customerSubscriptionUpdated({ id: 'sub_1' }, { apiVersion: '2025-03-31.basil', created: FIXED_NOW - 60 });
+    const event = customerSubscriptionUpdated(
+      { id: 'sub_1' },
+      { apiVersion: '2025-03-31.basil', created: FIXED_NOW - 60 },
+    );
     const { rawBody, header } = signPayload(event, SECRET);
     const res = await ingest(rawBody, header);
     expect(res).toEqual({ status: 200, body: { received: true, id: event.id, duplicate: false } });
@@ -114,14 +120,29 @@ describe('createWebhookIngestor', () => {
     expect(res).toEqual({ status: 200, body: { received: true, id: event.id, quarantined: true } });
     expect(ledger.appendCalls).toHaveLength(0);
     expect((await quarantine.take('acct_unknown')).map((e) => e.id)).toEqual([event.id]);
-    expect(logs.find((l) => l.level === 'warn')?.obj).toMatchObject({ eventId: event.id, account: 'acct_unknown' });
+    expect(logs.find((l) => l.level === 'warn')?.obj).toMatchObject({
+      eventId: event.id,
+      account: 'acct_unknown',
+    });
   });
 
   it.each([
     ['a missing signature', (raw: Buffer) => [raw, undefined] as const, 'STRIPE_SIGNATURE_MISSING'],
-    ['a signature by another secret', (raw: Buffer) => [raw, signPayload(raw.toString(), 'whsec_other').header] as const, 'STRIPE_SIGNATURE_MISMATCH'],
-    ['a stale timestamp', (raw: Buffer) => [raw, signPayload(raw.toString(), SECRET, FIXED_NOW - 301).header] as const, 'STRIPE_SIGNATURE_TIMESTAMP_STALE'],
-    ['a future timestamp', (raw: Buffer) => [raw, signPayload(raw.toString(), SECRET, FIXED_NOW + 301).header] as const, 'STRIPE_SIGNATURE_TIMESTAMP_FUTURE'],
+    [
+      'a signature by another secret',
+      (raw: Buffer) => [raw, signPayload(raw.toString(), 'whsec_other').header] as const,
+      'STRIPE_SIGNATURE_MISMATCH',
+    ],
+    [
+      'a stale timestamp',
+      (raw: Buffer) => [raw, signPayload(raw.toString(), SECRET, FIXED_NOW - 301).header] as const,
+      'STRIPE_SIGNATURE_TIMESTAMP_STALE',
+    ],
+    [
+      'a future timestamp',
+      (raw: Buffer) => [raw, signPayload(raw.toString(), SECRET, FIXED_NOW + 301).header] as const,
+      'STRIPE_SIGNATURE_TIMESTAMP_FUTURE',
+    ],
   ])('answers 400 and writes nothing for %s', async (_name, make, code) => {
     const { ledger, quarantine, ingest } = setup();
     const { rawBody } = signPayload(invoicePaid({}, { account: 'acct_unknown' }), SECRET);
@@ -136,16 +157,34 @@ describe('createWebhookIngestor', () => {
     ['not JSON', 'not json at all'],
     ['a JSON array', '[]'],
     ['an object that is not an event', JSON.stringify({ id: 'cus_1', object: 'customer' })],
-    ['an event without data.object', JSON.stringify({ id: 'evt_1', object: 'event', type: 'invoice.paid', created: FIXED_NOW, data: {} })],
-    ['an event with a non-evt id', JSON.stringify({ id: 'x_1', object: 'event', type: 'invoice.paid', created: FIXED_NOW, data: { object: {} } })],
-    ['an event without created', JSON.stringify({ id: 'evt_1', object: 'event', type: 'invoice.paid', data: { object: {} } })],
-  ])('answers 400 STRIPE_NOT_AN_EVENT and writes nothing for a signed body that is %s', async (_name, text) => {
-    const { ledger, ingest } = setup();
-    const { rawBody, header } = signPayload(text, SECRET);
-    const res = await ingest(rawBody, header);
-    expect(res).toMatchObject({ status: 400, body: { error: { code: 'STRIPE_NOT_AN_EVENT' } } });
-    expect(ledger.appendCalls).toHaveLength(0);
-  });
+    [
+      'an event without data.object',
+      JSON.stringify({ id: 'evt_1', object: 'event', type: 'invoice.paid', created: FIXED_NOW, data: {} }),
+    ],
+    [
+      'an event with a non-evt id',
+      JSON.stringify({
+        id: 'x_1',
+        object: 'event',
+        type: 'invoice.paid',
+        created: FIXED_NOW,
+        data: { object: {} },
+      }),
+    ],
+    [
+      'an event without created',
+      JSON.stringify({ id: 'evt_1', object: 'event', type: 'invoice.paid', data: { object: {} } }),
+    ],
+  ])(
+    'answers 400 STRIPE_NOT_AN_EVENT and writes nothing for a signed body that is %s',
+    async (_name, text) => {
+      const { ledger, ingest } = setup();
+      const { rawBody, header } = signPayload(text, SECRET);
+      const res = await ingest(rawBody, header);
+      expect(res).toMatchObject({ status: 400, body: { error: { code: 'STRIPE_NOT_AN_EVENT' } } });
+      expect(ledger.appendCalls).toHaveLength(0);
+    },
+  );
 
   it('answers 503 when the quarantine cannot hold an event', async () => {
     const { quarantine, ingest } = setup();

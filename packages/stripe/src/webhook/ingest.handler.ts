@@ -26,9 +26,14 @@ export type WebhookIngestorOptions = {
 
 export type WebhookResponse = { status: number; body: unknown };
 
-export type WebhookIngest = (rawBody: Buffer, signatureHeader: string | undefined) => Promise<WebhookResponse>;
+export type WebhookIngest = (
+  rawBody: Buffer,
+  signatureHeader: string | undefined,
+) => Promise<WebhookResponse>;
 
-type Outcome = { kind: 'appended'; result: AppendResult; communityId: string } | { kind: 'quarantined'; accountId: string };
+type Outcome =
+  | { kind: 'appended'; result: AppendResult; communityId: string }
+  | { kind: 'quarantined'; accountId: string };
 
 /**
  * The Stripe webhook, framework-free: mount it on the raw body, before any JSON parser.
@@ -37,7 +42,10 @@ type Outcome = { kind: 'appended'; result: AppendResult; communityId: string } |
  * an event; 503 when the ledger (or the directory, or the quarantine) fails, so Stripe retries.
  */
 export function createWebhookIngestor(options: WebhookIngestorOptions): WebhookIngest {
-  const verify = createSignatureVerifier({ secrets: options.secrets, toleranceSeconds: options.toleranceSeconds });
+  const verify = createSignatureVerifier({
+    secrets: options.secrets,
+    toleranceSeconds: options.toleranceSeconds,
+  });
   const { ledger, directory, quarantine, logger, clock } = options;
   // Stripe delivers in parallel and more than once: concurrent deliveries of one event share one append.
   const inFlight = new Map<string, Promise<Outcome>>();
@@ -83,17 +91,30 @@ export function createWebhookIngestor(options: WebhookIngestorOptions): WebhookI
     try {
       const outcome = await pending;
       if (outcome.kind === 'quarantined') {
-        logger.warn({ ...log, heldFor: outcome.accountId }, 'stripe event of an unknown account held in quarantine');
+        logger.warn(
+          { ...log, heldFor: outcome.accountId },
+          'stripe event of an unknown account held in quarantine',
+        );
         return { status: 200, body: { received: true, id: event.id, quarantined: true } };
       }
       logger.info(
-        { ...log, communityId: outcome.communityId, position: outcome.result.position, duplicate: !outcome.result.appended },
+        {
+          ...log,
+          communityId: outcome.communityId,
+          position: outcome.result.position,
+          duplicate: !outcome.result.appended,
+        },
         'stripe event recorded',
       );
       return { status: 200, body: { received: true, id: event.id, duplicate: !outcome.result.appended } };
     } catch (err) {
       logger.error({ ...log, err }, 'stripe event not recorded; Stripe will retry');
-      return { status: 503, body: { error: { code: 'LEDGER_UNAVAILABLE', message: 'The event could not be recorded; retry later' } } };
+      return {
+        status: 503,
+        body: {
+          error: { code: 'LEDGER_UNAVAILABLE', message: 'The event could not be recorded; retry later' },
+        },
+      };
     }
   };
 }

@@ -19,7 +19,11 @@ const sdk = new Stripe('sk_test_x');
 const payload = JSON.stringify(checkoutSessionCompleted({}, { created: T }), null, 2);
 const raw = Buffer.from(payload, 'utf8');
 const header = (opts: { secret?: string; timestamp?: number; payload?: string } = {}) =>
-  sdk.webhooks.generateTestHeaderString({ payload: opts.payload ?? payload, secret: opts.secret ?? SECRET, timestamp: opts.timestamp ?? T });
+  sdk.webhooks.generateTestHeaderString({
+    payload: opts.payload ?? payload,
+    secret: opts.secret ?? SECRET,
+    timestamp: opts.timestamp ?? T,
+  });
 const verify = createSignatureVerifier({ secrets: [SECRET] });
 
 describe('verifyStripeSignature', () => {
@@ -45,7 +49,9 @@ describe('verifyStripeSignature', () => {
   });
 
   it('refuses a signature made with another secret', () => {
-    expect(() => verify(raw, header({ secret: 'whsec_someone_else' }), now())).toThrow(StripeSignatureMismatchError);
+    expect(() => verify(raw, header({ secret: 'whsec_someone_else' }), now())).toThrow(
+      StripeSignatureMismatchError,
+    );
   });
 
   it('refuses a tampered body', () => {
@@ -72,11 +78,15 @@ describe('verifyStripeSignature', () => {
   it('refuses a timestamp more than the tolerance in the future', () => {
     expect(verify(raw, header({ timestamp: T + 300 }), now())).toEqual({ timestamp: T + 300 });
     expect(() => verify(raw, header({ timestamp: T + 301 }), now())).toThrow(StripeTimestampFutureError);
-    expect(() => verify(raw, header({ timestamp: T + 86_400 * 365 }), now())).toThrow(StripeTimestampFutureError);
+    expect(() => verify(raw, header({ timestamp: T + 86_400 * 365 }), now())).toThrow(
+      StripeTimestampFutureError,
+    );
   });
 
   it('checks the signature before the timestamp: an old forged header is a mismatch', () => {
-    expect(() => verify(raw, header({ secret: 'whsec_forged', timestamp: T - 10_000 }), now())).toThrow(StripeSignatureMismatchError);
+    expect(() => verify(raw, header({ secret: 'whsec_forged', timestamp: T - 10_000 }), now())).toThrow(
+      StripeSignatureMismatchError,
+    );
   });
 
   it('accepts when any of two v1 signatures matches (the other may be from a rolled secret)', () => {
@@ -100,14 +110,26 @@ describe('verifyStripeSignature', () => {
   });
 
   it('refuses, at construction, a tolerance of zero or less (it would turn the replay check off) and no secrets', () => {
-    expect(() => createSignatureVerifier({ secrets: [SECRET], toleranceSeconds: 0 })).toThrow(StripeWebhookConfigError);
-    expect(() => createSignatureVerifier({ secrets: [SECRET], toleranceSeconds: -5 })).toThrow(StripeWebhookConfigError);
-    expect(() => createSignatureVerifier({ secrets: [SECRET], toleranceSeconds: Number.NaN })).toThrow(StripeWebhookConfigError);
-    expect(() => createSignatureVerifier({ secrets: [] })).toThrow(StripeWebhookConfigError);
-    expect(() => createSignatureVerifier({ secrets: [' '] })).toThrow(StripeWebhookConfigError);
-    expect(() => verifyStripeSignature({ secrets: [SECRET], toleranceSeconds: 0, rawBody: raw, header: header(), now: now() })).toThrow(
+    expect(() => createSignatureVerifier({ secrets: [SECRET], toleranceSeconds: 0 })).toThrow(
       StripeWebhookConfigError,
     );
+    expect(() => createSignatureVerifier({ secrets: [SECRET], toleranceSeconds: -5 })).toThrow(
+      StripeWebhookConfigError,
+    );
+    expect(() => createSignatureVerifier({ secrets: [SECRET], toleranceSeconds: Number.NaN })).toThrow(
+      StripeWebhookConfigError,
+    );
+    expect(() => createSignatureVerifier({ secrets: [] })).toThrow(StripeWebhookConfigError);
+    expect(() => createSignatureVerifier({ secrets: [' '] })).toThrow(StripeWebhookConfigError);
+    expect(() =>
+      verifyStripeSignature({
+        secrets: [SECRET],
+        toleranceSeconds: 0,
+        rawBody: raw,
+        header: header(),
+        now: now(),
+      }),
+    ).toThrow(StripeWebhookConfigError);
   });
 
   it("agrees with Stripe's SDK on what it accepts", () => {

@@ -39,13 +39,21 @@ describe('PostgresQuarantineStore and releaseQuarantine (real PostgreSQL)', () =
     await store.put('acct_r', e1);
     await store.put('acct_r', e2);
     const report = await releaseQuarantine({ ledger, quarantine: store }, 'acct_r', 'community-r');
-    expect(report).toEqual({ accountId: 'acct_r', communityId: 'community-r', appended: 2, alreadyPresent: 0 });
+    expect(report).toEqual({
+      accountId: 'acct_r',
+      communityId: 'community-r',
+      appended: 2,
+      alreadyPresent: 0,
+    });
     expect(ledger.events.map((e) => [e.id, e.communityId, e.source])).toEqual([
       [e1.id, 'community-r', 'stripe'],
       [e2.id, 'community-r', 'stripe'],
     ]);
     expect(await store.take('acct_r')).toEqual([]);
-    expect(await releaseQuarantine({ ledger, quarantine: store }, 'acct_r', 'community-r')).toMatchObject({ appended: 0, alreadyPresent: 0 });
+    expect(await releaseQuarantine({ ledger, quarantine: store }, 'acct_r', 'community-r')).toMatchObject({
+      appended: 0,
+      alreadyPresent: 0,
+    });
   });
 
   it('keeps the events held when the append fails, and a later release appends them once', async () => {
@@ -53,10 +61,24 @@ describe('PostgresQuarantineStore and releaseQuarantine (real PostgreSQL)', () =
     const e = invoicePaid({}, { account: 'acct_f' });
     await store.put('acct_f', e);
     ledger.failNext(1);
-    await expect(releaseQuarantine({ ledger, quarantine: store }, 'acct_f', 'community-f')).rejects.toThrow('ledger down');
+    await expect(releaseQuarantine({ ledger, quarantine: store }, 'acct_f', 'community-f')).rejects.toThrow(
+      'ledger down',
+    );
     expect(await store.take('acct_f')).toEqual([e]);
-    await ledger.append([{ id: e.id, type: e.type, communityId: 'community-f', occurredAt: new Date().toISOString(), source: 'stripe', data: {} }]);
-    expect(await releaseQuarantine({ ledger, quarantine: store }, 'acct_f', 'community-f')).toMatchObject({ appended: 0, alreadyPresent: 1 });
+    await ledger.append([
+      {
+        id: e.id,
+        type: e.type,
+        communityId: 'community-f',
+        occurredAt: new Date().toISOString(),
+        source: 'stripe',
+        data: {},
+      },
+    ]);
+    expect(await releaseQuarantine({ ledger, quarantine: store }, 'acct_f', 'community-f')).toMatchObject({
+      appended: 0,
+      alreadyPresent: 1,
+    });
     expect(await store.take('acct_f')).toEqual([]);
   });
 });

@@ -16,7 +16,8 @@ export class PostgresQuarantineStore implements QuarantineStore {
   private readonly table: string;
 
   constructor(options: PostgresQuarantineOptions) {
-    if (!options.pool && !options.connectionString) throw new TypeError('PostgresQuarantineStore needs a pool or a connectionString');
+    if (!options.pool && !options.connectionString)
+      throw new TypeError('PostgresQuarantineStore needs a pool or a connectionString');
     this.pool = options.pool ?? new Pool({ connectionString: options.connectionString });
     this.ownsPool = !options.pool;
     this.table = options.table ?? 'stripe_quarantine';

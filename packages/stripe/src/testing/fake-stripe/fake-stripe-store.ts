@@ -15,16 +15,35 @@ export class FakeStripeError extends Error {
   }
 
   toBody(): { error: Record<string, unknown> } {
-    return { error: { type: this.type, message: this.message, ...(this.param && { param: this.param }), ...(this.code && { code: this.code }) } };
+    return {
+      error: {
+        type: this.type,
+        message: this.message,
+        ...(this.param && { param: this.param }),
+        ...(this.code && { code: this.code }),
+      },
+    };
   }
 }
 
 export function missing(kind: string, id: string): FakeStripeError {
-  return new FakeStripeError(404, 'invalid_request_error', `No such ${kind}: '${id}'`, 'id', 'resource_missing');
+  return new FakeStripeError(
+    404,
+    'invalid_request_error',
+    `No such ${kind}: '${id}'`,
+    'id',
+    'resource_missing',
+  );
 }
 
 export function required(param: string): FakeStripeError {
-  return new FakeStripeError(400, 'invalid_request_error', `Missing required param: ${param}.`, param, 'parameter_missing');
+  return new FakeStripeError(
+    400,
+    'invalid_request_error',
+    `Missing required param: ${param}.`,
+    param,
+    'parameter_missing',
+  );
 }
 
 export function invalid(param: string, message: string): FakeStripeError {

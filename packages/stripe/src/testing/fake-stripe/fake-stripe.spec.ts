@@ -16,33 +16,64 @@ describe('fake Stripe API, driven by the real stripe SDK', () => {
 
   async function catalog() {
     const product = await stripe.products.create({ name: 'Gold' });
-    const monthly = await stripe.prices.create({ product: product.id, unit_amount: 1000, currency: 'usd', recurring: { interval: 'month' } });
-    const annual = await stripe.prices.create({ product: product.id, unit_amount: 10000, currency: 'usd', recurring: { interval: 'year' } });
-    const customer = await stripe.customers.create({ email: 'member@example.com', metadata: { gatehouse_member_id: 'm1' } });
+    const monthly = await stripe.prices.create({
+      product: product.id,
+      unit_amount: 1000,
+      currency: 'usd',
+      recurring: { interval: 'month' },
+    });
+    const annual = await stripe.prices.create({
+      product: product.id,
+      unit_amount: 10000,
+      currency: 'usd',
+      recurring: { interval: 'year' },
+    });
+    const customer = await stripe.customers.create({
+      email: 'member@example.com',
+      metadata: { gatehouse_member_id: 'm1' },
+    });
     return { product, monthly, annual, customer };
   }
 
   it('maps STRIPE_API_BASE to the SDK host, port and protocol', () => {
-    expect(stripeConfigForApiBase('http://127.0.0.1:12111')).toEqual({ host: '127.0.0.1', port: 12111, protocol: 'http' });
+    expect(stripeConfigForApiBase('http://127.0.0.1:12111')).toEqual({
+      host: '127.0.0.1',
+      port: 12111,
+      protocol: 'http',
+    });
   });
 
   it('creates, retrieves and lists customers by email', async () => {
     const { customer } = await catalog();
     expect(customer.id).toMatch(/^cus_/);
-    expect((await stripe.customers.retrieve(customer.id)) as Stripe.Customer).toMatchObject({ email: 'member@example.com', metadata: { gatehouse_member_id: 'm1' } });
-    expect((await stripe.customers.list({ email: 'member@example.com' })).data.map((c) => c.id)).toEqual([customer.id]);
+    expect((await stripe.customers.retrieve(customer.id)) as Stripe.Customer).toMatchObject({
+      email: 'member@example.com',
+      metadata: { gatehouse_member_id: 'm1' },
+    });
+    expect((await stripe.customers.list({ email: 'member@example.com' })).data.map((c) => c.id)).toEqual([
+      customer.id,
+    ]);
     expect((await stripe.customers.list({ email: 'other@example.com' })).data).toEqual([]);
   });
 
   it('answers a Stripe-shaped 404 for an unknown object', async () => {
-    await expect(stripe.customers.retrieve('cus_nope')).rejects.toThrow(Stripe.errors.StripeInvalidRequestError);
-    await expect(stripe.customers.retrieve('cus_nope')).rejects.toMatchObject({ statusCode: 404, code: 'resource_missing', param: 'id' });
+    await expect(stripe.customers.retrieve('cus_nope')).rejects.toThrow(
+      Stripe.errors.StripeInvalidRequestError,
+    );
+    await expect(stripe.customers.retrieve('cus_nope')).rejects.toMatchObject({
+      statusCode: 404,
+      code: 'resource_missing',
+      param: 'id',
+    });
   });
 
   it('creates a checkout session whose url points at the fake, with its line items and discounts', async () => {
     const { monthly, customer } = await catalog();
     const coupon = await stripe.coupons.create({ percent_off: 20, duration: 'once' });
-    const promo = await stripe.promotionCodes.create({ promotion: { type: 'coupon', coupon: coupon.id }, code: 'SPRING-20' } as Stripe.PromotionCodeCreateParams);
+    const promo = await stripe.promotionCodes.create({
+      promotion: { type: 'coupon', coupon: coupon.id },
+      code: 'SPRING-20',
+    } as Stripe.PromotionCodeCreateParams);
     const session = await stripe.checkout.sessions.create({
       mode: 'subscription',
       customer: customer.id,
@@ -57,13 +88,20 @@ describe('fake Stripe API, driven by the real stripe SDK', () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toContain(session.id);
     expect((await stripe.checkout.sessions.listLineItems(session.id)).data[0].price?.id).toBe(monthly.id);
-    expect((await stripe.promotionCodes.list({ code: 'spring-20' })).data.map((p) => p.id)).toEqual([promo.id]);
-    await expect(stripe.checkout.sessions.create({ mode: 'payment', line_items: [{ price: monthly.id, quantity: 1 }] })).rejects.toMatchObject({ statusCode: 400 });
+    expect((await stripe.promotionCodes.list({ code: 'spring-20' })).data.map((p) => p.id)).toEqual([
+      promo.id,
+    ]);
+    await expect(
+      stripe.checkout.sessions.create({ mode: 'payment', line_items: [{ price: monthly.id, quantity: 1 }] }),
+    ).rejects.toMatchObject({ statusCode: 400 });
   });
 
   it('records a subscription item change verbatim (item id, quantity, proration behaviour and date) without prorating', async () => {
     const { monthly, annual, customer } = await catalog();
-    const sub = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: monthly.id, quantity: 2 }] });
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: monthly.id, quantity: 2 }],
+    });
     const item = sub.items.data[0];
     expect(item).toMatchObject({ quantity: 2, current_period_start: NOW });
     const updated = await stripe.subscriptions.update(sub.id, {
@@ -102,7 +140,11 @@ describe('fake Stripe API, driven by the real stripe SDK', () => {
     const { monthly, annual, customer } = await catalog();
     const sub = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: annual.id }] });
     const sched = await stripe.subscriptionSchedules.create({ from_subscription: sub.id });
-    expect(sched).toMatchObject({ subscription: sub.id, status: 'active', phases: [{ start_date: NOW, items: [{ price: annual.id }] }] });
+    expect(sched).toMatchObject({
+      subscription: sub.id,
+      status: 'active',
+      phases: [{ start_date: NOW, items: [{ price: annual.id }] }],
+    });
     expect(((await stripe.subscriptions.retrieve(sub.id)) as Stripe.Subscription).schedule).toBe(sched.id);
     const end = sched.phases[0].end_date;
     const updated = await stripe.subscriptionSchedules.update(sched.id, {
@@ -122,7 +164,10 @@ describe('fake Stripe API, driven by the real stripe SDK', () => {
 
   it('creates billing portal sessions', async () => {
     const { customer } = await catalog();
-    const portal = await stripe.billingPortal.sessions.create({ customer: customer.id, return_url: 'http://localhost/back' });
+    const portal = await stripe.billingPortal.sessions.create({
+      customer: customer.id,
+      return_url: 'http://localhost/back',
+    });
     expect(portal.url).toBe(`${fake.url}/billing_portal/${portal.id}`);
   });
 
@@ -131,14 +176,18 @@ describe('fake Stripe API, driven by the real stripe SDK', () => {
     const b = await stripe.customers.create({ email: 'x@example.com' }, { idempotencyKey: 'k1' });
     expect(b.id).toBe(a.id);
     expect((await stripe.customers.list({ email: 'x@example.com' })).data).toHaveLength(1);
-    await expect(stripe.customers.create({ email: 'y@example.com' }, { idempotencyKey: 'k1' })).rejects.toThrow(Stripe.errors.StripeIdempotencyError);
+    await expect(
+      stripe.customers.create({ email: 'y@example.com' }, { idempotencyKey: 'k1' }),
+    ).rejects.toThrow(Stripe.errors.StripeIdempotencyError);
   });
 
   it('serves seeded invoices and emitted events', async () => {
     const invoice = buildInvoice({ id: 'in_seeded', subscription: 'sub_x' }, '2025-03-31.basil');
     fake.seed(invoice as never);
     expect((await stripe.invoices.retrieve('in_seeded')).id).toBe('in_seeded');
-    expect((await stripe.invoices.list({ subscription: 'sub_x' })).data.map((i) => i.id)).toEqual(['in_seeded']);
+    expect((await stripe.invoices.list({ subscription: 'sub_x' })).data.map((i) => i.id)).toEqual([
+      'in_seeded',
+    ]);
   });
 
   it('keeps connected accounts apart by Stripe-Account', async () => {

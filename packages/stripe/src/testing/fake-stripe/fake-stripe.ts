@@ -2,7 +2,15 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { StripeEvent } from '../../stripe-event';
-import { FakeAccountStore, FakeStripeError, invalid, missing, newId, required, type FakeObject } from './fake-stripe-store';
+import {
+  FakeAccountStore,
+  FakeStripeError,
+  invalid,
+  missing,
+  newId,
+  required,
+  type FakeObject,
+} from './fake-stripe-store';
 import {
   arrayParam,
   boolParam,
@@ -100,11 +108,25 @@ function createdFilter(params: Params): (o: FakeObject) => boolean {
 
 function priceOf(ctx: Ctx, id: string, paramName: string): FakeObject {
   const price = ctx.store.find(id);
-  if (!price || price.object !== 'price') throw new FakeStripeError(400, 'invalid_request_error', `No such price: '${id}'`, paramName, 'resource_missing');
+  if (!price || price.object !== 'price')
+    throw new FakeStripeError(
+      400,
+      'invalid_request_error',
+      `No such price: '${id}'`,
+      paramName,
+      'resource_missing',
+    );
   return price;
 }
 
-function subscriptionItem(ctx: Ctx, subscriptionId: string, spec: Params, periodStart: number, periodEnd: number, index: number): FakeObject {
+function subscriptionItem(
+  ctx: Ctx,
+  subscriptionId: string,
+  spec: Params,
+  periodStart: number,
+  periodEnd: number,
+  index: number,
+): FakeObject {
   const priceId = strParam(spec, 'price');
   if (!priceId) throw required(`items[${index}][price]`);
   const quantity = intParam(spec, 'quantity') ?? 1;
@@ -128,16 +150,26 @@ function itemsOf(sub: FakeObject): FakeObject[] {
 }
 
 function setItems(sub: FakeObject, items: FakeObject[]): void {
-  sub.items = { object: 'list', data: items, has_more: false, total_count: items.length, url: `/v1/subscription_items?subscription=${sub.id}` };
+  sub.items = {
+    object: 'list',
+    data: items,
+    has_more: false,
+    total_count: items.length,
+    url: `/v1/subscription_items?subscription=${sub.id}`,
+  };
 }
 
-function discountsParam(ctx: Ctx, params: Params): { coupon: string | null; promotion_code: string | null }[] {
+function discountsParam(
+  ctx: Ctx,
+  params: Params,
+): { coupon: string | null; promotion_code: string | null }[] {
   return arrayParam(params, 'discounts').map((d, i) => {
     const coupon = strParam(d, 'coupon') ?? null;
     const promotionCode = strParam(d, 'promotion_code') ?? null;
     if (coupon) ctx.store.get('coupon', coupon);
     if (promotionCode) ctx.store.get('promotion_code', promotionCode, 'promotion code');
-    if (!coupon && !promotionCode) throw invalid(`discounts[${i}]`, 'A discount needs a coupon or a promotion_code');
+    if (!coupon && !promotionCode)
+      throw invalid(`discounts[${i}]`, 'A discount needs a coupon or a promotion_code');
     return { coupon, promotion_code: promotionCode };
   });
 }
@@ -146,7 +178,8 @@ function schedulePhases(ctx: Ctx, params: Params): FakeObject[] {
   let cursor: number | null = null;
   return arrayParam(params, 'phases').map((p, i) => {
     const startRaw = strParam(p, 'start_date');
-    const start = startRaw === 'now' ? ctx.now : startRaw !== undefined ? Number(startRaw) : cursor ?? ctx.now;
+    const start =
+      startRaw === 'now' ? ctx.now : startRaw !== undefined ? Number(startRaw) : (cursor ?? ctx.now);
     const endRaw = strParam(p, 'end_date');
     const iterations = intParam(p, 'iterations');
     const duration = objParam(p, 'duration');
@@ -154,14 +187,23 @@ function schedulePhases(ctx: Ctx, params: Params): FakeObject[] {
       const price = strParam(it, 'price');
       if (!price) throw required(`phases[${i}][items][${j}][price]`);
       priceOf(ctx, price, `phases[${i}][items][${j}][price]`);
-      return { price, quantity: intParam(it, 'quantity') ?? 1, metadata: metadataParam(it), discounts: [], tax_rates: [] };
+      return {
+        price,
+        quantity: intParam(it, 'quantity') ?? 1,
+        metadata: metadataParam(it),
+        discounts: [],
+        tax_rates: [],
+      };
     });
     if (items.length === 0) throw required(`phases[${i}][items]`);
     // The end of a phase given by iterations follows the price's interval; no proration is involved.
     let end: number | null = endRaw !== undefined ? Number(endRaw) : null;
     if (end === null && (iterations !== undefined || duration)) {
       const price = priceOf(ctx, items[0].price, `phases[${i}][items][0][price]`);
-      const recurring = (price.recurring ?? { interval: 'month', interval_count: 1 }) as { interval: string; interval_count: number };
+      const recurring = (price.recurring ?? { interval: 'month', interval_count: 1 }) as {
+        interval: string;
+        interval_count: number;
+      };
       end = duration
         ? addInterval(start, String(duration.interval), Number(duration.interval_count ?? 1))
         : addInterval(start, recurring.interval, recurring.interval_count * (iterations as number));
@@ -188,421 +230,606 @@ function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, stri
 
   return [
     // Customers
-    ['post', '/v1/customers', (ctx) =>
-      created(ctx, {
-        id: newId('cus'),
-        object: 'customer',
-        email: strParam(ctx.params, 'email') ?? null,
-        name: strParam(ctx.params, 'name') ?? null,
-        metadata: metadataParam(ctx.params),
-      })],
+    [
+      'post',
+      '/v1/customers',
+      (ctx) =>
+        created(ctx, {
+          id: newId('cus'),
+          object: 'customer',
+          email: strParam(ctx.params, 'email') ?? null,
+          name: strParam(ctx.params, 'name') ?? null,
+          metadata: metadataParam(ctx.params),
+        }),
+    ],
     ['get', '/v1/customers/:id', (ctx, req) => ctx.store.get('customer', String(req.params.id))],
-    ['post', '/v1/customers/:id', (ctx, req) => {
-      const c = ctx.store.get('customer', String(req.params.id));
-      const email = strParam(ctx.params, 'email');
-      if (email !== undefined) c.email = email;
-      c.metadata = { ...(c.metadata as object), ...metadataParam(ctx.params) };
-      return c;
-    }],
-    ['get', '/v1/customers', (ctx) => {
-      const email = strParam(ctx.params, 'email');
-      return list(ctx.store.all('customer').filter((c) => !email || c.email === email), ctx.params, '/v1/customers');
-    }],
+    [
+      'post',
+      '/v1/customers/:id',
+      (ctx, req) => {
+        const c = ctx.store.get('customer', String(req.params.id));
+        const email = strParam(ctx.params, 'email');
+        if (email !== undefined) c.email = email;
+        c.metadata = { ...(c.metadata as object), ...metadataParam(ctx.params) };
+        return c;
+      },
+    ],
+    [
+      'get',
+      '/v1/customers',
+      (ctx) => {
+        const email = strParam(ctx.params, 'email');
+        return list(
+          ctx.store.all('customer').filter((c) => !email || c.email === email),
+          ctx.params,
+          '/v1/customers',
+        );
+      },
+    ],
 
     // Products and prices
-    ['post', '/v1/products', (ctx) =>
-      created(ctx, {
-        id: strParam(ctx.params, 'id') ?? newId('prod'),
-        object: 'product',
-        active: boolParam(ctx.params, 'active') ?? true,
-        name: requiredStr(ctx.params, 'name'),
-        metadata: metadataParam(ctx.params),
-      })],
+    [
+      'post',
+      '/v1/products',
+      (ctx) =>
+        created(ctx, {
+          id: strParam(ctx.params, 'id') ?? newId('prod'),
+          object: 'product',
+          active: boolParam(ctx.params, 'active') ?? true,
+          name: requiredStr(ctx.params, 'name'),
+          metadata: metadataParam(ctx.params),
+        }),
+    ],
     ['get', '/v1/products/:id', (ctx, req) => ctx.store.get('product', String(req.params.id))],
     ['get', '/v1/products', (ctx) => list(ctx.store.all('product'), ctx.params, '/v1/products')],
-    ['post', '/v1/prices', (ctx) => {
-      const product = requiredStr(ctx.params, 'product');
-      ctx.store.get('product', product);
-      const unitAmount = intParam(ctx.params, 'unit_amount');
-      if (unitAmount === undefined) throw required('unit_amount');
-      const recurring = objParam(ctx.params, 'recurring');
-      return created(ctx, {
-        id: newId('price'),
-        object: 'price',
-        active: boolParam(ctx.params, 'active') ?? true,
-        currency: requiredStr(ctx.params, 'currency'),
-        product,
-        unit_amount: unitAmount,
-        unit_amount_decimal: String(unitAmount),
-        nickname: strParam(ctx.params, 'nickname') ?? null,
-        lookup_key: strParam(ctx.params, 'lookup_key') ?? null,
-        recurring: recurring
-          ? { interval: requiredStr(recurring, 'interval'), interval_count: intParam(recurring, 'interval_count') ?? 1, usage_type: 'licensed', meter: null, trial_period_days: null }
-          : null,
-        type: recurring ? 'recurring' : 'one_time',
-        metadata: metadataParam(ctx.params),
-      });
-    }],
+    [
+      'post',
+      '/v1/prices',
+      (ctx) => {
+        const product = requiredStr(ctx.params, 'product');
+        ctx.store.get('product', product);
+        const unitAmount = intParam(ctx.params, 'unit_amount');
+        if (unitAmount === undefined) throw required('unit_amount');
+        const recurring = objParam(ctx.params, 'recurring');
+        return created(ctx, {
+          id: newId('price'),
+          object: 'price',
+          active: boolParam(ctx.params, 'active') ?? true,
+          currency: requiredStr(ctx.params, 'currency'),
+          product,
+          unit_amount: unitAmount,
+          unit_amount_decimal: String(unitAmount),
+          nickname: strParam(ctx.params, 'nickname') ?? null,
+          lookup_key: strParam(ctx.params, 'lookup_key') ?? null,
+          recurring: recurring
+            ? {
+                interval: requiredStr(recurring, 'interval'),
+                interval_count: intParam(recurring, 'interval_count') ?? 1,
+                usage_type: 'licensed',
+                meter: null,
+                trial_period_days: null,
+              }
+            : null,
+          type: recurring ? 'recurring' : 'one_time',
+          metadata: metadataParam(ctx.params),
+        });
+      },
+    ],
     ['get', '/v1/prices/:id', (ctx, req) => ctx.store.get('price', String(req.params.id))],
-    ['post', '/v1/prices/:id', (ctx, req) => {
-      const p = ctx.store.get('price', String(req.params.id));
-      const active = boolParam(ctx.params, 'active');
-      if (active !== undefined) p.active = active;
-      p.metadata = { ...(p.metadata as object), ...metadataParam(ctx.params) };
-      return p;
-    }],
-    ['get', '/v1/prices', (ctx) => {
-      const product = strParam(ctx.params, 'product');
-      const active = boolParam(ctx.params, 'active');
-      return list(
-        ctx.store.all('price').filter((p) => (!product || p.product === product) && (active === undefined || p.active === active)),
-        ctx.params,
-        '/v1/prices',
-      );
-    }],
+    [
+      'post',
+      '/v1/prices/:id',
+      (ctx, req) => {
+        const p = ctx.store.get('price', String(req.params.id));
+        const active = boolParam(ctx.params, 'active');
+        if (active !== undefined) p.active = active;
+        p.metadata = { ...(p.metadata as object), ...metadataParam(ctx.params) };
+        return p;
+      },
+    ],
+    [
+      'get',
+      '/v1/prices',
+      (ctx) => {
+        const product = strParam(ctx.params, 'product');
+        const active = boolParam(ctx.params, 'active');
+        return list(
+          ctx.store
+            .all('price')
+            .filter(
+              (p) => (!product || p.product === product) && (active === undefined || p.active === active),
+            ),
+          ctx.params,
+          '/v1/prices',
+        );
+      },
+    ],
 
     // Coupons and promotion codes
-    ['post', '/v1/coupons', (ctx) => {
-      const percentOff = numParam(ctx.params, 'percent_off');
-      const amountOff = intParam(ctx.params, 'amount_off');
-      if (percentOff === undefined && amountOff === undefined) throw required('percent_off');
-      if (percentOff !== undefined && (percentOff <= 0 || percentOff > 100)) throw invalid('percent_off', 'percent_off must be in (0, 100]');
-      if (amountOff !== undefined && !strParam(ctx.params, 'currency')) throw required('currency');
-      const duration = strParam(ctx.params, 'duration') ?? 'once';
-      if (!['once', 'repeating', 'forever'].includes(duration)) throw invalid('duration', `Invalid duration: ${duration}`);
-      const months = intParam(ctx.params, 'duration_in_months');
-      if (duration === 'repeating' && months === undefined) throw required('duration_in_months');
-      const appliesTo = objParam(ctx.params, 'applies_to');
-      return created(ctx, {
-        id: strParam(ctx.params, 'id') ?? newId('co').replace(/^co_/, ''),
-        object: 'coupon',
-        percent_off: percentOff ?? null,
-        amount_off: amountOff ?? null,
-        currency: strParam(ctx.params, 'currency') ?? null,
-        duration,
-        duration_in_months: months ?? null,
-        max_redemptions: intParam(ctx.params, 'max_redemptions') ?? null,
-        redeem_by: intParam(ctx.params, 'redeem_by') ?? null,
-        applies_to: appliesTo ? { products: arrayParam(appliesTo, 'products').map((p) => p.value) } : null,
-        name: strParam(ctx.params, 'name') ?? null,
-        times_redeemed: 0,
-        valid: true,
-        metadata: metadataParam(ctx.params),
-      });
-    }],
+    [
+      'post',
+      '/v1/coupons',
+      (ctx) => {
+        const percentOff = numParam(ctx.params, 'percent_off');
+        const amountOff = intParam(ctx.params, 'amount_off');
+        if (percentOff === undefined && amountOff === undefined) throw required('percent_off');
+        if (percentOff !== undefined && (percentOff <= 0 || percentOff > 100))
+          throw invalid('percent_off', 'percent_off must be in (0, 100]');
+        if (amountOff !== undefined && !strParam(ctx.params, 'currency')) throw required('currency');
+        const duration = strParam(ctx.params, 'duration') ?? 'once';
+        if (!['once', 'repeating', 'forever'].includes(duration))
+          throw invalid('duration', `Invalid duration: ${duration}`);
+        const months = intParam(ctx.params, 'duration_in_months');
+        if (duration === 'repeating' && months === undefined) throw required('duration_in_months');
+        const appliesTo = objParam(ctx.params, 'applies_to');
+        return created(ctx, {
+          id: strParam(ctx.params, 'id') ?? newId('co').replace(/^co_/, ''),
+          object: 'coupon',
+          percent_off: percentOff ?? null,
+          amount_off: amountOff ?? null,
+          currency: strParam(ctx.params, 'currency') ?? null,
+          duration,
+          duration_in_months: months ?? null,
+          max_redemptions: intParam(ctx.params, 'max_redemptions') ?? null,
+          redeem_by: intParam(ctx.params, 'redeem_by') ?? null,
+          applies_to: appliesTo ? { products: arrayParam(appliesTo, 'products').map((p) => p.value) } : null,
+          name: strParam(ctx.params, 'name') ?? null,
+          times_redeemed: 0,
+          valid: true,
+          metadata: metadataParam(ctx.params),
+        });
+      },
+    ],
     ['get', '/v1/coupons/:id', (ctx, req) => ctx.store.get('coupon', String(req.params.id))],
-    ['post', '/v1/promotion_codes', (ctx) => {
-      const promotion = objParam(ctx.params, 'promotion');
-      const couponId = strParam(ctx.params, 'coupon') ?? (promotion ? strParam(promotion, 'coupon') : undefined);
-      if (!couponId) throw required('promotion');
-      const coupon = ctx.store.get('coupon', couponId);
-      const code = strParam(ctx.params, 'code') ?? newId('X').slice(2, 10).toUpperCase();
-      if (!/^[A-Za-z0-9-]+$/.test(code)) throw invalid('code', 'Promotion codes may only contain letters, digits and dashes');
-      if (ctx.store.all('promotion_code').some((p) => p.active && String(p.code).toLowerCase() === code.toLowerCase())) {
-        throw invalid('code', `An active promotion code with code ${code} already exists.`);
-      }
-      const restrictions = objParam(ctx.params, 'restrictions') ?? {};
-      return created(ctx, {
-        id: newId('promo'),
-        object: 'promotion_code',
-        active: boolParam(ctx.params, 'active') ?? true,
-        code,
-        coupon,
-        promotion: { type: 'coupon', coupon: coupon.id },
-        customer: strParam(ctx.params, 'customer') ?? null,
-        expires_at: intParam(ctx.params, 'expires_at') ?? null,
-        max_redemptions: intParam(ctx.params, 'max_redemptions') ?? null,
-        restrictions: {
-          first_time_transaction: boolParam(restrictions, 'first_time_transaction') ?? false,
-          minimum_amount: intParam(restrictions, 'minimum_amount') ?? null,
-          minimum_amount_currency: strParam(restrictions, 'minimum_amount_currency') ?? null,
-        },
-        times_redeemed: 0,
-        metadata: metadataParam(ctx.params),
-      });
-    }],
-    ['get', '/v1/promotion_codes/:id', (ctx, req) => ctx.store.get('promotion_code', String(req.params.id), 'promotion code')],
-    ['post', '/v1/promotion_codes/:id', (ctx, req) => {
-      const p = ctx.store.get('promotion_code', String(req.params.id), 'promotion code');
-      const active = boolParam(ctx.params, 'active');
-      if (active !== undefined) p.active = active;
-      return p;
-    }],
-    ['get', '/v1/promotion_codes', (ctx) => {
-      const code = strParam(ctx.params, 'code');
-      const active = boolParam(ctx.params, 'active');
-      return list(
-        ctx.store
-          .all('promotion_code')
-          .filter((p) => (!code || String(p.code).toLowerCase() === code.toLowerCase()) && (active === undefined || p.active === active)),
-        ctx.params,
-        '/v1/promotion_codes',
-      );
-    }],
+    [
+      'post',
+      '/v1/promotion_codes',
+      (ctx) => {
+        const promotion = objParam(ctx.params, 'promotion');
+        const couponId =
+          strParam(ctx.params, 'coupon') ?? (promotion ? strParam(promotion, 'coupon') : undefined);
+        if (!couponId) throw required('promotion');
+        const coupon = ctx.store.get('coupon', couponId);
+        const code = strParam(ctx.params, 'code') ?? newId('X').slice(2, 10).toUpperCase();
+        if (!/^[A-Za-z0-9-]+$/.test(code))
+          throw invalid('code', 'Promotion codes may only contain letters, digits and dashes');
+        if (
+          ctx.store
+            .all('promotion_code')
+            .some((p) => p.active && String(p.code).toLowerCase() === code.toLowerCase())
+        ) {
+          throw invalid('code', `An active promotion code with code ${code} already exists.`);
+        }
+        const restrictions = objParam(ctx.params, 'restrictions') ?? {};
+        return created(ctx, {
+          id: newId('promo'),
+          object: 'promotion_code',
+          active: boolParam(ctx.params, 'active') ?? true,
+          code,
+          coupon,
+          promotion: { type: 'coupon', coupon: coupon.id },
+          customer: strParam(ctx.params, 'customer') ?? null,
+          expires_at: intParam(ctx.params, 'expires_at') ?? null,
+          max_redemptions: intParam(ctx.params, 'max_redemptions') ?? null,
+          restrictions: {
+            first_time_transaction: boolParam(restrictions, 'first_time_transaction') ?? false,
+            minimum_amount: intParam(restrictions, 'minimum_amount') ?? null,
+            minimum_amount_currency: strParam(restrictions, 'minimum_amount_currency') ?? null,
+          },
+          times_redeemed: 0,
+          metadata: metadataParam(ctx.params),
+        });
+      },
+    ],
+    [
+      'get',
+      '/v1/promotion_codes/:id',
+      (ctx, req) => ctx.store.get('promotion_code', String(req.params.id), 'promotion code'),
+    ],
+    [
+      'post',
+      '/v1/promotion_codes/:id',
+      (ctx, req) => {
+        const p = ctx.store.get('promotion_code', String(req.params.id), 'promotion code');
+        const active = boolParam(ctx.params, 'active');
+        if (active !== undefined) p.active = active;
+        return p;
+      },
+    ],
+    [
+      'get',
+      '/v1/promotion_codes',
+      (ctx) => {
+        const code = strParam(ctx.params, 'code');
+        const active = boolParam(ctx.params, 'active');
+        return list(
+          ctx.store
+            .all('promotion_code')
+            .filter(
+              (p) =>
+                (!code || String(p.code).toLowerCase() === code.toLowerCase()) &&
+                (active === undefined || p.active === active),
+            ),
+          ctx.params,
+          '/v1/promotion_codes',
+        );
+      },
+    ],
 
     // Checkout
-    ['post', '/v1/checkout/sessions', (ctx) => {
-      const mode = requiredStr(ctx.params, 'mode');
-      if (!['payment', 'subscription', 'setup'].includes(mode)) throw invalid('mode', `Invalid mode: ${mode}`);
-      const lineItems = arrayParam(ctx.params, 'line_items').map((li, i) => {
-        const price = priceOf(ctx, strParam(li, 'price') ?? '', `line_items[${i}][price]`);
-        const quantity = intParam(li, 'quantity') ?? 1;
-        if ((mode === 'subscription') !== Boolean(price.recurring)) {
-          throw invalid(`line_items[${i}][price]`, `A ${mode}-mode session cannot use this ${String(price.type)} price`);
+    [
+      'post',
+      '/v1/checkout/sessions',
+      (ctx) => {
+        const mode = requiredStr(ctx.params, 'mode');
+        if (!['payment', 'subscription', 'setup'].includes(mode))
+          throw invalid('mode', `Invalid mode: ${mode}`);
+        const lineItems = arrayParam(ctx.params, 'line_items').map((li, i) => {
+          const price = priceOf(ctx, strParam(li, 'price') ?? '', `line_items[${i}][price]`);
+          const quantity = intParam(li, 'quantity') ?? 1;
+          if ((mode === 'subscription') !== Boolean(price.recurring)) {
+            throw invalid(
+              `line_items[${i}][price]`,
+              `A ${mode}-mode session cannot use this ${String(price.type)} price`,
+            );
+          }
+          return {
+            id: newId('li'),
+            object: 'item',
+            price,
+            quantity,
+            amount_total: (price.unit_amount as number) * quantity,
+            currency: price.currency,
+          };
+        });
+        if (mode !== 'setup' && lineItems.length === 0) throw required('line_items');
+        const customer = strParam(ctx.params, 'customer');
+        if (customer) ctx.store.get('customer', customer);
+        const discounts = discountsParam(ctx, ctx.params);
+        if (discounts.length && boolParam(ctx.params, 'allow_promotion_codes')) {
+          throw invalid(
+            'discounts',
+            'You may only specify one of these parameters: allow_promotion_codes, discounts.',
+          );
         }
-        return { id: newId('li'), object: 'item', price, quantity, amount_total: (price.unit_amount as number) * quantity, currency: price.currency };
-      });
-      if (mode !== 'setup' && lineItems.length === 0) throw required('line_items');
-      const customer = strParam(ctx.params, 'customer');
-      if (customer) ctx.store.get('customer', customer);
-      const discounts = discountsParam(ctx, ctx.params);
-      if (discounts.length && boolParam(ctx.params, 'allow_promotion_codes')) {
-        throw invalid('discounts', 'You may only specify one of these parameters: allow_promotion_codes, discounts.');
-      }
-      const id = `cs_test_${newId('x').slice(2)}`;
-      const subscriptionData = objParam(ctx.params, 'subscription_data');
-      return created(ctx, {
-        id,
-        object: 'checkout.session',
-        mode,
-        status: 'open',
-        payment_status: 'unpaid',
-        url: `${ctx.base}/checkout/${id}`,
-        success_url: strParam(ctx.params, 'success_url') ?? null,
-        cancel_url: strParam(ctx.params, 'cancel_url') ?? null,
-        customer: customer ?? null,
-        customer_email: strParam(ctx.params, 'customer_email') ?? null,
-        client_reference_id: strParam(ctx.params, 'client_reference_id') ?? null,
-        metadata: metadataParam(ctx.params),
-        allow_promotion_codes: boolParam(ctx.params, 'allow_promotion_codes') ?? null,
-        discounts,
-        subscription_data: subscriptionData ?? null,
-        amount_total: lineItems.reduce((s, li) => s + li.amount_total, 0),
-        currency: (lineItems[0]?.currency as string | undefined) ?? null,
-        subscription: null,
-        payment_intent: null,
-        invoice: null,
-        expires_at: ctx.now + 86_400,
-        line_items: { object: 'list', data: lineItems, has_more: false, url: `/v1/checkout/sessions/${id}/line_items` },
-      });
-    }],
-    ['get', '/v1/checkout/sessions/:id', (ctx, req) => ctx.store.get('checkout.session', String(req.params.id), 'checkout session')],
-    ['get', '/v1/checkout/sessions/:id/line_items', (ctx, req) =>
-      ctx.store.get('checkout.session', String(req.params.id), 'checkout session').line_items],
+        const id = `cs_test_${newId('x').slice(2)}`;
+        const subscriptionData = objParam(ctx.params, 'subscription_data');
+        return created(ctx, {
+          id,
+          object: 'checkout.session',
+          mode,
+          status: 'open',
+          payment_status: 'unpaid',
+          url: `${ctx.base}/checkout/${id}`,
+          success_url: strParam(ctx.params, 'success_url') ?? null,
+          cancel_url: strParam(ctx.params, 'cancel_url') ?? null,
+          customer: customer ?? null,
+          customer_email: strParam(ctx.params, 'customer_email') ?? null,
+          client_reference_id: strParam(ctx.params, 'client_reference_id') ?? null,
+          metadata: metadataParam(ctx.params),
+          allow_promotion_codes: boolParam(ctx.params, 'allow_promotion_codes') ?? null,
+          discounts,
+          subscription_data: subscriptionData ?? null,
+          amount_total: lineItems.reduce((s, li) => s + li.amount_total, 0),
+          currency: (lineItems[0]?.currency as string | undefined) ?? null,
+          subscription: null,
+          payment_intent: null,
+          invoice: null,
+          expires_at: ctx.now + 86_400,
+          line_items: {
+            object: 'list',
+            data: lineItems,
+            has_more: false,
+            url: `/v1/checkout/sessions/${id}/line_items`,
+          },
+        });
+      },
+    ],
+    [
+      'get',
+      '/v1/checkout/sessions/:id',
+      (ctx, req) => ctx.store.get('checkout.session', String(req.params.id), 'checkout session'),
+    ],
+    [
+      'get',
+      '/v1/checkout/sessions/:id/line_items',
+      (ctx, req) => ctx.store.get('checkout.session', String(req.params.id), 'checkout session').line_items,
+    ],
 
     // Subscriptions
-    ['post', '/v1/subscriptions', (ctx) => {
-      const customer = requiredStr(ctx.params, 'customer');
-      ctx.store.get('customer', customer);
-      const id = newId('sub');
-      const specs = arrayParam(ctx.params, 'items');
-      if (specs.length === 0) throw required('items');
-      const trialDays = intParam(ctx.params, 'trial_period_days');
-      if (trialDays !== undefined && (trialDays < 0 || trialDays > 730)) throw invalid('trial_period_days', 'trial_period_days must be at most 730');
-      const first = priceOf(ctx, strParam(specs[0], 'price') ?? '', 'items[0][price]');
-      const recurring = first.recurring as { interval: string; interval_count: number } | null;
-      if (!recurring) throw invalid('items[0][price]', 'The price must be recurring');
-      const trialEnd = trialDays ? ctx.now + trialDays * 86_400 : null;
-      const periodEnd = trialEnd ?? addInterval(ctx.now, recurring.interval, recurring.interval_count);
-      const sub = created(ctx, {
-        id,
-        object: 'subscription',
-        customer,
-        status: trialEnd ? 'trialing' : 'active',
-        billing_cycle_anchor: periodEnd,
-        cancel_at: null,
-        cancel_at_period_end: false,
-        canceled_at: null,
-        ended_at: null,
-        currency: first.currency,
-        discounts: discountsParam(ctx, ctx.params),
-        latest_invoice: null,
-        metadata: metadataParam(ctx.params),
-        pending_update: null,
-        schedule: null,
-        start_date: ctx.now,
-        trial_start: trialEnd ? ctx.now : null,
-        trial_end: trialEnd,
-      });
-      setItems(sub, specs.map((s, i) => subscriptionItem(ctx, id, s, ctx.now, periodEnd, i)));
-      return sub;
-    }],
+    [
+      'post',
+      '/v1/subscriptions',
+      (ctx) => {
+        const customer = requiredStr(ctx.params, 'customer');
+        ctx.store.get('customer', customer);
+        const id = newId('sub');
+        const specs = arrayParam(ctx.params, 'items');
+        if (specs.length === 0) throw required('items');
+        const trialDays = intParam(ctx.params, 'trial_period_days');
+        if (trialDays !== undefined && (trialDays < 0 || trialDays > 730))
+          throw invalid('trial_period_days', 'trial_period_days must be at most 730');
+        const first = priceOf(ctx, strParam(specs[0], 'price') ?? '', 'items[0][price]');
+        const recurring = first.recurring as { interval: string; interval_count: number } | null;
+        if (!recurring) throw invalid('items[0][price]', 'The price must be recurring');
+        const trialEnd = trialDays ? ctx.now + trialDays * 86_400 : null;
+        const periodEnd = trialEnd ?? addInterval(ctx.now, recurring.interval, recurring.interval_count);
+        const sub = created(ctx, {
+          id,
+          object: 'subscription',
+          customer,
+          status: trialEnd ? 'trialing' : 'active',
+          billing_cycle_anchor: periodEnd,
+          cancel_at: null,
+          cancel_at_period_end: false,
+          canceled_at: null,
+          ended_at: null,
+          currency: first.currency,
+          discounts: discountsParam(ctx, ctx.params),
+          latest_invoice: null,
+          metadata: metadataParam(ctx.params),
+          pending_update: null,
+          schedule: null,
+          start_date: ctx.now,
+          trial_start: trialEnd ? ctx.now : null,
+          trial_end: trialEnd,
+        });
+        setItems(
+          sub,
+          specs.map((s, i) => subscriptionItem(ctx, id, s, ctx.now, periodEnd, i)),
+        );
+        return sub;
+      },
+    ],
     ['get', '/v1/subscriptions/:id', (ctx, req) => ctx.store.get('subscription', String(req.params.id))],
-    ['post', '/v1/subscriptions/:id', (ctx, req) => {
-      const sub = ctx.store.get('subscription', String(req.params.id));
-      if (sub.status === 'canceled') throw invalid('subscription', 'A canceled subscription can only update its cancellation_details and metadata.');
-      const items = [...itemsOf(sub)];
-      arrayParam(ctx.params, 'items').forEach((spec, i) => {
-        const itemId = strParam(spec, 'id');
-        if (!itemId) {
-          // Without an item id Stripe adds an item rather than changing one.
-          const [start, end] = [items[0].current_period_start as number, items[0].current_period_end as number];
-          items.push(subscriptionItem(ctx, sub.id, spec, start, end, i));
-          return;
+    [
+      'post',
+      '/v1/subscriptions/:id',
+      (ctx, req) => {
+        const sub = ctx.store.get('subscription', String(req.params.id));
+        if (sub.status === 'canceled')
+          throw invalid(
+            'subscription',
+            'A canceled subscription can only update its cancellation_details and metadata.',
+          );
+        const items = [...itemsOf(sub)];
+        arrayParam(ctx.params, 'items').forEach((spec, i) => {
+          const itemId = strParam(spec, 'id');
+          if (!itemId) {
+            // Without an item id Stripe adds an item rather than changing one.
+            const [start, end] = [
+              items[0].current_period_start as number,
+              items[0].current_period_end as number,
+            ];
+            items.push(subscriptionItem(ctx, sub.id, spec, start, end, i));
+            return;
+          }
+          const item = items.find((it) => it.id === itemId);
+          if (!item) throw invalid(`items[${i}][id]`, `No such subscription item: '${itemId}'`);
+          if (boolParam(spec, 'deleted')) {
+            items.splice(items.indexOf(item), 1);
+            return;
+          }
+          const priceId = strParam(spec, 'price');
+          const quantity = intParam(spec, 'quantity');
+          if (priceId) {
+            item.price = priceOf(ctx, priceId, `items[${i}][price]`);
+            // A new price without a quantity starts again at 1.
+            item.quantity = quantity ?? 1;
+          } else if (quantity !== undefined) item.quantity = quantity;
+        });
+        setItems(sub, items);
+        const cancelAtPeriodEnd = boolParam(ctx.params, 'cancel_at_period_end');
+        if (cancelAtPeriodEnd !== undefined) {
+          sub.cancel_at_period_end = cancelAtPeriodEnd;
+          sub.canceled_at = cancelAtPeriodEnd ? ctx.now : null;
         }
-        const item = items.find((it) => it.id === itemId);
-        if (!item) throw invalid(`items[${i}][id]`, `No such subscription item: '${itemId}'`);
-        if (boolParam(spec, 'deleted')) {
-          items.splice(items.indexOf(item), 1);
-          return;
-        }
-        const priceId = strParam(spec, 'price');
-        const quantity = intParam(spec, 'quantity');
-        if (priceId) {
-          item.price = priceOf(ctx, priceId, `items[${i}][price]`);
-          // A new price without a quantity starts again at 1.
-          item.quantity = quantity ?? 1;
-        } else if (quantity !== undefined) item.quantity = quantity;
-      });
-      setItems(sub, items);
-      const cancelAtPeriodEnd = boolParam(ctx.params, 'cancel_at_period_end');
-      if (cancelAtPeriodEnd !== undefined) {
-        sub.cancel_at_period_end = cancelAtPeriodEnd;
-        sub.canceled_at = cancelAtPeriodEnd ? ctx.now : null;
-      }
-      if (ctx.params.metadata !== undefined) sub.metadata = { ...(sub.metadata as object), ...metadataParam(ctx.params) };
-      if (ctx.params.discounts !== undefined) sub.discounts = discountsParam(ctx, ctx.params);
-      return sub;
-    }],
-    ['delete', '/v1/subscriptions/:id', (ctx, req) => {
-      const sub = ctx.store.get('subscription', String(req.params.id));
-      if (sub.status !== 'canceled') Object.assign(sub, { status: 'canceled', canceled_at: ctx.now, ended_at: ctx.now });
-      return sub;
-    }],
-    ['get', '/v1/subscriptions', (ctx) => {
-      const price = strParam(ctx.params, 'price');
-      const customer = strParam(ctx.params, 'customer');
-      const status = strParam(ctx.params, 'status');
-      return list(
-        ctx.store
-          .all('subscription')
-          .filter(
-            (s) =>
-              (!customer || s.customer === customer) &&
-              (!price || itemsOf(s).some((it) => (it.price as FakeObject).id === price)) &&
-              (status === 'all' || (status ? s.status === status : s.status !== 'canceled')),
-          ),
-        ctx.params,
-        '/v1/subscriptions',
-      );
-    }],
+        if (ctx.params.metadata !== undefined)
+          sub.metadata = { ...(sub.metadata as object), ...metadataParam(ctx.params) };
+        if (ctx.params.discounts !== undefined) sub.discounts = discountsParam(ctx, ctx.params);
+        return sub;
+      },
+    ],
+    [
+      'delete',
+      '/v1/subscriptions/:id',
+      (ctx, req) => {
+        const sub = ctx.store.get('subscription', String(req.params.id));
+        if (sub.status !== 'canceled')
+          Object.assign(sub, { status: 'canceled', canceled_at: ctx.now, ended_at: ctx.now });
+        return sub;
+      },
+    ],
+    [
+      'get',
+      '/v1/subscriptions',
+      (ctx) => {
+        const price = strParam(ctx.params, 'price');
+        const customer = strParam(ctx.params, 'customer');
+        const status = strParam(ctx.params, 'status');
+        return list(
+          ctx.store
+            .all('subscription')
+            .filter(
+              (s) =>
+                (!customer || s.customer === customer) &&
+                (!price || itemsOf(s).some((it) => (it.price as FakeObject).id === price)) &&
+                (status === 'all' || (status ? s.status === status : s.status !== 'canceled')),
+            ),
+          ctx.params,
+          '/v1/subscriptions',
+        );
+      },
+    ],
 
     // Subscription schedules
-    ['post', '/v1/subscription_schedules', (ctx) => {
-      const fromSubscription = strParam(ctx.params, 'from_subscription');
-      const id = newId('sub_sched');
-      if (fromSubscription) {
-        const sub = ctx.store.get('subscription', fromSubscription);
-        if (sub.schedule) throw invalid('from_subscription', `The subscription is already attached to a schedule (${String(sub.schedule)}).`);
-        sub.schedule = id;
-        const items = itemsOf(sub);
+    [
+      'post',
+      '/v1/subscription_schedules',
+      (ctx) => {
+        const fromSubscription = strParam(ctx.params, 'from_subscription');
+        const id = newId('sub_sched');
+        if (fromSubscription) {
+          const sub = ctx.store.get('subscription', fromSubscription);
+          if (sub.schedule)
+            throw invalid(
+              'from_subscription',
+              `The subscription is already attached to a schedule (${String(sub.schedule)}).`,
+            );
+          sub.schedule = id;
+          const items = itemsOf(sub);
+          return created(ctx, {
+            id,
+            object: 'subscription_schedule',
+            customer: sub.customer,
+            subscription: sub.id,
+            status: 'active',
+            end_behavior: 'release',
+            metadata: {},
+            released_subscription: null,
+            phases: [
+              {
+                start_date: items[0].current_period_start,
+                end_date: items[0].current_period_end,
+                items: items.map((it) => ({
+                  price: (it.price as FakeObject).id,
+                  quantity: it.quantity,
+                  metadata: {},
+                  discounts: [],
+                  tax_rates: [],
+                })),
+                proration_behavior: 'create_prorations',
+                metadata: {},
+              },
+            ],
+          });
+        }
+        const customer = requiredStr(ctx.params, 'customer');
+        ctx.store.get('customer', customer);
         return created(ctx, {
           id,
           object: 'subscription_schedule',
-          customer: sub.customer,
-          subscription: sub.id,
-          status: 'active',
-          end_behavior: 'release',
-          metadata: {},
+          customer,
+          subscription: null,
+          status: 'not_started',
+          end_behavior: strParam(ctx.params, 'end_behavior') ?? 'release',
+          metadata: metadataParam(ctx.params),
           released_subscription: null,
-          phases: [
-            {
-              start_date: items[0].current_period_start,
-              end_date: items[0].current_period_end,
-              items: items.map((it) => ({ price: (it.price as FakeObject).id, quantity: it.quantity, metadata: {}, discounts: [], tax_rates: [] })),
-              proration_behavior: 'create_prorations',
-              metadata: {},
-            },
-          ],
+          phases: schedulePhases(ctx, ctx.params),
         });
-      }
-      const customer = requiredStr(ctx.params, 'customer');
-      ctx.store.get('customer', customer);
-      return created(ctx, {
-        id,
-        object: 'subscription_schedule',
-        customer,
-        subscription: null,
-        status: 'not_started',
-        end_behavior: strParam(ctx.params, 'end_behavior') ?? 'release',
-        metadata: metadataParam(ctx.params),
-        released_subscription: null,
-        phases: schedulePhases(ctx, ctx.params),
-      });
-    }],
-    ['get', '/v1/subscription_schedules/:id', (ctx, req) => ctx.store.get('subscription_schedule', String(req.params.id), 'subscription schedule')],
-    ['post', '/v1/subscription_schedules/:id', (ctx, req) => {
-      const s = ctx.store.get('subscription_schedule', String(req.params.id), 'subscription schedule');
-      if (s.status === 'released' || s.status === 'canceled' || s.status === 'completed') {
-        throw invalid('schedule', `You cannot update a subscription schedule that is ${String(s.status)}.`);
-      }
-      if (ctx.params.phases !== undefined) s.phases = schedulePhases(ctx, ctx.params);
-      const endBehavior = strParam(ctx.params, 'end_behavior');
-      if (endBehavior) s.end_behavior = endBehavior;
-      if (ctx.params.metadata !== undefined) s.metadata = { ...(s.metadata as object), ...metadataParam(ctx.params) };
-      return s;
-    }],
-    ['post', '/v1/subscription_schedules/:id/release', (ctx, req) => {
-      const s = ctx.store.get('subscription_schedule', String(req.params.id), 'subscription schedule');
-      if (s.status !== 'active' && s.status !== 'not_started') throw invalid('schedule', `You cannot release a subscription schedule that is ${String(s.status)}.`);
-      const sub = s.subscription ? ctx.store.find(String(s.subscription)) : undefined;
-      if (sub) sub.schedule = null;
-      Object.assign(s, { status: 'released', released_at: ctx.now, released_subscription: s.subscription, subscription: null });
-      return s;
-    }],
+      },
+    ],
+    [
+      'get',
+      '/v1/subscription_schedules/:id',
+      (ctx, req) => ctx.store.get('subscription_schedule', String(req.params.id), 'subscription schedule'),
+    ],
+    [
+      'post',
+      '/v1/subscription_schedules/:id',
+      (ctx, req) => {
+        const s = ctx.store.get('subscription_schedule', String(req.params.id), 'subscription schedule');
+        if (s.status === 'released' || s.status === 'canceled' || s.status === 'completed') {
+          throw invalid('schedule', `You cannot update a subscription schedule that is ${String(s.status)}.`);
+        }
+        if (ctx.params.phases !== undefined) s.phases = schedulePhases(ctx, ctx.params);
+        const endBehavior = strParam(ctx.params, 'end_behavior');
+        if (endBehavior) s.end_behavior = endBehavior;
+        if (ctx.params.metadata !== undefined)
+          s.metadata = { ...(s.metadata as object), ...metadataParam(ctx.params) };
+        return s;
+      },
+    ],
+    [
+      'post',
+      '/v1/subscription_schedules/:id/release',
+      (ctx, req) => {
+        const s = ctx.store.get('subscription_schedule', String(req.params.id), 'subscription schedule');
+        if (s.status !== 'active' && s.status !== 'not_started')
+          throw invalid(
+            'schedule',
+            `You cannot release a subscription schedule that is ${String(s.status)}.`,
+          );
+        const sub = s.subscription ? ctx.store.find(String(s.subscription)) : undefined;
+        if (sub) sub.schedule = null;
+        Object.assign(s, {
+          status: 'released',
+          released_at: ctx.now,
+          released_subscription: s.subscription,
+          subscription: null,
+        });
+        return s;
+      },
+    ],
 
     // Billing portal
-    ['post', '/v1/billing_portal/sessions', (ctx) => {
-      const customer = requiredStr(ctx.params, 'customer');
-      ctx.store.get('customer', customer);
-      const id = newId('bps');
-      return created(ctx, {
-        id,
-        object: 'billing_portal.session',
-        customer,
-        return_url: strParam(ctx.params, 'return_url') ?? null,
-        url: `${ctx.base}/billing_portal/${id}`,
-      });
-    }],
+    [
+      'post',
+      '/v1/billing_portal/sessions',
+      (ctx) => {
+        const customer = requiredStr(ctx.params, 'customer');
+        ctx.store.get('customer', customer);
+        const id = newId('bps');
+        return created(ctx, {
+          id,
+          object: 'billing_portal.session',
+          customer,
+          return_url: strParam(ctx.params, 'return_url') ?? null,
+          url: `${ctx.base}/billing_portal/${id}`,
+        });
+      },
+    ],
 
     // Events
-    ['get', '/v1/events', (ctx) => {
-      const inWindow = createdFilter(ctx.params);
-      const type = strParam(ctx.params, 'type');
-      const types = arrayParam(ctx.params, 'types').map((t) => String(t.value));
-      const deliverySuccess = boolParam(ctx.params, 'delivery_success');
-      const failed = fake.emitted.get(ctx.account ?? '') ?? new Set<string>();
-      return list(
-        ctx.store
-          .all('event')
-          .filter(
-            (e) =>
-              inWindow(e) &&
-              (!type || e.type === type || (type.endsWith('*') && String(e.type).startsWith(type.slice(0, -1)))) &&
-              (types.length === 0 || types.includes(String(e.type))) &&
-              (deliverySuccess === undefined || deliverySuccess === !failed.has(e.id)),
-          ),
-        ctx.params,
-        '/v1/events',
-      );
-    }],
+    [
+      'get',
+      '/v1/events',
+      (ctx) => {
+        const inWindow = createdFilter(ctx.params);
+        const type = strParam(ctx.params, 'type');
+        const types = arrayParam(ctx.params, 'types').map((t) => String(t.value));
+        const deliverySuccess = boolParam(ctx.params, 'delivery_success');
+        const failed = fake.emitted.get(ctx.account ?? '') ?? new Set<string>();
+        return list(
+          ctx.store
+            .all('event')
+            .filter(
+              (e) =>
+                inWindow(e) &&
+                (!type ||
+                  e.type === type ||
+                  (type.endsWith('*') && String(e.type).startsWith(type.slice(0, -1)))) &&
+                (types.length === 0 || types.includes(String(e.type))) &&
+                (deliverySuccess === undefined || deliverySuccess === !failed.has(e.id)),
+            ),
+          ctx.params,
+          '/v1/events',
+        );
+      },
+    ],
     ['get', '/v1/events/:id', (ctx, req) => ctx.store.get('event', String(req.params.id))],
 
     // Invoices (seeded by tests)
     ['get', '/v1/invoices/:id', (ctx, req) => ctx.store.get('invoice', String(req.params.id))],
-    ['get', '/v1/invoices', (ctx) => {
-      const subscription = strParam(ctx.params, 'subscription');
-      const customer = strParam(ctx.params, 'customer');
-      return list(
-        ctx.store.all('invoice').filter((inv) => {
-          const parent = inv.parent as { subscription_details?: { subscription?: string } } | null | undefined;
-          const subId = (inv.subscription as string | undefined) ?? parent?.subscription_details?.subscription;
-          return (!subscription || subId === subscription) && (!customer || inv.customer === customer);
-        }),
-        ctx.params,
-        '/v1/invoices',
-      );
-    }],
+    [
+      'get',
+      '/v1/invoices',
+      (ctx) => {
+        const subscription = strParam(ctx.params, 'subscription');
+        const customer = strParam(ctx.params, 'customer');
+        return list(
+          ctx.store.all('invoice').filter((inv) => {
+            const parent = inv.parent as
+              { subscription_details?: { subscription?: string } } | null | undefined;
+            const subId =
+              (inv.subscription as string | undefined) ?? parent?.subscription_details?.subscription;
+            return (!subscription || subId === subscription) && (!customer || inv.customer === customer);
+          }),
+          ctx.params,
+          '/v1/invoices',
+        );
+      },
+    ],
   ];
 }
 
@@ -644,9 +871,14 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   app.use(express.urlencoded({ extended: true, parameterLimit: 10_000 }));
 
   app.get('/checkout/:id', (req, res) => {
-    const session = [...accounts.values()].map((s) => s.find(String(req.params.id))).find((o) => o?.object === 'checkout.session');
+    const session = [...accounts.values()]
+      .map((s) => s.find(String(req.params.id)))
+      .find((o) => o?.object === 'checkout.session');
     if (!session) {
-      res.status(404).type('html').send('<!doctype html><title>Not found</title><p>No such checkout session.</p>');
+      res
+        .status(404)
+        .type('html')
+        .send('<!doctype html><title>Not found</title><p>No such checkout session.</p>');
       return;
     }
     const id = String(session.id).replace(/[^A-Za-z0-9_]/g, '');
@@ -657,7 +889,11 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       );
   });
   app.get('/billing_portal/:id', (_req, res) => {
-    res.type('html').send('<!doctype html><meta charset="utf-8"><title>Fake billing portal</title><h1>Fake Stripe billing portal</h1>');
+    res
+      .type('html')
+      .send(
+        '<!doctype html><meta charset="utf-8"><title>Fake billing portal</title><h1>Fake Stripe billing portal</h1>',
+      );
   });
 
   for (const [method, path, handler] of buildRoutes(state)) {
@@ -666,13 +902,24 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       const key = req.header('idempotency-key') ?? null;
       const params = (method === 'get' ? req.query : (req.body ?? {})) as Params;
       const record = (status: number) =>
-        requests.push({ method: req.method, path: req.path, params: structuredClone(params), idempotencyKey: key, stripeAccount: account, status });
+        requests.push({
+          method: req.method,
+          path: req.path,
+          params: structuredClone(params),
+          idempotencyKey: key,
+          stripeAccount: account,
+          status,
+        });
       const fingerprint = JSON.stringify([req.method, req.path, account, params]);
       const slot = key && method !== 'get' ? `${account ?? ''}|${key}` : null;
       const seen = slot ? idempotent.get(slot) : undefined;
       if (seen) {
         if (seen.fingerprint !== fingerprint) {
-          const err = new FakeStripeError(400, 'idempotency_error', `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`);
+          const err = new FakeStripeError(
+            400,
+            'idempotency_error',
+            `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`,
+          );
           record(400);
           res.status(400).json(err.toBody());
           return;
@@ -693,11 +940,21 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       }
       if (slot) idempotent.set(slot, { status, body, fingerprint });
       record(status);
-      res.status(status).setHeader('request-id', `req_${newId('x').slice(2, 16)}`).json(body);
+      res
+        .status(status)
+        .setHeader('request-id', `req_${newId('x').slice(2, 16)}`)
+        .json(body);
     });
   }
   app.use((req: Request, res: Response) => {
-    res.status(404).json({ error: { type: 'invalid_request_error', message: `Unrecognized request URL (${req.method}: ${req.path}).` } });
+    res
+      .status(404)
+      .json({
+        error: {
+          type: 'invalid_request_error',
+          message: `Unrecognized request URL (${req.method}: ${req.path}).`,
+        },
+      });
   });
   app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
     res.status(500).json({ error: { type: 'api_error', message: err.message } });
@@ -723,7 +980,9 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     },
     seed(object, account) {
       if (!object.id || !object.object) throw missing('object', String(object.id));
-      storeFor(account).put(structuredClone({ livemode: false, ...object, created: object.created ?? clock() }));
+      storeFor(account).put(
+        structuredClone({ livemode: false, ...object, created: object.created ?? clock() }),
+      );
     },
     get(id, account) {
       const obj = storeFor(account).find(id);
@@ -738,7 +997,11 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
 }
 
 /** `STRIPE_API_BASE` (e.g. `http://127.0.0.1:12111`) → the `stripe` SDK's `{ host, port, protocol }`. */
-export function stripeConfigForApiBase(base: string): { host: string; port: number; protocol: 'http' | 'https' } {
+export function stripeConfigForApiBase(base: string): {
+  host: string;
+  port: number;
+  protocol: 'http' | 'https';
+} {
   const url = new URL(base);
   const protocol = url.protocol === 'http:' ? 'http' : 'https';
   return { host: url.hostname, port: url.port ? Number(url.port) : protocol === 'http' ? 80 : 443, protocol };
