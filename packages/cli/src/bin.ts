@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { Command } from 'commander';
 import { ConfigError } from '@gatehouse/api';
 import { schemaCommand } from './commands/schema.command';
+import { serveCommand } from './commands/serve.command';
 import { tokenCommand } from './commands/token.command';
 
 const program = new Command('gatehouse')
@@ -26,6 +27,11 @@ function run<A extends unknown[]>(fn: (...args: A) => Promise<number> | number) 
     }
   };
 }
+
+program
+  .command('serve')
+  .description('start the server: GraphQL, webhooks, health, metrics and the projector')
+  .action(run(() => serveCommand()));
 
 program
   .command('schema')

@@ -117,6 +117,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
     schema: opts.schema,
     introspection: !opts.production,
     csrfPrevention: true,
+    // The process owns shutdown order (HTTP, projector, ledger, database); Apollo must not re-raise signals.
+    stopOnTerminationSignals: false,
     allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: false,
     validationRules: protection.validationRules,

@@ -1,0 +1,86 @@
+import type Stripe from 'stripe';
+import type { Ledger } from '@gatehouse/ledger';
+import { CatalogQuery, LedgerEventsQuery, type AccessIndex, type Projector } from '@gatehouse/projections';
+import type { DataSource } from 'typeorm';
+import type { Logger } from 'pino';
+import { GatehouseError } from '../graphql/errors';
+import type { GatehouseServices } from '../graphql/services';
+import { CatalogService } from './catalog.service';
+import { createCommerceService } from './commerce.service';
+import { toLedgerEvent } from './ledger-events.mapper';
+
+export type ServiceDeps = {
+  dataSource: DataSource;
+  ledger: Ledger;
+  projector: Projector;
+  stripe: Stripe | null;
+  log: Logger;
+  publicUrl: string;
+  clock?: () => Date;
+  waitMs?: number;
+  accessIndex?: AccessIndex;
+  /** Called after a community is linked to a Stripe (Connect) account. */
+  onStripeAccountLinked?: (accountId: string, communityId: string) => Promise<void>;
+};
+
+function notYet(operation: string): never {
+  throw new GatehouseError('NOT_IMPLEMENTED', `${operation} is not available in this version of Gatehouse`);
+}
+
+/** The services behind the GraphQL resolvers, built from the read models, the ledger and Stripe. */
+export function createGatehouseServices(deps: ServiceDeps): GatehouseServices & { catalogQuery: CatalogQuery } {
+  const clock = deps.clock ?? (() => new Date());
+  const catalogQuery = new CatalogQuery(deps.dataSource);
+  const ledgerEvents = new LedgerEventsQuery(deps.dataSource);
+  const commands = { ledger: deps.ledger, projector: deps.projector, clock, waitMs: deps.waitMs ?? 10_000 };
+  const catalog = new CatalogService({ ...commands, catalog: catalogQuery, stripe: deps.stripe });
+  const commerce = createCommerceService(deps);
+
+  return {
+    catalogQuery,
+    community: (id) => catalog.community(id),
+    communityExists: (id) => catalogQuery.exists(id),
+    price: (c, p) => catalog.price(c, p),
+    product: (c, k, id) => catalog.product(c, k, id),
+    async ledgerEvents(communityId, after, first, types) {
+      const page = await ledgerEvents.page({ communityId, after, first, types });
+      return { edges: page.edges.map((e) => ({ cursor: e.cursor, node: toLedgerEvent(e.node) })), pageInfo: page.pageInfo };
+    },
+    async createCommunity(caller, input) {
+      const community = await catalog.createCommunity(caller, input);
+      if (community.stripeAccountId) await deps.onStripeAccountLinked?.(community.stripeAccountId, community.id);
+      return community;
+    },
+    createTier: (caller, input) => catalog.createTier(caller, input),
+    createGroup: (caller, input) => catalog.createGroup(caller, input),
+    createEvent: (caller, input) => catalog.createEvent(caller, input),
+    createPrice: (caller, input) => catalog.createPrice(caller, input),
+    setPaidOnly: (caller, input) => catalog.setPaidOnly(caller, input),
+
+    membership: async () => notYet('membership'),
+    canAccess: async () => notYet('canAccess'),
+    accessHistory: async () => notYet('accessHistory'),
+    accessList: async () => notYet('accessList'),
+    previewTierChange: async () => notYet('previewTierChange'),
+    prorationOutcomes: async () => notYet('prorationOutcomes'),
+    upsellOffers: async () => notYet('upsellOffers'),
+    changePrice: async () => notYet('changePrice'),
+    createPromoCode: (caller, input) => commerce.createPromoCode(caller, input),
+    createInvitationLink: (caller, input) => commerce.createInvitationLink(caller, input),
+    startCheckout: (caller, input) => commerce.startCheckout(caller, input),
+    changeTier: async () => notYet('changeTier'),
+    billingPortalUrl: (caller, c, m, returnUrl) => commerce.billingPortalUrl(caller, c, m, returnUrl),
+    grantComplimentaryAccess: async () => notYet('grantComplimentaryAccess'),
+    revokeComplimentaryAccess: async () => notYet('revokeComplimentaryAccess'),
+    importStripeSubscriptions: async () => notYet('importStripeSubscriptions'),
+    migrateGroupToTiers: async () => notYet('migrateGroupToTiers'),
+    async rebuildProjections(_caller, communityId) {
+      if (communityId) {
+        // Projections are rebuilt whole; a community id only checks that it exists.
+        if (!(await catalogQuery.exists(communityId))) throw new GatehouseError('NOT_FOUND', 'Community not found');
+      }
+      const reports = await deps.projector.rebuild();
+      return reports.map((r) => ({ projection: r.projection, events: r.events, seconds: r.seconds }));
+    },
+  };
+}

@@ -1,0 +1,36 @@
+import { createLogger, loadConfig, startGatehouse } from '@gatehouse/api';
+
+/** Starts the server and keeps it running until SIGINT or SIGTERM, then stops everything cleanly. */
+export async function serveCommand(): Promise<number> {
+  const config = loadConfig();
+  const log = createLogger(config);
+  let running;
+  try {
+    running = await startGatehouse(config, log);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e.code === 'PORT_IN_USE' || e.code === 'DATA_DIR_IN_USE') {
+      process.stderr.write(`gatehouse: cannot start: ${e.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  process.stdout.write(`Gatehouse is ready: ${running.url}/graphql\n`);
+  const gatehouse = running;
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      gatehouse
+        .close()
+        .catch((err: unknown) => log.error({ err }, 'error while stopping'))
+        .finally(() => resolve());
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  log.info('stopped');
+  return 0;
+}

@@ -1,0 +1,115 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import net from 'node:net';
+import jwt from 'jsonwebtoken';
+import { startServerProcess, type ServerProcess } from './support/server-process';
+
+// `npm start` as a new user runs it: no DATABASE_URL, no Kafka — the embedded PostgreSQL.
+
+const secret = 'e2e-secret-'.padEnd(40, 'x');
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
+const token = jwt.sign({ roles: ['platform-admin'] }, secret, { algorithm: 'HS256', subject: 'root' });
+
+function env(extra: Record<string, string> = {}) {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    GATEHOUSE_DATA_DIR: dataDir,
+    GATEHOUSE_JWT_SECRET: secret,
+    LOG_LEVEL: 'warn',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ...extra,
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function gql(url: string, query: string, variables: Record<string, unknown> = {}) {
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await res.json()) as { data?: Record<string, any>; errors?: { message: string; extensions?: { code?: string } }[] };
+}
+
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+describe('gatehouse serve on the embedded PostgreSQL', () => {
+  let server: ServerProcess | undefined;
+  afterEach(async () => {
+    await server?.stop('SIGTERM');
+    server = undefined;
+  });
+
+  it('starts with nothing configured, answers /readyz, stops on Ctrl-C and keeps its data for the next start', async () => {
+    const first = await startServerProcess(env());
+    if (!first.ok) throw new Error(`did not start:\n${first.output}`);
+    server = first.server;
+
+    const ready = await fetch(`${server.url}/readyz`);
+    const body = (await ready.json()) as { checks: { name: string; ok: boolean }[] };
+    expect(ready.status).toBe(200);
+    expect(body.checks.map((c) => c.name).sort()).toEqual(['database', 'ledger', 'migrations', 'projector']);
+
+    const created = await gql(server.url, 'mutation { createCommunity(input: { name: "Makers", region: EU }) { id name region } }');
+    expect(created.errors).toBeUndefined();
+    const id = created.data!.createCommunity.id as string;
+
+    // Ctrl-C: the server and its PostgreSQL stop cleanly.
+    expect(await server.stop('SIGINT')).toBe(0);
+    server = undefined;
+    expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+
+    const second = await startServerProcess(env());
+    if (!second.ok) throw new Error(`did not restart:\n${second.output}`);
+    server = second.server;
+    const again = await gql(server.url, 'query($id: ID!) { community(id: $id) { id name region } }', { id });
+    expect(again.data).toEqual({ community: { id, name: 'Makers', region: 'EU' } });
+  }, 180_000);
+
+  it('refuses a second start on the same data directory with a clear message', async () => {
+    const first = await startServerProcess(env());
+    if (!first.ok) throw new Error(`did not start:\n${first.output}`);
+    server = first.server;
+
+    const second = await startServerProcess(env());
+    expect(second.ok).toBe(false);
+    if (second.ok) return;
+    expect(second.code).toBe(1);
+    expect(second.output).toMatch(/data directory .* is in use by another Gatehouse process/);
+    expect(second.output).not.toMatch(/\n\s+at /); // no stack trace
+  }, 180_000);
+
+  it('refuses a second start on a port in use with a clear message', async () => {
+    const port = await freePort();
+    const first = await startServerProcess(env({ PORT: String(port) }));
+    if (!first.ok) throw new Error(`did not start:\n${first.output}`);
+    server = first.server;
+
+    const otherDir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
+    const second = await startServerProcess({ ...env({ PORT: String(port) }), GATEHOUSE_DATA_DIR: otherDir });
+    rmSync(otherDir, { recursive: true, force: true });
+    expect(second.ok).toBe(false);
+    if (second.ok) return;
+    expect(second.code).toBe(1);
+    expect(second.output).toMatch(new RegExp(`PORT ${port} is already in use`));
+  }, 180_000);
+
+  it('stops at start with a message naming a bad variable', async () => {
+    const r = await startServerProcess(env({ PORT: 'eighty' }));
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.code).toBe(2);
+    expect(r.output).toContain('configuration error: PORT: must be an integer');
+  }, 60_000);
+});

@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { repoRoot } from './services';
+
+// Starts the built `gatehouse serve` as a user would, and reads its address from stdout.
+
+export type ServerProcess = {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+};
+
+export type StartResult = { ok: true; server: ServerProcess } | { ok: false; code: number | null; output: string };
+
+export function startServerProcess(env: Record<string, string | undefined>, timeoutMs = 90_000): Promise<StartResult> {
+  const bin = path.join(repoRoot, 'packages', 'cli', 'bin', 'gatehouse.js');
+  const child = spawn(process.execPath, [bin, 'serve'], {
+    cwd: repoRoot,
+    env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise<StartResult>((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve({ ok: false, code: null, output: `timed out after ${timeoutMs} ms\n${out}` });
+    }, timeoutMs);
+    const onData = () => {
+      const m = /Gatehouse is ready: (http:\/\/[^\s]+)\/graphql/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      resolve({
+        ok: true,
+        server: {
+          child,
+          url: m[1],
+          output: () => out,
+          async stop(signal: NodeJS.Signals = 'SIGINT') {
+            if (child.exitCode !== null) return child.exitCode;
+            child.kill(signal);
+            return exited;
+          },
+        },
+      });
+    };
+    child.stdout!.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      resolve({ ok: false, code, output: out });
+    });
+  });
+}
