@@ -25,9 +25,16 @@ describe('read-model migrations', () => {
     const c = new Client({ connectionString: db.url });
     await c.connect();
     try {
-      const { rows } = await c.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`);
+      const { rows } = await c.query(
+        `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`,
+      );
       expect(rows.map((r) => r.tablename)).toEqual(
-        expect.arrayContaining(['ledger_events', 'projection_anomalies', 'projection_checkpoints', 'read_model_migrations']),
+        expect.arrayContaining([
+          'ledger_events',
+          'projection_anomalies',
+          'projection_checkpoints',
+          'read_model_migrations',
+        ]),
       );
     } finally {
       await c.end();
@@ -36,7 +43,11 @@ describe('read-model migrations', () => {
 
   it('serialises concurrent runs so each migration is applied once', async () => {
     const schema = 'concurrent_a';
-    const results = await Promise.all([runMigrations(db.url, { schema }), runMigrations(db.url, { schema }), runMigrations(db.url, { schema })]);
+    const results = await Promise.all([
+      runMigrations(db.url, { schema }),
+      runMigrations(db.url, { schema }),
+      runMigrations(db.url, { schema }),
+    ]);
     expect(results.flat().sort()).toEqual([...ALL].sort());
     expect(await pendingMigrations(db.url, { schema })).toEqual([]);
   });

@@ -14,7 +14,13 @@ export type DataSourceConfig = {
   poolSize?: number;
 };
 
-export const readModelEntities = [ProjectionCheckpointRow, ProjectionAnomalyRow, LedgerEventRow, CatalogRow, ...membershipAccessEntities];
+export const readModelEntities = [
+  ProjectionCheckpointRow,
+  ProjectionAnomalyRow,
+  LedgerEventRow,
+  CatalogRow,
+  ...membershipAccessEntities,
+];
 
 const MIGRATIONS_TABLE = 'read_model_migrations';
 // Any constant shared by every process that migrates the same database.
@@ -60,7 +66,10 @@ async function withDataSource<T>(config: DataSourceConfig, fn: (ds: DataSource) 
  * Applies pending read-model migrations and returns their names (empty when up to date).
  * Concurrent callers are serialised by an advisory lock, so two processes booting together is safe.
  */
-export async function runMigrations(url: string, options: Omit<DataSourceConfig, 'url'> = {}): Promise<string[]> {
+export async function runMigrations(
+  url: string,
+  options: Omit<DataSourceConfig, 'url'> = {},
+): Promise<string[]> {
   return withDataSource({ ...options, url }, async (ds) => {
     const lock = ds.createQueryRunner();
     await lock.connect();
@@ -76,7 +85,10 @@ export async function runMigrations(url: string, options: Omit<DataSourceConfig,
 }
 
 /** Names of migrations not yet applied (for /readyz: ready means empty). */
-export async function pendingMigrations(url: string, options: Omit<DataSourceConfig, 'url'> = {}): Promise<string[]> {
+export async function pendingMigrations(
+  url: string,
+  options: Omit<DataSourceConfig, 'url'> = {},
+): Promise<string[]> {
   return withDataSource({ ...options, url }, async (ds) => {
     const tables = await ds.query<{ n: number }[]>(
       `SELECT count(*)::int AS n FROM pg_tables WHERE tablename = $1 AND schemaname = current_schema()`,

@@ -22,3 +22,4 @@ export * from './access/access.query';
 export * from './commerce/commerce-stripe.translate';
 export * from './commerce/commerce.projection';
 export * from './commerce/commerce.query';
+export * from './bench/projection-bench';

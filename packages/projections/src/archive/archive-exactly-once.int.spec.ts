@@ -19,7 +19,9 @@ const COMMUNITIES = 5;
 async function appendThousand(ledger: Ledger): Promise<AppendResult[]> {
   const appended: AppendResult[] = [];
   for (let chunk = 0; chunk < 10; chunk++) {
-    const events = Array.from({ length: 100 }, (_, i) => aNewEvent({ communityId: `com_${run}_${(chunk * 100 + i) % COMMUNITIES}` }));
+    const events = Array.from({ length: 100 }, (_, i) =>
+      aNewEvent({ communityId: `com_${run}_${(chunk * 100 + i) % COMMUNITIES}` }),
+    );
     appended.push(...(await ledger.append(events)));
   }
   return appended;
@@ -49,12 +51,22 @@ async function crashAndResume(ledger: Ledger, url: string): Promise<void> {
     },
   };
   const consumerPrefix = `eo-${run}-${ledger.kind}:`;
-  const first = new Projector({ dataSource: store.ds, ledger, projections: [crashing], logger: silent, maxBatch: 64, consumerPrefix, backoff: { initialMs: 20, maxMs: 100 } });
+  const first = new Projector({
+    dataSource: store.ds,
+    ledger,
+    projections: [crashing],
+    logger: silent,
+    maxBatch: 64,
+    consumerPrefix,
+    backoff: { initialMs: 20, maxMs: 100 },
+  });
   first.start();
   await eventually(async () => (first.status()[0].batches >= 6 ? true : undefined), 60_000);
   await first.stop();
   expect(calls).toBeGreaterThan(first.status()[0].batches);
-  const [{ n: partial }]: { n: number }[] = await store.ds.query(`SELECT count(*)::int AS n FROM ledger_events`);
+  const [{ n: partial }]: { n: number }[] = await store.ds.query(
+    `SELECT count(*)::int AS n FROM ledger_events`,
+  );
   expect(partial).toBeGreaterThan(0);
   expect(partial).toBeLessThan(1000);
   await store.close();
@@ -62,7 +74,14 @@ async function crashAndResume(ledger: Ledger, url: string): Promise<void> {
   const ds = createDataSource({ url, schema: store.schema });
   await ds.initialize();
   try {
-    const second = new Projector({ dataSource: ds, ledger, projections: [archiveProjection()], logger: silent, maxBatch: 64, consumerPrefix });
+    const second = new Projector({
+      dataSource: ds,
+      ledger,
+      projections: [archiveProjection()],
+      logger: silent,
+      maxBatch: 64,
+      consumerPrefix,
+    });
     second.start();
     const lastPerCommunity = new Map<string, string>();
     appended.forEach((a, i) => lastPerCommunity.set(`com_${run}_${i % COMMUNITIES}`, a.id));
@@ -84,7 +103,9 @@ async function crashAndResume(ledger: Ledger, url: string): Promise<void> {
     // Within each community the archive keeps the ledger's order.
     const ledgerOrder = new Map(appended.map((a, i) => [a.id, i]));
     for (let c = 0; c < COMMUNITIES; c++) {
-      const order = rows.filter((r) => r.community_id === `com_${run}_${c}`).map((r) => ledgerOrder.get(r.id)!);
+      const order = rows
+        .filter((r) => r.community_id === `com_${run}_${c}`)
+        .map((r) => ledgerOrder.get(r.id)!);
       expect(order).toEqual([...order].sort((a, b) => a - b));
     }
     expect(await new LedgerEventsQuery(ds).verifyArchive()).toBeNull();
@@ -117,7 +138,13 @@ describeKafka('archive exactly once across a crash, Kafka ledger', (brokers) => 
   let ledger: KafkaLedger;
   beforeAll(async () => {
     db = await createTestDatabase('proj_eok');
-    ledger = new KafkaLedger({ brokers, databaseUrl: db.url, topic: `gatehouse.projections.test.${run}`, prefix: `k_${run}`, partitions: 3 });
+    ledger = new KafkaLedger({
+      brokers,
+      databaseUrl: db.url,
+      topic: `gatehouse.projections.test.${run}`,
+      prefix: `k_${run}`,
+      partitions: 3,
+    });
     await ledger.init();
   });
   afterAll(async () => {

@@ -23,7 +23,10 @@ export function archiveProjection(): Projection {
     async apply(tx: ProjectionTx, events: readonly RecordedEvent[]): Promise<void> {
       const unique = new Map<string, RecordedEvent>();
       for (const e of events) if (!unique.has(e.id)) unique.set(e.id, e);
-      const existing = await tx.query<{ id: string }>(`SELECT id FROM ledger_events WHERE id = ANY($1::text[])`, [[...unique.keys()]]);
+      const existing = await tx.query<{ id: string }>(
+        `SELECT id FROM ledger_events WHERE id = ANY($1::text[])`,
+        [[...unique.keys()]],
+      );
       for (const { id } of existing) unique.delete(id);
       if (unique.size === 0) return;
 

@@ -25,10 +25,18 @@ describe('LedgerEventsQuery', () => {
     close = store.close;
     let clock = Date.UTC(2026, 2, 1);
     const ledger = new InMemoryLedger({ clock: () => new Date((clock += 60_000)) });
-    const projector = new Projector({ dataSource: ds, ledger, projections: [archiveProjection()], logger: pino({ level: 'silent' }), maxBatch: 4 });
+    const projector = new Projector({
+      dataSource: ds,
+      ledger,
+      projections: [archiveProjection()],
+      logger: pino({ level: 'silent' }),
+      maxBatch: 4,
+    });
     for (let i = 0; i < 12; i++) {
       const communityId = i % 3 === 2 ? 'com_q2' : 'com_q1';
-      const [a] = await ledger.append([aNewEvent({ communityId, type: i % 4 === 0 ? 'TierDefined' : 'MemberJoined' })]);
+      const [a] = await ledger.append([
+        aNewEvent({ communityId, type: i % 4 === 0 ? 'TierDefined' : 'MemberJoined' }),
+      ]);
       ids[communityId].push(a.id);
     }
     projector.start();
@@ -80,7 +88,9 @@ describe('LedgerEventsQuery', () => {
   it('refuses a page size outside 1..500 and a cursor it did not issue', async () => {
     await expect(query.page({ communityId: 'com_q1', first: 0 })).rejects.toThrow(BadUserInputError);
     await expect(query.page({ communityId: 'com_q1', first: 501 })).rejects.toThrow(BadUserInputError);
-    await expect(query.page({ communityId: 'com_q1', after: 'not-a-cursor' })).rejects.toThrow(BadUserInputError);
+    await expect(query.page({ communityId: 'com_q1', after: 'not-a-cursor' })).rejects.toThrow(
+      BadUserInputError,
+    );
     expect((await query.page({ communityId: 'com_q1', first: 500 })).edges).toHaveLength(8);
   });
 
@@ -90,7 +100,12 @@ describe('LedgerEventsQuery', () => {
     expect(all.map((e) => e.id)).toEqual([...ids.com_q1, ...ids.com_q2]);
 
     const windowed: string[] = [];
-    for await (const e of query.streamArchive({ communityId: 'com_q1', since: '2026-03-01T00:03:00Z', until: '2026-03-01T00:07:00Z', pageSize: 2 })) {
+    for await (const e of query.streamArchive({
+      communityId: 'com_q1',
+      since: '2026-03-01T00:03:00Z',
+      until: '2026-03-01T00:07:00Z',
+      pageSize: 2,
+    })) {
       windowed.push(e.recordedAt);
     }
     expect(windowed).toEqual(['2026-03-01T00:04:00.000Z', '2026-03-01T00:05:00.000Z']);
@@ -102,14 +117,23 @@ describe('LedgerEventsQuery', () => {
 
   it('verifyArchive finds no broken link in an untouched archive and reports the first tampered row', async () => {
     expect(await query.verifyArchive()).toBeNull();
-    await ds.query(`UPDATE ledger_events SET data = jsonb_set(data, '{note}', '"tampered"') WHERE community_id = 'com_q1' AND sequence = 5`);
+    await ds.query(
+      `UPDATE ledger_events SET data = jsonb_set(data, '{note}', '"tampered"') WHERE community_id = 'com_q1' AND sequence = 5`,
+    );
     try {
       const broken = await query.verifyArchive();
-      expect(broken).toMatchObject({ communityId: 'com_q1', sequence: 5, eventId: ids.com_q1[4], reason: 'hash' });
+      expect(broken).toMatchObject({
+        communityId: 'com_q1',
+        sequence: 5,
+        eventId: ids.com_q1[4],
+        reason: 'hash',
+      });
       expect(broken!.expected).not.toBe(broken!.actual);
       expect(await query.verifyArchive('com_q2')).toBeNull();
     } finally {
-      await ds.query(`UPDATE ledger_events SET data = jsonb_set(data, '{note}', '"hello"') WHERE community_id = 'com_q1' AND sequence = 5`);
+      await ds.query(
+        `UPDATE ledger_events SET data = jsonb_set(data, '{note}', '"hello"') WHERE community_id = 'com_q1' AND sequence = 5`,
+      );
     }
     expect(await query.verifyArchive()).toBeNull();
   });
@@ -120,9 +144,17 @@ describe('LedgerEventsQuery', () => {
     );
     await ds.query(`DELETE FROM ledger_events WHERE community_id = 'com_q2' AND sequence = 2`);
     try {
-      expect(await query.verifyArchive('com_q2')).toMatchObject({ sequence: 3, expected: '2', actual: '3', reason: 'sequence' });
+      expect(await query.verifyArchive('com_q2')).toMatchObject({
+        sequence: 3,
+        expected: '2',
+        actual: '3',
+        reason: 'sequence',
+      });
     } finally {
-      await ds.query(`INSERT INTO ledger_events SELECT * FROM jsonb_populate_record(NULL::ledger_events, $1)`, [saved]);
+      await ds.query(
+        `INSERT INTO ledger_events SELECT * FROM jsonb_populate_record(NULL::ledger_events, $1)`,
+        [saved],
+      );
     }
     expect(await query.verifyArchive()).toBeNull();
   });

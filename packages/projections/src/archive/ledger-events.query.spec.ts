@@ -7,10 +7,13 @@ describe('ledger event cursors', () => {
     expect(encodeCursor(7)).toBe(Buffer.from('7').toString('base64'));
   });
 
-  it.each(['', 'not-a-cursor', Buffer.from('-1').toString('base64'), Buffer.from('1x').toString('base64'), Buffer.from('01').toString('base64')])(
-    'refuse a cursor this connection did not issue: %p',
-    (cursor) => {
-      expect(() => decodeCursorOrThrow(cursor)).toThrow(BadUserInputError);
-    },
-  );
+  it.each([
+    '',
+    'not-a-cursor',
+    Buffer.from('-1').toString('base64'),
+    Buffer.from('1x').toString('base64'),
+    Buffer.from('01').toString('base64'),
+  ])('refuse a cursor this connection did not issue: %p', (cursor) => {
+    expect(() => decodeCursorOrThrow(cursor)).toThrow(BadUserInputError);
+  });
 });

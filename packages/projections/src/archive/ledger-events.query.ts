@@ -111,7 +111,9 @@ export class LedgerEventsQuery {
   async page(args: LedgerEventsPageArgs): Promise<Connection<ArchivedEvent>> {
     const first = args.first ?? DEFAULT_PAGE;
     if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE) {
-      throw new BadUserInputError(`first must be between 1 and ${MAX_PAGE}`, { first: `must be an integer from 1 to ${MAX_PAGE}` });
+      throw new BadUserInputError(`first must be between 1 and ${MAX_PAGE}`, {
+        first: `must be an integer from 1 to ${MAX_PAGE}`,
+      });
     }
     const after = args.after ? decodeCursorOrThrow(args.after) : 0;
     const rows: Row[] = await this.ds.query(
@@ -124,7 +126,10 @@ export class LedgerEventsQuery {
     const edges = page.map((node) => ({ cursor: encodeCursor(node.sequence), node }));
     return {
       edges,
-      pageInfo: { hasNextPage: rows.length > first, endCursor: edges.length ? edges[edges.length - 1].cursor : null },
+      pageInfo: {
+        hasNextPage: rows.length > first,
+        endCursor: edges.length ? edges[edges.length - 1].cursor : null,
+      },
     };
   }
 
@@ -147,7 +152,15 @@ export class LedgerEventsQuery {
             AND ($5::timestamptz IS NULL OR recorded_at < $5)
             AND ($6::text[] IS NULL OR type = ANY($6::text[]))
           ORDER BY community_id, sequence LIMIT $7`,
-        [options.communityId ?? null, community, sequence, since, until, typesFilter(options.types), pageSize],
+        [
+          options.communityId ?? null,
+          community,
+          sequence,
+          since,
+          until,
+          typesFilter(options.types),
+          pageSize,
+        ],
       );
       for (const r of rows) yield toEvent(r);
       if (rows.length < pageSize) return;
@@ -162,16 +175,23 @@ export class LedgerEventsQuery {
     const communities: string[] =
       communityId !== undefined
         ? [communityId]
-        : ((await this.ds.query(`SELECT DISTINCT community_id FROM ledger_events ORDER BY community_id`)) as { community_id: string }[]).map(
-            (r) => r.community_id,
-          );
+        : (
+            (await this.ds.query(
+              `SELECT DISTINCT community_id FROM ledger_events ORDER BY community_id`,
+            )) as { community_id: string }[]
+          ).map((r) => r.community_id);
     for (const c of communities) {
       let prev = GENESIS_HASH;
       let expectedSequence = 1;
       for await (const e of this.streamArchive({ communityId: c, pageSize: 5000 })) {
         const at = { communityId: c, sequence: e.sequence, eventId: e.id };
         if (e.sequence !== expectedSequence) {
-          return { ...at, expected: String(expectedSequence), actual: String(e.sequence), reason: 'sequence' };
+          return {
+            ...at,
+            expected: String(expectedSequence),
+            actual: String(e.sequence),
+            reason: 'sequence',
+          };
         }
         if (e.prevHash !== prev) return { ...at, expected: prev, actual: e.prevHash, reason: 'prev_hash' };
         const expected = archiveHash(prev, e);

@@ -24,7 +24,9 @@ export class LedgerEvents1764230400001 implements MigrationInterface {
         hash text NOT NULL,
         CONSTRAINT ledger_events_community_sequence_key UNIQUE (community_id, sequence)
       )`);
-    await q.query(`CREATE INDEX ledger_events_community_type_idx ON ledger_events (community_id, type, sequence)`);
+    await q.query(
+      `CREATE INDEX ledger_events_community_type_idx ON ledger_events (community_id, type, sequence)`,
+    );
     await q.query(`CREATE INDEX ledger_events_recorded_at_idx ON ledger_events (recorded_at)`);
   }
 

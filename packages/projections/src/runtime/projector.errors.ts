@@ -15,12 +15,22 @@ export class CheckpointConflictError extends Error {
     readonly expected: string | null,
     readonly actual: string | null,
   ) {
-    super(`Checkpoint of ${projection} moved from ${expected ?? 'start'} to ${actual ?? 'start'} under this projector`);
+    super(
+      `Checkpoint of ${projection} moved from ${expected ?? 'start'} to ${actual ?? 'start'} under this projector`,
+    );
     this.name = new.target.name;
   }
 }
 
-const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
+const TRANSIENT_NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+]);
 
 function sqlStateOf(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null) return undefined;

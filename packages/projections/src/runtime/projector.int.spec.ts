@@ -46,7 +46,10 @@ describe('Projector', () => {
   }
 
   async function checkpointOf(ds: DataSource, name: string): Promise<string | null> {
-    const rows: { position: string | null }[] = await ds.query(`SELECT position FROM projection_checkpoints WHERE name = $1`, [name]);
+    const rows: { position: string | null }[] = await ds.query(
+      `SELECT position FROM projection_checkpoints WHERE name = $1`,
+      [name],
+    );
     return rows[0]?.position ?? null;
   }
 
@@ -58,7 +61,10 @@ describe('Projector', () => {
       async apply(tx: ProjectionTx, events: readonly RecordedEvent[]) {
         for (const e of events) {
           if (e.type === 'Poison') throw new ProjectionAnomalyError(`cannot fold ${e.id}`);
-          await tx.query(`INSERT INTO projected_ids (id, community_id) VALUES ($1, $2)`, [e.id, e.type === 'Broken' ? null : e.communityId]);
+          await tx.query(`INSERT INTO projected_ids (id, community_id) VALUES ($1, $2)`, [
+            e.id,
+            e.type === 'Broken' ? null : e.communityId,
+          ]);
         }
       },
     };
@@ -97,9 +103,13 @@ describe('Projector', () => {
     const [original] = await collect(ledger.read());
     ledger.appendRecorded([{ ...original, data: { copy: 2 } }]);
     const dupPosition = (await ledger.head())!;
-    expect(await projector.waitFor({ communityId: original.communityId, position: dupPosition }, 5000)).toBe(true);
+    expect(await projector.waitFor({ communityId: original.communityId, position: dupPosition }, 5000)).toBe(
+      true,
+    );
 
-    const rows: { data: unknown; sequence: string }[] = await ds.query(`SELECT data, sequence FROM ledger_events WHERE id = 'evt_dup'`);
+    const rows: { data: unknown; sequence: string }[] = await ds.query(
+      `SELECT data, sequence FROM ledger_events WHERE id = 'evt_dup'`,
+    );
     expect(rows).toEqual([{ data: { copy: 1 }, sequence: '1' }]);
     expect(await ds.query(`SELECT count(*)::int AS n FROM ledger_events`)).toEqual([{ n: 2 }]);
     expect(await checkpointOf(ds, ARCHIVE_PROJECTION)).toBe(dupPosition);
@@ -121,12 +131,23 @@ describe('Projector', () => {
 
     const ids: { id: string }[] = await ds.query(`SELECT id FROM projected_ids ORDER BY id`);
     expect(ids.map((r) => r.id).sort()).toEqual([appended[0].id, appended[2].id, appended[4].id].sort());
-    const anomalies: { projection: string; event_id: string; position: string; reason: string }[] = await ds.query(
-      `SELECT projection, event_id, position, reason FROM projection_anomalies ORDER BY position`,
-    );
+    const anomalies: { projection: string; event_id: string; position: string; reason: string }[] =
+      await ds.query(
+        `SELECT projection, event_id, position, reason FROM projection_anomalies ORDER BY position`,
+      );
     expect(anomalies).toEqual([
-      { projection: 'ids', event_id: appended[1].id, position: appended[1].position, reason: expect.stringContaining('cannot fold') },
-      { projection: 'ids', event_id: appended[3].id, position: appended[3].position, reason: expect.stringContaining('null value') },
+      {
+        projection: 'ids',
+        event_id: appended[1].id,
+        position: appended[1].position,
+        reason: expect.stringContaining('cannot fold'),
+      },
+      {
+        projection: 'ids',
+        event_id: appended[3].id,
+        position: appended[3].position,
+        reason: expect.stringContaining('null value'),
+      },
     ]);
     expect(await checkpointOf(ds, 'ids')).toBe(appended[4].position);
     expect(projector.status()[0]).toMatchObject({ applied: 3, anomalies: 2 });
@@ -165,7 +186,12 @@ describe('Projector', () => {
       },
     };
     const { ds, ledger, projector } = await setup([typed]);
-    const appended = await ledger.append([aNewEvent({ type: 'Wanted' }), aNewEvent({ type: 'Other' }), aNewEvent({ type: 'Wanted' }), aNewEvent({ type: 'Other' })]);
+    const appended = await ledger.append([
+      aNewEvent({ type: 'Wanted' }),
+      aNewEvent({ type: 'Other' }),
+      aNewEvent({ type: 'Wanted' }),
+      aNewEvent({ type: 'Other' }),
+    ]);
     projector.start();
     expect(await projector.waitFor({ eventIds: appended.map((a) => a.id) }, 5000)).toBe(true);
     expect(seen).toEqual(['Wanted', 'Wanted']);
@@ -191,12 +217,18 @@ describe('Projector', () => {
   it('reports lag as the number of events after each checkpoint', async () => {
     const { ledger, projector } = await setup([archiveProjection()]);
     const appended = await ledger.append(manyEvents(30));
-    expect(await projector.lag()).toEqual([{ projection: ARCHIVE_PROJECTION, behind: 30, capped: false, checkpoint: null }]);
+    expect(await projector.lag()).toEqual([
+      { projection: ARCHIVE_PROJECTION, behind: 30, capped: false, checkpoint: null },
+    ]);
     expect((await projector.lag(10))[0]).toMatchObject({ behind: 10, capped: true });
 
     projector.start();
     await projector.waitFor({ eventIds: [appended[29].id] }, 5000);
-    expect((await projector.lag())[0]).toMatchObject({ behind: 0, capped: false, checkpoint: appended[29].position });
+    expect((await projector.lag())[0]).toMatchObject({
+      behind: 0,
+      capped: false,
+      checkpoint: appended[29].position,
+    });
   });
 
   it('rebuilds from position zero into a shadow schema and swaps in rows byte-identical to the live ones', async () => {
@@ -218,7 +250,9 @@ describe('Projector', () => {
     expect(report).toEqual({ projection: ARCHIVE_PROJECTION, events: 70, seconds: expect.any(Number) });
     expect(await tableText(ds, 'ledger_events', 'id')).toEqual(live);
     expect(await checkpointOf(ds, ARCHIVE_PROJECTION)).toBe(liveCheckpoint);
-    const leftovers: unknown[] = await ds.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%'`);
+    const leftovers: unknown[] = await ds.query(
+      `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%'`,
+    );
     expect(leftovers).toEqual([]);
 
     // The live projection resumes after the swap, continuing each community's sequence and chain.

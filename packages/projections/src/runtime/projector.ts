@@ -20,7 +20,12 @@ export type ProjectorOptions = {
 /** Read-your-writes target: an appended event's community and position, or event ids. */
 export type WaitTarget = { communityId: string; position: Position } | { eventIds: readonly string[] };
 
-export type ProjectionLag = { projection: string; behind: number; capped: boolean; checkpoint: Position | null };
+export type ProjectionLag = {
+  projection: string;
+  behind: number;
+  capped: boolean;
+  checkpoint: Position | null;
+};
 
 export type RebuildReport = { projection: string; events: number; seconds: number };
 
@@ -65,7 +70,8 @@ function quoteIdent(name: string): string {
 function txOf(manager: EntityManager): ProjectionTx {
   return {
     manager,
-    query: <T>(sql: string, params?: readonly unknown[]) => manager.query(sql, params ? [...params] : undefined) as Promise<T[]>,
+    query: <T>(sql: string, params?: readonly unknown[]) =>
+      manager.query(sql, params ? [...params] : undefined) as Promise<T[]>,
   };
 }
 
@@ -181,11 +187,19 @@ export class Projector {
     for (const runner of this.runners.values()) {
       const checkpoint = runner.loop ? runner.checkpoint : await this.loadCheckpoint(runner.projection.name);
       let behind = 0;
-      for await (const _ of this.ledger.read({ after: checkpoint ?? undefined, pageSize: Math.min(cap + 1, 5000) })) {
+      for await (const _ of this.ledger.read({
+        after: checkpoint ?? undefined,
+        pageSize: Math.min(cap + 1, 5000),
+      })) {
         behind++;
         if (behind > cap) break;
       }
-      out.push({ projection: runner.projection.name, behind: Math.min(behind, cap), capped: behind > cap, checkpoint });
+      out.push({
+        projection: runner.projection.name,
+        behind: Math.min(behind, cap),
+        capped: behind > cap,
+        checkpoint,
+      });
     }
     return out;
   }
@@ -261,8 +275,13 @@ export class Projector {
         if (runner.stopping) break;
         failures++;
         runner.lastError = reasonOf(err);
-        const delay = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (failures - 1)) * (0.5 + Math.random() / 2);
-        this.log.error({ err, projection: name, failures, retryInMs: Math.round(delay) }, 'projector stopped; retrying');
+        const delay =
+          Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (failures - 1)) *
+          (0.5 + Math.random() / 2);
+        this.log.error(
+          { err, projection: name, failures, retryInMs: Math.round(delay) },
+          'projector stopped; retrying',
+        );
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delay);
           runner.wake = () => {
@@ -276,8 +295,14 @@ export class Projector {
   }
 
   private async loadCheckpoint(name: string): Promise<Position | null> {
-    await this.ds.query(`INSERT INTO projection_checkpoints (name, position) VALUES ($1, NULL) ON CONFLICT (name) DO NOTHING`, [name]);
-    const rows: { position: string | null }[] = await this.ds.query(`SELECT position FROM projection_checkpoints WHERE name = $1`, [name]);
+    await this.ds.query(
+      `INSERT INTO projection_checkpoints (name, position) VALUES ($1, NULL) ON CONFLICT (name) DO NOTHING`,
+      [name],
+    );
+    const rows: { position: string | null }[] = await this.ds.query(
+      `SELECT position FROM projection_checkpoints WHERE name = $1`,
+      [name],
+    );
     return rows[0]?.position ?? null;
   }
 
@@ -322,7 +347,10 @@ export class Projector {
       return { applied: relevant.length, anomalies: 0 };
     } catch (err) {
       if (isInfrastructureError(err)) throw err;
-      this.log.warn({ projection: projection.name, err: reasonOf(err) }, 'batch rejected; applying event by event');
+      this.log.warn(
+        { projection: projection.name, err: reasonOf(err) },
+        'batch rejected; applying event by event',
+      );
     }
     let anomalies = 0;
     await this.ds.transaction(async (manager) => {
@@ -344,7 +372,10 @@ export class Projector {
              VALUES ($1, $2, $3, $4) ON CONFLICT (projection, event_id) DO NOTHING`,
             [projection.name, e.id, e.position, reason],
           );
-          this.log.warn({ projection: projection.name, eventId: e.id, position: e.position, type: e.type, reason }, 'event skipped: anomaly recorded');
+          this.log.warn(
+            { projection: projection.name, eventId: e.id, position: e.position, type: e.type, reason },
+            'event skipped: anomaly recorded',
+          );
         }
       }
       await this.leave(manager, projection.name, target);
@@ -355,20 +386,29 @@ export class Projector {
   private async enter(manager: EntityManager, name: string, target: BatchTarget): Promise<void> {
     if (target.shadowSchema) {
       const [{ schema }] = (await manager.query('SELECT current_schema() AS schema')) as { schema: string }[];
-      await manager.query(`SET LOCAL search_path TO ${quoteIdent(target.shadowSchema)}, ${quoteIdent(schema)}`);
+      await manager.query(
+        `SET LOCAL search_path TO ${quoteIdent(target.shadowSchema)}, ${quoteIdent(schema)}`,
+      );
     }
     if (target.checkpoint) {
-      const rows = (await manager.query(`SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, [name])) as {
+      const rows = (await manager.query(
+        `SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE`,
+        [name],
+      )) as {
         position: string | null;
       }[];
       const actual = rows[0]?.position ?? null;
-      if (actual !== target.checkpoint.expected) throw new CheckpointConflictError(name, target.checkpoint.expected, actual);
+      if (actual !== target.checkpoint.expected)
+        throw new CheckpointConflictError(name, target.checkpoint.expected, actual);
     }
   }
 
   private async leave(manager: EntityManager, name: string, target: BatchTarget): Promise<void> {
     if (target.checkpoint) {
-      await manager.query(`UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1`, [name, target.checkpoint.next]);
+      await manager.query(
+        `UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1`,
+        [name, target.checkpoint.next],
+      );
     }
   }
 
@@ -382,7 +422,9 @@ export class Projector {
     await this.ds.query(`CREATE SCHEMA ${s}`);
     try {
       for (const table of runner.projection.tables) {
-        await this.ds.query(`CREATE TABLE ${s}.${quoteIdent(table)} (LIKE ${l}.${quoteIdent(table)} INCLUDING ALL)`);
+        await this.ds.query(
+          `CREATE TABLE ${s}.${quoteIdent(table)} (LIKE ${l}.${quoteIdent(table)} INCLUDING ALL)`,
+        );
       }
       let checkpoint: Position | undefined;
       let count = 0;

@@ -68,7 +68,10 @@ export class InMemoryLedger implements Ledger {
   }
 
   private matches(e: RecordedEvent, o: { communityId?: string; types?: readonly string[] }): boolean {
-    return (o.communityId === undefined || e.communityId === o.communityId) && (!o.types || o.types.includes(e.type));
+    return (
+      (o.communityId === undefined || e.communityId === o.communityId) &&
+      (!o.types || o.types.includes(e.type))
+    );
   }
 
   private indexAfter(after: Position | undefined): number {
@@ -115,7 +118,8 @@ export class InMemoryLedger implements Ledger {
 
   async head(communityId?: string): Promise<Position | null> {
     for (let i = this.events.length - 1; i >= 0; i--) {
-      if (communityId === undefined || this.events[i].communityId === communityId) return this.events[i].position;
+      if (communityId === undefined || this.events[i].communityId === communityId)
+        return this.events[i].position;
     }
     return null;
   }

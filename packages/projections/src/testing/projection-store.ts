@@ -3,7 +3,10 @@ import type { DataSource } from 'typeorm';
 import { createDataSource, runMigrations } from '../data-source';
 
 /** A migrated schema of its own on the given database, for one test. */
-export async function freshReadModels(url: string, prefix = 't'): Promise<{ ds: DataSource; schema: string; close(): Promise<void> }> {
+export async function freshReadModels(
+  url: string,
+  prefix = 't',
+): Promise<{ ds: DataSource; schema: string; close(): Promise<void> }> {
   const schema = `${prefix}_${randomBytes(4).toString('hex')}`;
   await runMigrations(url, { schema });
   const ds = createDataSource({ url, schema, poolSize: 4 });
