@@ -1,0 +1,28 @@
+import type { Command } from 'commander';
+import { run } from './run';
+import { schemaCommand } from './schema.command';
+import { serveCommand } from './serve.command';
+import { tokenCommand } from './token.command';
+
+/** Every `gatehouse` command. A command module adds itself here. */
+export function registerCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('start the server: GraphQL, webhooks, health, metrics and the projector')
+    .action(run(() => serveCommand()));
+
+  program
+    .command('schema')
+    .description('print the GraphQL schema (SDL) emitted by the resolvers')
+    .option('--out <file>', 'write it to a file')
+    .option('--check <file>', 'exit 1 when the file differs from the resolvers')
+    .action(run((opts: { out?: string; check?: string }) => schemaCommand(opts)));
+
+  program
+    .command('token')
+    .description('print a bearer token signed with GATEHOUSE_JWT_SECRET')
+    .requiredOption('--sub <id>', "the caller's id (for a member: the member id)")
+    .requiredOption('--role <role...>', 'platform-admin, admin:<communityId> or member:<communityId> (repeatable)')
+    .option('--expires <duration>', 'lifetime, e.g. 12h or 7d', '12h')
+    .action(run((opts: { sub: string; role: string[]; expires: string }) => tokenCommand(opts)));
+}
