@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '@gatehouse/ledger';
-import { createTestDatabase, type TestDatabase } from '@test/support';
+import { createTestDatabase, eventually, type TestDatabase } from '@test/support';
 import pino from 'pino';
 import type { DataSource } from 'typeorm';
 import { archiveProjection, ARCHIVE_PROJECTION } from '../archive/archive.projection';
@@ -259,6 +259,47 @@ describe('Projector', () => {
     const more = await ledger.append(manyEvents(8, 4));
     expect(await projector.waitFor({ eventIds: more.map((a) => a.id) }, 5000)).toBe(true);
     expect(await ds.query(`SELECT count(*)::int AS n FROM ledger_events`)).toEqual([{ n: 77 }]);
+    expect(await new LedgerEventsQuery(ds).verifyArchive()).toBeNull();
+  });
+
+  it('a rebuild alone brings a stopped projection up to the ledger head, and waitFor sees it', async () => {
+    const { ds, ledger, projector } = await setup([archiveProjection()], 16);
+    const appended = await ledger.append(manyEvents(50, 2));
+    const [report] = await projector.rebuild();
+    expect(report.events).toBe(50);
+    expect(projector.status()[0].running).toBe(false);
+    expect(await projector.waitFor({ eventIds: [] }, 10)).toBe(true);
+    const last = appended[49];
+    expect(await projector.waitFor({ communityId: 'com_1', position: last.position }, 100)).toBe(true);
+    expect(await ds.query(`SELECT count(*)::int AS n FROM ledger_events`)).toEqual([{ n: 50 }]);
+    expect(await checkpointOf(ds, ARCHIVE_PROJECTION)).toBe(last.position);
+    expect((await projector.lag())[0]).toMatchObject({ behind: 0 });
+  });
+
+  it('two projectors racing on the same checkpoint still apply each event once', async () => {
+    const { ds, ledger, projector } = await setup([archiveProjection()], 10);
+    const other = new Projector({
+      dataSource: ds,
+      ledger,
+      projections: [archiveProjection()],
+      logger: silent,
+      maxBatch: 10,
+      backoff: { initialMs: 5, maxMs: 20 },
+    });
+    cleanups.push(() => other.stop());
+    const appended = await ledger.append(manyEvents(300, 3));
+    projector.start();
+    other.start();
+    const last = appended[299];
+    await eventually(
+      async () => ((await checkpointOf(ds, ARCHIVE_PROJECTION)) === last.position ? true : undefined),
+      20_000,
+    );
+
+    const [{ n, distinct }]: { n: number; distinct: number }[] = await ds.query(
+      `SELECT count(*)::int AS n, count(DISTINCT id)::int AS distinct FROM ledger_events`,
+    );
+    expect({ n, distinct }).toEqual({ n: 300, distinct: 300 });
     expect(await new LedgerEventsQuery(ds).verifyArchive()).toBeNull();
   });
 });

@@ -428,6 +428,7 @@ export class Projector {
       }
       let checkpoint: Position | undefined;
       let count = 0;
+      const lastByCommunity = new Map<string, Position>();
       let batch: RecordedEvent[] = [];
       const flush = async () => {
         if (batch.length === 0) return;
@@ -436,6 +437,7 @@ export class Projector {
       };
       for await (const e of this.ledger.read({ pageSize: this.maxBatch })) {
         checkpoint = this.ledger.advance(checkpoint, e);
+        lastByCommunity.set(e.communityId, e.position);
         batch.push(e);
         count++;
         if (batch.length >= this.maxBatch) await flush();
@@ -459,6 +461,8 @@ export class Projector {
         );
       });
       runner.checkpoint = checkpoint ?? null;
+      for (const [community, position] of lastByCommunity) runner.lastByCommunity.set(community, position);
+      for (const listener of [...this.listeners]) listener();
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       this.log.info({ projection: name, events: count, seconds }, 'projection rebuilt');
       return { projection: name, events: count, seconds };
