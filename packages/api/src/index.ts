@@ -8,3 +8,4 @@ export * from './http/app';
 export * from './http/metrics';
 export * from './main';
 export * from './services';
+export * from './stores';

@@ -2,8 +2,6 @@ import type { Server } from 'node:http';
 import net from 'node:net';
 import Stripe from 'stripe';
 import pino, { type Logger } from 'pino';
-import type { Ledger } from '@gatehouse/ledger';
-import { KafkaLedger, PostgresLedger } from '@gatehouse/ledger';
 import { PostgresQuarantineStore, createWebhookIngestor, releaseQuarantine } from '@gatehouse/stripe';
 import {
   AccessIndex,
@@ -12,12 +10,10 @@ import {
   MembershipProjection,
   Projector,
   archiveProjection,
-  createDataSource,
   pendingMigrations,
-  runMigrations,
 } from '@gatehouse/projections';
 import type { Config } from './config';
-import { claimDataDir, startEmbeddedPostgres } from './embedded-postgres';
+import { openStores } from './stores';
 import { buildGatehouseSchema } from './graphql/schema';
 import { createApp } from './http/app';
 import { createMetrics } from './http/metrics';
@@ -98,29 +94,9 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
       );
     }
 
-    let databaseUrl = config.databaseUrl;
-    if (!databaseUrl) {
-      const release = claimDataDir(config.dataDir);
-      cleanups.push(release);
-      const embedded = await startEmbeddedPostgres(config.dataDir, log);
-      cleanups.push(() => embedded.stop());
-      databaseUrl = embedded.url;
-    }
-
-    const applied = await runMigrations(databaseUrl);
-    if (applied.length) log.info({ applied }, 'read-model migrations applied');
-
-    const ledger: Ledger = config.kafkaBrokers
-      ? new KafkaLedger({ brokers: config.kafkaBrokers, topic: config.kafkaTopic, databaseUrl })
-      : new PostgresLedger({ connectionString: databaseUrl });
-    await ledger.init();
-    cleanups.push(() => ledger.close());
-
-    const dataSource = createDataSource({ url: databaseUrl });
-    await dataSource.initialize();
-    cleanups.push(async () => {
-      await dataSource.destroy();
-    });
+    const stores = await openStores(config, log);
+    cleanups.push(() => stores.close());
+    const { ledger, dataSource, databaseUrl } = stores;
 
     // The access index is loaded before the projector starts, then follows its commits.
     const accessIndex = new AccessIndex();

@@ -1,0 +1,94 @@
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Client } from 'pg';
+import type { Logger } from 'pino';
+import type { DataSource } from 'typeorm';
+import { KafkaLedger, PostgresLedger, type Ledger } from '@gatehouse/ledger';
+import { createDataSource, runMigrations } from '@gatehouse/projections';
+import type { Config } from './config';
+import { claimDataDir, startEmbeddedPostgres } from './embedded-postgres';
+
+// Opening the stores from the configuration: the server and the CLI share this.
+
+export type Stores = {
+  databaseUrl: string;
+  ledger: Ledger;
+  dataSource: DataSource;
+  close(): Promise<void>;
+};
+
+const URL_FILE = 'postgres.url';
+
+async function reachable(url: string): Promise<boolean> {
+  const c = new Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await c.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The database to use: DATABASE_URL, or the embedded PostgreSQL — the one a running server already
+ * started under the data directory, else a new one owned by this process.
+ */
+export async function openDatabase(
+  config: Pick<Config, 'databaseUrl' | 'dataDir'>,
+  log: Logger,
+  options: { reuseRunning?: boolean } = {},
+): Promise<{ url: string; close(): Promise<void> }> {
+  if (config.databaseUrl) return { url: config.databaseUrl, close: async () => undefined };
+  const urlFile = path.join(config.dataDir, URL_FILE);
+  if (options.reuseRunning && existsSync(urlFile)) {
+    const url = readFileSync(urlFile, 'utf8').trim();
+    if (await reachable(url)) return { url, close: async () => undefined };
+  }
+  const release = claimDataDir(config.dataDir);
+  try {
+    const embedded = await startEmbeddedPostgres(config.dataDir, log);
+    writeFileSync(urlFile, embedded.url, { mode: 0o600 });
+    return {
+      url: embedded.url,
+      async close() {
+        rmSync(urlFile, { force: true });
+        await embedded.stop();
+        release();
+      },
+    };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+export function createLedger(config: Pick<Config, 'kafkaBrokers' | 'kafkaTopic'>, databaseUrl: string): Ledger {
+  return config.kafkaBrokers
+    ? new KafkaLedger({ brokers: config.kafkaBrokers, topic: config.kafkaTopic, databaseUrl })
+    : new PostgresLedger({ connectionString: databaseUrl });
+}
+
+/** Database (migrated), ledger (initialised) and the read-model data source. */
+export async function openStores(config: Config, log: Logger, options: { reuseRunning?: boolean } = {}): Promise<Stores> {
+  const db = await openDatabase(config, log, options);
+  const closers: (() => Promise<void>)[] = [() => db.close()];
+  const close = async () => {
+    for (const fn of closers.splice(0).reverse()) await fn().catch((err) => log.warn({ err }, 'error while closing'));
+  };
+  try {
+    const applied = await runMigrations(db.url);
+    if (applied.length) log.info({ applied }, 'read-model migrations applied');
+    const ledger = createLedger(config, db.url);
+    await ledger.init();
+    closers.push(() => ledger.close());
+    const dataSource = createDataSource({ url: db.url });
+    await dataSource.initialize();
+    closers.push(async () => void (await dataSource.destroy()));
+    return { databaseUrl: db.url, ledger, dataSource, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
