@@ -1,0 +1,137 @@
+import jwt from 'jsonwebtoken';
+import { chromium, type Browser } from 'playwright-core';
+import { startFakeStripe, type FakeStripe } from '@gatehouse/stripe';
+import { createTestDatabase, type TestDatabase } from '@test/support';
+import { startServerProcess, type ServerProcess } from './support/server-process';
+
+// The invitation page in a real browser (Debian's chromium): open, read the offer, click, land on Checkout.
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Loose = Record<string, any>;
+const secret = 'join-page-e2e-secret-'.padEnd(40, 'x');
+const adminToken = jwt.sign({ roles: ['platform-admin'] }, secret, { algorithm: 'HS256', subject: 'root' });
+
+describe('the join page in headless Chromium', () => {
+  let db: TestDatabase;
+  let fake: FakeStripe;
+  let server: ServerProcess;
+  let browser: Browser;
+
+  async function ok(query: string, variables: Record<string, unknown> = {}): Promise<Loose> {
+    const res = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+      body: JSON.stringify({ query, variables }),
+    });
+    const body = (await res.json()) as { data?: Loose; errors?: unknown };
+    if (body.errors) throw new Error(JSON.stringify(body.errors));
+    return body.data!;
+  }
+
+  beforeAll(async () => {
+    db = await createTestDatabase('join_page_e2e');
+    fake = await startFakeStripe();
+    const started = await startServerProcess({
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATABASE_URL: db.url,
+      GATEHOUSE_JWT_SECRET: secret,
+      STRIPE_SECRET_KEY: 'sk_test_join_page',
+      STRIPE_API_BASE: fake.url,
+      STRIPE_WEBHOOK_SECRET: 'whsec_join_page',
+      LOG_LEVEL: 'warn',
+      PORT: '0',
+      HOST: '127.0.0.1',
+    });
+    if (!started.ok) throw new Error(`server did not start:\n${started.output}`);
+    server = started.server;
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop('SIGINT');
+    await fake?.close();
+    await db?.drop();
+  });
+
+  it('shows the community, the price in words and the trial, and the button lands on Stripe Checkout', async () => {
+    const communityId = (
+      await ok(`mutation { createCommunity(input: { name: "Makers & Friends", region: EU }) { id } }`)
+    ).createCommunity.id;
+    const tierId = (
+      await ok(`mutation($c: ID!) { createTier(input: { communityId: $c, name: "Gold", rank: 1 }) { id } }`, {
+        c: communityId,
+      })
+    ).createTier.id;
+    const price = (
+      await ok(`mutation($input: CreatePriceInput!) { createPrice(input: $input) { id } }`, {
+        input: {
+          communityId,
+          product: { kind: 'TIER', id: tierId },
+          amount: 1200,
+          currency: 'eur',
+          frequency: 'MONTHLY',
+          trialDays: 14,
+        },
+      })
+    ).createPrice;
+    const link = (
+      await ok(
+        `mutation($input: CreateInvitationLinkInput!) { createInvitationLink(input: $input) { token } }`,
+        {
+          input: { communityId, priceIds: [price.id], audience: 'ANYONE', maxUses: 10 },
+        },
+      )
+    ).createInvitationLink;
+
+    const page = await browser.newPage();
+    try {
+      const res = await page.goto(`${server.url}/join/${link.token}`);
+      expect(res?.status()).toBe(200);
+      await expect(page.locator('h1').textContent()).resolves.toBe('Join Makers & Friends');
+      const offer = await page.locator('li').first().innerText();
+      expect(offer).toContain('Gold');
+      expect(offer).toContain('€12.00 per month');
+      expect(offer).toContain('14-day free trial');
+
+      await Promise.all([
+        page.waitForURL(`${fake.url}/checkout/**`, { timeout: 15_000 }),
+        page.getByRole('button', { name: 'Continue to payment' }).click(),
+      ]);
+      await expect(page.locator('h1').textContent()).resolves.toBe('Fake Stripe Checkout');
+      const session = fake.requests
+        .filter((r) => r.path === '/v1/checkout/sessions' && r.status === 200)
+        .at(-1)!;
+      expect(session.params).toMatchObject({
+        mode: 'subscription',
+        metadata: { gatehouse_price_id: price.id },
+      });
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
+  it('answers an unknown link with a clear 404 page', async () => {
+    const page = await browser.newPage();
+    try {
+      const res = await page.goto(`${server.url}/join/not-a-real-token`);
+      expect(res?.status()).toBe(404);
+      await expect(page.locator('h1').textContent()).resolves.toBe('Invitation not found');
+    } finally {
+      await page.close();
+    }
+  });
+});
