@@ -185,7 +185,9 @@ export class Projector {
   async lag(cap = 10_000): Promise<ProjectionLag[]> {
     const out: ProjectionLag[] = [];
     for (const runner of this.runners.values()) {
-      const checkpoint = runner.loop ? runner.checkpoint : await this.loadCheckpoint(runner.projection.name);
+      const checkpoint = runner.loop
+        ? runner.checkpoint
+        : await this.storedCheckpoint(runner.projection.name);
       let behind = 0;
       for await (const _ of this.ledger.read({
         after: checkpoint ?? undefined,
@@ -299,6 +301,14 @@ export class Projector {
       `INSERT INTO projection_checkpoints (name, position) VALUES ($1, NULL) ON CONFLICT (name) DO NOTHING`,
       [name],
     );
+    const rows: { position: string | null }[] = await this.ds.query(
+      `SELECT position FROM projection_checkpoints WHERE name = $1`,
+      [name],
+    );
+    return rows[0]?.position ?? null;
+  }
+
+  private async storedCheckpoint(name: string): Promise<Position | null> {
     const rows: { position: string | null }[] = await this.ds.query(
       `SELECT position FROM projection_checkpoints WHERE name = $1`,
       [name],
