@@ -16,6 +16,7 @@ import type { Config } from './config';
 import { openStores } from './stores';
 import { buildGatehouseSchema } from './graphql/schema';
 import { createApp } from './http/app';
+import { joinRoutes } from './http/join.routes';
 import { createMetrics } from './http/metrics';
 import { createGatehouseServices } from './services';
 
@@ -160,6 +161,12 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
       jwtSecret: config.jwtSecret,
       production: config.production,
       ingestWebhook,
+      extraRoutes: joinRoutes({
+        commerce: services.commerce,
+        log,
+        // The join form posts and redirects to Checkout: Stripe's origin, or the fake's in tests and demos.
+        checkoutOrigins: ['https://checkout.stripe.com', ...(config.stripeApiBase ? [config.stripeApiBase.origin] : [])],
+      }),
       readiness: [
         { name: 'database', check: async () => void (await dataSource.query('SELECT 1')) },
         { name: 'ledger', check: () => ledger.ping() },

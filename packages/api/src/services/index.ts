@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { GatehouseError } from '../graphql/errors';
 import type { GatehouseServices } from '../graphql/services';
 import { CatalogService } from './catalog.service';
-import { createCommerceService } from './commerce.service';
+import { createCommerceService, type CommerceService } from './commerce.service';
 import { toLedgerEvent } from './ledger-events.mapper';
 
 export type ServiceDeps = {
@@ -28,7 +28,9 @@ function notYet(operation: string): never {
 }
 
 /** The services behind the GraphQL resolvers, built from the read models, the ledger and Stripe. */
-export function createGatehouseServices(deps: ServiceDeps): GatehouseServices & { catalogQuery: CatalogQuery } {
+export type Services = GatehouseServices & { catalogQuery: CatalogQuery; commerce: CommerceService };
+
+export function createGatehouseServices(deps: ServiceDeps): Services {
   const clock = deps.clock ?? (() => new Date());
   const catalogQuery = new CatalogQuery(deps.dataSource);
   const ledgerEvents = new LedgerEventsQuery(deps.dataSource);
@@ -38,6 +40,7 @@ export function createGatehouseServices(deps: ServiceDeps): GatehouseServices & 
 
   return {
     catalogQuery,
+    commerce,
     community: (id) => catalog.community(id),
     communityExists: (id) => catalogQuery.exists(id),
     price: (c, p) => catalog.price(c, p),
