@@ -116,6 +116,31 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
       expect(events.find((e) => e.id === 'evt_dup')?.data).toEqual({ n: 1 });
     });
 
+    it('writes an id repeated inside one batch, or already recorded, once', async () => {
+      const c = community();
+      const [old] = await ledger.append([newEvent(c, 0, { id: 'evt_old' })]);
+      const results = await ledger.append([
+        newEvent(c, 1, { id: 'evt_a' }),
+        newEvent(c, 2, { id: 'evt_old' }),
+        newEvent(c, 3, { id: 'evt_a' }),
+        newEvent(c, 4, { id: 'evt_b' }),
+      ]);
+      expect(results.map((r) => [r.id, r.appended])).toEqual([
+        ['evt_a', true],
+        ['evt_old', false],
+        ['evt_a', false],
+        ['evt_b', true],
+      ]);
+      expect(results[1].position).toBe(old.position);
+      expect(results[2].position).toBe(results[0].position);
+      const events = await collect(ledger.read({ communityId: c }));
+      expect(events.map((e) => [e.id, e.data])).toEqual([
+        ['evt_old', { n: 0 }],
+        ['evt_a', { n: 1 }],
+        ['evt_b', { n: 4 }],
+      ]);
+    });
+
     it('has one effect for 20 concurrent appends of the same id, all reporting the same position', async () => {
       const c = community();
       const id = `evt_${randomUUID()}`;

@@ -20,7 +20,7 @@ export function initSql(n: TableNames): string {
   return `
 CREATE SEQUENCE IF NOT EXISTS ${n.sequence};
 CREATE TABLE IF NOT EXISTS ${n.log} (
-  position        bigint      NOT NULL DEFAULT nextval('${n.sequence}') PRIMARY KEY,
+  position        bigint      NOT NULL DEFAULT nextval('${n.sequence}'),
   tx              xid8        NOT NULL DEFAULT pg_current_xact_id(),
   community_seq   bigint      NOT NULL,
   id              text        NOT NULL UNIQUE,
@@ -35,18 +35,20 @@ CREATE TABLE IF NOT EXISTS ${n.log} (
   correlation_id  text,
   schema_version  integer     NOT NULL CHECK (schema_version >= 1),
   data            jsonb       NOT NULL,
+  -- log order: the writing transaction, then the sequence (see the README's late-commit rule)
+  PRIMARY KEY (tx, position),
   UNIQUE (community_id, community_seq)
 );
 ALTER SEQUENCE ${n.sequence} OWNED BY ${n.log}.position;
-CREATE INDEX IF NOT EXISTS ${n.log}_tx_position ON ${n.log} (tx, position);
-CREATE INDEX IF NOT EXISTS ${n.log}_community_tx_position ON ${n.log} (community_id, tx, position);
 `;
 }
 
 /**
  * One round trip per batch: lock the batch's communities (before the transaction takes an xid, so
- * per community the xid order is the commit order), skip ids already recorded, insert the rest with
- * the next per-community sequence number, and NOTIFY subscribers in the same transaction.
+ * per community the xid order is the commit order), then, in statements that see what was committed
+ * while waiting for the locks, insert the ids not yet recorded with the next per-community sequence
+ * numbers, and report every event's position (the original one for a repeated id). Subscribers are
+ * notified by the adapter after the commit.
  */
 export function appendFunctionSql(n: TableNames): string {
   return `
@@ -56,44 +58,66 @@ LANGUAGE plpgsql AS $fn$
 DECLARE
   c text;
   e jsonb;
-  seq bigint;
-  found_tx xid8;
-  found_position bigint;
-  wrote boolean := false;
+  next_seq bigint;
+  written text[];
 BEGIN
-  FOR c IN SELECT DISTINCT x->>'communityId' FROM jsonb_array_elements(batch) AS x ORDER BY 1 LOOP
-    PERFORM pg_advisory_xact_lock(hashtextextended('${n.log}:' || c, 0));
-  END LOOP;
-  FOR e IN SELECT x FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(x, i) ORDER BY i LOOP
+  IF jsonb_array_length(batch) = 1 THEN
+    -- the common single event, without the set machinery
+    e := batch->0;
     out_id := e->>'id';
-    SELECT l.tx, l.position INTO found_tx, found_position FROM ${n.log} l WHERE l.id = out_id;
-    IF FOUND THEN
-      out_tx := found_tx; out_position := found_position; out_appended := false;
-      RETURN NEXT;
-      CONTINUE;
-    END IF;
-    SELECT coalesce(max(l.community_seq), 0) + 1 INTO seq FROM ${n.log} l WHERE l.community_id = e->>'communityId';
+    PERFORM pg_advisory_xact_lock(hashtextextended('${n.log}:' || (e->>'communityId'), 0));
+    SELECT coalesce(max(l.community_seq), 0) + 1 INTO next_seq FROM ${n.log} l WHERE l.community_id = e->>'communityId';
     INSERT INTO ${n.log} AS l (community_seq, id, type, community_id, subject, occurred_at, recorded_at, source,
                                actor, causation_id, correlation_id, schema_version, data)
-    VALUES (seq, out_id, e->>'type', e->>'communityId', e->>'subject', (e->>'occurredAt')::timestamptz,
+    VALUES (next_seq, out_id, e->>'type', e->>'communityId', e->>'subject', (e->>'occurredAt')::timestamptz,
             (e->>'recordedAt')::timestamptz, e->>'source', e->>'actor', e->>'causationId', e->>'correlationId',
             (e->>'schemaVersion')::integer, e->'data')
     ON CONFLICT (id) DO NOTHING
-    RETURNING l.tx, l.position INTO found_tx, found_position;
-    IF FOUND THEN
-      wrote := true;
-      out_appended := true;
-    ELSE
-      -- the same id was appended concurrently for another community: report that one
-      SELECT l.tx, l.position INTO found_tx, found_position FROM ${n.log} l WHERE l.id = out_id;
-      out_appended := false;
+    RETURNING l.tx, l.position INTO out_tx, out_position;
+    out_appended := FOUND;
+    IF NOT out_appended THEN
+      SELECT l.tx, l.position INTO out_tx, out_position FROM ${n.log} l WHERE l.id = out_id;
     END IF;
-    out_tx := found_tx; out_position := found_position;
     RETURN NEXT;
-  END LOOP;
-  IF wrote THEN
-    PERFORM pg_notify('${n.channel}', '');
+    RETURN;
   END IF;
+
+  FOR c IN SELECT DISTINCT x->>'communityId' FROM jsonb_array_elements(batch) AS x ORDER BY 1 LOOP
+    PERFORM pg_advisory_xact_lock(hashtextextended('${n.log}:' || c, 0));
+  END LOOP;
+
+  WITH input AS (
+    SELECT t.i, r.*
+      FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(x, i),
+           jsonb_to_record(t.x) AS r(id text, type text, "communityId" text, subject text, "occurredAt" timestamptz,
+             "recordedAt" timestamptz, source text, actor text, "causationId" text, "correlationId" text,
+             "schemaVersion" integer, data jsonb)
+  ), fresh AS (
+    SELECT DISTINCT ON (i.id) i.* FROM input i
+     WHERE NOT EXISTS (SELECT 1 FROM ${n.log} l WHERE l.id = i.id)
+     ORDER BY i.id, i.i
+  ), numbered AS (
+    SELECT f.*,
+           coalesce((SELECT max(l.community_seq) FROM ${n.log} l WHERE l.community_id = f."communityId"), 0)
+             + row_number() OVER (PARTITION BY f."communityId" ORDER BY f.i) AS seq
+      FROM fresh f
+  ), w AS (
+    INSERT INTO ${n.log} (community_seq, id, type, community_id, subject, occurred_at, recorded_at, source, actor,
+                          causation_id, correlation_id, schema_version, data)
+    SELECT seq, id, type, "communityId", subject, "occurredAt", "recordedAt", source, actor, "causationId",
+           "correlationId", "schemaVersion", data
+      FROM numbered ORDER BY i
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+  )
+  SELECT coalesce(array_agg(w.id), '{}') INTO written FROM w;
+
+  RETURN QUERY
+    SELECT t.x->>'id', l.tx, l.position,
+           (t.x->>'id') = ANY(written) AND t.i = min(t.i) OVER (PARTITION BY t.x->>'id')
+      FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(x, i)
+      JOIN ${n.log} l ON l.id = t.x->>'id'
+     ORDER BY t.i;
 END
 $fn$;
 `;

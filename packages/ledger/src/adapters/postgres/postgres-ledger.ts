@@ -39,12 +39,13 @@ export type PostgresLedgerOptions = {
 type Row = {
   tx: string;
   position: string;
+  seq: string;
   id: string;
   community_id: string;
   type: string;
   subject: string | null;
-  occurred_at: Date;
-  recorded_at: Date;
+  occurred_at: string;
+  recorded_at: string;
   source: EventSource;
   actor: string | null;
   causation_id: string | null;
@@ -53,12 +54,20 @@ type Row = {
   data: unknown;
 };
 
-type Cursor = { tx: string; position: string };
+/** Where a read stands; `seq` is the community sequence number when reading one community. */
+type Cursor = { tx: string; position: string; seq?: string };
 
-const COLUMNS = `l.tx::text AS tx, l.position::text AS position, l.id, l.community_id, l.type, l.subject, l.occurred_at,
-  l.recorded_at, l.source, l.actor, l.causation_id, l.correlation_id, l.schema_version, l.data`;
+// Instants leave the database already in the envelope's spelling: parsing them into Dates costs more.
+const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
+const COLUMNS = `l.tx::text AS tx, l.position::text AS position, l.community_seq::text AS seq, l.id, l.community_id, l.type,
+  l.subject, to_char(l.occurred_at AT TIME ZONE 'UTC', ${ISO}) AS occurred_at,
+  to_char(l.recorded_at AT TIME ZONE 'UTC', ${ISO}) AS recorded_at, l.source, l.actor, l.causation_id, l.correlation_id,
+  l.schema_version, l.data`;
 
-const ORIGIN: Cursor = { tx: '0', position: '0' };
+const NOTIFY_EVERY_MS = 5;
+const HELD_BACK_RETRY_MS = 20;
+
+const ORIGIN: Cursor = { tx: '0', position: '0', seq: '0' };
 
 function formatPosition(tx: string, position: string): Position {
   return `${tx}.${position}`;
@@ -76,8 +85,8 @@ function toEvent(r: Row): RecordedEvent {
     type: r.type,
     communityId: r.community_id,
     subject: r.subject,
-    occurredAt: r.occurred_at.toISOString(),
-    recordedAt: r.recorded_at.toISOString(),
+    occurredAt: r.occurred_at,
+    recordedAt: r.recorded_at,
     source: r.source,
     actor: r.actor,
     causationId: r.causation_id,
@@ -106,6 +115,8 @@ export class PostgresLedger implements Ledger {
   private listener: Client | undefined;
   private listening: Promise<void> | undefined;
   private readonly wakers = new Set<Waker>();
+  private notifying: Promise<void> | undefined;
+  private notifyAgain = false;
   private closed = false;
 
   constructor(private readonly options: PostgresLedgerOptions) {
@@ -164,6 +175,7 @@ export class PostgresLedger implements Ledger {
          FROM ${this.names.appendFn}($1::jsonb)`,
       [batch],
     );
+    if (rows.some((r) => r.appended)) this.notifyAppended();
     return rows.map((r) => ({ id: r.id, position: formatPosition(r.tx, r.position), appended: r.appended }));
   }
 
@@ -176,7 +188,7 @@ export class PostgresLedger implements Ledger {
       for (const r of rows) yield toEvent(r);
       if (rows.length < pageSize) return;
       const last = rows[rows.length - 1];
-      cursor = { tx: last.tx, position: last.position };
+      cursor = { tx: last.tx, position: last.position, seq: last.seq };
     }
   }
 
@@ -202,12 +214,15 @@ export class PostgresLedger implements Ledger {
           if (rows.length > 0) {
             await handler(rows.map(toEvent));
             const last = rows[rows.length - 1];
-            cursor = { tx: last.tx, position: last.position };
+            cursor = { tx: last.tx, position: last.position, seq: last.seq };
             if (rows.length === maxBatch) continue;
           }
           if (state.stopped) break;
           if (!this.listener) await this.listen().catch(() => undefined);
-          await state.waker.wait(this.pollIntervalMs);
+          // Events committed but held back behind an open transaction: look again soon, a NOTIFY
+          // for them has already been spent.
+          const heldBack = options.communityId === undefined && (await this.existsAfter(cursor, options.types).catch(() => false));
+          await state.waker.wait(heldBack ? HELD_BACK_RETRY_MS : this.pollIntervalMs);
         }
       },
       () => {
@@ -226,7 +241,7 @@ export class PostgresLedger implements Ledger {
         : await this.query<Cursor>(
             'head',
             `SELECT tx::text AS tx, position::text AS position FROM ${this.names.log} l
-              WHERE community_id = $1 ORDER BY l.tx DESC, l.position DESC LIMIT 1`,
+              WHERE community_id = $1 ORDER BY l.community_seq DESC LIMIT 1`,
             [communityId],
           );
     return rows[0] ? formatPosition(rows[0].tx, rows[0].position) : null;
@@ -254,10 +269,31 @@ export class PostgresLedger implements Ledger {
     if (this.closed) return;
     this.closed = true;
     for (const w of this.wakers) w.wake();
+    await this.notifying;
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => undefined);
     if (this.ownsPool) await this.pool.end();
+  }
+
+  /**
+   * Wake subscribers (of every instance) after a commit. Not a NOTIFY inside the append: that holds
+   * PostgreSQL's global notify lock through the commit's flush and serializes every append. Wake-ups
+   * are coalesced (at most one per NOTIFY_EVERY_MS); a lost one is covered by polling.
+   */
+  private notifyAppended(): void {
+    if (this.notifying) {
+      this.notifyAgain = true;
+      return;
+    }
+    this.notifying = (async () => {
+      do {
+        this.notifyAgain = false;
+        await new Promise((r) => setTimeout(r, NOTIFY_EVERY_MS));
+        await this.pool.query('SELECT pg_notify($1, $2)', [this.names.channel, '']).catch(() => undefined);
+      } while (this.notifyAgain && !this.closed);
+      this.notifying = undefined;
+    })();
   }
 
   private async connect(what: string) {
@@ -300,17 +336,25 @@ export class PostgresLedger implements Ledger {
     after: Cursor,
     o: { communityId?: string; types?: readonly string[]; limit: number; bound: string | 'live' | undefined },
   ): Promise<Row[]> {
-    const params: unknown[] = [after.tx, after.position, o.limit];
-    const where = ['(l.tx, l.position) > ($1::xid8, $2::bigint)'];
+    const params: unknown[] = [o.limit];
+    const where: string[] = [];
+    let order: string;
     if (o.communityId !== undefined) {
-      params.push(o.communityId);
-      where.push(`l.community_id = $${params.length}`);
-    } else if (o.bound === 'live') {
-      // Only transactions older than every open one: nothing can still commit below them.
-      where.push('l.tx < pg_snapshot_xmin(pg_current_snapshot())');
-    } else if (o.bound !== undefined) {
-      params.push(o.bound);
-      where.push(`l.tx < $${params.length}::xid8`);
+      // One community in its own sequence: appends of a community are serialized, so it is final.
+      params.push(o.communityId, await this.communitySeq(o.communityId, after));
+      where.push('l.community_id = $2', 'l.community_seq > $3::bigint');
+      order = 'l.community_seq';
+    } else {
+      params.push(after.tx, after.position);
+      where.push('(l.tx, l.position) > ($2::xid8, $3::bigint)');
+      order = 'l.tx, l.position';
+      if (o.bound === 'live') {
+        // Only transactions older than every open one: nothing can still commit below them.
+        where.push('l.tx < pg_snapshot_xmin(pg_current_snapshot())');
+      } else if (o.bound !== undefined) {
+        params.push(o.bound);
+        where.push(`l.tx < $${params.length}::xid8`);
+      }
     }
     if (o.types) {
       params.push(o.types);
@@ -318,10 +362,38 @@ export class PostgresLedger implements Ledger {
     }
     const { rows } = await this.query<Row>(
       'read',
-      `SELECT ${COLUMNS} FROM ${this.names.log} l WHERE ${where.join(' AND ')} ORDER BY l.tx, l.position LIMIT $3`,
+      `SELECT ${COLUMNS} FROM ${this.names.log} l WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT $1`,
       params,
     );
     return rows;
+  }
+
+  private async existsAfter(after: Cursor, types: readonly string[] | undefined): Promise<boolean> {
+    const { rows } = await this.query<{ found: boolean }>(
+      'read',
+      `SELECT EXISTS (SELECT 1 FROM ${this.names.log} l WHERE (l.tx, l.position) > ($1::xid8, $2::bigint)
+         AND ($3::text[] IS NULL OR l.type = ANY($3::text[]))) AS found`,
+      [after.tx, after.position, types ?? null],
+    );
+    return rows[0].found;
+  }
+
+  /** The community sequence number at or before a position (the position's own when it is the community's). */
+  private async communitySeq(communityId: string, after: Cursor): Promise<string> {
+    if (after.seq !== undefined) return after.seq;
+    const own = await this.query<{ seq: string; community_id: string }>(
+      'read',
+      `SELECT community_seq::text AS seq, community_id FROM ${this.names.log} WHERE tx = $1::xid8 AND position = $2::bigint`,
+      [after.tx, after.position],
+    );
+    if (own.rows[0]?.community_id === communityId) return own.rows[0].seq;
+    const before = await this.query<{ seq: string }>(
+      'read',
+      `SELECT coalesce(max(community_seq), 0)::text AS seq FROM ${this.names.log}
+        WHERE community_id = $1 AND (tx, position) <= ($2::xid8, $3::bigint)`,
+      [communityId, after.tx, after.position],
+    );
+    return before.rows[0].seq;
   }
 
   private listen(): Promise<void> {
