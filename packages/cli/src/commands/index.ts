@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
+import { registerLedgerCommands } from './ledger.command';
+import { migrateCommand } from './migrate.command';
 import { run } from './run';
 import { schemaCommand } from './schema.command';
 import { serveCommand } from './serve.command';
+import { registerStripeCommands } from './stripe.command';
 import { tokenCommand } from './token.command';
 
 /** Every `gatehouse` command. A command module adds itself here. */
@@ -10,6 +13,15 @@ export function registerCommands(program: Command): void {
     .command('serve')
     .description('start the server: GraphQL, webhooks, health, metrics and the projector')
     .action(run(() => serveCommand()));
+
+  program
+    .command('migrate')
+    .description('apply read-model migrations and create the ledger tables or topic')
+    .action(run(() => migrateCommand()));
+
+  registerLedgerCommands(program);
+
+  registerStripeCommands(program);
 
   program
     .command('schema')

@@ -1,0 +1,371 @@
+import type { Command } from 'commander';
+import pino, { type Logger } from 'pino';
+import type Stripe from 'stripe';
+import type { DataSource } from 'typeorm';
+import { createStripeClient, loadConfig, openStores, type Config } from '@gatehouse/api';
+import {
+  EVENTS_API_WINDOW_MS,
+  reconcile,
+  startFakeStripe,
+  translateSubscription,
+  type CommunityDirectory,
+  type ReconcileReport,
+} from '@gatehouse/stripe';
+import { run } from './run';
+
+// `gatehouse stripe …`: catch up missed webhooks, run the fake Stripe API, report drift.
+
+export class CliUsageError extends Error {
+  readonly code = 'CLI_USAGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'CliUsageError';
+  }
+}
+
+const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `--since`: a duration back from `now` (`90m`, `72h`, `30d`) or an ISO date-time. */
+export function parseSinceOrThrow(value: string, now: Date): Date {
+  const relative = /^(\d+)(m|h|d)$/.exec(value.trim());
+  if (relative) {
+    return new Date(now.getTime() - Number(relative[1]) * UNIT_MS[relative[2] as keyof typeof UNIT_MS]);
+  }
+  // Only full dates count as ISO: Date.parse would also take "3" or "yesterday 5pm" in some engines.
+  if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim())) {
+    const t = Date.parse(value.trim());
+    if (!Number.isNaN(t)) {
+      if (t > now.getTime()) throw new CliUsageError(`--since ${value} is in the future`);
+      return new Date(t);
+    }
+  }
+  throw new CliUsageError(`--since must be a duration like 72h, 30d or 90m, or an ISO date-time; got "${value}"`);
+}
+
+export function parsePortOrThrow(value: string): number {
+  if (!/^\d{1,5}$/.test(value.trim()) || Number(value) > 65_535) {
+    throw new CliUsageError(`--port must be an integer between 0 and 65535; got "${value}"`);
+  }
+  return Number(value);
+}
+
+/** Logs (progress) go to stderr; stdout carries the report. */
+function stderrLogger(config: Config): Logger {
+  return pino({ level: config.logLevel, base: { service: 'gatehouse' } }, pino.destination(2));
+}
+
+function stripeOrThrow(config: Config): Stripe {
+  const stripe = createStripeClient(config);
+  if (!stripe) throw new CliUsageError('STRIPE_SECRET_KEY is not set: the Stripe API cannot be reached');
+  return stripe;
+}
+
+type LinkedCommunity = { communityId: string; stripeAccountId: string | null };
+
+async function linkedCommunities(dataSource: DataSource, communityId?: string): Promise<LinkedCommunity[]> {
+  const rows = await dataSource.query<{ community_id: string; stripe_account_id: string | null }[]>(
+    `SELECT community_id, stripe_account_id FROM catalog_communities
+      WHERE $1::text IS NULL OR community_id = $1 ORDER BY community_id`,
+    [communityId ?? null],
+  );
+  return rows.map((r) => ({ communityId: r.community_id, stripeAccountId: r.stripe_account_id }));
+}
+
+function catalogDirectory(dataSource: DataSource, config: Config): CommunityDirectory {
+  return {
+    async communityForStripeAccount(accountId) {
+      const rows = await dataSource.query<{ community_id: string }[]>(
+        'SELECT community_id FROM catalog_communities WHERE stripe_account_id = $1',
+        [accountId],
+      );
+      return rows[0]?.community_id ?? null;
+    },
+    platformCommunity: async () => config.stripePlatformCommunityId ?? null,
+  };
+}
+
+export function formatReconcileReport(report: ReconcileReport): string {
+  const lines = [
+    `Stripe events since ${report.since}${report.clamped ? ' (clamped to the Events API 30-day window)' : ''}`,
+    `${'account'.padEnd(24)} ${'community'.padEnd(38)} ${'listed'.padStart(7)} ${'appended'.padStart(9)} ${'present'.padStart(8)} ${'unassigned'.padStart(11)}`,
+  ];
+  for (const s of report.scopes) {
+    lines.push(
+      `${(s.account ?? 'platform').padEnd(24)} ${(s.communityId ?? '-').padEnd(38)} ${String(s.listed).padStart(7)} ${String(
+        s.appended,
+      ).padStart(9)} ${String(s.alreadyPresent).padStart(8)} ${String(s.unassigned).padStart(11)}`,
+    );
+    for (const id of s.appendedIds) lines.push(`  + ${id}`);
+  }
+  lines.push(
+    `total: ${report.listed} listed, ${report.appended} appended, ${report.alreadyPresent} already in the ledger, ${report.unassigned} without a community`,
+  );
+  return lines.join('\n') + '\n';
+}
+
+export async function reconcileCommand(opts: { since: string; community?: string; json?: boolean }): Promise<number> {
+  const since = parseSinceOrThrow(opts.since, new Date());
+  if (since.getTime() < Date.now() - EVENTS_API_WINDOW_MS) {
+    process.stderr.write('note: the Events API keeps 30 days; earlier events cannot be listed\n');
+  }
+  const config = loadConfig();
+  const log = stderrLogger(config);
+  const stripe = stripeOrThrow(config);
+  const stores = await openStores(config, log, { reuseRunning: true });
+  try {
+    const communities = await linkedCommunities(stores.dataSource, opts.community);
+    if (opts.community && communities.length === 0) {
+      throw new CliUsageError(`--community ${opts.community}: no such community in the catalog`);
+    }
+    const accounts = communities.flatMap((c) => (c.stripeAccountId ? [c.stripeAccountId] : []));
+    const platform = config.stripePlatformCommunityId;
+    // Platform events (no `account`) belong to STRIPE_PLATFORM_COMMUNITY_ID; without it they have nowhere to go.
+    const includePlatform = platform !== undefined && (!opts.community || opts.community === platform);
+    if (!platform) process.stderr.write('note: STRIPE_PLATFORM_COMMUNITY_ID is not set: platform events are not reconciled\n');
+    if (accounts.length === 0 && !includePlatform) {
+      process.stderr.write('nothing to reconcile: no community is linked to a Stripe account\n');
+      return 0;
+    }
+    process.stderr.write(
+      `reconciling ${accounts.length} connected account(s)${includePlatform ? ' and the platform account' : ''}…\n`,
+    );
+    const report = await reconcile({
+      stripe,
+      ledger: stores.ledger,
+      directory: catalogDirectory(stores.dataSource, config),
+      since,
+      accounts,
+      includePlatform,
+      log,
+    });
+    process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReconcileReport(report));
+    return 0;
+  } finally {
+    await stores.close();
+  }
+}
+
+export async function fakeCommand(opts: { port: string; host: string }): Promise<number> {
+  const port = parsePortOrThrow(opts.port);
+  const fake = await startFakeStripe({ port, host: opts.host });
+  process.stdout.write(
+    [
+      `Fake Stripe API listening on ${fake.url}`,
+      'Point Gatehouse at it with:',
+      `  STRIPE_API_BASE=${fake.url}`,
+      '  STRIPE_SECRET_KEY=sk_test_fake',
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await fake.close();
+  process.stderr.write('fake Stripe API stopped\n');
+  return 0;
+}
+
+/** What the read model says about one subscription. */
+export type ProjectedSubscription = {
+  communityId: string;
+  memberId: string;
+  subscriptionId: string;
+  stripeAccountId: string | null;
+  /** null when only a link is known (the member has no subscription state for it yet). */
+  status: string | null;
+  priceId: string | null;
+  currentPeriodEnd: number | null;
+};
+
+export type DriftDifference = {
+  communityId: string;
+  memberId: string;
+  subscriptionId: string;
+  field: 'status' | 'price' | 'periodEnd' | 'existence';
+  projected: string | null;
+  stripe: string | null;
+};
+
+const isoOrNull = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+
+/** Differences between the projection and Stripe's subscription object (`null`: Stripe does not know it). */
+export function compareSubscription(projected: ProjectedSubscription, stripeObject: unknown | null): DriftDifference[] {
+  const base = {
+    communityId: projected.communityId,
+    memberId: projected.memberId,
+    subscriptionId: projected.subscriptionId,
+  };
+  if (stripeObject === null) {
+    return [{ ...base, field: 'existence', projected: 'projected', stripe: 'not found' }];
+  }
+  const view = translateSubscription(stripeObject);
+  const item = view.items[0];
+  // The projection reads the first item's price and period, falling back to the subscription's period.
+  const actual = {
+    status: view.status,
+    priceId: item?.priceId ?? null,
+    periodEnd: item?.currentPeriodEnd ?? view.currentPeriodEnd,
+  };
+  if (projected.status === null) {
+    return [{ ...base, field: 'existence', projected: 'not projected', stripe: actual.status }];
+  }
+  const out: DriftDifference[] = [];
+  if (projected.status !== actual.status) out.push({ ...base, field: 'status', projected: projected.status, stripe: actual.status });
+  if (projected.priceId !== actual.priceId) out.push({ ...base, field: 'price', projected: projected.priceId, stripe: actual.priceId });
+  if (projected.currentPeriodEnd !== actual.periodEnd) {
+    out.push({
+      ...base,
+      field: 'periodEnd',
+      projected: isoOrNull(projected.currentPeriodEnd),
+      stripe: isoOrNull(actual.periodEnd),
+    });
+  }
+  return out;
+}
+
+type MemberDocShape = {
+  state?: { subscriptions?: Record<string, { latest?: { status?: string; priceId?: string; currentPeriodEnd?: number } }> };
+};
+
+/** Every subscription the membership read model knows, with its community's Stripe account. */
+export async function projectedSubscriptions(dataSource: DataSource, communityId?: string): Promise<ProjectedSubscription[]> {
+  const members = await dataSource.query<
+    { community_id: string; member_id: string; doc: MemberDocShape; stripe_account_id: string | null }[]
+  >(
+    `SELECT m.community_id, m.member_id, m.doc, c.stripe_account_id
+       FROM member_states m LEFT JOIN catalog_communities c ON c.community_id = m.community_id
+      WHERE $1::text IS NULL OR m.community_id = $1
+      ORDER BY m.community_id, m.member_id`,
+    [communityId ?? null],
+  );
+  const links = await dataSource.query<
+    { community_id: string; member_id: string; stripe_key: string; stripe_account_id: string | null }[]
+  >(
+    `SELECT l.community_id, l.member_id, l.stripe_key, c.stripe_account_id
+       FROM stripe_links l LEFT JOIN catalog_communities c ON c.community_id = l.community_id
+      WHERE l.stripe_key LIKE 'sub\\_%' AND ($1::text IS NULL OR l.community_id = $1)
+      ORDER BY l.community_id, l.stripe_key`,
+    [communityId ?? null],
+  );
+  const out = new Map<string, ProjectedSubscription>();
+  for (const m of members) {
+    for (const [subscriptionId, s] of Object.entries(m.doc?.state?.subscriptions ?? {})) {
+      out.set(`${m.community_id}\u0000${subscriptionId}`, {
+        communityId: m.community_id,
+        memberId: m.member_id,
+        subscriptionId,
+        stripeAccountId: m.stripe_account_id,
+        status: s.latest?.status ?? null,
+        priceId: s.latest?.priceId ?? null,
+        currentPeriodEnd: s.latest?.currentPeriodEnd ?? null,
+      });
+    }
+  }
+  for (const l of links) {
+    const key = `${l.community_id}\u0000${l.stripe_key}`;
+    if (out.has(key)) continue;
+    out.set(key, {
+      communityId: l.community_id,
+      memberId: l.member_id,
+      subscriptionId: l.stripe_key,
+      stripeAccountId: l.stripe_account_id,
+      status: null,
+      priceId: null,
+      currentPeriodEnd: null,
+    });
+  }
+  return [...out.values()];
+}
+
+async function retrieveOrNull(stripe: Stripe, s: ProjectedSubscription): Promise<unknown | null> {
+  try {
+    return await stripe.subscriptions.retrieve(
+      s.subscriptionId,
+      {},
+      s.stripeAccountId ? { stripeAccount: s.stripeAccountId } : undefined,
+    );
+  } catch (err) {
+    const e = err as { statusCode?: number; code?: string };
+    if (e.statusCode === 404 || e.code === 'resource_missing') return null;
+    throw err;
+  }
+}
+
+export function formatDrift(differences: DriftDifference[], checked: number): string {
+  if (differences.length === 0) return `no drift: ${checked} subscription(s) match Stripe\n`;
+  const lines = [`${differences.length} difference(s) in ${checked} subscription(s):`];
+  for (const d of differences) {
+    lines.push(
+      `  ${d.communityId} ${d.memberId} ${d.subscriptionId} ${d.field}: projected ${d.projected ?? '-'}, Stripe ${d.stripe ?? '-'}`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+export async function driftCommand(opts: { community?: string; json?: boolean }): Promise<number> {
+  const config = loadConfig();
+  const log = stderrLogger(config);
+  const stripe = stripeOrThrow(config);
+  const stores = await openStores(config, log, { reuseRunning: true });
+  try {
+    if (opts.community && (await linkedCommunities(stores.dataSource, opts.community)).length === 0) {
+      throw new CliUsageError(`--community ${opts.community}: no such community in the catalog`);
+    }
+    const subscriptions = await projectedSubscriptions(stores.dataSource, opts.community);
+    process.stderr.write(`comparing ${subscriptions.length} projected subscription(s) with Stripe…\n`);
+    const differences: DriftDifference[] = [];
+    let next = 0;
+    let done = 0;
+    // A few requests in flight: Stripe's rate limit is per account, and the SDK retries 429s.
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < subscriptions.length) {
+          const s = subscriptions[next++];
+          differences.push(...compareSubscription(s, await retrieveOrNull(stripe, s)));
+          if (++done % 100 === 0) process.stderr.write(`  ${done}/${subscriptions.length}\n`);
+        }
+      }),
+    );
+    differences.sort(
+      (a, b) =>
+        a.communityId.localeCompare(b.communityId) ||
+        a.subscriptionId.localeCompare(b.subscriptionId) ||
+        a.field.localeCompare(b.field),
+    );
+    process.stdout.write(
+      opts.json ? JSON.stringify({ checked: subscriptions.length, differences }, null, 2) + '\n' : formatDrift(differences, subscriptions.length),
+    );
+    return differences.length > 0 ? 1 : 0;
+  } finally {
+    await stores.close();
+  }
+}
+
+export function registerStripeCommands(program: Command): void {
+  const stripe = program.command('stripe').description('Stripe: catch up missed webhooks, the fake API, drift');
+
+  stripe
+    .command('reconcile')
+    .description("append the Stripe events (Events API) the ledger lacks, per connected account; idempotent")
+    .requiredOption('--since <when>', 'how far back: 72h, 30d, 90m or an ISO date-time (the Events API keeps 30 days)')
+    .option('--community <id>', 'only this community (its connected account)')
+    .option('--json', 'print the report as JSON')
+    .action(run((opts: { since: string; community?: string; json?: boolean }) => reconcileCommand(opts)));
+
+  stripe
+    .command('fake')
+    .description('run the fake Stripe API in the foreground until Ctrl-C (for demos and manual tests)')
+    .option('--port <n>', 'port to listen on (0 picks a free one)', '12111')
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .action(run((opts: { port: string; host: string }) => fakeCommand(opts)));
+
+  stripe
+    .command('drift')
+    .description("compare projected subscriptions with Stripe's (status, price, period end); exit 1 on any difference")
+    .option('--community <id>', 'only this community')
+    .option('--json', 'print the differences as JSON')
+    .action(run((opts: { community?: string; json?: boolean }) => driftCommand(opts)));
+}
