@@ -32,7 +32,14 @@ describe('prepareEnvelopes', () => {
   });
 
   it('lists every failing field of a refused event, with its index in the batch', () => {
-    const bad = { ...valid, occurredAt: '1 March', source: 'email', schemaVersion: 0, data: 'x', extra: 1 } as unknown as NewEvent;
+    const bad = {
+      ...valid,
+      occurredAt: '1 March',
+      source: 'email',
+      schemaVersion: 0,
+      data: 'x',
+      extra: 1,
+    } as unknown as NewEvent;
     let err: unknown;
     try {
       prepareEnvelopes([valid, bad], at);
@@ -41,12 +48,20 @@ describe('prepareEnvelopes', () => {
     }
     expect(err).toBeInstanceOf(LedgerValidationError);
     expect(err).toMatchObject({ code: 'LEDGER_INVALID_EVENT', index: 1 });
-    expect(Object.keys((err as LedgerValidationError).fields).sort()).toEqual(['data', 'extra', 'occurredAt', 'schemaVersion', 'source']);
+    expect(Object.keys((err as LedgerValidationError).fields).sort()).toEqual([
+      'data',
+      'extra',
+      'occurredAt',
+      'schemaVersion',
+      'source',
+    ]);
   });
 
   it('refuses a missing community or type', () => {
     expect(() => prepareEnvelopes([{ ...valid, communityId: '' }], at)).toThrow(LedgerValidationError);
-    expect(() => prepareEnvelopes([{ ...valid, type: undefined } as unknown as NewEvent], at)).toThrow(LedgerValidationError);
+    expect(() => prepareEnvelopes([{ ...valid, type: undefined } as unknown as NewEvent], at)).toThrow(
+      LedgerValidationError,
+    );
   });
 
   it('refuses an event over 1 MiB serialized', () => {
@@ -58,8 +73,18 @@ describe('prepareEnvelopes', () => {
 
   it('publishes a schema that names every envelope field as required', () => {
     expect(envelopeSchema.required).toEqual([
-      'id', 'type', 'communityId', 'subject', 'occurredAt', 'recordedAt', 'source',
-      'actor', 'causationId', 'correlationId', 'schemaVersion', 'data',
+      'id',
+      'type',
+      'communityId',
+      'subject',
+      'occurredAt',
+      'recordedAt',
+      'source',
+      'actor',
+      'causationId',
+      'correlationId',
+      'schemaVersion',
+      'data',
     ]);
   });
 });

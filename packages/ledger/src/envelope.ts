@@ -45,7 +45,9 @@ export function assertValidEnvelope(envelope: EventEnvelope, index = 0): void {
 const ENVELOPE_FIELDS = new Set<string>((schema as { required: string[] }).required);
 
 function unknownFields(keys: string[]): Record<string, string> {
-  return Object.fromEntries(keys.map((k) => [k, k === 'recordedAt' ? 'is set by the ledger' : 'is not an envelope field']));
+  return Object.fromEntries(
+    keys.map((k) => [k, k === 'recordedAt' ? 'is set by the ledger' : 'is not an envelope field']),
+  );
 }
 
 /**
@@ -81,7 +83,8 @@ export function prepareEnvelopes(events: readonly NewEvent[], recordedAt: Date):
     if (unknown.length > 0) throw new LedgerValidationError(unknownFields(unknown), index);
     // One spelling of each instant (millisecond UTC), whatever the store: hashes depend on it.
     const occurred = new Date(envelope.occurredAt);
-    if (Number.isNaN(occurred.getTime())) throw new LedgerValidationError({ occurredAt: 'must be a real instant' }, index);
+    if (Number.isNaN(occurred.getTime()))
+      throw new LedgerValidationError({ occurredAt: 'must be a real instant' }, index);
     envelope.occurredAt = occurred.toISOString();
     return envelope;
   });

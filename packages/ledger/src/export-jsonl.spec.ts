@@ -58,7 +58,11 @@ describe('exportJsonl', () => {
     const sink = new SlowSink(() => 0);
     const result = await exportJsonl(ledger, {}, sink);
     expect(result).toEqual({ exported: 5, scanned: 5 });
-    const parsed = sink.lines.join('').trimEnd().split('\n').map((l) => JSON.parse(l) as RecordedEvent);
+    const parsed = sink.lines
+      .join('')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as RecordedEvent);
     expect(parsed).toEqual([0, 1, 2, 3, 4].map((i) => recorded(i)));
   });
 
@@ -67,7 +71,12 @@ describe('exportJsonl', () => {
     const sink = new SlowSink(() => 0);
     await exportJsonl(
       ledger,
-      { communityId: 'c-a', types: ['TierDefined'], since: '2026-01-01T00:00:06.000Z', until: '2026-01-01T00:00:24.000Z' },
+      {
+        communityId: 'c-a',
+        types: ['TierDefined'],
+        since: '2026-01-01T00:00:06.000Z',
+        until: '2026-01-01T00:00:24.000Z',
+      },
       sink,
     );
     expect(state.lastOptions).toMatchObject({ communityId: 'c-a', types: ['TierDefined'] });

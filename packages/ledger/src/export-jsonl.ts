@@ -33,13 +33,18 @@ export async function exportJsonl(
   const every = options.progressEvery ?? 1_000;
   const since = filter.since !== undefined ? Date.parse(filter.since) : undefined;
   const until = filter.until !== undefined ? Date.parse(filter.until) : undefined;
-  if (Number.isNaN(since) || Number.isNaN(until)) throw new RangeError('since and until must be ISO date-times');
+  if (Number.isNaN(since) || Number.isNaN(until))
+    throw new RangeError('since and until must be ISO date-times');
   const progress: ExportProgress = { exported: 0, scanned: 0 };
   let failure: Error | undefined;
   const onError = (err: Error) => (failure = err);
   writable.on('error', onError);
   try {
-    for await (const event of ledger.read({ communityId: filter.communityId, types: filter.types, pageSize: options.pageSize })) {
+    for await (const event of ledger.read({
+      communityId: filter.communityId,
+      types: filter.types,
+      pageSize: options.pageSize,
+    })) {
       progress.scanned++;
       const at = Date.parse(event.recordedAt);
       if ((since !== undefined && at < since) || (until !== undefined && at >= until)) continue;

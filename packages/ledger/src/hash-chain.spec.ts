@@ -39,7 +39,9 @@ describe('hash chain', () => {
   });
 
   it('hashes the previous hash followed by the canonical event', () => {
-    const expected = createHash('sha256').update(GENESIS_HASH + canonicalEvent(event(1))).digest('hex');
+    const expected = createHash('sha256')
+      .update(GENESIS_HASH + canonicalEvent(event(1)))
+      .digest('hex');
     expect(chainHash(GENESIS_HASH, event(1))).toBe(expected);
     expect(GENESIS_HASH).toBe('0'.repeat(64));
   });

@@ -29,7 +29,10 @@ export type BrokenLink = {
 };
 
 /** Walks one community's events in log order and reports the first event whose hash does not match. */
-export function verifyChain(events: Iterable<ChainedEvent>, prevHash: string = GENESIS_HASH): BrokenLink | null {
+export function verifyChain(
+  events: Iterable<ChainedEvent>,
+  prevHash: string = GENESIS_HASH,
+): BrokenLink | null {
   let prev = prevHash;
   let index = 0;
   for (const event of events) {

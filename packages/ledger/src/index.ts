@@ -1,7 +1,20 @@
 export * from './ledger.port';
 export * from './ledger.errors';
-export { envelopeSchema, MAX_EVENT_BYTES, assertValidEnvelope, prepareEnvelopes, type CommunityExists } from './envelope';
-export { canonicalEvent, chainHash, verifyChain, GENESIS_HASH, type ChainedEvent, type BrokenLink } from './hash-chain';
+export {
+  envelopeSchema,
+  MAX_EVENT_BYTES,
+  assertValidEnvelope,
+  prepareEnvelopes,
+  type CommunityExists,
+} from './envelope';
+export {
+  canonicalEvent,
+  chainHash,
+  verifyChain,
+  GENESIS_HASH,
+  type ChainedEvent,
+  type BrokenLink,
+} from './hash-chain';
 export { PostgresLedger, type PostgresLedgerOptions } from './adapters/postgres/postgres-ledger';
 export { ledgerContract, type LedgerHarness } from './ledger.contract';
 export { KafkaLedger, type KafkaLedgerOptions } from './adapters/kafka/kafka-ledger';

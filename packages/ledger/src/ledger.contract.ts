@@ -82,7 +82,9 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
 
     it('records the full envelope with defaults and a UUIDv7 id', async () => {
       const c = community();
-      const [r] = await ledger.append([newEvent(c, 1, { subject: 'm-1', actor: 'admin-1', correlationId: 'corr' })]);
+      const [r] = await ledger.append([
+        newEvent(c, 1, { subject: 'm-1', actor: 'admin-1', correlationId: 'corr' }),
+      ]);
       expect(r.appended).toBe(true);
       expect(r.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
       const [e] = await collect(ledger.read({ communityId: c }));
@@ -144,7 +146,9 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
     it('has one effect for 20 concurrent appends of the same id, all reporting the same position', async () => {
       const c = community();
       const id = `evt_${randomUUID()}`;
-      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => ledger.append([newEvent(c, i, { id })])));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => ledger.append([newEvent(c, i, { id })])),
+      );
       const flat = results.map(([r]) => r);
       expect(flat.filter((r) => r.appended)).toHaveLength(1);
       expect(new Set(flat.map((r) => r.position)).size).toBe(1);
@@ -155,7 +159,9 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
 
     it('reads strictly after a given position', async () => {
       const c = community();
-      const results = await ledger.append(Array.from({ length: 10 }, (_, i) => newEvent(c, i, { id: `${c}-${i}` })));
+      const results = await ledger.append(
+        Array.from({ length: 10 }, (_, i) => newEvent(c, i, { id: `${c}-${i}` })),
+      );
       const after = await collect(ledger.read({ communityId: c, after: results[4].position, pageSize: 2 }));
       expect(after.map((e) => e.id)).toEqual([5, 6, 7, 8, 9].map((i) => `${c}-${i}`));
       expect(await collect(ledger.read({ communityId: c, after: results[9].position }))).toEqual([]);
@@ -208,7 +214,9 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
       await sub.done;
       const countAtStop = seen.length;
 
-      const later = Array.from({ length: 30 }, (_, i) => newEvent(communities[i % 3], 100 + i, { id: `s-${100 + i}` }));
+      const later = Array.from({ length: 30 }, (_, i) =>
+        newEvent(communities[i % 3], 100 + i, { id: `s-${100 + i}` }),
+      );
       await ledger.append(later.slice(0, 15));
 
       const restarted = await h.reopen();
@@ -245,7 +253,9 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
 
     it('round-trips 10,000 events appended in batches: every id once, in order per community', async () => {
       const communities = Array.from({ length: 10 }, community);
-      const events = Array.from({ length: 10_000 }, (_, i) => newEvent(communities[i % 10], i, { id: `bulk-${i}` }));
+      const events = Array.from({ length: 10_000 }, (_, i) =>
+        newEvent(communities[i % 10], i, { id: `bulk-${i}` }),
+      );
       for (let i = 0; i < events.length; i += 1_000) {
         const chunk = events.slice(i, i + 1_000);
         const results = await ledger.append(chunk);

@@ -1,8 +1,5 @@
 export type LedgerErrorCode =
-  | 'LEDGER_INVALID_EVENT'
-  | 'LEDGER_PAYLOAD_TOO_LARGE'
-  | 'LEDGER_UNAVAILABLE'
-  | 'LEDGER_UNKNOWN_COMMUNITY';
+  'LEDGER_INVALID_EVENT' | 'LEDGER_PAYLOAD_TOO_LARGE' | 'LEDGER_UNAVAILABLE' | 'LEDGER_UNKNOWN_COMMUNITY';
 
 /** Base of every error the ledger reports on purpose; `code` is stable. */
 export class LedgerError extends Error {
@@ -41,7 +38,10 @@ export class LedgerPayloadTooLargeError extends LedgerError {
     readonly limit: number,
     readonly index: number,
   ) {
-    super('LEDGER_PAYLOAD_TOO_LARGE', `Ledger event #${index} is ${bytes} bytes serialized; the limit is ${limit}`);
+    super(
+      'LEDGER_PAYLOAD_TOO_LARGE',
+      `Ledger event #${index} is ${bytes} bytes serialized; the limit is ${limit}`,
+    );
   }
 }
 

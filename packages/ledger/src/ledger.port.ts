@@ -25,7 +25,10 @@ export type EventEnvelope<TData = unknown> = {
 };
 
 /** What a caller appends: `id` defaults to a new UUIDv7, `recordedAt` is set by the ledger. */
-export type NewEvent<TData = unknown> = Omit<EventEnvelope<TData>, 'id' | 'recordedAt' | 'schemaVersion' | 'subject' | 'actor' | 'causationId' | 'correlationId'> & {
+export type NewEvent<TData = unknown> = Omit<
+  EventEnvelope<TData>,
+  'id' | 'recordedAt' | 'schemaVersion' | 'subject' | 'actor' | 'causationId' | 'correlationId'
+> & {
   id?: string;
   schemaVersion?: number;
   subject?: string | null;

@@ -46,7 +46,14 @@ function makeEvents(n: number, communities: string[]): NewEvent[] {
     source: 'stripe' as const,
     occurredAt: '2026-01-01T00:00:00.000Z',
     correlationId: `corr-${i}`,
-    data: { object: { id: `sub_${i}`, status: 'active', items: [{ price: 'price_123', quantity: 1 }], current_period_end: 1767225600 } },
+    data: {
+      object: {
+        id: `sub_${i}`,
+        status: 'active',
+        items: [{ price: 'price_123', quantity: 1 }],
+        current_period_end: 1767225600,
+      },
+    },
   }));
 }
 
@@ -110,30 +117,69 @@ export async function runLedgerBench(options: LedgerBenchOptions): Promise<Bench
     );
   };
 
-  const compare = async (adapter: 'postgres' | 'kafka', scenario: string, mine: Runner, raw: Runner, n: number) => {
+  const compare = async (
+    adapter: 'postgres' | 'kafka',
+    scenario: string,
+    mine: Runner,
+    raw: Runner,
+    n: number,
+  ) => {
     const a: number[] = [];
     const b: number[] = [];
     for (let r = 0; r < runs; r++) {
       // alternate which goes first so warm-up and background load fall on both
-      const order: [Runner, number[]][] = r % 2 === 0 ? [[mine, a], [raw, b]] : [[raw, b], [mine, a]];
+      const order: [Runner, number[]][] =
+        r % 2 === 0
+          ? [
+              [mine, a],
+              [raw, b],
+            ]
+          : [
+              [raw, b],
+              [mine, a],
+            ];
       for (const [run, into] of order) {
         const events = makeEvents(n, communities);
         into.push(await timed(async () => (await run(events), n)));
       }
     }
-    report({ adapter, scenario, adapter_per_s: median(a), baseline_per_s: median(b), ratio: median(a) / median(b) });
+    report({
+      adapter,
+      scenario,
+      adapter_per_s: median(a),
+      baseline_per_s: median(b),
+      ratio: median(a) / median(b),
+    });
   };
 
-  const scenarios = async (adapter: 'postgres' | 'kafka', ledger: Ledger, raw: { one: (e: NewEvent) => Promise<unknown>; many: (es: NewEvent[]) => Promise<unknown> }) => {
+  const scenarios = async (
+    adapter: 'postgres' | 'kafka',
+    ledger: Ledger,
+    raw: { one: (e: NewEvent) => Promise<unknown>; many: (es: NewEvent[]) => Promise<unknown> },
+  ) => {
     for (const c of [1, 16, 64]) {
-      await compare(adapter, `append c=${c}`, concurrently(c, (e) => ledger.append([e])), concurrently(c, raw.one), options.events);
+      await compare(
+        adapter,
+        `append c=${c}`,
+        concurrently(c, (e) => ledger.append([e])),
+        concurrently(c, raw.one),
+        options.events,
+      );
     }
     const batchEvents = Math.max(1_000, Math.ceil(options.events / 1_000) * 1_000);
-    await compare(adapter, 'append batch=1000', batched(1_000, (es) => ledger.append(es)), batched(1_000, raw.many), batchEvents);
+    await compare(
+      adapter,
+      'append batch=1000',
+      batched(1_000, (es) => ledger.append(es)),
+      batched(1_000, raw.many),
+      batchEvents,
+    );
   };
 
   // PostgreSQL
-  options.log(`ledger bench: ${options.events} events per run, ${runs} runs, ${communities.length} communities`);
+  options.log(
+    `ledger bench: ${options.events} events per run, ${runs} runs, ${communities.length} communities`,
+  );
   const pgPrefix = `bench_${tag}`;
   // one pool for the adapter and the baseline: same connections, and within max_connections
   const pool = new Pool({ connectionString: options.databaseUrl, max: 64 });
@@ -149,7 +195,20 @@ export async function runLedgerBench(options: LedgerBenchOptions): Promise<Bench
     await scenarios('postgres', ledger, {
       one: (e) => {
         const v = asEnvelope(e);
-        return pool.query(insertOne, [v.id, v.type, v.communityId, v.subject, v.occurredAt, v.recordedAt, v.source, v.actor, v.causationId, v.correlationId, v.schemaVersion, JSON.stringify(v.data)]);
+        return pool.query(insertOne, [
+          v.id,
+          v.type,
+          v.communityId,
+          v.subject,
+          v.occurredAt,
+          v.recordedAt,
+          v.source,
+          v.actor,
+          v.causationId,
+          v.correlationId,
+          v.schemaVersion,
+          JSON.stringify(v.data),
+        ]);
       },
       many: (es) =>
         pool.query(
@@ -163,27 +222,42 @@ export async function runLedgerBench(options: LedgerBenchOptions): Promise<Bench
     const reads: number[] = [];
     const rawReads: number[] = [];
     for (let r = 0; r < runs; r++) {
-      reads.push(await timed(async () => {
-        let n = 0;
-        for await (const e of ledger.read({ pageSize: 5_000 })) if (e) n++;
-        return n;
-      }));
-      rawReads.push(await timed(async () => {
-        let n = 0;
-        let after = '';
-        for (;;) {
-          const { rows } = await pool.query(`SELECT * FROM ${rawTable} WHERE id > $1 ORDER BY id LIMIT 5000`, [after]);
-          n += rows.length;
-          if (rows.length < 5_000) return n;
-          after = rows[rows.length - 1].id;
-        }
-      }));
+      reads.push(
+        await timed(async () => {
+          let n = 0;
+          for await (const e of ledger.read({ pageSize: 5_000 })) if (e) n++;
+          return n;
+        }),
+      );
+      rawReads.push(
+        await timed(async () => {
+          let n = 0;
+          let after = '';
+          for (;;) {
+            const { rows } = await pool.query(
+              `SELECT * FROM ${rawTable} WHERE id > $1 ORDER BY id LIMIT 5000`,
+              [after],
+            );
+            n += rows.length;
+            if (rows.length < 5_000) return n;
+            after = rows[rows.length - 1].id;
+          }
+        }),
+      );
     }
-    report({ adapter: 'postgres', scenario: 'read', adapter_per_s: median(reads), baseline_per_s: median(rawReads), ratio: median(reads) / median(rawReads) });
+    report({
+      adapter: 'postgres',
+      scenario: 'read',
+      adapter_per_s: median(reads),
+      baseline_per_s: median(rawReads),
+      ratio: median(reads) / median(rawReads),
+    });
   } finally {
     await ledger.close();
     await pool
-      .query(`DROP TABLE IF EXISTS ${rawTable}; DROP TABLE IF EXISTS ${pgPrefix}_log CASCADE; DROP FUNCTION IF EXISTS ${pgPrefix}_append(jsonb)`)
+      .query(
+        `DROP TABLE IF EXISTS ${rawTable}; DROP TABLE IF EXISTS ${pgPrefix}_log CASCADE; DROP FUNCTION IF EXISTS ${pgPrefix}_append(jsonb)`,
+      )
       .catch(() => undefined);
     await pool.end();
   }
@@ -197,15 +271,31 @@ export async function runLedgerBench(options: LedgerBenchOptions): Promise<Bench
   const topic = `gatehouse.ledger.bench.${tag}`;
   const rawTopic = `${topic}.raw`;
   const kPrefix = `bench_${tag}_k`;
-  const kafka = new Kafka({ clientId: 'gatehouse-bench', brokers: options.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    clientId: 'gatehouse-bench',
+    brokers: options.kafkaBrokers,
+    logLevel: logLevel.NOTHING,
+  });
   const admin = kafka.admin();
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-  const kLedger = new KafkaLedger({ brokers: options.kafkaBrokers, databaseUrl: options.databaseUrl, topic, prefix: kPrefix });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+  });
+  const kLedger = new KafkaLedger({
+    brokers: options.kafkaBrokers,
+    databaseUrl: options.databaseUrl,
+    topic,
+    prefix: kPrefix,
+  });
   const idxPool = new Pool({ connectionString: options.databaseUrl, max: 2 });
   try {
     await admin.connect();
     await kLedger.init();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: rawTopic, numPartitions: 6, replicationFactor: 1 }] });
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic: rawTopic, numPartitions: 6, replicationFactor: 1 }],
+    });
     await producer.connect();
     const message = (e: NewEvent) => ({ key: e.communityId, value: JSON.stringify(asEnvelope(e)) });
     await scenarios('kafka', kLedger, {
@@ -214,29 +304,41 @@ export async function runLedgerBench(options: LedgerBenchOptions): Promise<Bench
     });
     const reads: number[] = [];
     const rawReads: number[] = [];
-    const rawEnds = new Map((await admin.fetchTopicOffsets(rawTopic)).map((o) => [o.partition, BigInt(o.high)]));
+    const rawEnds = new Map(
+      (await admin.fetchTopicOffsets(rawTopic)).map((o) => [o.partition, BigInt(o.high)]),
+    );
     for (let r = 0; r < runs; r++) {
-      reads.push(await timed(async () => {
-        let n = 0;
-        for await (const e of kLedger.read()) if (e) n++;
-        return n;
-      }));
-      rawReads.push(await timed(async () => {
-        let n = 0;
-        const read = readPartitions(kafka, {
-          topic: rawTopic,
-          partitionCount: 6,
-          start: new Map([...rawEnds.keys()].map((p) => [p, 0n])),
-          end: rawEnds,
-          onRecords: async (_p, records) => {
-            for (const rec of records) if (JSON.parse(rec.value!.toString('utf8'))) n++;
-          },
-        });
-        await read.done;
-        return n;
-      }));
+      reads.push(
+        await timed(async () => {
+          let n = 0;
+          for await (const e of kLedger.read()) if (e) n++;
+          return n;
+        }),
+      );
+      rawReads.push(
+        await timed(async () => {
+          let n = 0;
+          const read = readPartitions(kafka, {
+            topic: rawTopic,
+            partitionCount: 6,
+            start: new Map([...rawEnds.keys()].map((p) => [p, 0n])),
+            end: rawEnds,
+            onRecords: async (_p, records) => {
+              for (const rec of records) if (JSON.parse(rec.value!.toString('utf8'))) n++;
+            },
+          });
+          await read.done;
+          return n;
+        }),
+      );
     }
-    report({ adapter: 'kafka', scenario: 'read', adapter_per_s: median(reads), baseline_per_s: median(rawReads), ratio: median(reads) / median(rawReads) });
+    report({
+      adapter: 'kafka',
+      scenario: 'read',
+      adapter_per_s: median(reads),
+      baseline_per_s: median(rawReads),
+      ratio: median(reads) / median(rawReads),
+    });
   } finally {
     await kLedger.close();
     await producer.disconnect().catch(() => undefined);

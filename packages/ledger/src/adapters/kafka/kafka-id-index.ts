@@ -66,7 +66,11 @@ export class KafkaIdIndex {
           await c.query(
             `UPDATE ${this.table} AS k SET partition = v.partition, "offset" = v.off
                FROM unnest($1::text[], $2::int[], $3::bigint[]) AS v(id, partition, off) WHERE k.id = v.id`,
-            [ids, ids.map((id) => landed.get(id)!.partition), ids.map((id) => landed.get(id)!.offset.toString())],
+            [
+              ids,
+              ids.map((id) => landed.get(id)!.partition),
+              ids.map((id) => landed.get(id)!.offset.toString()),
+            ],
           );
           for (const [id, at] of landed) produced.set(id, { id, ...at });
         }
@@ -83,7 +87,10 @@ export class KafkaIdIndex {
    * Claim records read from one partition (in offset order) and return the ids whose claimed record
    * is exactly the one given: those are delivered, the rest are duplicates.
    */
-  async claim(partition: number, records: readonly { id: string; communityId: string; offset: bigint }[]): Promise<Set<string>> {
+  async claim(
+    partition: number,
+    records: readonly { id: string; communityId: string; offset: bigint }[],
+  ): Promise<Set<string>> {
     const first = new Map<string, { id: string; communityId: string; offset: bigint }>();
     for (const r of records) if (!first.has(r.id)) first.set(r.id, r);
     const rows = [...first.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -113,7 +120,9 @@ export class KafkaIdIndex {
           WHERE community_id = $1 AND "offset" IS NOT NULL ORDER BY "offset" DESC LIMIT 1`,
         [communityId],
       );
-      return rows[0] ? { id: rows[0].id, partition: rows[0].partition, offset: BigInt(rows[0].offset) } : undefined;
+      return rows[0]
+        ? { id: rows[0].id, partition: rows[0].partition, offset: BigInt(rows[0].offset) }
+        : undefined;
     });
   }
 

@@ -28,7 +28,9 @@ describeKafka('KafkaLedger', (brokers) => {
     return { topic: `gatehouse.ledger.test.${run}.${n}`, prefix: `k_${run}_${n}` };
   }
 
-  async function openLedger(o: Partial<KafkaLedgerOptions> & { topic: string; prefix: string }): Promise<KafkaLedger> {
+  async function openLedger(
+    o: Partial<KafkaLedgerOptions> & { topic: string; prefix: string },
+  ): Promise<KafkaLedger> {
     const ledger = new KafkaLedger({ brokers, databaseUrl: db.url, partitions: 3, ...o });
     open.push(ledger);
     await ledger.init();
@@ -80,10 +82,16 @@ describeKafka('KafkaLedger', (brokers) => {
       }),
     });
     // a copy of an appended event, then an event no appender ever saw, twice
-    await raw.send({ topic: where.topic, messages: [recorded('evt_appended', 2), recorded('evt_raw', 3), recorded('evt_raw', 4)] });
+    await raw.send({
+      topic: where.topic,
+      messages: [recorded('evt_appended', 2), recorded('evt_raw', 3), recorded('evt_raw', 4)],
+    });
     await raw.disconnect();
 
-    const [first, second] = await Promise.all([collect(ledger.read()), collect(ledger.read({ communityId: 'c-dup' }))]);
+    const [first, second] = await Promise.all([
+      collect(ledger.read()),
+      collect(ledger.read({ communityId: 'c-dup' })),
+    ]);
     for (const seen of [first, second]) {
       expect(seen.map((e) => [e.id, e.data])).toEqual([
         ['evt_appended', { n: 1 }],
@@ -107,7 +115,12 @@ describeKafka('KafkaLedger', (brokers) => {
   });
 
   it('reports an unreachable broker as LedgerUnavailableError within seconds, never as success', async () => {
-    const ledger = new KafkaLedger({ brokers: ['127.0.0.1:1'], databaseUrl: db.url, topic: 'nowhere', prefix: `k_${run}_down` });
+    const ledger = new KafkaLedger({
+      brokers: ['127.0.0.1:1'],
+      databaseUrl: db.url,
+      topic: 'nowhere',
+      prefix: `k_${run}_down`,
+    });
     const started = Date.now();
     try {
       await expect(ledger.append([event('c', 'evt_down', 1)])).rejects.toThrow(LedgerUnavailableError);

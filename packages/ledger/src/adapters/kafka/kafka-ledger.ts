@@ -16,7 +16,14 @@ import type {
 import { runSubscription } from '../../subscription';
 import { KafkaIdIndex } from './kafka-id-index';
 import { readPartitions, type RawRecord } from './kafka-partition-reader';
-import { advanceOffsets, compareOffsets, formatOffsets, formatPosition, parseOffsets, type Offsets } from './kafka-positions';
+import {
+  advanceOffsets,
+  compareOffsets,
+  formatOffsets,
+  formatPosition,
+  parseOffsets,
+  type Offsets,
+} from './kafka-positions';
 
 export type KafkaLedgerOptions = {
   brokers: string[];
@@ -104,11 +111,18 @@ export class KafkaLedger implements Ledger {
 
     const { known, produced } = await this.index.reserveAndProduce(
       [...firstOf.values()].map((e) => ({ id: e.id, communityId: e.communityId })),
-      (ids) => this.kafkaCall('append', () => this.produce([...firstOf.values()].filter((e) => ids.has(e.id)), partitions)),
+      (ids) =>
+        this.kafkaCall('append', () =>
+          this.produce(
+            [...firstOf.values()].filter((e) => ids.has(e.id)),
+            partitions,
+          ),
+        ),
     );
     return envelopes.map((e) => {
       const mine = produced.get(e.id);
-      if (mine && firstOf.get(e.id) === e) return { id: e.id, position: formatPosition(mine.partition, mine.offset), appended: true };
+      if (mine && firstOf.get(e.id) === e)
+        return { id: e.id, position: formatPosition(mine.partition, mine.offset), appended: true };
       const original = mine ?? known.get(e.id);
       if (!original) throw new LedgerUnavailableError(`Kafka ledger lost track of event ${e.id}`);
       return { id: e.id, position: formatPosition(original.partition, original.offset), appended: false };
@@ -302,13 +316,23 @@ export class KafkaLedger implements Ledger {
     });
   }
 
-  private startOffsets(partitions: number, after: Position | undefined, communityId: string | undefined): Map<number, bigint> {
+  private startOffsets(
+    partitions: number,
+    after: Position | undefined,
+    communityId: string | undefined,
+  ): Map<number, bigint> {
     const from = after ? parseOffsets(after) : new Map<number, bigint>();
-    const chosen = communityId !== undefined ? [this.partitionOf(communityId, partitions)] : Array.from({ length: partitions }, (_, p) => p);
+    const chosen =
+      communityId !== undefined
+        ? [this.partitionOf(communityId, partitions)]
+        : Array.from({ length: partitions }, (_, p) => p);
     return new Map(chosen.map((p) => [p, (from.get(p) ?? -1n) + 1n]));
   }
 
-  private async produce(envelopes: EventEnvelope[], partitions: number): Promise<Map<string, { partition: number; offset: bigint }>> {
+  private async produce(
+    envelopes: EventEnvelope[],
+    partitions: number,
+  ): Promise<Map<string, { partition: number; offset: bigint }>> {
     const producer = await this.producerClient();
     const landed = new Map<string, { partition: number; offset: bigint }>();
     let chunk: { envelope: EventEnvelope; value: string; partition: number }[] = [];
@@ -331,7 +355,8 @@ export class KafkaLedger implements Ledger {
         const i = nth.get(m.partition) ?? 0n;
         nth.set(m.partition, i + 1n);
         const b = base.get(m.partition);
-        if (b === undefined || b < 0n) throw new LedgerUnavailableError(`Kafka did not report where partition ${m.partition} was written`);
+        if (b === undefined || b < 0n)
+          throw new LedgerUnavailableError(`Kafka did not report where partition ${m.partition} was written`);
         landed.set(m.envelope.id, { partition: m.partition, offset: b + i });
       }
     };
@@ -350,7 +375,8 @@ export class KafkaLedger implements Ledger {
     const admin = await this.adminClient();
     const meta = await admin.fetchTopicMetadata({ topics: [this.topic] });
     const count = meta.topics[0]?.partitions.length ?? 0;
-    if (count === 0) throw new LedgerUnavailableError(`Kafka topic ${this.topic} has no partitions (init() not run?)`);
+    if (count === 0)
+      throw new LedgerUnavailableError(`Kafka topic ${this.topic} has no partitions (init() not run?)`);
     this.partitionCount = count;
     return count;
   }
@@ -399,8 +425,14 @@ export class KafkaLedger implements Ledger {
   private wrap(err: unknown, what: string): unknown {
     if (err instanceof LedgerError) return err;
     const name = typeof err === 'object' && err !== null ? String((err as { name?: unknown }).name) : '';
-    if (name.startsWith('KafkaJS') || /timed out|ECONNREFUSED|broker/i.test(String((err as { message?: unknown })?.message))) {
-      return new LedgerUnavailableError(`Kafka ledger unavailable (${what}): ${String((err as { message?: unknown }).message)}`, err);
+    if (
+      name.startsWith('KafkaJS') ||
+      /timed out|ECONNREFUSED|broker/i.test(String((err as { message?: unknown })?.message))
+    ) {
+      return new LedgerUnavailableError(
+        `Kafka ledger unavailable (${what}): ${String((err as { message?: unknown }).message)}`,
+        err,
+      );
     }
     return err;
   }
@@ -414,7 +446,10 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
     return await Promise.race([
       p,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new LedgerUnavailableError(`Kafka ${what} timed out after ${ms} ms`)), ms);
+        timer = setTimeout(
+          () => reject(new LedgerUnavailableError(`Kafka ${what} timed out after ${ms} ms`)),
+          ms,
+        );
       }),
     ]);
   } finally {

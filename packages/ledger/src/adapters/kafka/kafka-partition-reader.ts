@@ -95,7 +95,8 @@ export function readPartitions(kafka: Kafka, o: PartitionReadOptions): Partition
       });
       const others = Array.from({ length: o.partitionCount }, (_, p) => p).filter((p) => !next.has(p));
       if (others.length > 0) consumer.pause([{ topic: o.topic, partitions: others }]);
-      for (const [partition, offset] of next) consumer.seek({ topic: o.topic, partition, offset: offset.toString() });
+      for (const [partition, offset] of next)
+        consumer.seek({ topic: o.topic, partition, offset: offset.toString() });
     } catch (err) {
       await finish(err);
     }

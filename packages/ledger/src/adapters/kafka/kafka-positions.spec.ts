@@ -13,7 +13,12 @@ describe('Kafka positions', () => {
     cp = advanceOffsets(cp, '3:4');
     cp = advanceOffsets(cp, '3:6');
     expect(cp).toBe('0:7,3:6');
-    expect(parseOffsets(cp)).toEqual(new Map([[0, 7n], [3, 6n]]));
+    expect(parseOffsets(cp)).toEqual(
+      new Map([
+        [0, 7n],
+        [3, 6n],
+      ]),
+    );
     expect(formatOffsets(parseOffsets(cp))).toBe(cp);
   });
 

@@ -1,6 +1,14 @@
 import { LedgerUnavailableError } from '../../ledger.errors';
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EAI_AGAIN']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'EAI_AGAIN',
+]);
 
 /** Connection failures, server shutdowns and exhausted pools: the same call may succeed later. */
 export function isPostgresUnavailable(err: unknown): boolean {
@@ -19,6 +27,9 @@ export function isPostgresUnavailable(err: unknown): boolean {
 
 export function toLedgerError(err: unknown, what: string): unknown {
   return isPostgresUnavailable(err)
-    ? new LedgerUnavailableError(`PostgreSQL ledger unavailable (${what}): ${String((err as { message?: unknown }).message)}`, err)
+    ? new LedgerUnavailableError(
+        `PostgreSQL ledger unavailable (${what}): ${String((err as { message?: unknown }).message)}`,
+        err,
+      )
     : err;
 }

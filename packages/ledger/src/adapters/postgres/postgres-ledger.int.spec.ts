@@ -20,7 +20,10 @@ afterAll(async () => {
   await db.drop();
 });
 
-async function openLedger(prefix: string, extra: Partial<ConstructorParameters<typeof PostgresLedger>[0]> = {}) {
+async function openLedger(
+  prefix: string,
+  extra: Partial<ConstructorParameters<typeof PostgresLedger>[0]> = {},
+) {
   const ledger = new PostgresLedger({ connectionString: db.url, prefix, pollIntervalMs: 100, ...extra });
   open.push(ledger);
   await ledger.init();
@@ -150,8 +153,12 @@ describe('PostgresLedger', () => {
       await b.query('BEGIN');
       await b.query('SELECT pg_current_xact_id()');
       await a.query('BEGIN');
-      await a.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [JSON.stringify([envelope('late-a', 'tx-a')])]);
-      await b.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [JSON.stringify([envelope('late-b', 'tx-b')])]);
+      await a.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
+        JSON.stringify([envelope('late-a', 'tx-a')]),
+      ]);
+      await b.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
+        JSON.stringify([envelope('late-b', 'tx-b')]),
+      ]);
       await b.query('COMMIT');
       const deadline = Date.now() + 10_000;
       while (delivered.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -177,7 +184,8 @@ describe('PostgresLedger', () => {
     await new Promise((r) => setTimeout(r, 200));
     const started = Date.now();
     await ledger.append([{ ...event('c', 1), id: 'notified' }]);
-    while (delivered.length === 0 && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 10));
+    while (delivered.length === 0 && Date.now() - started < 5_000)
+      await new Promise((r) => setTimeout(r, 10));
     await sub.stop();
     expect(delivered).toEqual(['notified']);
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -185,7 +193,9 @@ describe('PostgresLedger', () => {
 
   it('refuses events of a community the guard does not know, writing nothing', async () => {
     const ledger = await openLedger(freshPrefix(), { communityExists: async (id) => id === 'known' });
-    await expect(ledger.append([event('known', 1), event('unknown', 2)])).rejects.toThrow(UnknownCommunityError);
+    await expect(ledger.append([event('known', 1), event('unknown', 2)])).rejects.toThrow(
+      UnknownCommunityError,
+    );
     expect(await ledger.head()).toBeNull();
     await expect(ledger.append([event('known', 1)])).resolves.toHaveLength(1);
   });

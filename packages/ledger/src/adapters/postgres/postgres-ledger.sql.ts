@@ -7,7 +7,8 @@ export type TableNames = {
 
 export function tableNames(prefix: string): TableNames {
   if (!/^[a-z_][a-z0-9_]{0,40}$/.test(prefix)) throw new RangeError(`Invalid ledger prefix: ${prefix}`);
-  if (prefix === 'ledger_events') throw new RangeError('ledger_events is the archive projection, not a ledger prefix');
+  if (prefix === 'ledger_events')
+    throw new RangeError('ledger_events is the archive projection, not a ledger prefix');
   return {
     log: `${prefix}_log`,
     sequence: `${prefix}_log_position_seq`,

@@ -221,7 +221,9 @@ export class PostgresLedger implements Ledger {
           if (!this.listener) await this.listen().catch(() => undefined);
           // Events committed but held back behind an open transaction: look again soon, a NOTIFY
           // for them has already been spent.
-          const heldBack = options.communityId === undefined && (await this.existsAfter(cursor, options.types).catch(() => false));
+          const heldBack =
+            options.communityId === undefined &&
+            (await this.existsAfter(cursor, options.types).catch(() => false));
           await state.waker.wait(heldBack ? HELD_BACK_RETRY_MS : this.pollIntervalMs);
         }
       },
@@ -326,7 +328,10 @@ export class PostgresLedger implements Ledger {
     let xmin = rows[0].xmin;
     while (BigInt(xmin) < target && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 5));
-      const next = await this.query<{ xmin: string }>('read', 'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin');
+      const next = await this.query<{ xmin: string }>(
+        'read',
+        'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
+      );
       xmin = next.rows[0].xmin;
     }
     return xmin;
@@ -399,7 +404,9 @@ export class PostgresLedger implements Ledger {
   private listen(): Promise<void> {
     if (this.closed || this.listener) return Promise.resolve();
     this.listening ??= (async () => {
-      const client = new Client({ connectionString: this.options.connectionString ?? this.poolConnectionString() });
+      const client = new Client({
+        connectionString: this.options.connectionString ?? this.poolConnectionString(),
+      });
       client.on('notification', () => {
         for (const w of this.wakers) w.wake();
       });
