@@ -1,5 +1,6 @@
 import {
   CATALOG_EVENT_TYPES,
+  compareText,
   diffGrants,
   emptyCatalog,
   emptyMemberState,
@@ -67,6 +68,7 @@ type Step = { kind: 'member'; unit: Unit } | { kind: 'catalog'; event: RecordedE
 const member = (c: string, m: string) => `${c}\u0000${m}`;
 const grantKey = (g: AccessGrant) =>
   `${resourceKey(g.resource)}|${g.source}|${g.validFrom}|${g.validUntil ?? ''}|${g.causedBy}|${g.suspended ? 1 : 0}`;
+const byKey = (a: { key: string }, b: { key: string }) => compareText(a.key, b.key);
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Keys a Stripe event can be tied to a member by, strongest first. */
@@ -194,7 +196,11 @@ export class MembershipProjection implements Projection {
       known.set(key, m);
       newLinks.push({ c, k: key, m });
       const list = parked.get(c) as Parked[];
-      for (const p of list.filter((x) => x.keys.includes(key))) {
+      // Released in a canonical order, so that rows do not depend on whether they were parked in this batch.
+      const waiting = list.filter((x) => x.keys.includes(key)).sort((x, y) => compareText(x.occurredAt, y.occurredAt) || compareText(x.eventId, y.eventId));
+      for (const p of waiting) {
+        // A release above may already have released this one through another of its keys.
+        if (!list.includes(p)) continue;
         list.splice(list.indexOf(p), 1);
         released.add(member(c, p.eventId));
         unitFor(c, m, p.reading, p.eventId, p.occurredAt, now);
@@ -292,7 +298,7 @@ export class MembershipProjection implements Projection {
         added.push({ id, key, grant: g, recordedAt });
         grantInserts.set(id, { id, c: slot.communityId, m: slot.memberId, g, recordedAt });
       }
-      slot.grants = [...kept, ...added];
+      slot.grants = [...kept, ...added].sort(byKey);
       slot.dirty = true;
       if (added.length === 0 && kept.length === before.length) return;
       const beforeGrants = before.map((g) => g.grant);
@@ -417,6 +423,7 @@ export class MembershipProjection implements Projection {
       const grant = grantFromRow(g);
       slot?.grants.push({ id: g.id, key: grantKey(grant), grant, recordedAt: g.recorded_at.toISOString() });
     }
+    for (const slot of slots.values()) slot.grants.sort(byKey);
   }
 
   private async write(
@@ -503,12 +510,6 @@ export class MembershipProjection implements Projection {
     if (w.grantDeletes.size > 0) {
       await tx.query('DELETE FROM access_grants WHERE id = ANY($1)', [[...w.grantDeletes]]);
     }
-    if (w.grantSupersedes.size > 0) {
-      await tx.query(
-        `UPDATE access_grants g SET superseded_at = s.at FROM unnest($1::text[], $2::timestamptz[]) AS s(id, at) WHERE g.id = s.id`,
-        [[...w.grantSupersedes.keys()], [...w.grantSupersedes.values()]],
-      );
-    }
     if (w.grantInserts.length > 0) {
       const gi = w.grantInserts;
       await tx.query(
@@ -529,6 +530,13 @@ export class MembershipProjection implements Projection {
           gi.map((g) => g.g.causedBy),
           gi.map((g) => g.recordedAt),
         ],
+      );
+    }
+    // After the inserts: a version written and replaced within this batch is superseded too.
+    if (w.grantSupersedes.size > 0) {
+      await tx.query(
+        `UPDATE access_grants g SET superseded_at = s.at FROM unnest($1::text[], $2::timestamptz[]) AS s(id, at) WHERE g.id = s.id`,
+        [[...w.grantSupersedes.keys()], [...w.grantSupersedes.values()]],
       );
     }
     if (w.changes.length > 0) {
