@@ -39,7 +39,9 @@ export function parseSinceOrThrow(value: string, now: Date): Date {
       return new Date(t);
     }
   }
-  throw new CliUsageError(`--since must be a duration like 72h, 30d or 90m, or an ISO date-time; got "${value}"`);
+  throw new CliUsageError(
+    `--since must be a duration like 72h, 30d or 90m, or an ISO date-time; got "${value}"`,
+  );
 }
 
 export function parsePortOrThrow(value: string): number {
@@ -103,7 +105,11 @@ export function formatReconcileReport(report: ReconcileReport): string {
   return lines.join('\n') + '\n';
 }
 
-export async function reconcileCommand(opts: { since: string; community?: string; json?: boolean }): Promise<number> {
+export async function reconcileCommand(opts: {
+  since: string;
+  community?: string;
+  json?: boolean;
+}): Promise<number> {
   const since = parseSinceOrThrow(opts.since, new Date());
   if (since.getTime() < Date.now() - EVENTS_API_WINDOW_MS) {
     process.stderr.write('note: the Events API keeps 30 days; earlier events cannot be listed\n');
@@ -121,7 +127,10 @@ export async function reconcileCommand(opts: { since: string; community?: string
     const platform = config.stripePlatformCommunityId;
     // Platform events (no `account`) belong to STRIPE_PLATFORM_COMMUNITY_ID; without it they have nowhere to go.
     const includePlatform = platform !== undefined && (!opts.community || opts.community === platform);
-    if (!platform) process.stderr.write('note: STRIPE_PLATFORM_COMMUNITY_ID is not set: platform events are not reconciled\n');
+    if (!platform)
+      process.stderr.write(
+        'note: STRIPE_PLATFORM_COMMUNITY_ID is not set: platform events are not reconciled\n',
+      );
     if (accounts.length === 0 && !includePlatform) {
       process.stderr.write('nothing to reconcile: no community is linked to a Stripe account\n');
       return 0;
@@ -189,10 +198,14 @@ export type DriftDifference = {
   stripe: string | null;
 };
 
-const isoOrNull = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
+const isoOrNull = (ms: number | null | undefined) =>
+  ms === null || ms === undefined ? null : new Date(ms).toISOString();
 
 /** Differences between the projection and Stripe's subscription object (`null`: Stripe does not know it). */
-export function compareSubscription(projected: ProjectedSubscription, stripeObject: unknown | null): DriftDifference[] {
+export function compareSubscription(
+  projected: ProjectedSubscription,
+  stripeObject: unknown | null,
+): DriftDifference[] {
   const base = {
     communityId: projected.communityId,
     memberId: projected.memberId,
@@ -213,8 +226,10 @@ export function compareSubscription(projected: ProjectedSubscription, stripeObje
     return [{ ...base, field: 'existence', projected: 'not projected', stripe: actual.status }];
   }
   const out: DriftDifference[] = [];
-  if (projected.status !== actual.status) out.push({ ...base, field: 'status', projected: projected.status, stripe: actual.status });
-  if (projected.priceId !== actual.priceId) out.push({ ...base, field: 'price', projected: projected.priceId, stripe: actual.priceId });
+  if (projected.status !== actual.status)
+    out.push({ ...base, field: 'status', projected: projected.status, stripe: actual.status });
+  if (projected.priceId !== actual.priceId)
+    out.push({ ...base, field: 'price', projected: projected.priceId, stripe: actual.priceId });
   if (projected.currentPeriodEnd !== actual.periodEnd) {
     out.push({
       ...base,
@@ -227,11 +242,19 @@ export function compareSubscription(projected: ProjectedSubscription, stripeObje
 }
 
 type MemberDocShape = {
-  state?: { subscriptions?: Record<string, { latest?: { status?: string; priceId?: string; currentPeriodEnd?: number } }> };
+  state?: {
+    subscriptions?: Record<
+      string,
+      { latest?: { status?: string; priceId?: string; currentPeriodEnd?: number } }
+    >;
+  };
 };
 
 /** Every subscription the membership read model knows, with its community's Stripe account. */
-export async function projectedSubscriptions(dataSource: DataSource, communityId?: string): Promise<ProjectedSubscription[]> {
+export async function projectedSubscriptions(
+  dataSource: DataSource,
+  communityId?: string,
+): Promise<ProjectedSubscription[]> {
   const members = await dataSource.query<
     { community_id: string; member_id: string; doc: MemberDocShape; stripe_account_id: string | null }[]
   >(
@@ -336,7 +359,9 @@ export async function driftCommand(opts: { community?: string; json?: boolean })
         a.field.localeCompare(b.field),
     );
     process.stdout.write(
-      opts.json ? JSON.stringify({ checked: subscriptions.length, differences }, null, 2) + '\n' : formatDrift(differences, subscriptions.length),
+      opts.json
+        ? JSON.stringify({ checked: subscriptions.length, differences }, null, 2) + '\n'
+        : formatDrift(differences, subscriptions.length),
     );
     return differences.length > 0 ? 1 : 0;
   } finally {
@@ -345,12 +370,17 @@ export async function driftCommand(opts: { community?: string; json?: boolean })
 }
 
 export function registerStripeCommands(program: Command): void {
-  const stripe = program.command('stripe').description('Stripe: catch up missed webhooks, the fake API, drift');
+  const stripe = program
+    .command('stripe')
+    .description('Stripe: catch up missed webhooks, the fake API, drift');
 
   stripe
     .command('reconcile')
-    .description("append the Stripe events (Events API) the ledger lacks, per connected account; idempotent")
-    .requiredOption('--since <when>', 'how far back: 72h, 30d, 90m or an ISO date-time (the Events API keeps 30 days)')
+    .description('append the Stripe events (Events API) the ledger lacks, per connected account; idempotent')
+    .requiredOption(
+      '--since <when>',
+      'how far back: 72h, 30d, 90m or an ISO date-time (the Events API keeps 30 days)',
+    )
     .option('--community <id>', 'only this community (its connected account)')
     .option('--json', 'print the report as JSON')
     .action(run((opts: { since: string; community?: string; json?: boolean }) => reconcileCommand(opts)));
@@ -364,7 +394,9 @@ export function registerStripeCommands(program: Command): void {
 
   stripe
     .command('drift')
-    .description("compare projected subscriptions with Stripe's (status, price, period end); exit 1 on any difference")
+    .description(
+      "compare projected subscriptions with Stripe's (status, price, period end); exit 1 on any difference",
+    )
     .option('--community <id>', 'only this community')
     .option('--json', 'print the differences as JSON')
     .action(run((opts: { community?: string; json?: boolean }) => driftCommand(opts)));

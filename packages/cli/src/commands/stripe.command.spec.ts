@@ -1,0 +1,137 @@
+import { stripeTestKit as kit } from '@gatehouse/stripe';
+import {
+  CliUsageError,
+  compareSubscription,
+  formatDrift,
+  formatReconcileReport,
+  parsePortOrThrow,
+  parseSinceOrThrow,
+  type ProjectedSubscription,
+} from './stripe.command';
+
+const now = new Date('2026-01-10T12:00:00.000Z');
+
+describe('gatehouse stripe: --since', () => {
+  it.each([
+    ['72h', '2026-01-07T12:00:00.000Z'],
+    ['30d', '2025-12-11T12:00:00.000Z'],
+    ['90m', '2026-01-10T10:30:00.000Z'],
+    ['2026-01-09T00:00:00Z', '2026-01-09T00:00:00.000Z'],
+    ['2026-01-09', '2026-01-09T00:00:00.000Z'],
+  ])('reads %s as a point in time', (value, expected) => {
+    expect(parseSinceOrThrow(value, now).toISOString()).toBe(expected);
+  });
+
+  it.each(['', '72', '3w', 'h72', 'yesterday', '-5h', '2026-13-45'])(
+    'refuses "%s" with a usage error',
+    (value) => {
+      expect(() => parseSinceOrThrow(value, now)).toThrow(CliUsageError);
+    },
+  );
+
+  it('refuses an instant in the future', () => {
+    expect(() => parseSinceOrThrow('2026-02-01T00:00:00Z', now)).toThrow(/in the future/);
+  });
+});
+
+describe('gatehouse stripe fake: --port', () => {
+  it('accepts 0 to 65535', () => {
+    expect(parsePortOrThrow('0')).toBe(0);
+    expect(parsePortOrThrow('12111')).toBe(12111);
+    expect(parsePortOrThrow('65535')).toBe(65535);
+  });
+  it.each(['65536', 'eighty', '-1', '1.5', ''])('refuses "%s"', (value) => {
+    expect(() => parsePortOrThrow(value)).toThrow(CliUsageError);
+  });
+});
+
+describe('gatehouse stripe drift: comparing a projected subscription with Stripe', () => {
+  const end = kit.FIXED_NOW + 30 * 86_400;
+  const projected: ProjectedSubscription = {
+    communityId: 'c1',
+    memberId: 'm1',
+    subscriptionId: 'sub_1',
+    stripeAccountId: 'acct_1',
+    status: 'active',
+    priceId: 'price_gold',
+    currentPeriodEnd: end * 1000,
+  };
+
+  it.each(['2024-06-20', '2025-03-31.basil', '2025-09-30.clover'] as const)(
+    'finds no difference when Stripe agrees (%s shape: period on the subscription or on the item)',
+    (apiVersion) => {
+      const sub = kit.buildSubscription(
+        { id: 'sub_1', status: 'active', priceId: 'price_gold', periodEnd: end },
+        apiVersion,
+      );
+      expect(compareSubscription(projected, sub)).toEqual([]);
+    },
+  );
+
+  it('reports status, price and period end that differ', () => {
+    const sub = kit.buildSubscription(
+      { id: 'sub_1', status: 'past_due', priceId: 'price_silver', periodEnd: end + 86_400 },
+      '2025-03-31.basil',
+    );
+    expect(compareSubscription(projected, sub)).toEqual([
+      expect.objectContaining({ field: 'status', projected: 'active', stripe: 'past_due' }),
+      expect.objectContaining({ field: 'price', projected: 'price_gold', stripe: 'price_silver' }),
+      expect.objectContaining({
+        field: 'periodEnd',
+        projected: new Date(end * 1000).toISOString(),
+        stripe: new Date((end + 86_400) * 1000).toISOString(),
+      }),
+    ]);
+  });
+
+  it('reports a subscription Stripe does not know', () => {
+    expect(compareSubscription(projected, null)).toEqual([
+      expect.objectContaining({ field: 'existence', stripe: 'not found' }),
+    ]);
+  });
+
+  it('reports a linked subscription the projection has no state for', () => {
+    const linkOnly = { ...projected, status: null, priceId: null, currentPeriodEnd: null };
+    const sub = kit.buildSubscription(
+      { id: 'sub_1', status: 'active', priceId: 'price_gold' },
+      '2025-03-31.basil',
+    );
+    expect(compareSubscription(linkOnly, sub)).toEqual([
+      expect.objectContaining({ field: 'existence', projected: 'not projected', stripe: 'active' }),
+    ]);
+  });
+
+  it('prints "no drift" only when there is no difference', () => {
+    expect(formatDrift([], 3)).toBe('no drift: 3 subscription(s) match Stripe\n');
+    expect(formatDrift(compareSubscription(projected, null), 1)).toMatch(
+      /1 difference\(s\).*\n.*sub_1 existence/,
+    );
+  });
+});
+
+describe('gatehouse stripe reconcile: the report', () => {
+  it('lists each account with its counts and the ids it appended', () => {
+    const text = formatReconcileReport({
+      since: '2026-01-07T12:00:00.000Z',
+      clamped: false,
+      listed: 3,
+      appended: 1,
+      alreadyPresent: 2,
+      unassigned: 0,
+      scopes: [
+        {
+          account: 'acct_1',
+          communityId: 'c1',
+          listed: 3,
+          appended: 1,
+          alreadyPresent: 2,
+          unassigned: 0,
+          appendedIds: ['evt_missed'],
+        },
+      ],
+    });
+    expect(text).toMatch(/acct_1\s+c1\s+3\s+1\s+2\s+0/);
+    expect(text).toContain('  + evt_missed');
+    expect(text).toContain('total: 3 listed, 1 appended, 2 already in the ledger');
+  });
+});
