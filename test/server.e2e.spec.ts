@@ -1,9 +1,11 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import jwt from 'jsonwebtoken';
 import { startServerProcess, type ServerProcess } from './support/server-process';
+import { repoRoot } from './support/services';
 
 // `npm start` as a new user runs it: no DATABASE_URL, no Kafka — the embedded PostgreSQL.
 
@@ -103,6 +105,30 @@ describe('gatehouse serve on the embedded PostgreSQL', () => {
     if (second.ok) return;
     expect(second.code).toBe(1);
     expect(second.output).toMatch(new RegExp(`PORT ${port} is already in use`));
+  }, 180_000);
+
+  it('without secrets configured, signs tokens and webhooks with development secrets kept in the data dir', async () => {
+    const devDir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
+    const { GATEHOUSE_JWT_SECRET: _omit, ...noSecrets } = env({ GATEHOUSE_DATA_DIR: devDir });
+    const started = await startServerProcess(noSecrets);
+    if (!started.ok) throw new Error(`did not start:\n${started.output}`);
+    server = started.server;
+    const tokenRun = spawnSync(process.execPath, [path.join(repoRoot, 'packages/cli/bin/gatehouse.js'), 'token', '--sub', 'ops', '--role', 'platform-admin'], {
+      env: { PATH: process.env.PATH, GATEHOUSE_DATA_DIR: devDir },
+      encoding: 'utf8',
+    });
+    expect(tokenRun.status).toBe(0);
+    const res = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${tokenRun.stdout.trim()}` },
+      body: JSON.stringify({ query: 'mutation { createCommunity(input: { name: "Dev", region: US }) { name } }' }),
+    });
+    expect(await res.json()).toEqual({ data: { createCommunity: { name: 'Dev' } } });
+    const secrets = JSON.parse(readFileSync(path.join(devDir, 'dev-secrets.json'), 'utf8'));
+    expect(secrets.stripeWebhookSecret).toMatch(/^whsec_/);
+    await server.stop('SIGTERM');
+    server = undefined;
+    rmSync(devDir, { recursive: true, force: true });
   }, 180_000);
 
   it('stops at start with a message naming a bad variable', async () => {

@@ -9,3 +9,4 @@ export * from './http/metrics';
 export * from './main';
 export * from './services';
 export * from './stores';
+export * from './dev-secrets';

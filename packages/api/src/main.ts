@@ -88,13 +88,6 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
 
   try {
     await assertPortFree(config.host, config.port);
-    if (config.jwtSecretGenerated) {
-      log.warn(
-        { GATEHOUSE_JWT_SECRET: config.jwtSecret },
-        'GATEHOUSE_JWT_SECRET is not set: using a generated development secret (set it to keep tokens valid across restarts)',
-      );
-    }
-
     const stores = await openStores(config, log);
     cleanups.push(() => stores.close());
     const { ledger, dataSource, databaseUrl } = stores;

@@ -1,9 +1,15 @@
-import { createLogger, loadConfig, startGatehouse } from '@gatehouse/api';
+import { createLogger, devSecretsFile, loadConfig, startGatehouse, withDevSecrets } from '@gatehouse/api';
 
 /** Starts the server and keeps it running until SIGINT or SIGTERM, then stops everything cleanly. */
 export async function serveCommand(): Promise<number> {
-  const config = loadConfig();
+  const config = withDevSecrets(loadConfig());
   const log = createLogger(config);
+  if (config.devSecrets.length > 0) {
+    log.warn(
+      { file: devSecretsFile(config.dataDir), generated: config.devSecrets },
+      'development secrets in use for variables that are not set (never in production)',
+    );
+  }
   let running;
   try {
     running = await startGatehouse(config, log);

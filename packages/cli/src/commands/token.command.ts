@@ -1,11 +1,8 @@
-import { loadConfig, signToken } from '@gatehouse/api';
+import { loadConfig, signToken, withDevSecrets } from '@gatehouse/api';
 
 export function tokenCommand(opts: { sub: string; role: string[]; expires: string }): number {
-  const config = loadConfig();
-  if (config.jwtSecretGenerated) {
-    process.stderr.write('GATEHOUSE_JWT_SECRET is not set: a token signed now would not be accepted by any server\n');
-    return 1;
-  }
+  // Without GATEHOUSE_JWT_SECRET, the local server's development secret (under GATEHOUSE_DATA_DIR) signs it.
+  const config = withDevSecrets(loadConfig());
   const roles = opts.role.flatMap((r) => r.split(',')).map((r) => r.trim()).filter(Boolean);
   for (const r of roles) {
     if (r !== 'platform-admin' && !/^(admin|member):[A-Za-z0-9_.-]+$/.test(r)) {
