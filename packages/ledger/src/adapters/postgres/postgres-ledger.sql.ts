@@ -59,7 +59,6 @@ LANGUAGE plpgsql AS $fn$
 DECLARE
   c text;
   e jsonb;
-  next_seq bigint;
   written text[];
 BEGIN
   IF jsonb_array_length(batch) = 1 THEN
@@ -67,10 +66,11 @@ BEGIN
     e := batch->0;
     out_id := e->>'id';
     PERFORM pg_advisory_xact_lock(hashtextextended('${n.log}:' || (e->>'communityId'), 0));
-    SELECT coalesce(max(l.community_seq), 0) + 1 INTO next_seq FROM ${n.log} l WHERE l.community_id = e->>'communityId';
+    -- a statement after the lock: its snapshot sees the community's last committed number
     INSERT INTO ${n.log} AS l (community_seq, id, type, community_id, subject, occurred_at, recorded_at, source,
                                actor, causation_id, correlation_id, schema_version, data)
-    VALUES (next_seq, out_id, e->>'type', e->>'communityId', e->>'subject', (e->>'occurredAt')::timestamptz,
+    VALUES ((SELECT coalesce(max(m.community_seq), 0) + 1 FROM ${n.log} m WHERE m.community_id = e->>'communityId'),
+            out_id, e->>'type', e->>'communityId', e->>'subject', (e->>'occurredAt')::timestamptz,
             (e->>'recordedAt')::timestamptz, e->>'source', e->>'actor', e->>'causationId', e->>'correlationId',
             (e->>'schemaVersion')::integer, e->'data')
     ON CONFLICT (id) DO NOTHING
@@ -97,11 +97,13 @@ BEGIN
     SELECT DISTINCT ON (i.id) i.* FROM input i
      WHERE NOT EXISTS (SELECT 1 FROM ${n.log} l WHERE l.id = i.id)
      ORDER BY i.id, i.i
+  ), heads AS (
+    SELECT f."communityId" AS community_id,
+           (SELECT coalesce(max(l.community_seq), 0) FROM ${n.log} l WHERE l.community_id = f."communityId") AS last_seq
+      FROM (SELECT DISTINCT "communityId" FROM fresh) f
   ), numbered AS (
-    SELECT f.*,
-           coalesce((SELECT max(l.community_seq) FROM ${n.log} l WHERE l.community_id = f."communityId"), 0)
-             + row_number() OVER (PARTITION BY f."communityId" ORDER BY f.i) AS seq
-      FROM fresh f
+    SELECT f.*, h.last_seq + row_number() OVER (PARTITION BY f."communityId" ORDER BY f.i) AS seq
+      FROM fresh f JOIN heads h ON h.community_id = f."communityId"
   ), w AS (
     INSERT INTO ${n.log} (community_seq, id, type, community_id, subject, occurred_at, recorded_at, source, actor,
                           causation_id, correlation_id, schema_version, data)
@@ -115,9 +117,10 @@ BEGIN
 
   RETURN QUERY
     SELECT t.x->>'id', l.tx, l.position,
-           (t.x->>'id') = ANY(written) AND t.i = min(t.i) OVER (PARTITION BY t.x->>'id')
+           w.id IS NOT NULL AND t.i = min(t.i) OVER (PARTITION BY t.x->>'id')
       FROM jsonb_array_elements(batch) WITH ORDINALITY AS t(x, i)
       JOIN ${n.log} l ON l.id = t.x->>'id'
+      LEFT JOIN unnest(written) AS w(id) ON w.id = t.x->>'id'
      ORDER BY t.i;
 END
 $fn$;
