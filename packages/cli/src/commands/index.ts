@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerDemoCommand } from './demo.command';
 import { registerLedgerCommands } from './ledger.command';
 import { migrateCommand } from './migrate.command';
 import { run } from './run';
@@ -20,6 +21,7 @@ export function registerCommands(program: Command): void {
     .action(run(() => migrateCommand()));
 
   registerLedgerCommands(program);
+  registerDemoCommand(program);
 
   registerStripeCommands(program);
 
