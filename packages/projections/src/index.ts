@@ -23,3 +23,6 @@ export * from './commerce/commerce-stripe.translate';
 export * from './commerce/commerce.projection';
 export * from './commerce/commerce.query';
 export * from './bench/projection-bench';
+export * from './membership/stripe-events.builders';
+export * from './access/access-harness';
+export * from './access/access.bench';

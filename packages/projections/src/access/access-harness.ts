@@ -6,6 +6,7 @@ import { createDataSource, runMigrations } from '../data-source';
 import { adminLedgerEvent } from '../membership/stripe-events.builders';
 import { MembershipProjection } from '../membership/membership.projection';
 import { MembershipQuery } from '../membership/membership.query';
+import type { Projection } from '../runtime/projection';
 import { Projector } from '../runtime/projector';
 import { AccessIndex } from './access-index';
 import { AccessQuery } from './access.query';
@@ -35,6 +36,8 @@ export async function startAccessHarness(options: {
   databaseUrl: string;
   ledger: Ledger;
   maxBatch?: number;
+  /** Run beside the membership projection (e.g. the archive, for `causedBy`). */
+  alsoProject?: readonly Projection[];
 }): Promise<AccessHarness> {
   await runMigrations(options.databaseUrl);
   const ds = createDataSource({ url: options.databaseUrl, poolSize: 4 });
@@ -47,7 +50,7 @@ export async function startAccessHarness(options: {
   const projector = new Projector({
     dataSource: ds,
     ledger: options.ledger,
-    projections: [projection],
+    projections: [projection, ...(options.alsoProject ?? [])],
     logger,
     maxBatch: options.maxBatch ?? 2000,
   });

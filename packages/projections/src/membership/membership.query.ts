@@ -22,6 +22,11 @@ export class MembershipQuery {
     private readonly index?: AccessIndex,
   ) {}
 
+  /** The catalog from the in-memory index only (no I/O), for hot paths. */
+  catalogCached(communityId: string): Catalog | undefined {
+    return this.index?.catalog(communityId);
+  }
+
   async catalog(communityId: string): Promise<Catalog | null> {
     const cached = this.index?.catalog(communityId);
     if (cached) return cached;
