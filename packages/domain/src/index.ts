@@ -14,3 +14,4 @@ export * from './access/diff-grants';
 export * from './proration/proration';
 export * from './membership/membership-view';
 export * from './commerce/commerce';
+export * from './tiers';

@@ -1,0 +1,4 @@
+export * from './tiers.events';
+export * from './tier-change';
+export * from './upsell';
+export * from './price-migration';
