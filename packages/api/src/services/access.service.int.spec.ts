@@ -23,21 +23,61 @@ let clock = at(0);
 
 const community = { kind: ResourceKind.COMMUNITY };
 const chat = { kind: ResourceKind.GROUP, id: 'grp_chat' };
-const sub = { id: 'sub_svc', customer: 'cus_svc', status: 'active', price: 'price_gold_m', product: 'prod_gold', periodStart: at(0), periodEnd: at(30), memberId: 'mem_svc' };
+const sub = {
+  id: 'sub_svc',
+  customer: 'cus_svc',
+  status: 'active',
+  price: 'price_gold_m',
+  product: 'prod_gold',
+  periodStart: at(0),
+  periodEnd: at(30),
+  memberId: 'mem_svc',
+};
 
 beforeAll(async () => {
   db = await createTestDatabase('accesssvc');
-  const ledger = new PostgresLedger({ connectionString: db.url, clock: () => new Date(clock), pollIntervalMs: 20, readSettleMs: 20 });
+  const ledger = new PostgresLedger({
+    connectionString: db.url,
+    clock: () => new Date(clock),
+    pollIntervalMs: 20,
+    readSettleMs: 20,
+  });
   h = await startAccessHarness({ databaseUrl: db.url, ledger, alsoProject: [archiveProjection()] });
   service = new AccessService({ ds: h.ds, access: h.access, memberships: h.memberships, now: () => at(1) });
   await h.append(catalogFacts(C));
   await h.append([
     stripeLedgerEvent(C, subscriptionEvent('customer.subscription.created', at(0), sub, 'evt_svc_created')),
-    stripeLedgerEvent(C, invoiceEvent('invoice.payment_action_required', at(0), { id: 'in_svc_1', subscription: sub.id, customer: sub.customer })),
-    stripeLedgerEvent(C, checkoutEvent('checkout.session.completed', at(0), { id: 'cs_svc', mode: 'payment', memberId: 'mem_buyer', paymentIntent: 'pi_svc', priceId: 'pr_course' })),
+    stripeLedgerEvent(
+      C,
+      invoiceEvent('invoice.payment_action_required', at(0), {
+        id: 'in_svc_1',
+        subscription: sub.id,
+        customer: sub.customer,
+      }),
+    ),
+    stripeLedgerEvent(
+      C,
+      checkoutEvent('checkout.session.completed', at(0), {
+        id: 'cs_svc',
+        mode: 'payment',
+        memberId: 'mem_buyer',
+        paymentIntent: 'pi_svc',
+        priceId: 'pr_course',
+      }),
+    ),
   ]);
   clock = at(40);
-  await h.append([stripeLedgerEvent(C, subscriptionEvent('customer.subscription.deleted', at(20), { ...sub, status: 'canceled', endedAt: at(20) }, 'evt_svc_deleted'))]);
+  await h.append([
+    stripeLedgerEvent(
+      C,
+      subscriptionEvent(
+        'customer.subscription.deleted',
+        at(20),
+        { ...sub, status: 'canceled', endedAt: at(20) },
+        'evt_svc_deleted',
+      ),
+    ),
+  ]);
 }, 60_000);
 
 afterAll(async () => {
@@ -51,26 +91,47 @@ describe('AccessService', () => {
     expect(d.allowed).toBe(true);
     expect(d.validUntil).toEqual(new Date(at(20)));
     expect(d.grants).toHaveLength(1);
-    expect(d.grants[0]).toMatchObject({ source: AccessSource.SUBSCRIPTION, resource: { kind: 'GROUP', id: 'grp_chat', name: 'Chat' } });
+    expect(d.grants[0]).toMatchObject({
+      source: AccessSource.SUBSCRIPTION,
+      resource: { kind: 'GROUP', id: 'grp_chat', name: 'Chat' },
+    });
     const cause = await d.grants[0].causedBy;
-    expect(cause).toMatchObject({ id: 'evt_svc_deleted', type: 'customer.subscription.deleted', communityId: C, source: 'stripe' });
+    expect(cause).toMatchObject({
+      id: 'evt_svc_deleted',
+      type: 'customer.subscription.deleted',
+      communityId: C,
+      source: 'stripe',
+    });
   });
 
   it('answers what was believed at asKnownAt before a late webhook', async () => {
     expect((await service.canAccess(C, 'mem_svc', community, new Date(at(25)))).allowed).toBe(false);
-    expect((await service.canAccess(C, 'mem_svc', community, new Date(at(25)), new Date(at(10)))).allowed).toBe(true);
+    expect(
+      (await service.canAccess(C, 'mem_svc', community, new Date(at(25)), new Date(at(10)))).allowed,
+    ).toBe(true);
   });
 
   it('rejects a group resource without an id', async () => {
-    await expect(service.canAccess(C, 'mem_svc', { kind: ResourceKind.GROUP })).rejects.toThrow(BadUserInputError);
+    await expect(service.canAccess(C, 'mem_svc', { kind: ResourceKind.GROUP })).rejects.toThrow(
+      BadUserInputError,
+    );
   });
 
   it('maps the membership to the contract: status, tier, price and a pending payment action', async () => {
     const before = await service.membership(C, 'mem_svc', new Date(at(5)));
-    expect(before).toMatchObject({ status: MembershipStatus.ACTIVE, stripeSubscriptionId: 'sub_svc', paymentActionRequired: true });
+    expect(before).toMatchObject({
+      status: MembershipStatus.ACTIVE,
+      stripeSubscriptionId: 'sub_svc',
+      paymentActionRequired: true,
+    });
     expect(before.tier?.id).toBe('tier_gold');
     expect(before.tier?.groups.map((g) => g.id)).toEqual(['grp_chat']);
-    expect(before.price).toMatchObject({ id: 'pr_gold_m', stripePriceId: 'price_gold_m', productKind: 'TIER', productId: 'tier_gold' });
+    expect(before.price).toMatchObject({
+      id: 'pr_gold_m',
+      stripePriceId: 'price_gold_m',
+      productKind: 'TIER',
+      productId: 'tier_gold',
+    });
     expect((await service.membership(C, 'mem_svc')).status).toBe(MembershipStatus.CANCELED);
     expect((await service.membership(C, 'mem_nobody')).status).toBe(MembershipStatus.NONE);
   });
@@ -92,9 +153,17 @@ describe('AccessService', () => {
   });
 
   it('lists who may see a resource at an instant, with their membership and the total', async () => {
-    const course = await service.accessList(C, { kind: ResourceKind.GROUP, id: 'grp_course' }, new Date(at(5)));
+    const course = await service.accessList(
+      C,
+      { kind: ResourceKind.GROUP, id: 'grp_course' },
+      new Date(at(5)),
+    );
     expect(course.totalCount).toBe(1);
-    expect(course.edges[0].node).toMatchObject({ memberId: 'mem_buyer', source: AccessSource.ONE_TIME, validUntil: null });
+    expect(course.edges[0].node).toMatchObject({
+      memberId: 'mem_buyer',
+      source: AccessSource.ONE_TIME,
+      validUntil: null,
+    });
     expect(course.edges[0].node.membership.status).toBe(MembershipStatus.NONE);
     expect((await service.accessList(C, community, new Date(at(25)))).totalCount).toBe(0);
   });

@@ -8,7 +8,13 @@ import {
 } from '@gatehouse/domain';
 import type { AccessQuery, MembershipQuery, MembershipRecord } from '@gatehouse/projections';
 import type { DataSource } from 'typeorm';
-import type { AccessChangeKind, AccessSource, BillingFrequency, MembershipStatus, ResourceKind } from '../graphql/enums';
+import type {
+  AccessChangeKind,
+  AccessSource,
+  BillingFrequency,
+  MembershipStatus,
+  ResourceKind,
+} from '../graphql/enums';
 import type { ResourceInput } from '../graphql/inputs';
 import type {
   AccessChangeConnection,
@@ -46,11 +52,15 @@ type LedgerEventRow = {
 // Ledger events never change, so a bounded cache of them is always right.
 const EVENT_CACHE_SIZE = 50_000;
 
-const date = (ms: EpochMs | null | undefined): Date | null => (ms === null || ms === undefined ? null : new Date(ms));
+const date = (ms: EpochMs | null | undefined): Date | null =>
+  ms === null || ms === undefined ? null : new Date(ms);
 
 export function resourceRefOrThrow(input: ResourceInput): ResourceRef {
   if (input.kind === 'COMMUNITY') return { kind: 'COMMUNITY' };
-  if (!input.id) throw new BadUserInputError(`resource.id is required for ${input.kind}`, { 'resource.id': `is required for ${input.kind}` });
+  if (!input.id)
+    throw new BadUserInputError(`resource.id is required for ${input.kind}`, {
+      'resource.id': `is required for ${input.kind}`,
+    });
   return { kind: input.kind, id: input.id };
 }
 
@@ -74,14 +84,21 @@ export class AccessService {
     return this.toMembership(record, catalog);
   }
 
-  async canAccess(communityId: string, memberId: string, resource: ResourceInput, at?: Date, asKnownAt?: Date): Promise<AccessDecision> {
+  async canAccess(
+    communityId: string,
+    memberId: string,
+    resource: ResourceInput,
+    at?: Date,
+    asKnownAt?: Date,
+  ): Promise<AccessDecision> {
     const ref = resourceRefOrThrow(resource);
     const when = at?.getTime() ?? this.now();
     const decision =
       asKnownAt === undefined
         ? this.deps.access.canAccess(communityId, memberId, ref, when)
         : await this.deps.access.canAccessAsKnownAt(communityId, memberId, ref, when, asKnownAt.getTime());
-    const catalog = this.deps.memberships.catalogCached(communityId) ?? (await this.deps.memberships.catalog(communityId));
+    const catalog =
+      this.deps.memberships.catalogCached(communityId) ?? (await this.deps.memberships.catalog(communityId));
     return {
       allowed: decision.allowed,
       reason: decision.reason,
@@ -90,7 +107,12 @@ export class AccessService {
     };
   }
 
-  async accessHistory(communityId: string, memberId: string, first?: number, after?: string): Promise<AccessChangeConnection> {
+  async accessHistory(
+    communityId: string,
+    memberId: string,
+    first?: number,
+    after?: string,
+  ): Promise<AccessChangeConnection> {
     const page = await this.deps.access.history(communityId, memberId, first, after);
     const catalog = await this.deps.memberships.catalog(communityId);
     return {
@@ -110,7 +132,13 @@ export class AccessService {
     };
   }
 
-  async accessList(communityId: string, resource: ResourceInput, at?: Date, first?: number, after?: string): Promise<MemberAccessConnection> {
+  async accessList(
+    communityId: string,
+    resource: ResourceInput,
+    at?: Date,
+    first?: number,
+    after?: string,
+  ): Promise<MemberAccessConnection> {
     const when = at?.getTime() ?? this.now();
     const page = this.deps.access.accessList(communityId, resourceRefOrThrow(resource), when, first, after);
     const [records, catalog] = await Promise.all([
@@ -157,7 +185,18 @@ export class AccessService {
     if (!r) {
       this.events.delete(id);
       const now = new Date(this.now());
-      return { id, position: '', type: 'unknown', communityId, subject: null, source: 'unknown', actor: null, occurredAt: now, recordedAt: now, data: {} };
+      return {
+        id,
+        position: '',
+        type: 'unknown',
+        communityId,
+        subject: null,
+        source: 'unknown',
+        actor: null,
+        occurredAt: now,
+        recordedAt: now,
+        data: {},
+      };
     }
     return {
       id: r.id,
@@ -174,11 +213,14 @@ export class AccessService {
   }
 
   /** Adds `causedBy` as a lazy property: the archive is read only when a query selects the field. */
-  private withCause<T extends object>(communityId: string, eventId: string, value: T): T & { causedBy: LedgerEvent } {
-    const service = this;
+  private withCause<T extends object>(
+    communityId: string,
+    eventId: string,
+    value: T,
+  ): T & { causedBy: LedgerEvent } {
     Object.defineProperty(value, 'causedBy', {
       enumerable: true,
-      get: () => service.ledgerEvent(communityId, eventId),
+      get: () => this.ledgerEvent(communityId, eventId),
     });
     return value as T & { causedBy: LedgerEvent };
   }
@@ -220,7 +262,12 @@ export class AccessService {
     };
   }
 
-  private pricesOf(communityId: string, catalog: Catalog, kind: 'TIER' | 'GROUP' | 'EVENT', id: string): Price[] {
+  private pricesOf(
+    communityId: string,
+    catalog: Catalog,
+    kind: 'TIER' | 'GROUP' | 'EVENT',
+    id: string,
+  ): Price[] {
     return Object.values(catalog.prices)
       .filter((p) => p.product.kind === kind && p.product.id === id)
       .sort((a, b) => (a.priceId < b.priceId ? -1 : 1))
@@ -232,9 +279,17 @@ export class AccessService {
     if (!t) return null;
     const groups: Group[] = t.groupIds.flatMap((gid) => {
       const g = catalog.groups[gid];
-      return g ? [{ id: g.groupId, name: g.name, prices: this.pricesOf(communityId, catalog, 'GROUP', g.groupId) }] : [];
+      return g
+        ? [{ id: g.groupId, name: g.name, prices: this.pricesOf(communityId, catalog, 'GROUP', g.groupId) }]
+        : [];
     });
-    return { id: t.tierId, name: t.name, rank: t.rank, groups, prices: this.pricesOf(communityId, catalog, 'TIER', t.tierId) };
+    return {
+      id: t.tierId,
+      name: t.name,
+      rank: t.rank,
+      groups,
+      prices: this.pricesOf(communityId, catalog, 'TIER', t.tierId),
+    };
   }
 
   private toMembership(r: MembershipRecord, catalog: Catalog | null): Membership {
@@ -252,7 +307,12 @@ export class AccessService {
       installmentsPaid: r.installmentsPaid ?? null,
       installmentsTotal: r.installmentsTotal ?? null,
       scheduledChange:
-        r.scheduledChange && toPrice ? { toPrice: this.toPrice(r.communityId, toPrice), effectiveAt: new Date(r.scheduledChange.effectiveAt) } : null,
+        r.scheduledChange && toPrice
+          ? {
+              toPrice: this.toPrice(r.communityId, toPrice),
+              effectiveAt: new Date(r.scheduledChange.effectiveAt),
+            }
+          : null,
       stripeSubscriptionId: r.stripeSubscriptionId ?? null,
       paymentActionRequired: r.paymentActionRequired,
     };

@@ -21,7 +21,12 @@ export function toPrice(communityId: string, p: DomainPrice): Price {
   } as Price;
 }
 
-function pricesOf(communityId: string, catalog: Catalog, kind: 'TIER' | 'GROUP' | 'EVENT', id: string): Price[] {
+function pricesOf(
+  communityId: string,
+  catalog: Catalog,
+  kind: 'TIER' | 'GROUP' | 'EVENT',
+  id: string,
+): Price[] {
   return Object.values(catalog.prices)
     .filter((p) => p.product.kind === kind && p.product.id === id)
     .sort((a, b) => a.priceId.localeCompare(b.priceId))

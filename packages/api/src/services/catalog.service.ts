@@ -67,7 +67,11 @@ export class CatalogService {
     return p ? toPrice(communityId, p) : null;
   }
 
-  async product(communityId: string, kind: ProductRef['kind'], id: string): Promise<Tier | Group | Event | null> {
+  async product(
+    communityId: string,
+    kind: ProductRef['kind'],
+    id: string,
+  ): Promise<Tier | Group | Event | null> {
     const catalog = await this.deps.catalog.get(communityId);
     if (!catalog) return null;
     if (kind === 'TIER') return catalog.tiers[id] ? toTier(communityId, catalog, id) : null;
@@ -75,8 +79,15 @@ export class CatalogService {
     return catalog.events[id] ? toEvent(communityId, catalog, id) : null;
   }
 
-  private async decideAndAppend(caller: Caller, communityId: string, command: CatalogCommand, catalog?: Catalog): Promise<Catalog> {
-    const state = catalog ?? (command.type === 'createCommunity' ? emptyCatalog() : await this.catalogOrThrow(communityId));
+  private async decideAndAppend(
+    caller: Caller,
+    communityId: string,
+    command: CatalogCommand,
+    catalog?: Catalog,
+  ): Promise<Catalog> {
+    const state =
+      catalog ??
+      (command.type === 'createCommunity' ? emptyCatalog() : await this.catalogOrThrow(communityId));
     const facts = decideCatalog(command, state, this.deps.clock().getTime());
     await appendAndWait(this.deps, communityId, caller.sub, facts);
     return this.catalogOrThrow(communityId);
@@ -102,7 +113,13 @@ export class CatalogService {
     const tierId = uuidv7();
     const catalog = await this.decideAndAppend(caller, input.communityId, {
       type: 'createTier',
-      data: { tierId, name: input.name, rank: input.rank, groupIds: input.groupIds ?? undefined, stripeProductId: input.stripeProductId ?? undefined },
+      data: {
+        tierId,
+        name: input.name,
+        rank: input.rank,
+        groupIds: input.groupIds ?? undefined,
+        stripeProductId: input.stripeProductId ?? undefined,
+      },
     });
     return toTier(input.communityId, catalog, tierId);
   }
@@ -148,15 +165,23 @@ export class CatalogService {
       trialDays: input.trialDays ?? undefined,
     };
     // Validate before anything is created in Stripe.
-    decideCatalog({ type: 'createPrice', data: { ...base, stripePriceId: input.stripePriceId ?? 'price_pending' } }, catalog, this.deps.clock().getTime());
+    decideCatalog(
+      { type: 'createPrice', data: { ...base, stripePriceId: input.stripePriceId ?? 'price_pending' } },
+      catalog,
+      this.deps.clock().getTime(),
+    );
 
     let stripePriceId = input.stripePriceId ?? undefined;
     let stripeProductId = productStripeId(catalog, product);
     const stripe = this.deps.stripe;
-    const account = catalog.community?.stripeAccountId ? { stripeAccount: catalog.community.stripeAccountId } : {};
+    const account = catalog.community?.stripeAccountId
+      ? { stripeAccount: catalog.community.stripeAccountId }
+      : {};
     if (stripePriceId) {
       if (stripe) {
-        const existing = await callStripe('read the price', () => stripe.prices.retrieve(stripePriceId!, {}, account));
+        const existing = await callStripe('read the price', () =>
+          stripe.prices.retrieve(stripePriceId!, {}, account),
+        );
         stripeProductId = typeof existing.product === 'string' ? existing.product : existing.product.id;
       }
     } else {
@@ -165,13 +190,22 @@ export class CatalogService {
         const name = productName(catalog, product);
         const created = await callStripe('create the product', () =>
           s.products.create(
-            { name, metadata: { gatehouse_community_id: input.communityId, gatehouse_product: `${product.kind}:${product.id}` } },
+            {
+              name,
+              metadata: {
+                gatehouse_community_id: input.communityId,
+                gatehouse_product: `${product.kind}:${product.id}`,
+              },
+            },
             { idempotencyKey: `gatehouse:product:${product.kind}:${product.id}`, ...account },
           ),
         );
         stripeProductId = created.id;
       }
-      const recurring = input.frequency === 'INSTALLMENTS' ? { interval: 'month' as const, interval_count: 1 } : stripeRecurringFor(input.frequency);
+      const recurring =
+        input.frequency === 'INSTALLMENTS'
+          ? { interval: 'month' as const, interval_count: 1 }
+          : stripeRecurringFor(input.frequency);
       const created = await callStripe('create the price', () =>
         s.prices.create(
           {

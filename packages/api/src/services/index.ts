@@ -47,11 +47,15 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
     product: (c, k, id) => catalog.product(c, k, id),
     async ledgerEvents(communityId, after, first, types) {
       const page = await ledgerEvents.page({ communityId, after, first, types });
-      return { edges: page.edges.map((e) => ({ cursor: e.cursor, node: toLedgerEvent(e.node) })), pageInfo: page.pageInfo };
+      return {
+        edges: page.edges.map((e) => ({ cursor: e.cursor, node: toLedgerEvent(e.node) })),
+        pageInfo: page.pageInfo,
+      };
     },
     async createCommunity(caller, input) {
       const community = await catalog.createCommunity(caller, input);
-      if (community.stripeAccountId) await deps.onStripeAccountLinked?.(community.stripeAccountId, community.id);
+      if (community.stripeAccountId)
+        await deps.onStripeAccountLinked?.(community.stripeAccountId, community.id);
       return community;
     },
     createTier: (caller, input) => catalog.createTier(caller, input),
@@ -80,7 +84,8 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
     async rebuildProjections(_caller, communityId) {
       if (communityId) {
         // Projections are rebuilt whole; a community id only checks that it exists.
-        if (!(await catalogQuery.exists(communityId))) throw new GatehouseError('NOT_FOUND', 'Community not found');
+        if (!(await catalogQuery.exists(communityId)))
+          throw new GatehouseError('NOT_FOUND', 'Community not found');
       }
       const reports = await deps.projector.rebuild();
       return reports.map((r) => ({ projection: r.projection, events: r.events, seconds: r.seconds }));

@@ -66,7 +66,10 @@ export async function startAccessHarness(options: {
     async append(events) {
       const results = await options.ledger.append(events);
       const ok = await projector.waitFor({ eventIds: results.map((r) => r.id) }, 15_000);
-      if (!ok) throw new Error(`projection did not apply ${results.length} events in time: ${JSON.stringify(projector.status())}`);
+      if (!ok)
+        throw new Error(
+          `projection did not apply ${results.length} events in time: ${JSON.stringify(projector.status())}`,
+        );
     },
     async close() {
       await projector.stop();
@@ -80,15 +83,80 @@ export async function startAccessHarness(options: {
  * A community with one tier (community + the `grp_chat` group), a course group sold once, and prices:
  * monthly, a 3-installment plan, and the one-time course.
  */
-export function catalogFacts(communityId: string, options: { graceDays?: number; region?: 'us' | 'eu' | 'in' } = {}): NewEvent[] {
+export function catalogFacts(
+  communityId: string,
+  options: { graceDays?: number; region?: 'us' | 'eu' | 'in' } = {},
+): NewEvent[] {
   const c = communityId;
   return [
-    adminLedgerEvent(c, 'CommunityCreated', { name: 'Makers', region: options.region ?? 'us', paidOnly: false, pastDueGraceDays: options.graceDays ?? 3, createdAt: T0 - 10 * DAY_MS }, T0 - 10 * DAY_MS),
+    adminLedgerEvent(
+      c,
+      'CommunityCreated',
+      {
+        name: 'Makers',
+        region: options.region ?? 'us',
+        paidOnly: false,
+        pastDueGraceDays: options.graceDays ?? 3,
+        createdAt: T0 - 10 * DAY_MS,
+      },
+      T0 - 10 * DAY_MS,
+    ),
     adminLedgerEvent(c, 'GroupDefined', { groupId: 'grp_chat', name: 'Chat' }, T0 - 10 * DAY_MS),
-    adminLedgerEvent(c, 'GroupDefined', { groupId: 'grp_course', name: 'Course', stripeProductId: 'prod_course' }, T0 - 10 * DAY_MS),
-    adminLedgerEvent(c, 'TierDefined', { tierId: 'tier_gold', name: 'Gold', rank: 1, groupIds: ['grp_chat'], stripeProductId: 'prod_gold' }, T0 - 10 * DAY_MS),
-    adminLedgerEvent(c, 'PriceAdded', { priceId: 'pr_gold_m', stripePriceId: 'price_gold_m', stripeProductId: 'prod_gold', product: { kind: 'TIER', id: 'tier_gold' }, amount: 1000, currency: 'usd', frequency: 'MONTHLY', trialDays: 14 }, T0 - 10 * DAY_MS),
-    adminLedgerEvent(c, 'PriceAdded', { priceId: 'pr_gold_i3', stripePriceId: 'price_gold_i3', stripeProductId: 'prod_gold', product: { kind: 'TIER', id: 'tier_gold' }, amount: 5000, currency: 'usd', frequency: 'INSTALLMENTS', installments: 3 }, T0 - 10 * DAY_MS),
-    adminLedgerEvent(c, 'PriceAdded', { priceId: 'pr_course', stripePriceId: 'price_course', stripeProductId: 'prod_course', product: { kind: 'GROUP', id: 'grp_course' }, amount: 9900, currency: 'usd', frequency: 'ONE_TIME' }, T0 - 10 * DAY_MS),
+    adminLedgerEvent(
+      c,
+      'GroupDefined',
+      { groupId: 'grp_course', name: 'Course', stripeProductId: 'prod_course' },
+      T0 - 10 * DAY_MS,
+    ),
+    adminLedgerEvent(
+      c,
+      'TierDefined',
+      { tierId: 'tier_gold', name: 'Gold', rank: 1, groupIds: ['grp_chat'], stripeProductId: 'prod_gold' },
+      T0 - 10 * DAY_MS,
+    ),
+    adminLedgerEvent(
+      c,
+      'PriceAdded',
+      {
+        priceId: 'pr_gold_m',
+        stripePriceId: 'price_gold_m',
+        stripeProductId: 'prod_gold',
+        product: { kind: 'TIER', id: 'tier_gold' },
+        amount: 1000,
+        currency: 'usd',
+        frequency: 'MONTHLY',
+        trialDays: 14,
+      },
+      T0 - 10 * DAY_MS,
+    ),
+    adminLedgerEvent(
+      c,
+      'PriceAdded',
+      {
+        priceId: 'pr_gold_i3',
+        stripePriceId: 'price_gold_i3',
+        stripeProductId: 'prod_gold',
+        product: { kind: 'TIER', id: 'tier_gold' },
+        amount: 5000,
+        currency: 'usd',
+        frequency: 'INSTALLMENTS',
+        installments: 3,
+      },
+      T0 - 10 * DAY_MS,
+    ),
+    adminLedgerEvent(
+      c,
+      'PriceAdded',
+      {
+        priceId: 'pr_course',
+        stripePriceId: 'price_course',
+        stripeProductId: 'prod_course',
+        product: { kind: 'GROUP', id: 'grp_course' },
+        amount: 9900,
+        currency: 'usd',
+        frequency: 'ONE_TIME',
+      },
+      T0 - 10 * DAY_MS,
+    ),
   ];
 }

@@ -28,7 +28,10 @@ type GrantRow = {
 
 export function grantFromRow(r: GrantRow): AccessGrant {
   return {
-    resource: r.resource_kind === 'COMMUNITY' ? { kind: 'COMMUNITY' } : { kind: r.resource_kind, id: r.resource_id ?? '' },
+    resource:
+      r.resource_kind === 'COMMUNITY'
+        ? { kind: 'COMMUNITY' }
+        : { kind: r.resource_kind, id: r.resource_id ?? '' },
     source: r.source,
     validFrom: r.valid_from.getTime(),
     validUntil: r.valid_until === null ? null : r.valid_until.getTime(),
@@ -67,7 +70,9 @@ export class AccessIndex {
       list.push(grantFromRow(r));
       members.set(r.member_id, list);
     }
-    const catalogs = await ds.query<{ community_id: string; state: Catalog }[]>('SELECT community_id, state FROM access_catalogs');
+    const catalogs = await ds.query<{ community_id: string; state: Catalog }[]>(
+      'SELECT community_id, state FROM access_catalogs',
+    );
     for (const c of catalogs) this.catalogs.set(c.community_id, c.state);
   }
 

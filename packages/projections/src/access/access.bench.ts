@@ -44,12 +44,29 @@ function stripeHistory(total: number, communities: number): NewEvent[] {
   const out: NewEvent[] = [];
   for (let i = 0; i < members; i++) {
     const c = `com_bench_${i % communities}`;
-    const spec = { id: `sub_b${i}`, customer: `cus_b${i}`, status: 'active', price: 'price_gold_m', product: 'prod_gold', memberId: `mem_${i}` };
+    const spec = {
+      id: `sub_b${i}`,
+      customer: `cus_b${i}`,
+      status: 'active',
+      price: 'price_gold_m',
+      product: 'prod_gold',
+      memberId: `mem_${i}`,
+    };
     for (let p = 0; p < EVENTS_PER_MEMBER / 2; p++) {
       const period = { periodStart: at(30 * p), periodEnd: at(30 * (p + 1)) };
       const type = p === 0 ? 'customer.subscription.created' : 'customer.subscription.updated';
       out.push(stripeLedgerEvent(c, subscriptionEvent(type, at(30 * p, i % 24), { ...spec, ...period })));
-      out.push(stripeLedgerEvent(c, invoiceEvent('invoice.paid', at(30 * p, i % 24), { id: `in_b${i}_${p}`, subscription: spec.id, customer: spec.customer, billingReason: p === 0 ? 'subscription_create' : 'subscription_cycle' })));
+      out.push(
+        stripeLedgerEvent(
+          c,
+          invoiceEvent('invoice.paid', at(30 * p, i % 24), {
+            id: `in_b${i}_${p}`,
+            subscription: spec.id,
+            customer: spec.customer,
+            billingReason: p === 0 ? 'subscription_create' : 'subscription_cycle',
+          }),
+        ),
+      );
     }
   }
   return out.slice(0, total);
@@ -101,7 +118,15 @@ export async function runAccessBench(options: AccessBenchOptions): Promise<Acces
       const t0 = process.hrtime.bigint();
       for (let k = 0; k < lookups; k++) {
         const i = (k * 7919) % members;
-        if (index.decide(`com_bench_${i % communities}`, `mem_${i}`, { kind: 'GROUP', id: 'grp_chat' }, at(k % 150)).allowed) allowed++;
+        if (
+          index.decide(
+            `com_bench_${i % communities}`,
+            `mem_${i}`,
+            { kind: 'GROUP', id: 'grp_chat' },
+            at(k % 150),
+          ).allowed
+        )
+          allowed++;
       }
       const lookupSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
       lookupRuns.push(lookups / lookupSeconds);

@@ -25,7 +25,11 @@ let h: AccessHarness;
 let clock = at(0);
 
 const stripe = (e: Parameters<typeof stripeLedgerEvent>[1]) => stripeLedgerEvent(C, e);
-const sub = (id: string, member: string | undefined, over: Partial<SubscriptionSpec> = {}): SubscriptionSpec => ({
+const sub = (
+  id: string,
+  member: string | undefined,
+  over: Partial<SubscriptionSpec> = {},
+): SubscriptionSpec => ({
   id,
   customer: `cus_${id.slice(4)}`,
   status: 'active',
@@ -41,7 +45,8 @@ async function given(recordedAt: number, ...events: Parameters<AccessHarness['ap
   clock = recordedAt;
   await h.append(events);
 }
-const allowed = (member: string, resource: ResourceRef, when: number) => h.access.canAccess(C, member, resource, when).allowed;
+const allowed = (member: string, resource: ResourceRef, when: number) =>
+  h.access.canAccess(C, member, resource, when).allowed;
 async function changes(member: string) {
   const page = await h.access.history(C, member, 100);
   return page.edges.map((e) => e.node.change);
@@ -49,7 +54,12 @@ async function changes(member: string) {
 
 beforeAll(async () => {
   db = await createTestDatabase('access');
-  const ledger = new PostgresLedger({ connectionString: db.url, clock: () => new Date(clock), pollIntervalMs: 20, readSettleMs: 20 });
+  const ledger = new PostgresLedger({
+    connectionString: db.url,
+    clock: () => new Date(clock),
+    pollIntervalMs: 20,
+    readSettleMs: 20,
+  });
   h = await startAccessHarness({ databaseUrl: db.url, ledger });
   await given(at(-10), ...catalogFacts(C, { graceDays: 3 }));
 }, 60_000);
@@ -69,14 +79,38 @@ describe('membership and access through the ledger', () => {
 
     await given(
       at(14),
-      stripe(subscriptionEvent('customer.subscription.updated', at(14), { ...s, status: 'active', periodStart: at(14), periodEnd: at(44) })),
-      stripe(invoiceEvent('invoice.paid', at(14), { id: 'in_trial_1', subscription: s.id, customer: s.customer })),
+      stripe(
+        subscriptionEvent('customer.subscription.updated', at(14), {
+          ...s,
+          status: 'active',
+          periodStart: at(14),
+          periodEnd: at(44),
+        }),
+      ),
+      stripe(
+        invoiceEvent('invoice.paid', at(14), { id: 'in_trial_1', subscription: s.id, customer: s.customer }),
+      ),
     );
     expect(allowed('mem_trial', COMMUNITY, at(40))).toBe(true);
     const active = await h.memberships.get(C, 'mem_trial', at(20));
-    expect(active).toMatchObject({ status: 'ACTIVE', tierId: 'tier_gold', priceId: 'pr_gold_m', currentPeriodEnd: at(44) });
+    expect(active).toMatchObject({
+      status: 'ACTIVE',
+      tierId: 'tier_gold',
+      priceId: 'pr_gold_m',
+      currentPeriodEnd: at(44),
+    });
 
-    await given(at(44), stripe(subscriptionEvent('customer.subscription.updated', at(44), { ...s, status: 'past_due', periodStart: at(44), periodEnd: at(74) })));
+    await given(
+      at(44),
+      stripe(
+        subscriptionEvent('customer.subscription.updated', at(44), {
+          ...s,
+          status: 'past_due',
+          periodStart: at(44),
+          periodEnd: at(74),
+        }),
+      ),
+    );
     expect((await h.memberships.get(C, 'mem_trial', at(45))).status).toBe('PAST_DUE');
     expect(allowed('mem_trial', COMMUNITY, at(46, 23))).toBe(true);
     const after = h.access.canAccess(C, 'mem_trial', COMMUNITY, at(47, 1));
@@ -92,7 +126,16 @@ describe('membership and access through the ledger', () => {
     expect(allowed('mem_cancel', COMMUNITY, at(30, 1))).toBe(false);
     expect((await h.memberships.get(C, 'mem_cancel', at(6))).cancelAtPeriodEnd).toBe(true);
 
-    await given(at(30), stripe(subscriptionEvent('customer.subscription.deleted', at(30), { ...s, status: 'canceled', endedAt: at(30) })));
+    await given(
+      at(30),
+      stripe(
+        subscriptionEvent('customer.subscription.deleted', at(30), {
+          ...s,
+          status: 'canceled',
+          endedAt: at(30),
+        }),
+      ),
+    );
     expect(allowed('mem_cancel', COMMUNITY, at(29))).toBe(true);
     expect(allowed('mem_cancel', COMMUNITY, at(31))).toBe(false);
     expect((await h.memberships.get(C, 'mem_cancel', at(31))).status).toBe('CANCELED');
@@ -103,30 +146,70 @@ describe('membership and access through the ledger', () => {
     await given(
       at(0),
       stripe(subscriptionEvent('customer.subscription.created', at(0), s)),
-      stripe(invoiceEvent('invoice.paid', at(0), { id: 'in_plan_1', subscription: s.id, customer: s.customer, billingReason: 'subscription_create' })),
-      stripe(invoiceEvent('invoice.paid', at(30), { id: 'in_plan_2', subscription: s.id, customer: s.customer })),
+      stripe(
+        invoiceEvent('invoice.paid', at(0), {
+          id: 'in_plan_1',
+          subscription: s.id,
+          customer: s.customer,
+          billingReason: 'subscription_create',
+        }),
+      ),
+      stripe(
+        invoiceEvent('invoice.paid', at(30), { id: 'in_plan_2', subscription: s.id, customer: s.customer }),
+      ),
     );
     expect((await h.memberships.get(C, 'mem_plan', at(31))).installmentsPaid).toBe(2);
     await given(
       at(60),
-      stripe(invoiceEvent('invoice.paid', at(60), { id: 'in_plan_3', subscription: s.id, customer: s.customer })),
-      stripe(subscriptionEvent('customer.subscription.deleted', at(90), { ...s, status: 'canceled', periodStart: at(60), periodEnd: at(90), endedAt: at(90) })),
+      stripe(
+        invoiceEvent('invoice.paid', at(60), { id: 'in_plan_3', subscription: s.id, customer: s.customer }),
+      ),
+      stripe(
+        subscriptionEvent('customer.subscription.deleted', at(90), {
+          ...s,
+          status: 'canceled',
+          periodStart: at(60),
+          periodEnd: at(90),
+          endedAt: at(90),
+        }),
+      ),
     );
     const d = h.access.canAccess(C, 'mem_plan', COMMUNITY, at(1000));
     expect(d.allowed).toBe(true);
     expect(d.validUntil).toBeNull();
     expect(d.grants[0].source).toBe('INSTALLMENT_PLAN');
-    expect(await h.memberships.get(C, 'mem_plan', at(100))).toMatchObject({ installmentsPaid: 3, installmentsTotal: 3 });
+    expect(await h.memberships.get(C, 'mem_plan', at(100))).toMatchObject({
+      installmentsPaid: 3,
+      installmentsTotal: 3,
+    });
   });
 
   it('revokes a one-time purchase on a full refund', async () => {
     await given(
       at(1),
-      stripe(checkoutEvent('checkout.session.completed', at(1), { id: 'cs_course', mode: 'payment', clientReferenceId: 'mem_course', paymentIntent: 'pi_course', priceId: 'pr_course' })),
+      stripe(
+        checkoutEvent('checkout.session.completed', at(1), {
+          id: 'cs_course',
+          mode: 'payment',
+          clientReferenceId: 'mem_course',
+          paymentIntent: 'pi_course',
+          priceId: 'pr_course',
+        }),
+      ),
     );
     expect(allowed('mem_course', COURSE, at(2))).toBe(true);
     expect(h.access.canAccess(C, 'mem_course', COURSE, at(500)).validUntil).toBeNull();
-    await given(at(5), stripe(chargeRefundedEvent(at(5), { charge: 'ch_course', paymentIntent: 'pi_course', amount: 9900, refunded: 9900 })));
+    await given(
+      at(5),
+      stripe(
+        chargeRefundedEvent(at(5), {
+          charge: 'ch_course',
+          paymentIntent: 'pi_course',
+          amount: 9900,
+          refunded: 9900,
+        }),
+      ),
+    );
     expect(allowed('mem_course', COURSE, at(2))).toBe(true);
     expect(allowed('mem_course', COURSE, at(6))).toBe(false);
     expect(await changes('mem_course')).toEqual(['GRANTED', 'REVOKED']);
@@ -135,12 +218,36 @@ describe('membership and access through the ledger', () => {
   it('suspends a purchase while disputed and revokes it when the dispute is lost', async () => {
     await given(
       at(1),
-      stripe(checkoutEvent('checkout.session.completed', at(1), { id: 'cs_disp', mode: 'payment', memberId: 'mem_disp', paymentIntent: 'pi_disp', priceId: 'pr_course' })),
-      stripe(disputeEvent('charge.dispute.created', at(3), { id: 'dp_1', charge: 'ch_disp', paymentIntent: 'pi_disp' })),
+      stripe(
+        checkoutEvent('checkout.session.completed', at(1), {
+          id: 'cs_disp',
+          mode: 'payment',
+          memberId: 'mem_disp',
+          paymentIntent: 'pi_disp',
+          priceId: 'pr_course',
+        }),
+      ),
+      stripe(
+        disputeEvent('charge.dispute.created', at(3), {
+          id: 'dp_1',
+          charge: 'ch_disp',
+          paymentIntent: 'pi_disp',
+        }),
+      ),
     );
     expect(allowed('mem_disp', COURSE, at(2))).toBe(true);
     expect(allowed('mem_disp', COURSE, at(4))).toBe(false);
-    await given(at(10), stripe(disputeEvent('charge.dispute.closed', at(10), { id: 'dp_1', charge: 'ch_disp', paymentIntent: 'pi_disp', status: 'lost' })));
+    await given(
+      at(10),
+      stripe(
+        disputeEvent('charge.dispute.closed', at(10), {
+          id: 'dp_1',
+          charge: 'ch_disp',
+          paymentIntent: 'pi_disp',
+          status: 'lost',
+        }),
+      ),
+    );
     expect(allowed('mem_disp', COURSE, at(20))).toBe(false);
     expect(await changes('mem_disp')).toEqual(['GRANTED', 'SUSPENDED']);
   });
@@ -148,10 +255,34 @@ describe('membership and access through the ledger', () => {
   it('restores a disputed purchase when the dispute is won', async () => {
     await given(
       at(1),
-      stripe(checkoutEvent('checkout.session.completed', at(1), { id: 'cs_won', mode: 'payment', memberId: 'mem_won', paymentIntent: 'pi_won', priceId: 'pr_course' })),
-      stripe(disputeEvent('charge.dispute.created', at(3), { id: 'dp_2', charge: 'ch_won', paymentIntent: 'pi_won' })),
+      stripe(
+        checkoutEvent('checkout.session.completed', at(1), {
+          id: 'cs_won',
+          mode: 'payment',
+          memberId: 'mem_won',
+          paymentIntent: 'pi_won',
+          priceId: 'pr_course',
+        }),
+      ),
+      stripe(
+        disputeEvent('charge.dispute.created', at(3), {
+          id: 'dp_2',
+          charge: 'ch_won',
+          paymentIntent: 'pi_won',
+        }),
+      ),
     );
-    await given(at(10), stripe(disputeEvent('charge.dispute.closed', at(10), { id: 'dp_2', charge: 'ch_won', paymentIntent: 'pi_won', status: 'won' })));
+    await given(
+      at(10),
+      stripe(
+        disputeEvent('charge.dispute.closed', at(10), {
+          id: 'dp_2',
+          charge: 'ch_won',
+          paymentIntent: 'pi_won',
+          status: 'won',
+        }),
+      ),
+    );
     expect(allowed('mem_won', COURSE, at(5))).toBe(false);
     expect(allowed('mem_won', COURSE, at(11))).toBe(true);
     expect(await changes('mem_won')).toEqual(['GRANTED', 'SUSPENDED', 'RESTORED']);
@@ -159,9 +290,25 @@ describe('membership and access through the ledger', () => {
 
   it('grants and revokes complimentary access, keeping the time before the revocation', async () => {
     const vip: ResourceRef = { kind: 'GROUP', id: 'grp_vip' };
-    await given(at(0), adminLedgerEvent(C, 'ComplimentaryAccessGranted', { memberId: 'mem_comp', resource: vip, from: at(0), reason: 'speaker' }, at(0)));
+    await given(
+      at(0),
+      adminLedgerEvent(
+        C,
+        'ComplimentaryAccessGranted',
+        { memberId: 'mem_comp', resource: vip, from: at(0), reason: 'speaker' },
+        at(0),
+      ),
+    );
     expect(h.access.canAccess(C, 'mem_comp', vip, at(100)).grants[0]?.source).toBe('COMPLIMENTARY');
-    await given(at(10), adminLedgerEvent(C, 'ComplimentaryAccessRevoked', { memberId: 'mem_comp', resource: vip, at: at(10), reason: 'left' }, at(10)));
+    await given(
+      at(10),
+      adminLedgerEvent(
+        C,
+        'ComplimentaryAccessRevoked',
+        { memberId: 'mem_comp', resource: vip, at: at(10), reason: 'left' },
+        at(10),
+      ),
+    );
     expect(allowed('mem_comp', vip, at(5))).toBe(true);
     expect(allowed('mem_comp', vip, at(11))).toBe(false);
     const history = await h.access.history(C, 'mem_comp', 10);
@@ -174,25 +321,68 @@ describe('membership and access through the ledger', () => {
 
 describe('member resolution', () => {
   it('finds the member by the customer a subscription checkout linked earlier', async () => {
-    await given(at(0), stripe(checkoutEvent('checkout.session.completed', at(0), { id: 'cs_link', mode: 'subscription', clientReferenceId: 'mem_link', customer: 'cus_link', subscription: 'sub_other' })));
-    await given(at(0), stripe(subscriptionEvent('customer.subscription.created', at(0), sub('sub_link', undefined, { customer: 'cus_link' }))));
+    await given(
+      at(0),
+      stripe(
+        checkoutEvent('checkout.session.completed', at(0), {
+          id: 'cs_link',
+          mode: 'subscription',
+          clientReferenceId: 'mem_link',
+          customer: 'cus_link',
+          subscription: 'sub_other',
+        }),
+      ),
+    );
+    await given(
+      at(0),
+      stripe(
+        subscriptionEvent(
+          'customer.subscription.created',
+          at(0),
+          sub('sub_link', undefined, { customer: 'cus_link' }),
+        ),
+      ),
+    );
     expect(allowed('mem_link', COMMUNITY, at(1))).toBe(true);
   });
 
   it("falls back to the customer's email matched against members who joined with it", async () => {
     await given(
       at(0),
-      adminLedgerEvent(C, 'MemberJoined', { memberId: 'mem_mail', email: 'Mail@Example.com', joinedAt: at(0) }, at(0)),
+      adminLedgerEvent(
+        C,
+        'MemberJoined',
+        { memberId: 'mem_mail', email: 'Mail@Example.com', joinedAt: at(0) },
+        at(0),
+      ),
       stripe(customerEvent('customer.created', at(0), { id: 'cus_mail', email: 'mail@example.com' })),
-      stripe(subscriptionEvent('customer.subscription.created', at(0), sub('sub_mail', undefined, { customer: 'cus_mail' }))),
+      stripe(
+        subscriptionEvent(
+          'customer.subscription.created',
+          at(0),
+          sub('sub_mail', undefined, { customer: 'cus_mail' }),
+        ),
+      ),
     );
     expect(h.access.canAccess(C, 'mem_mail', CHAT, at(1)).grants[0]?.source).toBe('SUBSCRIPTION');
   });
 
   it('keeps an unresolved event as unlinked, never thrown, and applies it once the customer is linked', async () => {
-    await given(at(0), stripe(subscriptionEvent('customer.subscription.created', at(0), sub('sub_late', undefined, { customer: 'cus_late' }))));
+    await given(
+      at(0),
+      stripe(
+        subscriptionEvent(
+          'customer.subscription.created',
+          at(0),
+          sub('sub_late', undefined, { customer: 'cus_late' }),
+        ),
+      ),
+    );
     expect((await h.memberships.unlinked(C)).map((u) => u.keys)).toContainEqual(['sub_late', 'cus_late']);
-    await given(at(1), stripe(customerEvent('customer.updated', at(1), { id: 'cus_late', memberId: 'mem_late' })));
+    await given(
+      at(1),
+      stripe(customerEvent('customer.updated', at(1), { id: 'cus_late', memberId: 'mem_late' })),
+    );
     expect(allowed('mem_late', COMMUNITY, at(2))).toBe(true);
     expect((await h.memberships.unlinked(C)).map((u) => u.keys)).not.toContainEqual(['sub_late', 'cus_late']);
   });
@@ -203,7 +393,16 @@ describe('bitemporal access', () => {
     const s = sub('sub_bt', 'mem_bt');
     await given(at(0), stripe(subscriptionEvent('customer.subscription.created', at(0), s)));
     // Stripe ended the subscription on day 10; the webhook only arrives on day 20.
-    await given(at(20), stripe(subscriptionEvent('customer.subscription.deleted', at(10), { ...s, status: 'canceled', endedAt: at(10) })));
+    await given(
+      at(20),
+      stripe(
+        subscriptionEvent('customer.subscription.deleted', at(10), {
+          ...s,
+          status: 'canceled',
+          endedAt: at(10),
+        }),
+      ),
+    );
     expect(allowed('mem_bt', COMMUNITY, at(15))).toBe(false);
     expect((await h.access.canAccessAsKnownAt(C, 'mem_bt', COMMUNITY, at(15), at(12))).allowed).toBe(true);
     expect((await h.access.canAccessAsKnownAt(C, 'mem_bt', COMMUNITY, at(15), at(20))).allowed).toBe(false);
@@ -238,10 +437,14 @@ describe('access index', () => {
   it('lists the members with access to a resource at an instant, paged', async () => {
     const all = h.access.accessList(C, COMMUNITY, at(1), 500);
     expect(all.totalCount).toBe(all.edges.length);
-    expect(all.edges.map((e) => e.node.memberId)).toEqual(expect.arrayContaining(['mem_trial', 'mem_plan', 'mem_link', 'mem_mail']));
+    expect(all.edges.map((e) => e.node.memberId)).toEqual(
+      expect.arrayContaining(['mem_trial', 'mem_plan', 'mem_link', 'mem_mail']),
+    );
     const first = h.access.accessList(C, COMMUNITY, at(1), 2);
     const second = h.access.accessList(C, COMMUNITY, at(1), 2, first.pageInfo.endCursor ?? undefined);
     expect(first.pageInfo.hasNextPage).toBe(true);
-    expect([...first.edges, ...second.edges].map((e) => e.node.memberId)).toEqual(all.edges.slice(0, 4).map((e) => e.node.memberId));
+    expect([...first.edges, ...second.edges].map((e) => e.node.memberId)).toEqual(
+      all.edges.slice(0, 4).map((e) => e.node.memberId),
+    );
   });
 });

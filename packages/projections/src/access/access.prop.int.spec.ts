@@ -34,7 +34,11 @@ const memberHistory = fc.record({
       paid: fc.boolean(),
       refundDay: fc.option(fc.integer({ min: 0, max: 90 }), { nil: undefined }),
       dispute: fc.option(
-        fc.record({ open: fc.integer({ min: 0, max: 90 }), close: fc.option(fc.integer({ min: 0, max: 120 }), { nil: undefined }), won: fc.boolean() }),
+        fc.record({
+          open: fc.integer({ min: 0, max: 90 }),
+          close: fc.option(fc.integer({ min: 0, max: 120 }), { nil: undefined }),
+          won: fc.boolean(),
+        }),
         { nil: undefined },
       ),
     }),
@@ -67,30 +71,111 @@ function stripeEvents(tag: string, members: History['members']): StripeEventJson
         ...(!m.viaCheckout && { memberId: mem }),
         ...(s.status === 'canceled' && { endedAt: at(s.day) }),
       };
-      const type = s.status === 'canceled' ? 'customer.subscription.deleted' : 'customer.subscription.updated';
+      const type =
+        s.status === 'canceled' ? 'customer.subscription.deleted' : 'customer.subscription.updated';
       out.push(subscriptionEvent(type, at(s.day), spec, `evt_${tag}_${i}_s${j}`));
     }
     if (m.viaCheckout) {
-      out.push(checkoutEvent('checkout.session.completed', at(0), { id: `cs_${tag}_${i}`, mode: 'subscription', clientReferenceId: mem, customer, subscription: subId }, `evt_${tag}_${i}_cs`));
+      out.push(
+        checkoutEvent(
+          'checkout.session.completed',
+          at(0),
+          {
+            id: `cs_${tag}_${i}`,
+            mode: 'subscription',
+            clientReferenceId: mem,
+            customer,
+            subscription: subId,
+          },
+          `evt_${tag}_${i}_cs`,
+        ),
+      );
     }
     for (const n of m.invoices) {
-      out.push(invoiceEvent('invoice.paid', at(30 * n), { id: `in_${tag}_${i}_${n}`, subscription: subId, customer, billingReason: n === 0 ? 'subscription_create' : 'subscription_cycle' }, `evt_${tag}_${i}_in${n}`));
+      out.push(
+        invoiceEvent(
+          'invoice.paid',
+          at(30 * n),
+          {
+            id: `in_${tag}_${i}_${n}`,
+            subscription: subId,
+            customer,
+            billingReason: n === 0 ? 'subscription_create' : 'subscription_cycle',
+          },
+          `evt_${tag}_${i}_in${n}`,
+        ),
+      );
     }
     const p = m.purchase;
     if (p) {
       const pi = `pi_${tag}_${i}`;
-      out.push(checkoutEvent('checkout.session.completed', at(p.day), { id: `cs_p_${tag}_${i}`, mode: 'payment', memberId: mem, paymentIntent: pi, priceId: 'pr_course', paymentStatus: p.paid ? 'paid' : 'unpaid' }, `evt_${tag}_${i}_p`));
-      if (!p.paid) out.push(checkoutEvent('checkout.session.async_payment_succeeded', at(p.day + 2), { id: `cs_p_${tag}_${i}`, mode: 'payment', memberId: mem, paymentIntent: pi, priceId: 'pr_course' }, `evt_${tag}_${i}_pa`));
-      if (p.refundDay !== undefined) out.push(chargeRefundedEvent(at(p.refundDay), { charge: `ch_${tag}_${i}`, paymentIntent: pi, amount: 9900, refunded: 9900 }, `evt_${tag}_${i}_r`));
+      out.push(
+        checkoutEvent(
+          'checkout.session.completed',
+          at(p.day),
+          {
+            id: `cs_p_${tag}_${i}`,
+            mode: 'payment',
+            memberId: mem,
+            paymentIntent: pi,
+            priceId: 'pr_course',
+            paymentStatus: p.paid ? 'paid' : 'unpaid',
+          },
+          `evt_${tag}_${i}_p`,
+        ),
+      );
+      if (!p.paid)
+        out.push(
+          checkoutEvent(
+            'checkout.session.async_payment_succeeded',
+            at(p.day + 2),
+            {
+              id: `cs_p_${tag}_${i}`,
+              mode: 'payment',
+              memberId: mem,
+              paymentIntent: pi,
+              priceId: 'pr_course',
+            },
+            `evt_${tag}_${i}_pa`,
+          ),
+        );
+      if (p.refundDay !== undefined)
+        out.push(
+          chargeRefundedEvent(
+            at(p.refundDay),
+            { charge: `ch_${tag}_${i}`, paymentIntent: pi, amount: 9900, refunded: 9900 },
+            `evt_${tag}_${i}_r`,
+          ),
+        );
       if (p.dispute) {
-        out.push(disputeEvent('charge.dispute.created', at(p.dispute.open), { id: `dp_${tag}_${i}`, charge: `ch_${tag}_${i}`, paymentIntent: pi }, `evt_${tag}_${i}_do`));
+        out.push(
+          disputeEvent(
+            'charge.dispute.created',
+            at(p.dispute.open),
+            { id: `dp_${tag}_${i}`, charge: `ch_${tag}_${i}`, paymentIntent: pi },
+            `evt_${tag}_${i}_do`,
+          ),
+        );
         if (p.dispute.close !== undefined) {
-          out.push(disputeEvent('charge.dispute.closed', at(p.dispute.close), { id: `dp_${tag}_${i}`, charge: `ch_${tag}_${i}`, paymentIntent: pi, status: p.dispute.won ? 'won' : 'lost' }, `evt_${tag}_${i}_dc`));
+          out.push(
+            disputeEvent(
+              'charge.dispute.closed',
+              at(p.dispute.close),
+              {
+                id: `dp_${tag}_${i}`,
+                charge: `ch_${tag}_${i}`,
+                paymentIntent: pi,
+                status: p.dispute.won ? 'won' : 'lost',
+              },
+              `evt_${tag}_${i}_dc`,
+            ),
+          );
         }
       }
     }
     // Twins: Stripe sometimes emits two events (two ids) for one change.
-    for (let t = 0; t < m.twins && t < out.length; t++) out.push({ ...out[out.length - 1 - t], id: `evt_${tag}_${i}_twin${t}` });
+    for (let t = 0; t < m.twins && t < out.length; t++)
+      out.push({ ...out[out.length - 1 - t], id: `evt_${tag}_${i}_twin${t}` });
   });
   return out;
 }
@@ -112,7 +197,8 @@ let run = 0;
 
 /** The read model of one community with its id and the generated tag taken out. */
 async function finalModel(communityId: string, tag: string) {
-  const strip = (v: unknown) => JSON.parse(JSON.stringify(v).split(tag).join('T').split(communityId).join('C'));
+  const strip = (v: unknown) =>
+    JSON.parse(JSON.stringify(v).split(tag).join('T').split(communityId).join('C'));
   const members = await h.ds.query(
     `SELECT member_id, doc->'state' AS state, doc->'invoices' AS invoices FROM member_states WHERE community_id = $1 ORDER BY member_id`,
     [communityId],
@@ -123,8 +209,14 @@ async function finalModel(communityId: string, tag: string) {
       ORDER BY member_id, resource_kind, resource_id, source, valid_from, valid_until, caused_by`,
     [communityId],
   );
-  const links = await h.ds.query(`SELECT stripe_key, member_id FROM stripe_links WHERE community_id = $1 ORDER BY stripe_key`, [communityId]);
-  const unlinked = await h.ds.query(`SELECT event_id FROM stripe_unlinked WHERE community_id = $1 ORDER BY event_id`, [communityId]);
+  const links = await h.ds.query(
+    `SELECT stripe_key, member_id FROM stripe_links WHERE community_id = $1 ORDER BY stripe_key`,
+    [communityId],
+  );
+  const unlinked = await h.ds.query(
+    `SELECT event_id FROM stripe_unlinked WHERE community_id = $1 ORDER BY event_id`,
+    [communityId],
+  );
   return strip({ members, grants, links, unlinked });
 }
 
@@ -146,7 +238,11 @@ describe('membership-access projection properties', () => {
   it('gives the same final read model for any delivery order, with duplicates, as in order', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.record({ members: fc.array(memberHistory, { minLength: 1, maxLength: 3 }), seed: fc.integer(), chunks: fc.integer({ min: 1, max: 5 }) }),
+        fc.record({
+          members: fc.array(memberHistory, { minLength: 1, maxLength: 3 }),
+          seed: fc.integer(),
+          chunks: fc.integer({ min: 1, max: 5 }),
+        }),
         async ({ members, seed, chunks }: History) => {
           run++;
           const inOrder = `com_in_${run}`;
@@ -158,7 +254,10 @@ describe('membership-access projection properties', () => {
           await h.append(catalogFacts(inOrder));
           await h.append(catalogFacts(reordered));
           await h.append(envelopes(inOrder, a));
-          const delivered = [...envelopes(reordered, b), ...shuffled(envelopes(reordered, b), seed + 1).slice(0, 3)];
+          const delivered = [
+            ...envelopes(reordered, b),
+            ...shuffled(envelopes(reordered, b), seed + 1).slice(0, 3),
+          ];
           const size = Math.ceil(delivered.length / chunks);
           for (let i = 0; i < delivered.length; i += size) await h.append(delivered.slice(i, i + size));
           expect(await finalModel(reordered, tagB)).toEqual(await finalModel(inOrder, tagA));

@@ -37,7 +37,9 @@ export const ACCESS_DEFAULT_PAGE = 50;
 function pageSizeOrThrow(first: number | undefined): number {
   const n = first ?? ACCESS_DEFAULT_PAGE;
   if (!Number.isInteger(n) || n < 1 || n > ACCESS_MAX_PAGE) {
-    throw new BadUserInputError(`first must be between 1 and ${ACCESS_MAX_PAGE}`, { first: `must be an integer from 1 to ${ACCESS_MAX_PAGE}` });
+    throw new BadUserInputError(`first must be between 1 and ${ACCESS_MAX_PAGE}`, {
+      first: `must be an integer from 1 to ${ACCESS_MAX_PAGE}`,
+    });
   }
   return n;
 }
@@ -50,7 +52,10 @@ function encode(kind: keyof typeof CURSOR_PREFIX, value: string): string {
 
 function decodeOrThrow(kind: keyof typeof CURSOR_PREFIX, cursor: string): string {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!text.startsWith(CURSOR_PREFIX[kind]) || encode(kind, text.slice(CURSOR_PREFIX[kind].length)) !== cursor) {
+  if (
+    !text.startsWith(CURSOR_PREFIX[kind]) ||
+    encode(kind, text.slice(CURSOR_PREFIX[kind].length)) !== cursor
+  ) {
     throw new BadUserInputError('Invalid cursor', { after: 'is not a cursor from this connection' });
   }
   return text.slice(CURSOR_PREFIX[kind].length);
@@ -85,7 +90,13 @@ export class AccessQuery {
   }
 
   /** What was believed at `knownAt` about access at `at`. */
-  async canAccessAsKnownAt(communityId: string, memberId: string, resource: ResourceRef, at: EpochMs, knownAt: EpochMs): Promise<AccessDecision> {
+  async canAccessAsKnownAt(
+    communityId: string,
+    memberId: string,
+    resource: ResourceRef,
+    at: EpochMs,
+    knownAt: EpochMs,
+  ): Promise<AccessDecision> {
     return decideAccess(await this.grantsAsKnownAt(communityId, memberId, knownAt), resource, at);
   }
 
@@ -100,10 +111,16 @@ export class AccessQuery {
   }
 
   /** A member's access changes, oldest first, as a Relay page. */
-  async history(communityId: string, memberId: string, first?: number, after?: string): Promise<Page<AccessChangeRecord>> {
+  async history(
+    communityId: string,
+    memberId: string,
+    first?: number,
+    after?: string,
+  ): Promise<Page<AccessChangeRecord>> {
     const n = pageSizeOrThrow(first);
     const from = after ? Number(decodeOrThrow('history', after)) : -1;
-    if (!Number.isInteger(from)) throw new BadUserInputError('Invalid cursor', { after: 'is not a cursor from this connection' });
+    if (!Number.isInteger(from))
+      throw new BadUserInputError('Invalid cursor', { after: 'is not a cursor from this connection' });
     const rows = await this.ds.query<ChangeRow[]>(
       `SELECT id, ordinal, resource_kind, resource_id, change, source, effective_at, recorded_at, valid_until, actor, caused_by
          FROM access_changes WHERE community_id = $1 AND member_id = $2 AND ordinal > $3 ORDER BY ordinal LIMIT $4`,
@@ -113,7 +130,10 @@ export class AccessQuery {
       cursor: encode('history', String(r.ordinal)),
       node: {
         id: r.id,
-        resource: r.resource_kind === 'COMMUNITY' ? { kind: 'COMMUNITY' as const } : { kind: r.resource_kind, id: r.resource_id ?? '' },
+        resource:
+          r.resource_kind === 'COMMUNITY'
+            ? { kind: 'COMMUNITY' as const }
+            : { kind: r.resource_kind, id: r.resource_id ?? '' },
         change: r.change,
         source: r.source,
         effectiveAt: r.effective_at.getTime(),
@@ -127,7 +147,13 @@ export class AccessQuery {
   }
 
   /** Members with access to `resource` at `at`, ordered by member id, with the total. */
-  accessList(communityId: string, resource: ResourceRef, at: EpochMs, first?: number, after?: string): Page<MemberAccessRecord> & { totalCount: number } {
+  accessList(
+    communityId: string,
+    resource: ResourceRef,
+    at: EpochMs,
+    first?: number,
+    after?: string,
+  ): Page<MemberAccessRecord> & { totalCount: number } {
     const n = pageSizeOrThrow(first);
     const from = after ? decodeOrThrow('list', after) : null;
     const key = resourceKey(resource);
@@ -142,6 +168,10 @@ export class AccessQuery {
     all.sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0));
     const rest = from === null ? all : all.filter((m) => m.memberId > from);
     const edges = rest.slice(0, n).map((node) => ({ cursor: encode('list', node.memberId), node }));
-    return { edges, pageInfo: { hasNextPage: rest.length > n, endCursor: edges.at(-1)?.cursor ?? null }, totalCount: all.length };
+    return {
+      edges,
+      pageInfo: { hasNextPage: rest.length > n, endCursor: edges.at(-1)?.cursor ?? null },
+      totalCount: all.length,
+    };
   }
 }

@@ -1,5 +1,10 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { MemberFactRow, MemberStateRow, StripeLinkRow, StripeUnlinkedRow } from '../membership/membership.row';
+import {
+  MemberFactRow,
+  MemberStateRow,
+  StripeLinkRow,
+  StripeUnlinkedRow,
+} from '../membership/membership.row';
 
 /**
  * One version of one access interval. Bitemporal: `[valid_from, valid_until)` is when access holds;

@@ -17,7 +17,12 @@ import {
 } from '@gatehouse/domain';
 import type { RecordedEvent } from '@gatehouse/ledger';
 import pino, { type Logger } from 'pino';
-import { GRANT_COLUMNS, grantFromRow, type AccessIndex, type AccessIndexUpdate } from '../access/access-index';
+import {
+  GRANT_COLUMNS,
+  grantFromRow,
+  type AccessIndex,
+  type AccessIndexUpdate,
+} from '../access/access-index';
 import type { Projection, ProjectionTx } from '../runtime/projection';
 import { readStripeEvent, type StripeHints, type StripeReading } from './stripe-event.translate';
 
@@ -36,7 +41,9 @@ export function emptyMemberDoc(): MemberDoc {
 }
 
 const MEMBER_ADMIN_TYPES = ['MemberJoined', 'ComplimentaryAccessGranted', 'ComplimentaryAccessRevoked'];
-const CATALOG_TYPES: ReadonlySet<string> = new Set(CATALOG_EVENT_TYPES.filter((t) => !MEMBER_ADMIN_TYPES.includes(t)));
+const CATALOG_TYPES: ReadonlySet<string> = new Set(
+  CATALOG_EVENT_TYPES.filter((t) => !MEMBER_ADMIN_TYPES.includes(t)),
+);
 
 type CurrentGrant = { id: string; key: string; grant: AccessGrant; recordedAt: string };
 
@@ -49,7 +56,15 @@ type MemberSlot = {
   dirty: boolean;
 };
 
-type Parked = { communityId: string; eventId: string; keys: string[]; reading: StripeReading; occurredAt: string; recordedAt: string; reason: string };
+type Parked = {
+  communityId: string;
+  eventId: string;
+  keys: string[];
+  reading: StripeReading;
+  occurredAt: string;
+  recordedAt: string;
+  reason: string;
+};
 
 /** One fact to fold into one member, with the ledger event that produced it now (a release may be later). */
 type Unit = {
@@ -107,7 +122,9 @@ export class MembershipProjection implements Projection {
   }
 
   async apply(tx: ProjectionTx, events: readonly RecordedEvent[]): Promise<void> {
-    const relevant = events.filter((e) => e.source === 'stripe' || CATALOG_TYPES.has(e.type) || MEMBER_ADMIN_TYPES.includes(e.type));
+    const relevant = events.filter(
+      (e) => e.source === 'stripe' || CATALOG_TYPES.has(e.type) || MEMBER_ADMIN_TYPES.includes(e.type),
+    );
     if (relevant.length === 0) return;
     const communities = [...new Set(relevant.map((e) => e.communityId))];
 
@@ -126,7 +143,11 @@ export class MembershipProjection implements Projection {
     for (const e of relevant) {
       if (e.source !== 'stripe') {
         const email = (e.data as { email?: string }).email;
-        if (e.type === 'MemberJoined' && email) wantedKeys.set(e.communityId, (wantedKeys.get(e.communityId) ?? new Set()).add(`email:${email.toLowerCase()}`));
+        if (e.type === 'MemberJoined' && email)
+          wantedKeys.set(
+            e.communityId,
+            (wantedKeys.get(e.communityId) ?? new Set()).add(`email:${email.toLowerCase()}`),
+          );
         continue;
       }
       const reading = readStripeEvent(e.data);
@@ -155,7 +176,9 @@ export class MembershipProjection implements Projection {
       occurred_at: Date;
       recorded_at: Date;
       reason: string;
-    }>('SELECT * FROM stripe_unlinked WHERE community_id = ANY($1) ORDER BY recorded_at, event_id', [communities])) {
+    }>('SELECT * FROM stripe_unlinked WHERE community_id = ANY($1) ORDER BY recorded_at, event_id', [
+      communities,
+    ])) {
       parked.get(r.community_id)?.push({
         communityId: r.community_id,
         eventId: r.event_id,
@@ -172,7 +195,14 @@ export class MembershipProjection implements Projection {
 
     // 2. Resolve members in log order; learning a link releases the events parked under it.
     const steps: Step[] = [];
-    const unitFor = (c: string, m: string, reading: StripeReading, factEventId: string, occurredAt: string, now: RecordedEvent): void => {
+    const unitFor = (
+      c: string,
+      m: string,
+      reading: StripeReading,
+      factEventId: string,
+      occurredAt: string,
+      now: RecordedEvent,
+    ): void => {
       for (const k of keysOf(reading.hints)) learn(c, k, m, now);
       if (reading.fact) {
         steps.push({
@@ -197,7 +227,9 @@ export class MembershipProjection implements Projection {
       newLinks.push({ c, k: key, m });
       const list = parked.get(c) as Parked[];
       // Released in a canonical order, so that rows do not depend on whether they were parked in this batch.
-      const waiting = list.filter((x) => x.keys.includes(key)).sort((x, y) => compareText(x.occurredAt, y.occurredAt) || compareText(x.eventId, y.eventId));
+      const waiting = list
+        .filter((x) => x.keys.includes(key))
+        .sort((x, y) => compareText(x.occurredAt, y.occurredAt) || compareText(x.eventId, y.eventId));
       for (const p of waiting) {
         // A release above may already have released this one through another of its keys.
         if (!list.includes(p)) continue;
@@ -258,7 +290,11 @@ export class MembershipProjection implements Projection {
 
     // 3. Load the members involved, then fold step by step.
     const slots = new Map<string, MemberSlot>();
-    const wanted = [...new Set(steps.flatMap((s) => (s.kind === 'member' ? [member(s.unit.communityId, s.unit.memberId)] : [])))];
+    const wanted = [
+      ...new Set(
+        steps.flatMap((s) => (s.kind === 'member' ? [member(s.unit.communityId, s.unit.memberId)] : [])),
+      ),
+    ];
     await this.loadMembers(
       tx,
       wanted.map((k) => k.split('\u0000') as [string, string]),
@@ -266,12 +302,29 @@ export class MembershipProjection implements Projection {
     );
     const fullyLoaded = new Set<string>();
     const facts: { c: string; m: string; id: string; at: number; fact: MembershipEvent }[] = [];
-    const grantInserts = new Map<string, { id: string; c: string; m: string; g: AccessGrant; recordedAt: string }>();
+    const grantInserts = new Map<
+      string,
+      { id: string; c: string; m: string; g: AccessGrant; recordedAt: string }
+    >();
     const grantSupersedes = new Map<string, string>();
     const grantDeletes = new Set<string>();
-    const changes: (AccessChange & { id: string; c: string; m: string; ordinal: number; recordedAt: string; actor: string | null; eventId: string })[] = [];
+    const changes: (AccessChange & {
+      id: string;
+      c: string;
+      m: string;
+      ordinal: number;
+      recordedAt: string;
+      actor: string | null;
+      eventId: string;
+    })[] = [];
 
-    const recompute = (slot: MemberSlot, effectiveAt: number, recordedAt: string, producedBy: string, actor: string | null) => {
+    const recompute = (
+      slot: MemberSlot,
+      effectiveAt: number,
+      recordedAt: string,
+      producedBy: string,
+      actor: string | null,
+    ) => {
       const catalog = catalogs.get(slot.communityId);
       const community = catalog?.community;
       const after = community && catalog ? grantsFor(slot.doc.state, catalog, community) : [];
@@ -310,7 +363,16 @@ export class MembershipProjection implements Projection {
       }
       for (const d of diff) {
         const ordinal = slot.historyCount++;
-        changes.push({ ...d, id: `${slot.communityId}/${slot.memberId}/c${ordinal}`, c: slot.communityId, m: slot.memberId, ordinal, recordedAt, actor, eventId: producedBy });
+        changes.push({
+          ...d,
+          id: `${slot.communityId}/${slot.memberId}/c${ordinal}`,
+          c: slot.communityId,
+          m: slot.memberId,
+          ordinal,
+          recordedAt,
+          actor,
+          eventId: producedBy,
+        });
       }
     };
 
@@ -318,7 +380,10 @@ export class MembershipProjection implements Projection {
       if (step.kind === 'catalog') {
         const e = step.event;
         const c = e.communityId;
-        catalogs.set(c, evolveCatalog(catalogs.get(c) ?? emptyCatalog(), { type: e.type, data: e.data } as CatalogEvent));
+        catalogs.set(
+          c,
+          evolveCatalog(catalogs.get(c) ?? emptyCatalog(), { type: e.type, data: e.data } as CatalogEvent),
+        );
         catalogsChanged.add(c);
         // A catalog fact (grace days, paid-only, a tier's groups) can change every member's access.
         if (!fullyLoaded.has(c)) {
@@ -334,7 +399,14 @@ export class MembershipProjection implements Projection {
       const key = member(u.communityId, u.memberId);
       let slot = slots.get(key);
       if (!slot) {
-        slot = { communityId: u.communityId, memberId: u.memberId, doc: emptyMemberDoc(), grants: [], historyCount: 0, dirty: true };
+        slot = {
+          communityId: u.communityId,
+          memberId: u.memberId,
+          doc: emptyMemberDoc(),
+          grants: [],
+          historyCount: 0,
+          dirty: true,
+        };
         slots.set(key, slot);
       }
       const fact = this.complete(u, catalogs.get(u.communityId));
@@ -344,11 +416,29 @@ export class MembershipProjection implements Projection {
       recompute(slot, u.effectiveAt, u.recordedAt, u.factEventId, u.actor);
     }
 
-    await this.write(tx, { slots, facts, grantInserts: [...grantInserts.values()], grantSupersedes, grantDeletes, changes, newLinks, newlyParked, released, catalogs, catalogsChanged });
+    await this.write(tx, {
+      slots,
+      facts,
+      grantInserts: [...grantInserts.values()],
+      grantSupersedes,
+      grantDeletes,
+      changes,
+      newLinks,
+      newlyParked,
+      released,
+      catalogs,
+      catalogsChanged,
+    });
 
     if (this.options.index) {
       const update: AccessIndexUpdate = {
-        members: [...slots.values()].filter((s) => s.dirty).map((s) => ({ communityId: s.communityId, memberId: s.memberId, grants: s.grants.map((g) => g.grant) })),
+        members: [...slots.values()]
+          .filter((s) => s.dirty)
+          .map((s) => ({
+            communityId: s.communityId,
+            memberId: s.memberId,
+            grants: s.grants.map((g) => g.grant),
+          })),
         catalogs: [...catalogsChanged].map((c) => ({ communityId: c, catalog: catalogs.get(c) as Catalog })),
       };
       await this.options.index.stage(tx, update);
@@ -362,8 +452,21 @@ export class MembershipProjection implements Projection {
     if (f.type === 'OneTimePurchaseCompleted') {
       const price = u.hints.priceId && catalog ? catalog.prices[u.hints.priceId] : undefined;
       const stripePriceId = f.data.stripePriceId || price?.stripePriceId || '';
-      if (!stripePriceId) this.log.warn({ eventId: u.factEventId }, 'one-time purchase without a known price: kept, grants nothing');
-      return { ...f, data: { ...f.data, memberId: u.memberId, stripePriceId, ...(!f.data.stripeProductId && price?.stripeProductId && { stripeProductId: price.stripeProductId }) } };
+      if (!stripePriceId)
+        this.log.warn(
+          { eventId: u.factEventId },
+          'one-time purchase without a known price: kept, grants nothing',
+        );
+      return {
+        ...f,
+        data: {
+          ...f.data,
+          memberId: u.memberId,
+          stripePriceId,
+          ...(!f.data.stripeProductId &&
+            price?.stripeProductId && { stripeProductId: price.stripeProductId }),
+        },
+      };
     }
     if (f.type === 'SubscriptionObserved' || f.type === 'SubscriptionDeleted') {
       return { ...f, data: { ...f.data, memberId: u.memberId } } as MembershipEvent;
@@ -371,17 +474,28 @@ export class MembershipProjection implements Projection {
     return f;
   }
 
-  private async loadMembers(tx: ProjectionTx, wanted: [string, string][], slots: Map<string, MemberSlot>): Promise<void> {
+  private async loadMembers(
+    tx: ProjectionTx,
+    wanted: [string, string][],
+    slots: Map<string, MemberSlot>,
+  ): Promise<void> {
     if (wanted.length === 0) return;
     const cs = wanted.map((w) => w[0]);
     const ms = wanted.map((w) => w[1]);
-    const rows = await tx.query<{ community_id: string; member_id: string; doc: MemberDoc; history_count: number }>(
+    const rows = await tx.query<{
+      community_id: string;
+      member_id: string;
+      doc: MemberDoc;
+      history_count: number;
+    }>(
       `SELECT s.community_id, s.member_id, s.doc, s.history_count FROM member_states s
          JOIN unnest($1::text[], $2::text[]) AS w(c, m) ON s.community_id = w.c AND s.member_id = w.m`,
       [cs, ms],
     );
     const grants = await tx.query<Parameters<typeof grantFromRow>[0] & { id: string; recorded_at: Date }>(
-      `SELECT g.id, g.recorded_at, ${GRANT_COLUMNS.split(', ').map((c) => `g.${c}`).join(', ')} FROM access_grants g
+      `SELECT g.id, g.recorded_at, ${GRANT_COLUMNS.split(', ')
+        .map((c) => `g.${c}`)
+        .join(', ')} FROM access_grants g
          JOIN unnest($1::text[], $2::text[]) AS w(c, m) ON g.community_id = w.c AND g.member_id = w.m
         WHERE g.superseded_at IS NULL ORDER BY g.id`,
       [cs, ms],
@@ -389,9 +503,18 @@ export class MembershipProjection implements Projection {
     this.fill(rows, grants, slots);
   }
 
-  private async loadCommunity(tx: ProjectionTx, communityId: string, slots: Map<string, MemberSlot>): Promise<void> {
+  private async loadCommunity(
+    tx: ProjectionTx,
+    communityId: string,
+    slots: Map<string, MemberSlot>,
+  ): Promise<void> {
     const loaded = [...slots.values()].filter((s) => s.communityId === communityId).map((s) => s.memberId);
-    const rows = await tx.query<{ community_id: string; member_id: string; doc: MemberDoc; history_count: number }>(
+    const rows = await tx.query<{
+      community_id: string;
+      member_id: string;
+      doc: MemberDoc;
+      history_count: number;
+    }>(
       `SELECT community_id, member_id, doc, history_count FROM member_states WHERE community_id = $1 AND member_id <> ALL($2::text[])`,
       [communityId, loaded],
     );
@@ -434,7 +557,15 @@ export class MembershipProjection implements Projection {
       grantInserts: { id: string; c: string; m: string; g: AccessGrant; recordedAt: string }[];
       grantSupersedes: Map<string, string>;
       grantDeletes: Set<string>;
-      changes: (AccessChange & { id: string; c: string; m: string; ordinal: number; recordedAt: string; actor: string | null; eventId: string })[];
+      changes: (AccessChange & {
+        id: string;
+        c: string;
+        m: string;
+        ordinal: number;
+        recordedAt: string;
+        actor: string | null;
+        eventId: string;
+      })[];
       newLinks: { c: string; k: string; m: string }[];
       newlyParked: Parked[];
       released: Set<string>;
@@ -463,7 +594,13 @@ export class MembershipProjection implements Projection {
         `INSERT INTO member_facts (community_id, member_id, event_id, observed_at, fact)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[])
          ON CONFLICT DO NOTHING`,
-        [w.facts.map((f) => f.c), w.facts.map((f) => f.m), w.facts.map((f) => f.id), w.facts.map((f) => iso(f.at)), w.facts.map((f) => JSON.stringify(f.fact))],
+        [
+          w.facts.map((f) => f.c),
+          w.facts.map((f) => f.m),
+          w.facts.map((f) => f.id),
+          w.facts.map((f) => iso(f.at)),
+          w.facts.map((f) => JSON.stringify(f.fact)),
+        ],
       );
     }
     if (w.newLinks.length > 0) {
@@ -474,7 +611,9 @@ export class MembershipProjection implements Projection {
       );
     }
     const parkedNow = w.newlyParked.filter((p) => !w.released.has(member(p.communityId, p.eventId)));
-    const releasedBefore = [...w.released].map((k) => k.split('\u0000')).filter(([c, id]) => !w.newlyParked.some((p) => p.communityId === c && p.eventId === id));
+    const releasedBefore = [...w.released]
+      .map((k) => k.split('\u0000'))
+      .filter(([c, id]) => !w.newlyParked.some((p) => p.communityId === c && p.eventId === id));
     if (releasedBefore.length > 0) {
       await tx.query(
         `DELETE FROM stripe_unlinked u USING unnest($1::text[], $2::text[]) AS r(c, id) WHERE u.community_id = r.c AND u.event_id = r.id`,
@@ -497,7 +636,11 @@ export class MembershipProjection implements Projection {
           parkedNow.map((p) => p.reason),
         ],
       );
-      for (const p of parkedNow) this.log.warn({ communityId: p.communityId, eventId: p.eventId, reason: p.reason }, 'stripe event not linked to a member yet');
+      for (const p of parkedNow)
+        this.log.warn(
+          { communityId: p.communityId, eventId: p.eventId, reason: p.reason },
+          'stripe event not linked to a member yet',
+        );
     }
     if (w.catalogsChanged.size > 0) {
       const cs = [...w.catalogsChanged];
@@ -578,7 +721,10 @@ export function foldDoc(doc: MemberDoc, fact: MembershipEvent): MemberDoc {
       fact.type === 'InvoicePaid'
         ? { ...prev, paidAt: Math.min(prev.paidAt ?? Infinity, d.observedAt) }
         : { ...prev, actionAt: Math.min(prev.actionAt ?? Infinity, d.observedAt) };
-    invoices = { ...invoices, [d.invoiceId]: { ...next, ...(d.subscriptionId && { subscriptionId: d.subscriptionId }) } };
+    invoices = {
+      ...invoices,
+      [d.invoiceId]: { ...next, ...(d.subscriptionId && { subscriptionId: d.subscriptionId }) },
+    };
   }
   if (fact.type === 'MemberJoined' && fact.data.email && !email) email = fact.data.email.toLowerCase();
   return { ...doc, state, invoices, ...(email && { email }) };

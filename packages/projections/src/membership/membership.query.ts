@@ -1,4 +1,10 @@
-import { membershipView, type Catalog, type EpochMs, type MembershipEvent, type MembershipView } from '@gatehouse/domain';
+import {
+  membershipView,
+  type Catalog,
+  type EpochMs,
+  type MembershipEvent,
+  type MembershipView,
+} from '@gatehouse/domain';
 import type { DataSource } from 'typeorm';
 import type { AccessIndex } from '../access/access-index';
 import { emptyMemberDoc, foldDoc, type MemberDoc } from './membership.projection';
@@ -12,7 +18,9 @@ export type MembershipRecord = MembershipView & {
 
 /** An invoice asked for an action and has not been paid since. */
 export function paymentActionRequired(doc: MemberDoc): boolean {
-  return Object.values(doc.invoices).some((i) => i.actionAt !== undefined && (i.paidAt === undefined || i.paidAt < i.actionAt));
+  return Object.values(doc.invoices).some(
+    (i) => i.actionAt !== undefined && (i.paidAt === undefined || i.paidAt < i.actionAt),
+  );
 }
 
 /** Reads of member states. `asOf` folds only the facts Stripe (or an admin) stated up to that instant. */
@@ -30,7 +38,10 @@ export class MembershipQuery {
   async catalog(communityId: string): Promise<Catalog | null> {
     const cached = this.index?.catalog(communityId);
     if (cached) return cached;
-    const rows = await this.ds.query<{ state: Catalog }[]>('SELECT state FROM access_catalogs WHERE community_id = $1', [communityId]);
+    const rows = await this.ds.query<{ state: Catalog }[]>(
+      'SELECT state FROM access_catalogs WHERE community_id = $1',
+      [communityId],
+    );
     return rows[0]?.state ?? null;
   }
 
@@ -51,12 +62,19 @@ export class MembershipQuery {
   }
 
   async get(communityId: string, memberId: string, at: EpochMs, asOf?: EpochMs): Promise<MembershipRecord> {
-    const [doc, catalog] = await Promise.all([this.doc(communityId, memberId, asOf), this.catalog(communityId)]);
+    const [doc, catalog] = await Promise.all([
+      this.doc(communityId, memberId, asOf),
+      this.catalog(communityId),
+    ]);
     return this.view(communityId, memberId, doc, catalog, asOf ?? at);
   }
 
   /** Many members at once (one query), for lists. */
-  async many(communityId: string, memberIds: readonly string[], at: EpochMs): Promise<Map<string, MembershipRecord>> {
+  async many(
+    communityId: string,
+    memberIds: readonly string[],
+    at: EpochMs,
+  ): Promise<Map<string, MembershipRecord>> {
     const [rows, catalog] = await Promise.all([
       this.ds.query<{ member_id: string; doc: MemberDoc }[]>(
         'SELECT member_id, doc FROM member_states WHERE community_id = $1 AND member_id = ANY($2)',
@@ -65,7 +83,9 @@ export class MembershipQuery {
       this.catalog(communityId),
     ]);
     const docs = new Map(rows.map((r) => [r.member_id, r.doc]));
-    return new Map(memberIds.map((m) => [m, this.view(communityId, m, docs.get(m) ?? emptyMemberDoc(), catalog, at)]));
+    return new Map(
+      memberIds.map((m) => [m, this.view(communityId, m, docs.get(m) ?? emptyMemberDoc(), catalog, at)]),
+    );
   }
 
   /** Stripe events no member could be found for yet (visible to admins as anomalies). */
@@ -77,19 +97,35 @@ export class MembershipQuery {
     return rows.map((r) => ({ eventId: r.event_id, reason: r.reason, keys: r.keys }));
   }
 
-  private view(communityId: string, memberId: string, doc: MemberDoc, catalog: Catalog | null, at: EpochMs): MembershipRecord {
-    const { tiers, tierByRank, groups, events, prices, priceIdByStripePriceId, productByStripeProductId } = catalog ?? {
-      tiers: {},
-      tierByRank: {},
-      groups: {},
-      events: {},
-      prices: {},
-      priceIdByStripePriceId: {},
-      productByStripeProductId: {},
-    };
+  private view(
+    communityId: string,
+    memberId: string,
+    doc: MemberDoc,
+    catalog: Catalog | null,
+    at: EpochMs,
+  ): MembershipRecord {
+    const { tiers, tierByRank, groups, events, prices, priceIdByStripePriceId, productByStripeProductId } =
+      catalog ?? {
+        tiers: {},
+        tierByRank: {},
+        groups: {},
+        events: {},
+        prices: {},
+        priceIdByStripePriceId: {},
+        productByStripeProductId: {},
+      };
     const view = membershipView(
       doc.state,
-      { ...(catalog?.community && { community: catalog.community }), tiers, tierByRank, groups, events, prices, priceIdByStripePriceId, productByStripeProductId },
+      {
+        ...(catalog?.community && { community: catalog.community }),
+        tiers,
+        tierByRank,
+        groups,
+        events,
+        prices,
+        priceIdByStripePriceId,
+        productByStripeProductId,
+      },
       at,
     );
     return { ...view, communityId, memberId, paymentActionRequired: paymentActionRequired(doc) };

@@ -1,4 +1,9 @@
-import { fromStripeSeconds, type StripeFact, type SubscriptionSnapshot, type SubscriptionStatus } from '@gatehouse/domain';
+import {
+  fromStripeSeconds,
+  type StripeFact,
+  type SubscriptionSnapshot,
+  type SubscriptionStatus,
+} from '@gatehouse/domain';
 
 /**
  * Reads a verbatim Stripe event (as stored in the ledger) into a domain fact plus the identifiers
@@ -52,7 +57,8 @@ function metadataMember(o: Obj): string | undefined {
 }
 
 function subscriptionSnapshot(sub: Obj, eventId: string, observedAt: number): SubscriptionSnapshot | null {
-  const items = isObj(sub.items) && Array.isArray(sub.items.data) ? (sub.items.data as unknown[]).filter(isObj) : [];
+  const items =
+    isObj(sub.items) && Array.isArray(sub.items.data) ? (sub.items.data as unknown[]).filter(isObj) : [];
   const item = items[0];
   const price = item && isObj(item.price) ? item.price : isObj(sub.plan) ? sub.plan : undefined;
   const status = str(sub.status);
@@ -60,7 +66,8 @@ function subscriptionSnapshot(sub: Obj, eventId: string, observedAt: number): Su
   // `basil` moved the period onto each item; older versions keep it on the subscription.
   const start = ms(item?.current_period_start) ?? ms(sub.current_period_start);
   const end = ms(item?.current_period_end) ?? ms(sub.current_period_end);
-  if (!id || !status || !STATUSES.has(status) || !price || start === undefined || end === undefined) return null;
+  if (!id || !status || !STATUSES.has(status) || !price || start === undefined || end === undefined)
+    return null;
   return {
     subscriptionId: id,
     customerId: idOf(sub.customer) ?? '',
@@ -89,7 +96,8 @@ function invoiceSubscription(inv: Obj): string | undefined {
 }
 
 function invoiceFact(inv: Obj, eventId: string, observedAt: number) {
-  const lines = isObj(inv.lines) && Array.isArray(inv.lines.data) ? (inv.lines.data as unknown[]).filter(isObj) : [];
+  const lines =
+    isObj(inv.lines) && Array.isArray(inv.lines.data) ? (inv.lines.data as unknown[]).filter(isObj) : [];
   return {
     invoiceId: str(inv.id) ?? '',
     ...(invoiceSubscription(inv) && { subscriptionId: invoiceSubscription(inv) }),
@@ -120,12 +128,15 @@ function invoiceFact(inv: Obj, eventId: string, observedAt: number) {
 }
 
 function checkoutPrice(session: Obj): { stripePriceId?: string; stripeProductId?: string } {
-  const items = isObj(session.line_items) && Array.isArray(session.line_items.data) ? session.line_items.data : [];
+  const items =
+    isObj(session.line_items) && Array.isArray(session.line_items.data) ? session.line_items.data : [];
   const first = (items as unknown[]).find(isObj);
   const price = first && isObj(first.price) ? first.price : undefined;
   const md = isObj(session.metadata) ? session.metadata : {};
   return {
-    ...((idOf(price) ?? str(md.gatehouse_stripe_price_id)) && { stripePriceId: idOf(price) ?? str(md.gatehouse_stripe_price_id) }),
+    ...((idOf(price) ?? str(md.gatehouse_stripe_price_id)) && {
+      stripePriceId: idOf(price) ?? str(md.gatehouse_stripe_price_id),
+    }),
     ...(price && idOf(price.product) && { stripeProductId: idOf(price.product) }),
   };
 }
@@ -168,9 +179,11 @@ export function readStripeEvent(event: unknown): StripeReading {
       ...(str(o.customer_email) && { email: str(o.customer_email) }),
       ...(data.subscriptionId && { subscriptionId: data.subscriptionId }),
     };
-    if (type === 'invoice.paid' || type === 'invoice.payment_succeeded') return { fact: { type: 'InvoicePaid', data }, hints };
+    if (type === 'invoice.paid' || type === 'invoice.payment_succeeded')
+      return { fact: { type: 'InvoicePaid', data }, hints };
     if (type === 'invoice.payment_failed') return { fact: { type: 'InvoicePaymentFailed', data }, hints };
-    if (type === 'invoice.payment_action_required') return { fact: { type: 'InvoicePaymentActionRequired', data }, hints };
+    if (type === 'invoice.payment_action_required')
+      return { fact: { type: 'InvoicePaymentActionRequired', data }, hints };
     return { fact: null, hints };
   }
   if (type.startsWith('checkout.session.')) {
@@ -180,12 +193,15 @@ export function readStripeEvent(event: unknown): StripeReading {
     const hints: StripeHints = {
       ...(memberId && { memberId }),
       ...(idOf(o.customer) && { customerId: idOf(o.customer) }),
-      ...((str(details.email) ?? str(o.customer_email)) && { email: str(details.email) ?? str(o.customer_email) }),
+      ...((str(details.email) ?? str(o.customer_email)) && {
+        email: str(details.email) ?? str(o.customer_email),
+      }),
       ...(idOf(o.subscription) && { subscriptionId: idOf(o.subscription) }),
       ...(idOf(o.payment_intent) && { paymentIntentId: idOf(o.payment_intent) }),
       ...(str(md.gatehouse_price_id) && { priceId: str(md.gatehouse_price_id) }),
     };
-    const completed = type === 'checkout.session.completed' || type === 'checkout.session.async_payment_succeeded';
+    const completed =
+      type === 'checkout.session.completed' || type === 'checkout.session.async_payment_succeeded';
     if (str(o.mode) !== 'payment' || !completed || !str(o.id)) return { fact: null, hints };
     const paid =
       type === 'checkout.session.async_payment_succeeded' ||
@@ -216,7 +232,10 @@ export function readStripeEvent(event: unknown): StripeReading {
     if (!pi) return { fact: null, hints };
     const amount = num(o.amount) ?? 0;
     const full = o.refunded === true || (amount > 0 && (num(o.amount_refunded) ?? 0) >= amount);
-    return { fact: { type: 'OneTimePurchaseRefunded', data: { paymentIntentId: pi, full, observedAt, eventId } }, hints };
+    return {
+      fact: { type: 'OneTimePurchaseRefunded', data: { paymentIntentId: pi, full, observedAt, eventId } },
+      hints,
+    };
   }
   if (type === 'charge.dispute.created' || type === 'charge.dispute.closed') {
     const chargeId = idOf(o.charge);
@@ -224,13 +243,23 @@ export function readStripeEvent(event: unknown): StripeReading {
     const hints: StripeHints = { ...(pi && { paymentIntentId: pi }), ...(chargeId && { chargeId }) };
     if (!chargeId) return { fact: null, hints };
     if (type === 'charge.dispute.created') {
-      return { fact: { type: 'DisputeOpened', data: { chargeId, ...(pi && { paymentIntentId: pi }), observedAt, eventId } }, hints };
+      return {
+        fact: {
+          type: 'DisputeOpened',
+          data: { chargeId, ...(pi && { paymentIntentId: pi }), observedAt, eventId },
+        },
+        hints,
+      };
     }
     // `warning_closed` ends an inquiry that never became a dispute: the money stays, like a win.
-    const status = o.status === 'lost' ? 'lost' : o.status === 'won' || o.status === 'warning_closed' ? 'won' : undefined;
+    const status =
+      o.status === 'lost' ? 'lost' : o.status === 'won' || o.status === 'warning_closed' ? 'won' : undefined;
     if (!status) return { fact: null, hints };
     return {
-      fact: { type: 'DisputeClosed', data: { chargeId, ...(pi && { paymentIntentId: pi }), status, observedAt, eventId } },
+      fact: {
+        type: 'DisputeClosed',
+        data: { chargeId, ...(pi && { paymentIntentId: pi }), status, observedAt, eventId },
+      },
       hints,
     };
   }
@@ -250,7 +279,10 @@ export function readStripeEvent(event: unknown): StripeReading {
       return [{ priceId, start, ...(end !== undefined && { end }) }];
     });
     return {
-      fact: { type: 'ScheduleObserved', data: { scheduleId: str(o.id) ?? '', subscriptionId: sub, phases, observedAt, eventId } },
+      fact: {
+        type: 'ScheduleObserved',
+        data: { scheduleId: str(o.id) ?? '', subscriptionId: sub, phases, observedAt, eventId },
+      },
       hints,
     };
   }

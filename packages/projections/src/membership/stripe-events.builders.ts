@@ -18,11 +18,20 @@ export type StripeEventJson = {
 
 const API_VERSION = '2025-08-27.basil';
 let seq = 0;
-const nextId = (prefix: string) => `${prefix}_${(++seq).toString(36).padStart(6, '0')}${Math.random().toString(36).slice(2, 8)}`;
+const nextId = (prefix: string) =>
+  `${prefix}_${(++seq).toString(36).padStart(6, '0')}${Math.random().toString(36).slice(2, 8)}`;
 const sec = (ms: number) => Math.floor(ms / 1000);
 
 function event(type: string, at: number, object: Record<string, unknown>, id?: string): StripeEventJson {
-  return { id: id ?? nextId('evt'), object: 'event', type, api_version: API_VERSION, created: sec(at), livemode: false, data: { object } };
+  return {
+    id: id ?? nextId('evt'),
+    object: 'event',
+    type,
+    api_version: API_VERSION,
+    created: sec(at),
+    livemode: false,
+    data: { object },
+  };
 }
 
 export type SubscriptionSpec = {
@@ -107,7 +116,10 @@ export function invoiceEvent(
       currency: inv.currency ?? 'usd',
       period_end: inv.periodEnd === undefined ? sec(at) : sec(inv.periodEnd),
       parent: inv.subscription
-        ? { type: 'subscription_details', subscription_details: { subscription: inv.subscription, metadata: {} } }
+        ? {
+            type: 'subscription_details',
+            subscription_details: { subscription: inv.subscription, metadata: {} },
+          }
         : null,
       lines: { object: 'list', data: [] },
     },
@@ -189,7 +201,13 @@ export function disputeEvent(
   return event(
     type,
     at,
-    { id: d.id, object: 'dispute', charge: d.charge, payment_intent: d.paymentIntent, status: d.status ?? 'needs_response' },
+    {
+      id: d.id,
+      object: 'dispute',
+      charge: d.charge,
+      payment_intent: d.paymentIntent,
+      status: d.status ?? 'needs_response',
+    },
     id,
   );
 }
@@ -203,7 +221,12 @@ export function customerEvent(
   return event(
     type,
     at,
-    { id: c.id, object: 'customer', email: c.email ?? null, metadata: c.memberId ? { gatehouse_member_id: c.memberId } : {} },
+    {
+      id: c.id,
+      object: 'customer',
+      email: c.email ?? null,
+      metadata: c.memberId ? { gatehouse_member_id: c.memberId } : {},
+    },
     id,
   );
 }
