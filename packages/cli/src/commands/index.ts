@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerBenchCommand } from './bench.command';
 import { registerDemoCommand } from './demo.command';
 import { registerLedgerCommands } from './ledger.command';
 import { migrateCommand } from './migrate.command';
@@ -22,6 +23,7 @@ export function registerCommands(program: Command): void {
 
   registerLedgerCommands(program);
   registerDemoCommand(program);
+  registerBenchCommand(program);
 
   registerStripeCommands(program);
 

@@ -1,0 +1,51 @@
+import type { Command } from 'commander';
+import { createLogger, loadConfig, openDatabase } from '@gatehouse/api';
+import { runLedgerBench } from '@gatehouse/ledger';
+import { runAccessBench, runProjectionBench } from '@gatehouse/projections';
+import { runAccessHttpBench } from '../bench/access-http.bench';
+import { run } from './run';
+
+// `npm run bench -- <suite>`: figures, not tests. Each suite prints medians and its ratio against a
+// baseline measured in the same process.
+
+const SUITES = ['ledger', 'access', 'projection'] as const;
+type Suite = (typeof SUITES)[number];
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+export async function benchCommand(suites: string[], opts: { quick?: boolean }): Promise<number> {
+  const chosen = (suites.length ? suites : ['ledger', 'access', 'projection']) as Suite[];
+  for (const s of chosen) {
+    if (!SUITES.includes(s)) {
+      process.stderr.write(`gatehouse bench: unknown suite "${s}" (use ${SUITES.join(', ')})\n`);
+      return 2;
+    }
+  }
+  const config = loadConfig();
+  const db = await openDatabase(config, createLogger({ logLevel: 'warn' }));
+  try {
+    for (const suite of chosen) {
+      log(`\n== ${suite} (${new Date().toISOString()})`);
+      if (suite === 'ledger') {
+        await runLedgerBench({ databaseUrl: db.url, kafkaBrokers: config.kafkaBrokers, events: opts.quick ? 2_000 : 5_000, log });
+      } else if (suite === 'projection') {
+        await runProjectionBench({ databaseUrl: db.url, events: opts.quick ? 10_000 : 50_000, log });
+      } else if (suite === 'access') {
+        await runAccessBench({ databaseUrl: db.url, events: opts.quick ? 5_000 : 20_000, log });
+        await runAccessHttpBench({ seconds: opts.quick ? 3 : 8, log });
+      }
+    }
+  } finally {
+    await db.close();
+  }
+  return 0;
+}
+
+export function registerBenchCommand(program: Command): void {
+  program
+    .command('bench')
+    .description(`print performance figures beside in-process baselines (suites: ${SUITES.join(', ')})`)
+    .argument('[suites...]', 'which suites to run (default: ledger access projection)')
+    .option('--quick', 'smaller runs')
+    .action(run((suites: string[], opts: { quick?: boolean }) => benchCommand(suites, opts)));
+}
