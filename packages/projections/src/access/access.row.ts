@@ -52,16 +52,16 @@ export class AccessGrantRow {
 /** One row of a member's access history. */
 @Entity({ name: 'access_changes' })
 export class AccessChangeRow {
-  @PrimaryColumn({ type: 'text' })
+  @Column({ type: 'text' })
   id!: string;
 
-  @Column({ name: 'community_id', type: 'text' })
+  @PrimaryColumn({ name: 'community_id', type: 'text' })
   communityId!: string;
 
-  @Column({ name: 'member_id', type: 'text' })
+  @PrimaryColumn({ name: 'member_id', type: 'text' })
   memberId!: string;
 
-  @Column({ type: 'integer' })
+  @PrimaryColumn({ type: 'integer' })
   ordinal!: number;
 
   @Column({ name: 'resource_kind', type: 'text' })

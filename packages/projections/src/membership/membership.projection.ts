@@ -574,33 +574,32 @@ export class MembershipProjection implements Projection {
     },
   ): Promise<void> {
     const dirty = [...w.slots.values()].filter((s) => s.dirty);
+    // Large batches go as one JSON parameter: cheaper to encode than many parallel arrays.
     if (dirty.length > 0) {
       await tx.query(
         `INSERT INTO member_states (community_id, member_id, email, doc, history_count)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::int[])
+         SELECT c, m, email, doc, n FROM json_to_recordset($1::json) AS t(c text, m text, email text, doc json, n int)
          ON CONFLICT (community_id, member_id) DO UPDATE
            SET email = EXCLUDED.email, doc = EXCLUDED.doc, history_count = EXCLUDED.history_count`,
         [
-          dirty.map((s) => s.communityId),
-          dirty.map((s) => s.memberId),
-          dirty.map((s) => s.doc.email ?? null),
-          dirty.map((s) => JSON.stringify(s.doc)),
-          dirty.map((s) => s.historyCount),
+          JSON.stringify(
+            dirty.map((s) => ({
+              c: s.communityId,
+              m: s.memberId,
+              email: s.doc.email ?? null,
+              doc: s.doc,
+              n: s.historyCount,
+            })),
+          ),
         ],
       );
     }
     if (w.facts.length > 0) {
       await tx.query(
         `INSERT INTO member_facts (community_id, member_id, event_id, observed_at, fact)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::jsonb[])
+         SELECT c, m, id, at, fact FROM json_to_recordset($1::json) AS t(c text, m text, id text, at timestamptz, fact json)
          ON CONFLICT DO NOTHING`,
-        [
-          w.facts.map((f) => f.c),
-          w.facts.map((f) => f.m),
-          w.facts.map((f) => f.id),
-          w.facts.map((f) => iso(f.at)),
-          w.facts.map((f) => JSON.stringify(f.fact)),
-        ],
+        [JSON.stringify(w.facts.map((f) => ({ c: f.c, m: f.m, id: f.id, at: iso(f.at), fact: f.fact })))],
       );
     }
     if (w.newLinks.length > 0) {
@@ -624,7 +623,7 @@ export class MembershipProjection implements Projection {
       await tx.query(
         `INSERT INTO stripe_unlinked (community_id, event_id, keys, reading, occurred_at, recorded_at, reason)
          SELECT c, id, string_to_array(k, ' '), r, o, rec, reason
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[], $6::timestamptz[], $7::text[]) AS t(c, id, k, r, o, rec, reason)
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::json[], $5::timestamptz[], $6::timestamptz[], $7::text[]) AS t(c, id, k, r, o, rec, reason)
          ON CONFLICT DO NOTHING`,
         [
           parkedNow.map((p) => p.communityId),
@@ -654,24 +653,28 @@ export class MembershipProjection implements Projection {
       await tx.query('DELETE FROM access_grants WHERE id = ANY($1)', [[...w.grantDeletes]]);
     }
     if (w.grantInserts.length > 0) {
-      const gi = w.grantInserts;
       await tx.query(
         `INSERT INTO access_grants (id, community_id, member_id, resource_kind, resource_id, source, valid_from, valid_until,
            suspended, caused_by, recorded_at, superseded_at)
-         SELECT t.*, NULL FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[],
-           $8::timestamptz[], $9::boolean[], $10::text[], $11::timestamptz[]) AS t`,
+         SELECT id, c, m, kind, rid, source, vf, vu, sus, cause, rec, NULL
+           FROM json_to_recordset($1::json) AS t(id text, c text, m text, kind text, rid text, source text, vf timestamptz,
+             vu timestamptz, sus boolean, cause text, rec timestamptz)`,
         [
-          gi.map((g) => g.id),
-          gi.map((g) => g.c),
-          gi.map((g) => g.m),
-          gi.map((g) => g.g.resource.kind),
-          gi.map((g) => g.g.resource.id ?? null),
-          gi.map((g) => g.g.source),
-          gi.map((g) => iso(g.g.validFrom)),
-          gi.map((g) => (g.g.validUntil === null ? null : iso(g.g.validUntil))),
-          gi.map((g) => g.g.suspended),
-          gi.map((g) => g.g.causedBy),
-          gi.map((g) => g.recordedAt),
+          JSON.stringify(
+            w.grantInserts.map((g) => ({
+              id: g.id,
+              c: g.c,
+              m: g.m,
+              kind: g.g.resource.kind,
+              rid: g.g.resource.id ?? null,
+              source: g.g.source,
+              vf: iso(g.g.validFrom),
+              vu: g.g.validUntil === null ? null : iso(g.g.validUntil),
+              sus: g.g.suspended,
+              cause: g.g.causedBy,
+              rec: g.recordedAt,
+            })),
+          ),
         ],
       );
     }
@@ -683,27 +686,31 @@ export class MembershipProjection implements Projection {
       );
     }
     if (w.changes.length > 0) {
-      const ch = w.changes;
       await tx.query(
         `INSERT INTO access_changes (id, community_id, member_id, ordinal, resource_kind, resource_id, change, source,
            effective_at, recorded_at, valid_until, actor, caused_by, event_id)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[],
-           $9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::text[], $13::text[], $14::text[])`,
+         SELECT id, c, m, n, kind, rid, change, source, eff, rec, vu, actor, cause, ev
+           FROM json_to_recordset($1::json) AS t(id text, c text, m text, n int, kind text, rid text, change text, source text,
+             eff timestamptz, rec timestamptz, vu timestamptz, actor text, cause text, ev text)`,
         [
-          ch.map((c) => c.id),
-          ch.map((c) => c.c),
-          ch.map((c) => c.m),
-          ch.map((c) => c.ordinal),
-          ch.map((c) => c.resource.kind),
-          ch.map((c) => c.resource.id ?? null),
-          ch.map((c) => c.change),
-          ch.map((c) => c.source),
-          ch.map((c) => iso(c.effectiveAt)),
-          ch.map((c) => c.recordedAt),
-          ch.map((c) => (c.validUntil === null ? null : iso(c.validUntil))),
-          ch.map((c) => c.actor),
-          ch.map((c) => c.causedBy),
-          ch.map((c) => c.eventId),
+          JSON.stringify(
+            w.changes.map((c) => ({
+              id: c.id,
+              c: c.c,
+              m: c.m,
+              n: c.ordinal,
+              kind: c.resource.kind,
+              rid: c.resource.id ?? null,
+              change: c.change,
+              source: c.source,
+              eff: iso(c.effectiveAt),
+              rec: c.recordedAt,
+              vu: c.validUntil === null ? null : iso(c.validUntil),
+              actor: c.actor,
+              cause: c.causedBy,
+              ev: c.eventId,
+            })),
+          ),
         ],
       );
     }

@@ -12,7 +12,8 @@ export class MemberStateRow {
   @Column({ type: 'text', nullable: true })
   email!: string | null;
 
-  @Column({ type: 'jsonb' })
+  // json, not jsonb: always read and written whole, and json is cheaper to write.
+  @Column({ type: 'json' })
   doc!: unknown;
 
   /** Number of access changes written so far (the next change's ordinal). */
@@ -35,7 +36,7 @@ export class MemberFactRow {
   @Column({ name: 'observed_at', type: 'timestamptz' })
   observedAt!: Date;
 
-  @Column({ type: 'jsonb' })
+  @Column({ type: 'json' })
   fact!: unknown;
 }
 
@@ -64,7 +65,7 @@ export class StripeUnlinkedRow {
   @Column({ type: 'text', array: true })
   keys!: string[];
 
-  @Column({ type: 'jsonb' })
+  @Column({ type: 'json' })
   reading!: unknown;
 
   @Column({ name: 'occurred_at', type: 'timestamptz' })

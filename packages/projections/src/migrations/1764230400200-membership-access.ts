@@ -9,7 +9,7 @@ export class MembershipAccess1764230400200 implements MigrationInterface {
         community_id text NOT NULL,
         member_id text NOT NULL,
         email text,
-        doc jsonb NOT NULL,
+        doc json NOT NULL,
         history_count integer NOT NULL DEFAULT 0,
         PRIMARY KEY (community_id, member_id)
       )`);
@@ -20,7 +20,7 @@ export class MembershipAccess1764230400200 implements MigrationInterface {
         member_id text NOT NULL,
         event_id text NOT NULL,
         observed_at timestamptz NOT NULL,
-        fact jsonb NOT NULL,
+        fact json NOT NULL,
         PRIMARY KEY (community_id, member_id, event_id)
       )`);
     await q.query(`
@@ -35,7 +35,7 @@ export class MembershipAccess1764230400200 implements MigrationInterface {
         community_id text NOT NULL,
         event_id text NOT NULL,
         keys text[] NOT NULL,
-        reading jsonb NOT NULL,
+        reading json NOT NULL,
         occurred_at timestamptz NOT NULL,
         recorded_at timestamptz NOT NULL,
         reason text NOT NULL,
@@ -63,7 +63,7 @@ export class MembershipAccess1764230400200 implements MigrationInterface {
     await q.query(`CREATE INDEX access_grants_known_idx ON access_grants (community_id, member_id, recorded_at)`);
     await q.query(`
       CREATE TABLE access_changes (
-        id text PRIMARY KEY,
+        id text NOT NULL,
         community_id text NOT NULL,
         member_id text NOT NULL,
         ordinal integer NOT NULL,
@@ -77,7 +77,7 @@ export class MembershipAccess1764230400200 implements MigrationInterface {
         actor text,
         caused_by text NOT NULL,
         event_id text NOT NULL,
-        CONSTRAINT access_changes_member_ordinal_key UNIQUE (community_id, member_id, ordinal)
+        PRIMARY KEY (community_id, member_id, ordinal)
       )`);
   }
 
