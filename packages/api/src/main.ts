@@ -9,6 +9,7 @@ import {
   CommerceProjection,
   MembershipProjection,
   Projector,
+  TiersProjection,
   archiveProjection,
   pendingMigrations,
 } from '@gatehouse/projections';
@@ -105,6 +106,7 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
         new CatalogProjection(),
         new MembershipProjection({ index: accessIndex, logger: projectionLog }),
         new CommerceProjection({ logger: projectionLog }),
+        new TiersProjection({ logger: projectionLog }),
       ],
     });
     projector.start();

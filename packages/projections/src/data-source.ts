@@ -5,6 +5,7 @@ import { CatalogRow } from './catalog/catalog.row';
 import { migrations } from './migrations';
 import { ProjectionAnomalyRow } from './runtime/projection-anomaly.row';
 import { ProjectionCheckpointRow } from './runtime/projection-checkpoint.row';
+import { tiersEntities } from './tiers/tiers.row';
 
 export type DataSourceConfig = {
   url: string;
@@ -20,6 +21,7 @@ export const readModelEntities = [
   LedgerEventRow,
   CatalogRow,
   ...membershipAccessEntities,
+  ...tiersEntities,
 ];
 
 const MIGRATIONS_TABLE = 'read_model_migrations';

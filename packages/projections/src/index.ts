@@ -26,3 +26,6 @@ export * from './bench/projection-bench';
 export * from './membership/stripe-events.builders';
 export * from './access/access-harness';
 export * from './access/access.bench';
+export * from './tiers/tiers.row';
+export * from './tiers/tiers.projection';
+export * from './tiers/tiers.query';
