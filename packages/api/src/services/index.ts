@@ -8,6 +8,7 @@ import type { GatehouseServices } from '../graphql/services';
 import { CatalogService } from './catalog.service';
 import { createCommerceService, type CommerceService } from './commerce.service';
 import { toLedgerEvent } from './ledger-events.mapper';
+import { createTiersService } from './tiers.service';
 
 export type ServiceDeps = {
   dataSource: DataSource;
@@ -37,6 +38,7 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
   const commands = { ledger: deps.ledger, projector: deps.projector, clock, waitMs: deps.waitMs ?? 10_000 };
   const catalog = new CatalogService({ ...commands, catalog: catalogQuery, stripe: deps.stripe });
   const commerce = createCommerceService(deps);
+  const tiers = createTiersService(deps);
 
   return {
     catalogQuery,
@@ -68,19 +70,19 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
     canAccess: async () => notYet('canAccess'),
     accessHistory: async () => notYet('accessHistory'),
     accessList: async () => notYet('accessList'),
-    previewTierChange: async () => notYet('previewTierChange'),
-    prorationOutcomes: async () => notYet('prorationOutcomes'),
-    upsellOffers: async () => notYet('upsellOffers'),
-    changePrice: async () => notYet('changePrice'),
+    previewTierChange: (c, m, toPriceId, at) => tiers.previewTierChange(c, m, toPriceId, at),
+    prorationOutcomes: (c, m) => tiers.prorationOutcomes(c, m),
+    upsellOffers: (c, m) => tiers.upsellOffers(c, m),
+    changePrice: (caller, input) => tiers.changePrice(caller, input),
     createPromoCode: (caller, input) => commerce.createPromoCode(caller, input),
     createInvitationLink: (caller, input) => commerce.createInvitationLink(caller, input),
     startCheckout: (caller, input) => commerce.startCheckout(caller, input),
-    changeTier: async () => notYet('changeTier'),
+    changeTier: (caller, input) => tiers.changeTier(caller, input),
     billingPortalUrl: (caller, c, m, returnUrl) => commerce.billingPortalUrl(caller, c, m, returnUrl),
     grantComplimentaryAccess: async () => notYet('grantComplimentaryAccess'),
     revokeComplimentaryAccess: async () => notYet('revokeComplimentaryAccess'),
     importStripeSubscriptions: async () => notYet('importStripeSubscriptions'),
-    migrateGroupToTiers: async () => notYet('migrateGroupToTiers'),
+    migrateGroupToTiers: (caller, input) => tiers.migrateGroupToTiers(caller, input),
     async rebuildProjections(_caller, communityId) {
       if (communityId) {
         // Projections are rebuilt whole; a community id only checks that it exists.
