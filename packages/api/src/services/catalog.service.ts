@@ -7,6 +7,7 @@ import {
   type Catalog,
   type CatalogCommand,
   type ProductRef,
+  type ResourceRef,
 } from '@gatehouse/domain';
 import type { CatalogQuery } from '@gatehouse/projections';
 import type { Caller } from '../auth/auth';
@@ -227,6 +228,22 @@ export class CatalogService {
       catalog,
     );
     return toPrice(input.communityId, next.prices[priceId]);
+  }
+
+  /** Appends a complimentary grant (or its revocation) for a member; the caller answers from the access read model. */
+  async setComplimentaryAccess(
+    caller: Caller,
+    communityId: string,
+    memberId: string,
+    resource: ResourceRef,
+    change: { grant: true; until?: Date; reason: string } | { grant: false; reason: string },
+  ): Promise<void> {
+    const catalog = await this.catalogOrThrow(communityId);
+    const command: CatalogCommand = change.grant
+      ? { type: 'grantComplimentaryAccess', data: { memberId, resource, until: change.until?.getTime(), reason: change.reason } }
+      : { type: 'revokeComplimentaryAccess', data: { memberId, resource, reason: change.reason } };
+    const facts = decideCatalog(command, catalog, this.deps.clock().getTime());
+    await appendAndWait(this.deps, communityId, caller.sub, facts, { subject: memberId });
   }
 
   async setPaidOnly(caller: Caller, input: SetPaidOnlyInput): Promise<Community> {

@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import type { Ledger } from '@gatehouse/ledger';
-import { CatalogQuery, LedgerEventsQuery, type AccessIndex, type Projector } from '@gatehouse/projections';
+import { AccessIndex, AccessQuery, CatalogQuery, LedgerEventsQuery, MembershipQuery, type Projector } from '@gatehouse/projections';
+import { AccessService, resourceRefOrThrow } from './access.service';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../graphql/errors';
@@ -39,6 +40,13 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
   const catalog = new CatalogService({ ...commands, catalog: catalogQuery, stripe: deps.stripe });
   const commerce = createCommerceService(deps);
   const tiers = createTiersService(deps);
+  const accessIndex = deps.accessIndex ?? new AccessIndex();
+  const access = new AccessService({
+    ds: deps.dataSource,
+    access: new AccessQuery(deps.dataSource, accessIndex),
+    memberships: new MembershipQuery(deps.dataSource, accessIndex),
+    now: () => clock().getTime(),
+  });
 
   return {
     catalogQuery,
@@ -66,10 +74,6 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
     createPrice: (caller, input) => catalog.createPrice(caller, input),
     setPaidOnly: (caller, input) => catalog.setPaidOnly(caller, input),
 
-    membership: async () => notYet('membership'),
-    canAccess: async () => notYet('canAccess'),
-    accessHistory: async () => notYet('accessHistory'),
-    accessList: async () => notYet('accessList'),
     previewTierChange: (c, m, toPriceId, at) => tiers.previewTierChange(c, m, toPriceId, at),
     prorationOutcomes: (c, m) => tiers.prorationOutcomes(c, m),
     upsellOffers: (c, m) => tiers.upsellOffers(c, m),
@@ -79,10 +83,26 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
     startCheckout: (caller, input) => commerce.startCheckout(caller, input),
     changeTier: (caller, input) => tiers.changeTier(caller, input),
     billingPortalUrl: (caller, c, m, returnUrl) => commerce.billingPortalUrl(caller, c, m, returnUrl),
-    grantComplimentaryAccess: async () => notYet('grantComplimentaryAccess'),
-    revokeComplimentaryAccess: async () => notYet('revokeComplimentaryAccess'),
     importStripeSubscriptions: async () => notYet('importStripeSubscriptions'),
     migrateGroupToTiers: (caller, input) => tiers.migrateGroupToTiers(caller, input),
+    membership: (c, m, asOf) => access.membership(c, m, asOf),
+    canAccess: (c, m, r, at, asKnownAt) => access.canAccess(c, m, r, at, asKnownAt),
+    accessHistory: (c, m, first, after) => access.accessHistory(c, m, first, after),
+    accessList: (c, r, at, first, after) => access.accessList(c, r, at, first, after),
+    async grantComplimentaryAccess(caller, input) {
+      const resource = resourceRefOrThrow(input.resource);
+      await catalog.setComplimentaryAccess(caller, input.communityId, input.memberId, resource, {
+        grant: true,
+        until: input.until ?? undefined,
+        reason: input.reason,
+      });
+      return access.canAccess(input.communityId, input.memberId, input.resource);
+    },
+    async revokeComplimentaryAccess(caller, communityId, memberId, resourceInput, reason) {
+      const resource = resourceRefOrThrow(resourceInput);
+      await catalog.setComplimentaryAccess(caller, communityId, memberId, resource, { grant: false, reason });
+      return access.canAccess(communityId, memberId, resourceInput);
+    },
     async rebuildProjections(_caller, communityId) {
       if (communityId) {
         // Projections are rebuilt whole; a community id only checks that it exists.
