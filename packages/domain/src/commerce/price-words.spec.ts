@@ -1,4 +1,4 @@
-import { describePrice, describeTrial, formatMoney } from './price-words';
+import { describeDiscount, describePrice, describeTrial, formatMoney } from './price-words';
 
 describe('prices in words', () => {
   it.each([
@@ -18,4 +18,10 @@ describe('prices in words', () => {
     expect(describeTrial(14)).toBe('14-day free trial');
     expect(describeTrial(undefined)).toBeNull();
   });
+
+  it.each([
+    [{ percentOff: 20, duration: 'REPEATING' as const, durationInMonths: 3 }, '20% off for 3 months'],
+    [{ amountOff: 500, currency: 'eur', duration: 'ONCE' as const }, '€5.00 off once'],
+    [{ percentOff: 12.5, duration: 'FOREVER' as const }, '12.5% off forever'],
+  ])('a discount %j reads "%s"', (promo, words) => expect(describeDiscount(promo)).toBe(words));
 });

@@ -36,3 +36,21 @@ export function describeTrial(days: number | undefined): string | null {
   if (!days) return null;
   return `${days}-day free trial`;
 }
+
+/** A coupon in words: "20% off for 3 months", "€5.00 off once", "10% off forever". */
+export function describeDiscount(promo: {
+  percentOff?: number;
+  amountOff?: number;
+  currency?: string;
+  duration: 'ONCE' | 'REPEATING' | 'FOREVER';
+  durationInMonths?: number;
+}): string {
+  const off =
+    promo.percentOff !== undefined
+      ? `${promo.percentOff}% off`
+      : `${formatMoney(promo.amountOff ?? 0, promo.currency ?? 'usd')} off`;
+  if (promo.duration === 'ONCE') return `${off} once`;
+  if (promo.duration === 'FOREVER') return `${off} forever`;
+  const months = promo.durationInMonths ?? 1;
+  return `${off} for ${months} ${months === 1 ? 'month' : 'months'}`;
+}
