@@ -10,3 +10,6 @@ export * from './main';
 export * from './services';
 export * from './stores';
 export * from './dev-secrets';
+export * from './region';
+export * from './region-router';
+export * from './region-ledger';

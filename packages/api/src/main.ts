@@ -2,24 +2,19 @@ import type { Server } from 'node:http';
 import net from 'node:net';
 import Stripe from 'stripe';
 import pino, { type Logger } from 'pino';
-import { PostgresQuarantineStore, createWebhookIngestor, releaseQuarantine } from '@gatehouse/stripe';
-import {
-  AccessIndex,
-  CatalogProjection,
-  CommerceProjection,
-  MembershipProjection,
-  Projector,
-  TiersProjection,
-  archiveProjection,
-  pendingMigrations,
-} from '@gatehouse/projections';
+import { createWebhookIngestor, releaseQuarantine } from '@gatehouse/stripe';
+import { pendingMigrations } from '@gatehouse/projections';
 import type { Config } from './config';
-import { openStores } from './stores';
+import { startRegion, regionStores, type RegionRuntime } from './region';
+import { RegionRoutedLedger } from './region-ledger';
+import { communityIdPrefix, regionOfCommunity, routeServices } from './region-router';
+import type { ReadinessCheck } from './http/app';
+import type { Metrics } from './http/metrics';
+import type { Services } from './services';
 import { buildGatehouseSchema } from './graphql/schema';
 import { createApp } from './http/app';
 import { joinRoutes } from './http/join.routes';
 import { createMetrics } from './http/metrics';
-import { createGatehouseServices } from './services';
 
 // The composition root: the one place that builds concrete adapters from the configuration.
 
@@ -89,65 +84,67 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
 
   try {
     await assertPortFree(config.host, config.port);
-    const stores = await openStores(config, log);
-    cleanups.push(() => stores.close());
-    const { ledger, dataSource, databaseUrl } = stores;
-
-    // The access index is loaded before the projector starts, then follows its commits.
-    const accessIndex = new AccessIndex();
-    await accessIndex.load(dataSource);
-    const projectionLog = log.child({ component: 'projector' });
-    const projector = new Projector({
-      dataSource,
-      ledger,
-      logger: projectionLog,
-      projections: [
-        archiveProjection(),
-        new CatalogProjection(),
-        new MembershipProjection({ index: accessIndex, logger: projectionLog }),
-        new CommerceProjection({ logger: projectionLog }),
-        new TiersProjection({ logger: projectionLog }),
-      ],
-    });
-    projector.start();
-    cleanups.push(() => projector.stop());
-
-    const metrics = createMetrics();
     const stripe = createStripeClient(config);
-    const quarantine = new PostgresQuarantineStore({ connectionString: databaseUrl });
-    await quarantine.init();
-    cleanups.push(() => quarantine.close());
-    const services = createGatehouseServices({
-      dataSource,
-      ledger,
-      projector,
-      stripe,
-      log,
-      publicUrl: config.publicUrl,
-      accessIndex,
-      // Events held for an unknown connected account join the ledger once a community links it.
-      onStripeAccountLinked: async (accountId, communityId) => {
-        const report = await releaseQuarantine({ ledger, quarantine }, accountId, communityId);
-        log.info({ accountId, communityId, report }, 'quarantined Stripe events released');
-      },
-    });
+    const metrics = createMetrics();
+
+    // Each region runs on its own stores; without GATEHOUSE_REGIONS there is one, the default.
+    const layout = regionStores(config);
+    const multiRegion = layout.length > 1;
+    const regions: RegionRuntime[] = [];
+    const fallback = () => regions.find((r) => r.region === config.defaultRegion)!;
+    for (const { region, config: regionConfig } of layout) {
+      const runtime = await startRegion(region, regionConfig, log, {
+        stripe,
+        communityIdPrefix: multiRegion ? communityIdPrefix(region) : undefined,
+        // Events held for an unknown connected account join the owning region's ledger once a
+        // community links it (they wait in the default region's quarantine until then).
+        onStripeAccountLinked: async (accountId, communityId) => {
+          const report = await releaseQuarantine({ ledger: runtime.ledger, quarantine: fallback().quarantine }, accountId, communityId);
+          log.info({ accountId, communityId, region, report }, 'quarantined Stripe events released');
+        },
+      });
+      regions.push(runtime);
+      cleanups.push(() => runtime.close());
+    }
+    const home = fallback();
+    const services = multiRegion ? routeServices(regions, config.defaultRegion) : home.services;
+    const regionFor = (communityId: string) => regionOfCommunity(regions, home, communityId);
+
     const ingestWebhook =
       config.stripeWebhookSecrets.length > 0
         ? createWebhookIngestor({
-            ledger,
+            ledger: multiRegion ? new RegionRoutedLedger(regions, home) : home.ledger,
             secrets: config.stripeWebhookSecrets,
             toleranceSeconds: config.stripeWebhookToleranceSeconds,
             directory: {
-              communityForStripeAccount: (account) => services.catalogQuery.communityForStripeAccount(account),
+              async communityForStripeAccount(account) {
+                const found = await Promise.all(regions.map((r) => r.services.catalogQuery.communityForStripeAccount(account)));
+                return found.find((id) => id !== null) ?? null;
+              },
               platformCommunity: async () => config.stripePlatformCommunityId ?? null,
             },
-            quarantine,
+            quarantine: home.quarantine,
             logger: log.child({ component: 'webhooks' }),
             clock: () => new Date(),
           })
         : undefined;
 
-    const url = databaseUrl;
+    const joinCommerce = {
+      async joinOfferOrThrow(token: string, member?: string) {
+        for (const r of regions.slice(0, -1)) {
+          try {
+            return await r.services.commerce.joinOfferOrThrow(token, member);
+          } catch (err) {
+            if ((err as { code?: string }).code !== 'NOT_FOUND') throw err;
+          }
+        }
+        return regions[regions.length - 1].services.commerce.joinOfferOrThrow(token, member);
+      },
+      invitationUrl: (token: string) => home.services.commerce.invitationUrl(token),
+      startCheckout: (caller: null, input: Parameters<Services['commerce']['startCheckout']>[1]) =>
+        regionFor(input.communityId).services.commerce.startCheckout(caller, input),
+    };
+
     const { app, apollo } = await createApp({
       schema: await buildGatehouseSchema(),
       services,
@@ -157,32 +154,12 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
       production: config.production,
       ingestWebhook,
       extraRoutes: joinRoutes({
-        commerce: services.commerce,
+        commerce: joinCommerce,
         log,
         // The join form posts and redirects to Checkout: Stripe's origin, or the fake's in tests and demos.
         checkoutOrigins: ['https://checkout.stripe.com', ...(config.stripeApiBase ? [config.stripeApiBase.origin] : [])],
       }),
-      readiness: [
-        { name: 'database', check: async () => void (await dataSource.query('SELECT 1')) },
-        { name: 'ledger', check: () => ledger.ping() },
-        {
-          name: 'migrations',
-          check: async () => {
-            const pending = await pendingMigrations(url);
-            if (pending.length) throw new Error(`pending: ${pending.join(', ')}`);
-          },
-        },
-        {
-          name: 'projector',
-          check: async () => {
-            const lag = await projector.lag();
-            const behind = Math.max(0, ...lag.map((l) => l.behind));
-            metrics.projectorLag.set(behind);
-            const stopped = projector.status().filter((s) => !s.running);
-            if (stopped.length) throw new Error(`stopped: ${stopped.map((s) => s.projection).join(', ')}`);
-          },
-        },
-      ],
+      readiness: readinessChecks(regions, multiRegion, metrics),
     });
     cleanups.push(() => apollo.stop());
 
@@ -200,10 +177,36 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
     );
     const port = (server.address() as net.AddressInfo).port;
     const base = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
-    log.info({ url: `${base}/graphql`, port, ledger: ledger.kind }, 'Gatehouse is listening');
+    log.info({ url: `${base}/graphql`, port, ledger: home.ledger.kind, regions: regions.map((r) => r.region) }, 'Gatehouse is listening');
     return { url: base, port, log, close };
   } catch (err) {
     await close();
     throw err;
   }
+}
+
+function readinessChecks(regions: readonly RegionRuntime[], multiRegion: boolean, metrics: Metrics): ReadinessCheck[] {
+  return regions.flatMap((r) => {
+    const name = (check: string) => (multiRegion ? `${check}:${r.region}` : check);
+    return [
+      { name: name('database'), check: async () => void (await r.dataSource.query('SELECT 1')) },
+      { name: name('ledger'), check: () => r.ledger.ping() },
+      {
+        name: name('migrations'),
+        check: async () => {
+          const pending = await pendingMigrations(r.databaseUrl);
+          if (pending.length) throw new Error(`pending: ${pending.join(', ')}`);
+        },
+      },
+      {
+        name: name('projector'),
+        check: async () => {
+          const lag = await r.projector.lag();
+          metrics.projectorLag.set({ region: r.region }, Math.max(0, ...lag.map((l) => l.behind)));
+          const stopped = r.projector.status().filter((s) => !s.running);
+          if (stopped.length) throw new Error(`stopped: ${stopped.map((s) => s.projection).join(', ')}`);
+        },
+      },
+    ];
+  });
 }

@@ -16,7 +16,7 @@ import {
 } from '../services/commerce.service';
 
 export type JoinRoutesOptions = {
-  commerce: CommerceService;
+  commerce: Pick<CommerceService, 'joinOfferOrThrow' | 'invitationUrl' | 'startCheckout'>;
   log: Logger;
   /** Origins Checkout redirects to (the form's `form-action`); Stripe's by default, plus a fake's in tests. */
   checkoutOrigins?: string[];

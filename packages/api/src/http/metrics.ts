@@ -29,6 +29,7 @@ export function createMetrics() {
     projectorLag: new Gauge({
       name: 'gatehouse_projector_lag_events',
       help: 'Events appended to the ledger that the projector has not applied yet',
+      labelNames: ['region'] as const,
       registers: [registry],
     }),
   };

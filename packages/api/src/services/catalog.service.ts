@@ -28,6 +28,7 @@ export type CatalogServiceDeps = CommandContext & {
   catalog: CatalogQuery;
   /** Null when STRIPE_SECRET_KEY is not set. */
   stripe: Stripe | null;
+  communityIdPrefix?: string;
 };
 
 export function stripeOrThrow(stripe: Stripe | null): Stripe {
@@ -95,7 +96,7 @@ export class CatalogService {
   }
 
   async createCommunity(caller: Caller, input: CreateCommunityInput): Promise<Community> {
-    const communityId = uuidv7();
+    const communityId = `${this.deps.communityIdPrefix ?? ''}${uuidv7()}`;
     const catalog = await this.decideAndAppend(caller, communityId, {
       type: 'createCommunity',
       data: {

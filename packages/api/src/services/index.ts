@@ -21,6 +21,8 @@ export type ServiceDeps = {
   clock?: () => Date;
   waitMs?: number;
   accessIndex?: AccessIndex;
+  /** Prefix of new community ids: the region, when several run (ids then say where a community lives). */
+  communityIdPrefix?: string;
   /** Called after a community is linked to a Stripe (Connect) account. */
   onStripeAccountLinked?: (accountId: string, communityId: string) => Promise<void>;
 };
@@ -37,7 +39,7 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
   const catalogQuery = new CatalogQuery(deps.dataSource);
   const ledgerEvents = new LedgerEventsQuery(deps.dataSource);
   const commands = { ledger: deps.ledger, projector: deps.projector, clock, waitMs: deps.waitMs ?? 10_000 };
-  const catalog = new CatalogService({ ...commands, catalog: catalogQuery, stripe: deps.stripe });
+  const catalog = new CatalogService({ ...commands, catalog: catalogQuery, stripe: deps.stripe, communityIdPrefix: deps.communityIdPrefix });
   const commerce = createCommerceService(deps);
   const tiers = createTiersService(deps);
   const accessIndex = deps.accessIndex ?? new AccessIndex();

@@ -1,0 +1,125 @@
+import type Stripe from 'stripe';
+import type { Logger } from 'pino';
+import type { DataSource } from 'typeorm';
+import type { Ledger } from '@gatehouse/ledger';
+import {
+  AccessIndex,
+  CatalogProjection,
+  CommerceProjection,
+  MembershipProjection,
+  Projector,
+  TiersProjection,
+  archiveProjection,
+} from '@gatehouse/projections';
+import { PostgresQuarantineStore } from '@gatehouse/stripe';
+import type { Config, Region } from './config';
+import { createGatehouseServices, type Services } from './services';
+import { openStores } from './stores';
+
+// One region's stores and everything that runs on them: its own database, its own ledger (table or
+// topic), its projector and read models. Nothing of one region is written to another's stores.
+
+export type RegionRuntime = {
+  region: Region;
+  databaseUrl: string;
+  ledger: Ledger;
+  dataSource: DataSource;
+  projector: Projector;
+  services: Services;
+  quarantine: PostgresQuarantineStore;
+  close(): Promise<void>;
+};
+
+/** The stores of each configured region; the default region uses DATABASE_URL / KAFKA_BROKERS. */
+export function regionStores(config: Config): { region: Region; config: Config }[] {
+  const extra = config.regions ?? {};
+  const defaultStores = extra[config.defaultRegion];
+  const out: { region: Region; config: Config }[] = [
+    {
+      region: config.defaultRegion,
+      config: defaultStores
+        ? {
+            ...config,
+            databaseUrl: defaultStores.databaseUrl ?? config.databaseUrl,
+            kafkaBrokers: defaultStores.kafkaBrokers ?? config.kafkaBrokers,
+          }
+        : config,
+    },
+  ];
+  for (const [region, stores] of Object.entries(extra) as [Region, NonNullable<Config['regions']>[Region]][]) {
+    if (region === config.defaultRegion || !stores) continue;
+    if (!stores.databaseUrl) {
+      throw new Error(`GATEHOUSE_REGIONS.${region}.databaseUrl is required: each region keeps its own database`);
+    }
+    out.push({
+      region,
+      config: {
+        ...config,
+        databaseUrl: stores.databaseUrl,
+        kafkaBrokers: stores.kafkaBrokers,
+        kafkaTopic: `${config.kafkaTopic}.${region}`,
+      },
+    });
+  }
+  return out;
+}
+
+export async function startRegion(
+  region: Region,
+  config: Config,
+  log: Logger,
+  shared: {
+    stripe: Stripe | null;
+    /** Prefix of the ids of communities created here (set when several regions run). */
+    communityIdPrefix?: string;
+    onStripeAccountLinked?: (accountId: string, communityId: string) => Promise<void>;
+  },
+): Promise<RegionRuntime> {
+  const regionLog = log.child({ region });
+  const stores = await openStores(config, regionLog);
+  const closers: (() => Promise<void>)[] = [() => stores.close()];
+  const close = async () => {
+    for (const fn of closers.splice(0).reverse()) await fn().catch((err) => regionLog.warn({ err }, 'error while closing'));
+  };
+  try {
+    const { ledger, dataSource, databaseUrl } = stores;
+    // The access index is loaded before the projector starts, then follows its commits.
+    const accessIndex = new AccessIndex();
+    await accessIndex.load(dataSource);
+    const projectionLog = regionLog.child({ component: 'projector' });
+    const projector = new Projector({
+      dataSource,
+      ledger,
+      logger: projectionLog,
+      projections: [
+        archiveProjection(),
+        new CatalogProjection(),
+        new MembershipProjection({ index: accessIndex, logger: projectionLog }),
+        new CommerceProjection({ logger: projectionLog }),
+        new TiersProjection({ logger: projectionLog }),
+      ],
+    });
+    projector.start();
+    closers.push(() => projector.stop());
+
+    const quarantine = new PostgresQuarantineStore({ connectionString: databaseUrl });
+    await quarantine.init();
+    closers.push(() => quarantine.close());
+
+    const services = createGatehouseServices({
+      dataSource,
+      ledger,
+      projector,
+      stripe: shared.stripe,
+      log: regionLog,
+      publicUrl: config.publicUrl,
+      accessIndex,
+      communityIdPrefix: shared.communityIdPrefix,
+      onStripeAccountLinked: shared.onStripeAccountLinked,
+    });
+    return { region, databaseUrl, ledger, dataSource, projector, services, quarantine, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
