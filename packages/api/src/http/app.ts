@@ -107,7 +107,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const armor = new ApolloArmor({
     maxDepth: { n: 12 },
     maxAliases: { n: 20 },
-    maxTokens: { n: 3000 },
+    // The token limit is the parser's own (below), which answers 400 like any parse failure.
+    maxTokens: { enabled: false },
     maxDirectives: { n: 20 },
     costLimit: { maxCost: 8000, objectCost: 2, scalarCost: 1, depthCostFactor: 1.5 },
     blockFieldSuggestion: { enabled: opts.production },
@@ -122,6 +123,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: false,
     validationRules: protection.validationRules,
+    parseOptions: { maxTokens: 3000 },
     formatError: createFormatError(log),
     plugins: [...protection.plugins, ...(opts.production ? [ApolloServerPluginLandingPageDisabled()] : [])],
   });
