@@ -1,0 +1,402 @@
+import { randomBytes } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import { Client, Pool } from 'pg';
+import { loadConfig, signToken, startGatehouse, type RunningGatehouse } from '@gatehouse/api';
+import { PostgresLedger, type NewEvent } from '@gatehouse/ledger';
+import { stripeTestKit as kit, type StripeEvent } from '@gatehouse/stripe';
+import { median } from './http-load';
+
+// Stripe webhooks per second through the real HTTP server (`startGatehouse`, signature check, catalog
+// lookup, durable append) on each ledger adapter, beside plain `pg` INSERTs of the same payloads at
+// the same concurrency in the same process; then the rate as the PostgreSQL ledger grows.
+
+export type IngestBenchOptions = {
+  /** Any database on the PostgreSQL server to use; each adapter gets a scratch database beside it. */
+  databaseUrl: string;
+  kafkaBrokers?: string[];
+  log: (line: string) => void;
+  /** Stop the growth measurement at 100k events (else 1M). */
+  quick?: boolean;
+  /** Requests per measured run. */
+  requests?: number;
+  /** Runs per figure (median reported); at least 3. */
+  runs?: number;
+  concurrency?: number;
+  /** Growth checkpoints (ledger sizes), overriding the quick/full defaults. */
+  growth?: number[];
+};
+
+export type IngestFigure = {
+  adapter: 'postgres' | 'kafka';
+  scenario: string;
+  webhooksPerSecond: number;
+  p99Ms: number;
+  baselinePerSecond: number;
+  baselineP99Ms: number;
+  /** webhooks / baseline */
+  ratio: number;
+};
+
+type RunResult = { perSecond: number; p99Ms: number; failures: number };
+
+const WEBHOOK_SECRET = 'whsec_ingest_bench';
+/** Connected accounts (one community each) the spread scenarios send for. */
+const ACCOUNTS = 64;
+
+function p99(latencies: ArrayLike<number>): number {
+  const s = Float64Array.from(latencies).sort();
+  return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))];
+}
+
+// The load generator runs on its own thread so the server's event loop is not also the client's.
+const LOAD_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+(async () => {
+  const { url, bodies, headers, concurrency } = workerData;
+  const latencies = new Float64Array(bodies.length);
+  const statuses = {};
+  let next = 0;
+  let errors = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (;;) {
+      const i = next++;
+      if (i >= bodies.length) return;
+      const t0 = performance.now();
+      try {
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': headers[i] }, body: bodies[i] });
+        await res.arrayBuffer();
+        statuses[res.status] = (statuses[res.status] || 0) + 1;
+      } catch (err) {
+        errors++;
+      }
+      latencies[i] = performance.now() - t0;
+    }
+  }));
+  parentPort.postMessage({ elapsedMs: performance.now() - started, latencies, statuses, errors });
+})();
+`;
+
+function postAll(url: string, bodies: string[], headers: string[], concurrency: number): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(LOAD_WORKER, { eval: true, workerData: { url, bodies, headers, concurrency } });
+    worker.once('error', reject);
+    worker.once(
+      'message',
+      (m: {
+        elapsedMs: number;
+        latencies: Float64Array;
+        statuses: Record<string, number>;
+        errors: number;
+      }) => {
+        void worker.terminate();
+        const ok = m.statuses['200'] ?? 0;
+        resolve({
+          perSecond: (ok / m.elapsedMs) * 1000,
+          p99Ms: p99(m.latencies),
+          failures: bodies.length - ok,
+        });
+      },
+    );
+  });
+}
+
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function admin<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
+  const c = new Client({ connectionString: url });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Distinct signed events, round-robin over the connected accounts, as Stripe would send them now. */
+function signedEvents(
+  n: number,
+  accounts: readonly string[],
+): { events: StripeEvent[]; bodies: string[]; headers: string[] } {
+  const now = Math.floor(Date.now() / 1000);
+  const events: StripeEvent[] = [];
+  const bodies: string[] = [];
+  const headers: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const event = kit.customerSubscriptionUpdated(
+      { id: kit.stripeId('sub'), status: 'active', priceId: 'price_gold' },
+      { apiVersion: '2025-03-31.basil', created: now, account: accounts[i % accounts.length] },
+    );
+    const { rawBody, header } = kit.signPayload(event, WEBHOOK_SECRET, now);
+    events.push(event);
+    bodies.push(rawBody.toString('utf8'));
+    headers.push(header);
+  }
+  return { events, bodies, headers };
+}
+
+/** The baseline: one plain INSERT per payload into a plain table, `concurrency` at a time. */
+async function insertAll(
+  pool: Pool,
+  table: string,
+  communityOf: ReadonlyMap<string, string>,
+  bodies: string[],
+  concurrency: number,
+): Promise<RunResult> {
+  const latencies = new Float64Array(bodies.length);
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (;;) {
+        const i = next++;
+        if (i >= bodies.length) return;
+        const t0 = performance.now();
+        const e = JSON.parse(bodies[i]) as StripeEvent;
+        await pool.query(
+          `INSERT INTO ${table} (id, type, community_id, subject, occurred_at, recorded_at, source, data)
+           VALUES ($1, $2, $3, $4, to_timestamp($5), now(), 'stripe', $6)`,
+          [e.id, e.type, communityOf.get(String(e.account)), e.data.object.id, e.created, bodies[i]],
+        );
+        latencies[i] = performance.now() - t0;
+      }
+    }),
+  );
+  return {
+    perSecond: (bodies.length / (performance.now() - started)) * 1000,
+    p99Ms: p99(latencies),
+    failures: 0,
+  };
+}
+
+type Rig = {
+  gatehouse: RunningGatehouse;
+  url: string;
+  /** Connected account → community, one per simulated connected account. */
+  communityOf: Map<string, string>;
+  accounts: string[];
+  pool: Pool;
+  rawTable: string;
+  close(): Promise<void>;
+};
+
+async function startRig(
+  adapter: 'postgres' | 'kafka',
+  options: IngestBenchOptions,
+  tag: string,
+): Promise<Rig> {
+  const dbName = `gh_ingest_bench_${adapter}_${tag}`;
+  await admin(options.databaseUrl, (c) => c.query(`CREATE DATABASE "${dbName}"`));
+  const url = withDatabase(options.databaseUrl, dbName);
+  const jwtSecret = randomBytes(32).toString('base64url');
+  const config = loadConfig({
+    ...process.env,
+    DATABASE_URL: url,
+    KAFKA_BROKERS: adapter === 'kafka' ? options.kafkaBrokers!.join(',') : '',
+    GATEHOUSE_KAFKA_TOPIC: `gatehouse.ingest.bench.${tag}`,
+    STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    GATEHOUSE_JWT_SECRET: jwtSecret,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'error',
+    NODE_ENV: 'development',
+  });
+  const gatehouse = await startGatehouse(config);
+  const token = signToken(jwtSecret, { sub: 'bench', roles: ['platform-admin'] });
+  const communityOf = new Map<string, string>();
+  for (let i = 0; i < ACCOUNTS; i++) {
+    const account = `acct_bench${tag}${i}`;
+    const res = await fetch(`${gatehouse.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        query:
+          'mutation($a: String!) { createCommunity(input: { name: "Bench", region: EU, stripeAccountId: $a }) { id } }',
+        variables: { a: account },
+      }),
+    });
+    const answer = (await res.json()) as { data?: { createCommunity: { id: string } }; errors?: unknown };
+    if (!answer.data) throw new Error(`createCommunity failed: ${JSON.stringify(answer.errors)}`);
+    communityOf.set(account, answer.data.createCommunity.id);
+  }
+  const pool = new Pool({ connectionString: url, max: options.concurrency ?? 32 });
+  pool.on('error', () => undefined);
+  const rawTable = 'ingest_bench_raw';
+  await pool.query(`CREATE TABLE ${rawTable} (
+    id text PRIMARY KEY, type text NOT NULL, community_id text NOT NULL, subject text, occurred_at timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL, source text NOT NULL, data jsonb NOT NULL)`);
+  return {
+    gatehouse,
+    url,
+    communityOf,
+    accounts: [...communityOf.keys()],
+    pool,
+    rawTable,
+    async close() {
+      await pool.end().catch(() => undefined);
+      await gatehouse.close();
+      await admin(options.databaseUrl, (c) =>
+        c.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`),
+      ).catch(() => undefined);
+    },
+  };
+}
+
+/** Webhooks vs baseline, alternating which goes first, medians of the runs. */
+async function compare(
+  rig: Rig,
+  adapter: 'postgres' | 'kafka',
+  scenario: string,
+  accounts: readonly string[],
+  options: IngestBenchOptions,
+): Promise<IngestFigure> {
+  const runs = Math.max(3, options.runs ?? 3);
+  const n = options.requests ?? (options.quick ? 3_000 : 10_000);
+  const concurrency = options.concurrency ?? 32;
+  const hooks: RunResult[] = [];
+  const base: RunResult[] = [];
+  for (let r = 0; r < runs; r++) {
+    const order = r % 2 === 0 ? ['hooks', 'base'] : ['base', 'hooks'];
+    for (const which of order) {
+      const { bodies, headers } = signedEvents(n, accounts);
+      if (which === 'hooks') {
+        const result = await postAll(`${rig.gatehouse.url}/webhooks/stripe`, bodies, headers, concurrency);
+        if (result.failures) throw new Error(`${result.failures} of ${n} webhooks were not answered 200`);
+        hooks.push(result);
+      } else {
+        base.push(await insertAll(rig.pool, rig.rawTable, rig.communityOf, bodies, concurrency));
+      }
+    }
+  }
+  const w = median(hooks.map((h) => h.perSecond));
+  const b = median(base.map((h) => h.perSecond));
+  const figure: IngestFigure = {
+    adapter,
+    scenario,
+    webhooksPerSecond: w,
+    p99Ms: median(hooks.map((h) => h.p99Ms)),
+    baselinePerSecond: b,
+    baselineP99Ms: median(base.map((h) => h.p99Ms)),
+    ratio: w / b,
+  };
+  options.log(
+    `${adapter.padEnd(8)} ${scenario.padEnd(20)} webhooks ${figure.webhooksPerSecond.toFixed(0).padStart(6)}/s p99 ${figure.p99Ms
+      .toFixed(1)
+      .padStart(
+        6,
+      )} ms   pg insert ${figure.baselinePerSecond.toFixed(0).padStart(6)}/s p99 ${figure.baselineP99Ms
+      .toFixed(1)
+      .padStart(6)} ms   ratio ${figure.ratio.toFixed(2)}`,
+  );
+  return figure;
+}
+
+async function warmUp(rig: Rig, concurrency: number): Promise<void> {
+  const { bodies, headers } = signedEvents(500, rig.accounts);
+  await postAll(`${rig.gatehouse.url}/webhooks/stripe`, bodies, headers, concurrency);
+  await insertAll(
+    rig.pool,
+    rig.rawTable,
+    rig.communityOf,
+    signedEvents(500, rig.accounts).bodies,
+    concurrency,
+  );
+}
+
+/** Appends ledger events in batches until the log holds `target` events; the projector is then let catch up. */
+async function growLedger(rig: Rig, target: number, log: (l: string) => void): Promise<void> {
+  const ledger = new PostgresLedger({ connectionString: rig.url });
+  try {
+    const count = async () =>
+      Number((await rig.pool.query<{ n: string }>('SELECT count(*) AS n FROM ledger_log')).rows[0].n);
+    let have = await count();
+    const started = Date.now();
+    // Other communities' history: the benchmark community's own partition stays small, as it would.
+    const communities = Array.from({ length: 100 }, (_, i) => `bench-history-${i}`);
+    while (have < target) {
+      const size = Math.min(1_000, target - have);
+      const now = Math.floor(Date.now() / 1000);
+      const batch: NewEvent[] = Array.from({ length: size }, (_, i) => {
+        const e = kit.invoicePaid(
+          { subscription: kit.stripeId('sub'), lines: [{ amount: 900, priceId: 'price_gold' }] },
+          { apiVersion: '2025-03-31.basil', created: now },
+        );
+        return {
+          id: e.id,
+          type: e.type,
+          communityId: communities[(have + i) % communities.length],
+          subject: String(e.data.object.id),
+          occurredAt: new Date(e.created * 1000).toISOString(),
+          source: 'stripe',
+          data: e,
+        };
+      });
+      await ledger.append(batch);
+      have += size;
+      if (have % 50_000 === 0)
+        process.stderr.write(
+          `  ledger at ${have} events (${((Date.now() - started) / 1000).toFixed(0)} s)\n`,
+        );
+    }
+    // Measure with the projector caught up, not while it replays the pre-fill.
+    const deadline = Date.now() + 30 * 60_000;
+    for (;;) {
+      const { rows } = await rig.pool.query<{ behind: string }>(
+        'SELECT (SELECT count(*) FROM ledger_log) - (SELECT count(*) FROM ledger_events) AS behind',
+      );
+      if (Number(rows[0].behind) <= 0) break;
+      if (Date.now() > deadline) throw new Error('the projector did not catch up within 30 minutes');
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    log(
+      `  ledger holds ${have} events (filled and projected in ${((Date.now() - started) / 1000).toFixed(0)} s)`,
+    );
+  } finally {
+    await ledger.close();
+  }
+}
+
+export async function runIngestBench(options: IngestBenchOptions): Promise<IngestFigure[]> {
+  const tag = randomBytes(4).toString('hex');
+  const concurrency = options.concurrency ?? 32;
+  const figures: IngestFigure[] = [];
+  options.log(
+    `ingest bench: signed Stripe webhooks through the HTTP server at concurrency ${concurrency}, ${options.requests ?? (options.quick ? 3_000 : 10_000)} per run, median of ${Math.max(3, options.runs ?? 3)} runs`,
+  );
+  const adapters: ('postgres' | 'kafka')[] = [
+    'postgres',
+    ...(options.kafkaBrokers?.length ? (['kafka'] as const) : []),
+  ];
+  if (!options.kafkaBrokers?.length) options.log('kafka: skipped (no KAFKA_BROKERS)');
+  for (const adapter of adapters) {
+    const rig = await startRig(adapter, options, tag);
+    try {
+      await warmUp(rig, concurrency);
+      // One busy connected account: its events are ordered, so its appends take turns.
+      figures.push(await compare(rig, adapter, '1 account', rig.accounts.slice(0, 1), options));
+      figures.push(await compare(rig, adapter, `${ACCOUNTS} accounts`, rig.accounts, options));
+      if (adapter === 'postgres') {
+        const sizes = options.growth ?? (options.quick ? [100_000] : [100_000, 500_000, 1_000_000]);
+        for (const size of sizes) {
+          await growLedger(rig, size, options.log);
+          figures.push(
+            await compare(rig, adapter, `${ACCOUNTS} acc, ledger ${size / 1000}k`, rig.accounts, options),
+          );
+        }
+        const empty = figures.find((f) => f.adapter === 'postgres' && f.scenario === `${ACCOUNTS} accounts`)!;
+        for (const f of figures.filter((x) => x.adapter === 'postgres' && x.scenario.includes('ledger'))) {
+          options.log(
+            `postgres ${f.scenario.padEnd(20)} rate vs the empty ledger ${(f.webhooksPerSecond / empty.webhooksPerSecond).toFixed(2)}`,
+          );
+        }
+      }
+    } finally {
+      await rig.close();
+    }
+  }
+  return figures;
+}
