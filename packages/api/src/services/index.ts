@@ -87,7 +87,8 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
     billingPortalUrl: (caller, c, m, returnUrl) => commerce.billingPortalUrl(caller, c, m, returnUrl),
     importStripeSubscriptions: async () => notYet('importStripeSubscriptions'),
     migrateGroupToTiers: (caller, input) => tiers.migrateGroupToTiers(caller, input),
-    membership: (c, m, asOf) => access.membership(c, m, asOf),
+    // The tiers service's view adds a pending price migration as the scheduled change.
+    membership: (c, m, asOf) => tiers.membership(c, m, asOf),
     canAccess: (c, m, r, at, asKnownAt) => access.canAccess(c, m, r, at, asKnownAt),
     accessHistory: (c, m, first, after) => access.accessHistory(c, m, first, after),
     accessList: (c, r, at, first, after) => access.accessList(c, r, at, first, after),
