@@ -15,3 +15,4 @@ export * from './proration/proration';
 export * from './membership/membership-view';
 export * from './commerce/commerce';
 export * from './tiers';
+export * from './migration';

@@ -29,3 +29,6 @@ export * from './access/access.bench';
 export * from './tiers/tiers.row';
 export * from './tiers/tiers.projection';
 export * from './tiers/tiers.query';
+export * from './migration/migration-fact.translate';
+export * from './migration/migration-facts.projection';
+export * from './migration/migration.query';

@@ -1,0 +1,2 @@
+export * from './migration.events';
+export * from './import.decide';
