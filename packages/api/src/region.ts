@@ -10,10 +10,11 @@ import {
   Projector,
   TiersProjection,
   archiveProjection,
+  withMigrationFacts,
 } from '@gatehouse/projections';
 import { PostgresQuarantineStore } from '@gatehouse/stripe';
 import type { Config, Region } from './config';
-import { createGatehouseServices, type Services } from './services';
+import { createGatehouseServices, startInstallmentPlans, type Services } from './services';
 import { openStores } from './stores';
 
 // One region's stores and everything that runs on them: its own database, its own ledger (table or
@@ -94,13 +95,15 @@ export async function startRegion(
       projections: [
         archiveProjection(),
         new CatalogProjection(),
-        new MembershipProjection({ index: accessIndex, logger: projectionLog }),
+        withMigrationFacts(new MembershipProjection({ index: accessIndex, logger: projectionLog })),
         new CommerceProjection({ logger: projectionLog }),
         new TiersProjection({ logger: projectionLog }),
       ],
     });
     projector.start();
     closers.push(() => projector.stop());
+    const installmentPlans = startInstallmentPlans({ ledger, dataSource, stripe: shared.stripe, log: regionLog });
+    closers.push(() => installmentPlans.stop());
 
     const quarantine = new PostgresQuarantineStore({ connectionString: databaseUrl });
     await quarantine.init();

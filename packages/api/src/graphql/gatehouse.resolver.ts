@@ -14,6 +14,7 @@ import {
   ImportStripeSubscriptionsInput,
   MigrateGroupToTiersInput,
   ResourceInput,
+  JoinCommunityInput,
   SetPaidOnlyInput,
   StartCheckoutInput,
 } from './inputs';
@@ -265,6 +266,12 @@ export class GatehouseResolver {
   ): Promise<ImportReport> {
     assertCommunityAdmin(ctx.caller, input.communityId);
     return ctx.services.importStripeSubscriptions(signedIn(ctx.caller), input);
+  }
+
+  @Mutation(() => AccessDecision, { description: 'A free member joins the community; answers their access to it.' })
+  async joinCommunity(@Arg('input') input: JoinCommunityInput, @Ctx() ctx: GraphQLContext): Promise<AccessDecision> {
+    assertCommunityAdmin(ctx.caller, input.communityId);
+    return ctx.services.joinCommunity(signedIn(ctx.caller), input);
   }
 
   @Mutation(() => ImportReport)

@@ -153,6 +153,14 @@ export class GrantAccessInput {
   @Field() @Length(1, 500) reason!: string;
 }
 
+/** A free member joins a community (no payment); refused once a paid-only community stops free joining. */
+@InputType()
+export class JoinCommunityInput {
+  @Field(() => ID) communityId!: string;
+  @Field(() => ID) @Length(1, 200) memberId!: string;
+  @Field({ nullable: true }) @IsOptional() @IsEmail() email?: string;
+}
+
 @InputType()
 export class SetPaidOnlyInput {
   @Field(() => ID) communityId!: string;

@@ -33,6 +33,7 @@ import type {
   ImportStripeSubscriptionsInput,
   MigrateGroupToTiersInput,
   ResourceInput,
+  JoinCommunityInput,
   SetPaidOnlyInput,
   StartCheckoutInput,
 } from './inputs';
@@ -72,6 +73,7 @@ export interface GatehouseServices {
   revokeComplimentaryAccess(caller: Caller, communityId: string, memberId: string, resource: ResourceInput, reason: string): Promise<AccessDecision>;
   setPaidOnly(caller: Caller, input: SetPaidOnlyInput): Promise<Community>;
   importStripeSubscriptions(caller: Caller, input: ImportStripeSubscriptionsInput): Promise<ImportReport>;
+  joinCommunity(caller: Caller, input: JoinCommunityInput): Promise<AccessDecision>;
   migrateGroupToTiers(caller: Caller, input: MigrateGroupToTiersInput): Promise<ImportReport>;
   rebuildProjections(caller: Caller, communityId?: string): Promise<RebuildReport[]>;
 }

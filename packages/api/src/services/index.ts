@@ -10,6 +10,12 @@ import { CatalogService } from './catalog.service';
 import { createCommerceService, type CommerceService } from './commerce.service';
 import { toLedgerEvent } from './ledger-events.mapper';
 import { createTiersService } from './tiers.service';
+import { ImportService, joinCommunity } from './import.service';
+import { MigrationQuery } from '@gatehouse/projections';
+import { ResourceKind } from '../graphql/enums';
+
+export * from './import.service';
+export * from './installments';
 
 export type ServiceDeps = {
   dataSource: DataSource;
@@ -26,10 +32,6 @@ export type ServiceDeps = {
   /** Called after a community is linked to a Stripe (Connect) account. */
   onStripeAccountLinked?: (accountId: string, communityId: string) => Promise<void>;
 };
-
-function notYet(operation: string): never {
-  throw new GatehouseError('NOT_IMPLEMENTED', `${operation} is not available in this version of Gatehouse`);
-}
 
 /** The services behind the GraphQL resolvers, built from the read models, the ledger and Stripe. */
 export type Services = GatehouseServices & { catalogQuery: CatalogQuery; commerce: CommerceService };
@@ -85,7 +87,18 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
     startCheckout: (caller, input) => commerce.startCheckout(caller, input),
     changeTier: (caller, input) => tiers.changeTier(caller, input),
     billingPortalUrl: (caller, c, m, returnUrl) => commerce.billingPortalUrl(caller, c, m, returnUrl),
-    importStripeSubscriptions: async () => notYet('importStripeSubscriptions'),
+    importStripeSubscriptions: (caller, input) =>
+      new ImportService({
+        ...commands,
+        stripe: deps.stripe,
+        catalog: catalogQuery,
+        migration: new MigrationQuery(deps.dataSource),
+        waitFor: (ids) => deps.projector.waitFor({ eventIds: ids }, commands.waitMs),
+      }).importStripeSubscriptions(caller, input),
+    async joinCommunity(caller, input) {
+      await joinCommunity({ ...commands, catalog: catalogQuery }, caller, input);
+      return access.canAccess(input.communityId, input.memberId, { kind: ResourceKind.COMMUNITY });
+    },
     migrateGroupToTiers: (caller, input) => tiers.migrateGroupToTiers(caller, input),
     // The tiers service's view adds a pending price migration as the scheduled change.
     membership: (c, m, asOf) => tiers.membership(c, m, asOf),
