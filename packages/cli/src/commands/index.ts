@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerBenchCommand } from './bench.command';
 import { registerDemoCommand } from './demo.command';
+import { registerImportCommand } from './import.command';
 import { registerLedgerCommands } from './ledger.command';
 import { migrateCommand } from './migrate.command';
 import { run } from './run';
@@ -26,6 +27,7 @@ export function registerCommands(program: Command): void {
   registerBenchCommand(program);
 
   registerStripeCommands(program);
+  registerImportCommand(program);
 
   program
     .command('schema')
