@@ -20,6 +20,9 @@ export class PostgresQuarantineStore implements QuarantineStore {
       throw new TypeError('PostgresQuarantineStore needs a pool or a connectionString');
     this.pool = options.pool ?? new Pool({ connectionString: options.connectionString });
     this.ownsPool = !options.pool;
+    // An idle client losing its connection (a database restart) must not crash the process; the
+    // next query reports the failure and the webhook answers 503.
+    if (this.ownsPool) this.pool.on('error', () => undefined);
     this.table = options.table ?? 'stripe_quarantine';
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.table)) throw new TypeError(`Invalid table name ${this.table}`);
   }
