@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import net from 'node:net';
 import Stripe from 'stripe';
 import pino, { type Logger } from 'pino';
-import { createWebhookIngestor, releaseQuarantine } from '@gatehouse/stripe';
+import { createWebhookIngestor, reconcile, releaseQuarantine, type CommunityDirectory } from '@gatehouse/stripe';
 import { pendingMigrations } from '@gatehouse/projections';
 import type { Config } from './config';
 import { startRegion, regionStores, type RegionRuntime } from './region';
@@ -110,24 +110,49 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
     const services = multiRegion ? routeServices(regions, config.defaultRegion) : home.services;
     const regionFor = (communityId: string) => regionOfCommunity(regions, home, communityId);
 
+    const stripeLedger = multiRegion ? new RegionRoutedLedger(regions, home) : home.ledger;
+    const directory: CommunityDirectory = {
+      async communityForStripeAccount(account) {
+        const found = await Promise.all(regions.map((r) => r.services.catalogQuery.communityForStripeAccount(account)));
+        return found.find((id) => id !== null) ?? null;
+      },
+      platformCommunity: async () => config.stripePlatformCommunityId ?? null,
+    };
     const ingestWebhook =
       config.stripeWebhookSecrets.length > 0
         ? createWebhookIngestor({
-            ledger: multiRegion ? new RegionRoutedLedger(regions, home) : home.ledger,
+            ledger: stripeLedger,
             secrets: config.stripeWebhookSecrets,
             toleranceSeconds: config.stripeWebhookToleranceSeconds,
-            directory: {
-              async communityForStripeAccount(account) {
-                const found = await Promise.all(regions.map((r) => r.services.catalogQuery.communityForStripeAccount(account)));
-                return found.find((id) => id !== null) ?? null;
-              },
-              platformCommunity: async () => config.stripePlatformCommunityId ?? null,
-            },
+            directory,
             quarantine: home.quarantine,
             logger: log.child({ component: 'webhooks' }),
             clock: () => new Date(),
           })
         : undefined;
+
+    // Missed webhooks: list Stripe's Events API on an interval and append what the ledger lacks.
+    if (config.reconcileIntervalSeconds > 0 && stripe) {
+      const reconcileLog = log.child({ component: 'reconciler' });
+      let running = false;
+      const timer = setInterval(async () => {
+        if (running) return;
+        running = true;
+        try {
+          const lists = await Promise.all(regions.map((r) => r.services.catalogQuery.list()));
+          const accounts = lists.flat().flatMap((c) => (c.stripeAccountId ? [c.stripeAccountId] : []));
+          const since = new Date(Date.now() - Math.max(3 * config.reconcileIntervalSeconds, 3600) * 1000);
+          const report = await reconcile({ stripe, ledger: stripeLedger, directory, since, accounts, quarantine: home.quarantine, log: reconcileLog });
+          reconcileLog.info({ report }, 'reconciled with the Stripe Events API');
+        } catch (err) {
+          reconcileLog.warn({ err }, 'reconciliation failed; will retry');
+        } finally {
+          running = false;
+        }
+      }, config.reconcileIntervalSeconds * 1000);
+      timer.unref();
+      cleanups.push(() => clearInterval(timer));
+    }
 
     const joinCommerce = {
       async joinOfferOrThrow(token: string, member?: string) {
