@@ -3,12 +3,13 @@ import { createLogger, loadConfig, openDatabase } from '@gatehouse/api';
 import { runLedgerBench } from '@gatehouse/ledger';
 import { runAccessBench, runProjectionBench } from '@gatehouse/projections';
 import { runAccessHttpBench } from '../bench/access-http.bench';
+import { runIngestBench } from '../bench/ingest.bench';
 import { run } from './run';
 
 // `npm run bench -- <suite>`: figures, not tests. Each suite prints medians and its ratio against a
 // baseline measured in the same process.
 
-const SUITES = ['ledger', 'access', 'projection'] as const;
+const SUITES = ['ledger', 'access', 'projection', 'ingest'] as const;
 type Suite = (typeof SUITES)[number];
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -33,6 +34,8 @@ export async function benchCommand(suites: string[], opts: { quick?: boolean }):
       } else if (suite === 'access') {
         await runAccessBench({ databaseUrl: db.url, events: opts.quick ? 5_000 : 20_000, log });
         await runAccessHttpBench({ seconds: opts.quick ? 3 : 8, log });
+      } else if (suite === 'ingest') {
+        await runIngestBench({ databaseUrl: db.url, kafkaBrokers: config.kafkaBrokers, quick: !!opts.quick, log });
       }
     }
   } finally {
