@@ -3,6 +3,7 @@ import net from 'node:net';
 import Stripe from 'stripe';
 import pino, { type Logger } from 'pino';
 import { createWebhookIngestor, reconcile, releaseQuarantine, type CommunityDirectory } from '@gatehouse/stripe';
+import { AppendBatcher } from '@gatehouse/ledger';
 import { pendingMigrations } from '@gatehouse/projections';
 import type { Config } from './config';
 import { startRegion, regionStores, type RegionRuntime } from './region';
@@ -121,7 +122,8 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
     const ingestWebhook =
       config.stripeWebhookSecrets.length > 0
         ? createWebhookIngestor({
-            ledger: stripeLedger,
+            // Webhooks arrive in parallel: concurrent appends share one transaction and one commit.
+            ledger: new AppendBatcher(stripeLedger),
             secrets: config.stripeWebhookSecrets,
             toleranceSeconds: config.stripeWebhookToleranceSeconds,
             directory,

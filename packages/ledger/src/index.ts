@@ -20,3 +20,4 @@ export { ledgerContract, type LedgerHarness } from './ledger.contract';
 export { KafkaLedger, type KafkaLedgerOptions } from './adapters/kafka/kafka-ledger';
 export { exportJsonl, type ExportFilter, type ExportOptions, type ExportProgress } from './export-jsonl';
 export { runLedgerBench, type LedgerBenchOptions, type BenchFigure } from './bench/ledger.bench';
+export { AppendBatcher } from './append-batcher';

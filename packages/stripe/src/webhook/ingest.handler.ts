@@ -13,7 +13,8 @@ export type WebhookLogger = {
 };
 
 export type WebhookIngestorOptions = {
-  ledger: Ledger;
+  /** Only appends are needed: a group-committing `AppendBatcher` in front of the ledger fits. */
+  ledger: Pick<Ledger, 'append'>;
   /** Every accepted `whsec_…` secret (two while a secret is rolled). */
   secrets: readonly string[];
   /** Defaults to 300 s; must be positive. Applies to old and to future timestamps. */

@@ -1,0 +1,67 @@
+import { AppendBatcher } from './append-batcher';
+import type { AppendResult, NewEvent } from './ledger.port';
+
+const event = (id: string): NewEvent => ({ id, type: 't', communityId: 'c', occurredAt: '2026-01-01T00:00:00.000Z', source: 'stripe', data: {} });
+
+function fakeLedger(fail?: (ids: string[]) => boolean) {
+  const calls: string[][] = [];
+  const seen = new Set<string>();
+  return {
+    calls,
+    async append(events: NewEvent[]): Promise<AppendResult[]> {
+      const ids = events.map((e) => e.id!);
+      calls.push(ids);
+      await new Promise((r) => setTimeout(r, 5));
+      if (fail?.(ids)) throw new Error(`refused ${ids.join(',')}`);
+      return ids.map((id, i) => {
+        const appended = !seen.has(id);
+        seen.add(id);
+        return { id, position: `p-${id}-${i}`, appended };
+      });
+    },
+  };
+}
+
+describe('AppendBatcher', () => {
+  it('writes concurrent appends as one batch and gives each caller its own results', async () => {
+    const ledger = fakeLedger();
+    const batcher = new AppendBatcher(ledger);
+    const results = await Promise.all(['a', 'b', 'c'].map((id) => batcher.append([event(id)])));
+    expect(ledger.calls).toEqual([['a', 'b', 'c']]);
+    expect(results.map((r) => r[0].id)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('keeps appending arrivals that come while a batch is being written, in order', async () => {
+    const ledger = fakeLedger();
+    const batcher = new AppendBatcher(ledger);
+    const first = batcher.append([event('a')]);
+    await new Promise((r) => setImmediate(r));
+    const later = await Promise.all([batcher.append([event('b')]), batcher.append([event('c')])]);
+    await first;
+    expect(ledger.calls).toEqual([['a'], ['b', 'c']]);
+    expect(later.map((r) => r[0].id)).toEqual(['b', 'c']);
+  });
+
+  it('retries callers one by one when a batch fails, so one bad event fails alone', async () => {
+    const ledger = fakeLedger((ids) => ids.includes('bad'));
+    const batcher = new AppendBatcher(ledger);
+    const outcomes = await Promise.allSettled(['a', 'bad', 'c'].map((id) => batcher.append([event(id)])));
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+  });
+
+  it('reports a duplicate within one batch as not appended for the later caller', async () => {
+    const ledger = fakeLedger();
+    const batcher = new AppendBatcher(ledger);
+    const [one, two] = await Promise.all([batcher.append([event('x')]), batcher.append([event('x')])]);
+    expect(one[0].appended).toBe(true);
+    expect(two[0].appended).toBe(false);
+  });
+
+  it('never puts more than the limit in one batch', async () => {
+    const ledger = fakeLedger();
+    const batcher = new AppendBatcher(ledger, 2);
+    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((id) => batcher.append([event(id)])));
+    expect(ledger.calls.every((c) => c.length <= 2)).toBe(true);
+    expect(ledger.calls.flat()).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+});

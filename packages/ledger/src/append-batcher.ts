@@ -1,0 +1,78 @@
+import type { AppendResult, Ledger, NewEvent } from './ledger.port';
+
+type Pending = { events: NewEvent[]; resolve: (r: AppendResult[]) => void; reject: (e: unknown) => void };
+
+/**
+ * Group commit for many small concurrent appends (webhooks arriving in parallel): appends requested
+ * in the same turn of the event loop, and while a batch is being written, go to the ledger as one
+ * batch — one transaction, one commit — and each caller gets its own results. If a batch fails, its
+ * callers are retried one by one, so one bad event cannot fail its neighbours.
+ */
+export class AppendBatcher {
+  private queue: Pending[] = [];
+  private flushing = false;
+  private scheduled = false;
+
+  constructor(
+    private readonly ledger: Pick<Ledger, 'append'>,
+    private readonly maxEvents = 500,
+  ) {}
+
+  append(events: NewEvent[]): Promise<AppendResult[]> {
+    if (events.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ events, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.flushing) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch: Pending[] = [];
+        let size = 0;
+        while (this.queue.length > 0 && (batch.length === 0 || size + this.queue[0].events.length <= this.maxEvents)) {
+          const p = this.queue.shift()!;
+          batch.push(p);
+          size += p.events.length;
+        }
+        await this.write(batch);
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async write(batch: Pending[]): Promise<void> {
+    if (batch.length === 1) {
+      const [only] = batch;
+      await this.ledger.append(only.events).then(only.resolve, only.reject);
+      return;
+    }
+    let results: AppendResult[];
+    try {
+      results = await this.ledger.append(batch.flatMap((p) => p.events));
+    } catch {
+      for (const p of batch) await this.ledger.append(p.events).then(p.resolve, p.reject);
+      return;
+    }
+    let offset = 0;
+    for (const p of batch) {
+      const mine = results.slice(offset, offset + p.events.length);
+      offset += p.events.length;
+      // The same id twice in one batch: the ledger reports the later copy as not appended; a caller
+      // whose event was written by a neighbour's copy sees it as a duplicate, as it would have anyway.
+      p.resolve(mine);
+    }
+  }
+}
