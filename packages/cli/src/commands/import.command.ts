@@ -79,7 +79,7 @@ export function registerImportCommand(program: Command): void {
       "import a community's existing Stripe subscriptions on the given prices; idempotent, resumable",
     )
     .requiredOption('--community <id>', 'the community (its connected Stripe account is read)')
-    .requiredOption('--price <price_…...>', 'Stripe price ids (repeatable or comma-separated)')
+    .requiredOption('--price <stripePriceIds...>', 'Stripe price ids (repeatable or comma-separated)')
     .option('--dry-run', 'report what would happen; write nothing')
     .option('--json', 'print the report as JSON')
     .action(run((opts: ImportCommandOptions) => importCommand(opts)));
