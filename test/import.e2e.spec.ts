@@ -25,7 +25,7 @@ const cus = (i: number) => `cus_imp${pad(i)}`;
 const METADATA = [0, 10];
 const KNOWN_CUSTOMER = [10, 20];
 const JOINED_EMAIL = [20, 40];
-const NEW = [40, 190];
+// 40–189: customers Gatehouse has never seen (invited), of which 40–44 canceled but paid through.
 const PAID_THROUGH = [40, 45];
 const ENDED = [190, 195];
 const NEVER_PAID = [195, 200];
