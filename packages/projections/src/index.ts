@@ -32,3 +32,7 @@ export * from './tiers/tiers.query';
 export * from './migration/migration-fact.translate';
 export * from './migration/migration-facts.projection';
 export * from './migration/migration.query';
+export * from './tenancy/tenant-context';
+export * from './tenancy/tenancy.errors';
+export * from './tenancy/row-level-security';
+export * from './tenancy/tenant-data-source';
