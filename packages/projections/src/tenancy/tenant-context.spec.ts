@@ -1,6 +1,7 @@
 import { InvalidTenantError } from './tenancy.errors';
 import {
   SYSTEM_TENANT,
+  bindLazyFields,
   currentTenant,
   isTenantId,
   runAsSystem,
@@ -43,5 +44,35 @@ describe('tenant context', () => {
     expect(isTenantId('*')).toBe(false);
     expect(isTenantId(undefined)).toBe(false);
     expect(isTenantId('in_abc')).toBe(true);
+  });
+});
+
+describe('lazy fields of a result', () => {
+  const lazy = () => {
+    const grant = { source: 'SUBSCRIPTION' } as { source: string; causedBy?: string };
+    Object.defineProperty(grant, 'causedBy', { enumerable: true, get: () => currentTenant() });
+    return { allowed: true, grants: [grant], at: new Date(0) };
+  };
+
+  it('are read in the scope of the call that made them, however late', () => {
+    const decision = runAsTenant('c1', () => bindLazyFields(lazy()));
+    expect(decision.grants[0].causedBy).toBe('c1');
+    expect(runAsTenant('c2', () => decision.grants[0].causedBy)).toBe('c1');
+    expect(decision.grants[0].source).toBe('SUBSCRIPTION');
+    expect(decision.at).toEqual(new Date(0));
+  });
+
+  it('read no tenant when unbound (what GraphQL would do without binding)', () => {
+    const decision = runAsTenant('c1', () => lazy());
+    expect(decision.grants[0].causedBy).toBe('');
+  });
+
+  it('keep cycles and shared objects intact', () => {
+    const shared = lazy();
+    const root: Record<string, unknown> = { a: shared, b: shared };
+    root.self = root;
+    const bound = runAsSystem(() => bindLazyFields(root));
+    expect(bound.a).toBe(bound.b);
+    expect(bound.self).toBe(bound);
   });
 });
