@@ -31,7 +31,8 @@ const BY_FIRST_ARG = new Set([
   'upsellOffers',
 ]);
 
-function communityIdOf(method: string, args: unknown[]): string | undefined {
+/** The community a service call is about, from its arguments (undefined when it names none). */
+export function communityIdOf(method: string, args: unknown[]): string | undefined {
   if (BY_FIRST_ARG.has(method)) return typeof args[0] === 'string' ? args[0] : undefined;
   const second = args[1];
   if (typeof second === 'string') return second;

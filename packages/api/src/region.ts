@@ -83,7 +83,7 @@ export async function startRegion(
     for (const fn of closers.splice(0).reverse()) await fn().catch((err) => regionLog.warn({ err }, 'error while closing'));
   };
   try {
-    const { ledger, dataSource, databaseUrl } = stores;
+    const { ledger, dataSource, readSource, databaseUrl } = stores;
     // The access index is loaded before the projector starts, then follows its commits.
     const accessIndex = new AccessIndex();
     await accessIndex.load(dataSource);
@@ -111,6 +111,7 @@ export async function startRegion(
 
     const services = createGatehouseServices({
       dataSource,
+      readSource,
       ledger,
       projector,
       stripe: shared.stripe,

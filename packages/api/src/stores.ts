@@ -4,16 +4,26 @@ import { Client } from 'pg';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
 import { KafkaLedger, PostgresLedger, type Ledger } from '@gatehouse/ledger';
-import { createDataSource, runMigrations } from '@gatehouse/projections';
+import {
+  createDataSource,
+  createTenantDataSource,
+  ensureRowLevelSecurity,
+  runMigrations,
+  systemConnectionUrl,
+} from '@gatehouse/projections';
 import type { Config } from './config';
 import { claimDataDir, startEmbeddedPostgres } from './embedded-postgres';
 
 // Opening the stores from the configuration: the server and the CLI share this.
 
 export type Stores = {
+  /** For system work: every connection made from it reads and writes every community. */
   databaseUrl: string;
   ledger: Ledger;
+  /** System work: projector, access index, CLI. */
   dataSource: DataSource;
+  /** API reads: the app role, scoped per transaction to the tenant of the call (`runAsTenant`). */
+  readSource: DataSource;
   close(): Promise<void>;
 };
 
@@ -70,7 +80,7 @@ export function createLedger(config: Pick<Config, 'kafkaBrokers' | 'kafkaTopic'>
     : new PostgresLedger({ connectionString: databaseUrl });
 }
 
-/** Database (migrated), ledger (initialised) and the read-model data source. */
+/** Database (migrated, under row-level security), ledger (initialised) and the read-model data sources. */
 export async function openStores(config: Config, log: Logger, options: { reuseRunning?: boolean } = {}): Promise<Stores> {
   const db = await openDatabase(config, log, options);
   const closers: (() => Promise<void>)[] = [() => db.close()];
@@ -80,13 +90,20 @@ export async function openStores(config: Config, log: Logger, options: { reuseRu
   try {
     const applied = await runMigrations(db.url);
     if (applied.length) log.info({ applied }, 'read-model migrations applied');
-    const ledger = createLedger(config, db.url);
+    const systemUrl = systemConnectionUrl(db.url);
+    const ledger = createLedger(config, systemUrl);
     await ledger.init();
     closers.push(() => ledger.close());
-    const dataSource = createDataSource({ url: db.url });
+    // After the ledger's own tables exist, so they are under the policy from the first start.
+    const rls = await ensureRowLevelSecurity(systemUrl);
+    if (rls.changed.length) log.info({ changed: rls.changed }, 'row-level security applied');
+    const dataSource = createDataSource({ url: systemUrl });
     await dataSource.initialize();
     closers.push(async () => void (await dataSource.destroy()));
-    return { databaseUrl: db.url, ledger, dataSource, close };
+    const readSource = createTenantDataSource({ url: db.url });
+    await readSource.initialize();
+    closers.push(async () => void (await readSource.destroy()));
+    return { databaseUrl: systemUrl, ledger, dataSource, readSource, close };
   } catch (err) {
     await close();
     throw err;

@@ -1,6 +1,18 @@
 import type Stripe from 'stripe';
 import type { Ledger } from '@gatehouse/ledger';
-import { AccessIndex, AccessQuery, CatalogQuery, LedgerEventsQuery, MembershipQuery, type Projector } from '@gatehouse/projections';
+import {
+  AccessIndex,
+  AccessQuery,
+  CatalogQuery,
+  LedgerEventsQuery,
+  MembershipQuery,
+  bindLazyFields,
+  isTenantId,
+  runAsSystem,
+  runAsTenant,
+  runWithoutTenant,
+  type Projector,
+} from '@gatehouse/projections';
 import { AccessService, resourceRefOrThrow } from './access.service';
 import type { DataSource } from 'typeorm';
 import type { Logger } from 'pino';
@@ -13,12 +25,16 @@ import { createTiersService } from './tiers.service';
 import { ImportService, joinCommunity } from './import.service';
 import { MigrationQuery } from '@gatehouse/projections';
 import { ResourceKind } from '../graphql/enums';
+import { communityIdOf } from '../region-router';
 
 export * from './import.service';
 export * from './installments';
 
 export type ServiceDeps = {
+  /** System work: commands' lookups, the webhook directory, join pages. */
   dataSource: DataSource;
+  /** The query objects' reads, scoped to each call's community (default: `dataSource`). */
+  readSource?: DataSource;
   ledger: Ledger;
   projector: Projector;
   stripe: Stripe | null;
@@ -36,24 +52,55 @@ export type ServiceDeps = {
 /** The services behind the GraphQL resolvers, built from the read models, the ledger and Stripe. */
 export type Services = GatehouseServices & { catalogQuery: CatalogQuery; commerce: CommerceService };
 
+// Each call reads as the community it names; these two read every community.
+const SYSTEM_CALLS = new Set(['createCommunity', 'rebuildProjections']);
+
+/** Enters the tenant context once per service call: the read data source scopes every query to it. */
+function scopedToTenant(services: Services): Services {
+  const scoped: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(services)) {
+    if (typeof value !== 'function') continue;
+    scoped[name] = (...args: unknown[]) => {
+      // Lazy fields of the result (an access grant's `causedBy`) are read later by GraphQL: bound to this scope.
+      const call = () => {
+        const out = (value as (...a: unknown[]) => unknown).apply(services, args);
+        return out instanceof Promise ? out.then(bindLazyFields) : bindLazyFields(out);
+      };
+      if (SYSTEM_CALLS.has(name)) return runAsSystem(call);
+      const communityId = communityIdOf(name, args);
+      return isTenantId(communityId) ? runAsTenant(communityId, call) : runWithoutTenant(call);
+    };
+  }
+  // Join pages find a community by an invitation token alone, so they read as system.
+  const commerce = new Proxy(services.commerce, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? (...a: unknown[]) => runAsSystem(() => v.apply(target, a)) : v;
+    },
+  });
+  // Webhook directory and reconciler lookups span communities: that catalog reads the system source.
+  return { ...(scoped as unknown as GatehouseServices), catalogQuery: services.catalogQuery, commerce };
+}
+
 export function createGatehouseServices(deps: ServiceDeps): Services {
   const clock = deps.clock ?? (() => new Date());
-  const catalogQuery = new CatalogQuery(deps.dataSource);
-  const ledgerEvents = new LedgerEventsQuery(deps.dataSource);
+  const reads = deps.readSource ?? deps.dataSource;
+  const catalogQuery = new CatalogQuery(reads);
+  const ledgerEvents = new LedgerEventsQuery(reads);
   const commands = { ledger: deps.ledger, projector: deps.projector, clock, waitMs: deps.waitMs ?? 10_000 };
   const catalog = new CatalogService({ ...commands, catalog: catalogQuery, stripe: deps.stripe, communityIdPrefix: deps.communityIdPrefix });
-  const commerce = createCommerceService(deps);
-  const tiers = createTiersService(deps);
+  const commerce = createCommerceService({ ...deps, dataSource: reads });
+  const tiers = createTiersService({ ...deps, dataSource: reads });
   const accessIndex = deps.accessIndex ?? new AccessIndex();
   const access = new AccessService({
-    ds: deps.dataSource,
-    access: new AccessQuery(deps.dataSource, accessIndex),
-    memberships: new MembershipQuery(deps.dataSource, accessIndex),
+    ds: reads,
+    access: new AccessQuery(reads, accessIndex),
+    memberships: new MembershipQuery(reads, accessIndex),
     now: () => clock().getTime(),
   });
 
-  return {
-    catalogQuery,
+  return scopedToTenant({
+    catalogQuery: new CatalogQuery(deps.dataSource),
     commerce,
     community: (id) => catalog.community(id),
     communityExists: (id) => catalogQuery.exists(id),
@@ -128,5 +175,5 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
       const reports = await deps.projector.rebuild();
       return reports.map((r) => ({ projection: r.projection, events: r.events, seconds: r.seconds }));
     },
-  };
+  });
 }
