@@ -3,30 +3,21 @@ import {
   type AccessGrant as DomainGrant,
   type Catalog,
   type EpochMs,
-  type Price as DomainPrice,
   type ResourceRef,
 } from '@gatehouse/domain';
 import type { AccessQuery, MembershipQuery, MembershipRecord } from '@gatehouse/projections';
+import { toMembership } from './membership.mapper';
 import type { DataSource } from 'typeorm';
-import type {
-  AccessChangeKind,
-  AccessSource,
-  BillingFrequency,
-  MembershipStatus,
-  ResourceKind,
-} from '../graphql/enums';
+import type { AccessChangeKind, AccessSource, ResourceKind } from '../graphql/enums';
 import type { ResourceInput } from '../graphql/inputs';
 import type {
   AccessChangeConnection,
   AccessDecision,
   AccessGrant,
-  Group,
   LedgerEvent,
   MemberAccessConnection,
   Membership,
-  Price,
   Resource,
-  Tier,
 } from '../graphql/types';
 
 export type AccessServiceDeps = {
@@ -77,11 +68,12 @@ export class AccessService {
     this.now = deps.now ?? Date.now;
   }
 
+  /** The membership as recorded (the tiers service adds pending price migrations on top). */
   async membership(communityId: string, memberId: string, asOf?: Date): Promise<Membership> {
     const at = this.now();
     const record = await this.deps.memberships.get(communityId, memberId, at, asOf?.getTime());
     const catalog = await this.deps.memberships.catalog(communityId);
-    return this.toMembership(record, catalog);
+    return toMembership(communityId, catalog, record, [], asOf?.getTime() ?? at);
   }
 
   async canAccess(
@@ -154,7 +146,7 @@ export class AccessService {
         cursor,
         node: {
           memberId: node.memberId,
-          membership: this.toMembership(records.get(node.memberId) as MembershipRecord, catalog),
+          membership: toMembership(communityId, catalog, records.get(node.memberId) as MembershipRecord, [], when),
           validUntil: date(node.validUntil),
           source: node.source as AccessSource,
         },
@@ -243,78 +235,5 @@ export class AccessService {
           ? (catalog?.groups[id ?? '']?.name ?? id ?? '')
           : (catalog?.events[id ?? '']?.name ?? id ?? '');
     return { kind: ref.kind as ResourceKind, id: ref.kind === 'COMMUNITY' ? null : id, name };
-  }
-
-  private toPrice(communityId: string, p: DomainPrice): Price {
-    return {
-      id: p.priceId,
-      stripePriceId: p.stripePriceId,
-      amount: p.amount,
-      currency: p.currency,
-      frequency: p.frequency as BillingFrequency,
-      installments: p.installments ?? null,
-      trialDays: p.trialDays ?? null,
-      active: p.active,
-      communityId,
-      productKind: p.product.kind,
-      productId: p.product.id,
-      supersededById: p.supersededBy?.priceId ?? null,
-    };
-  }
-
-  private pricesOf(
-    communityId: string,
-    catalog: Catalog,
-    kind: 'TIER' | 'GROUP' | 'EVENT',
-    id: string,
-  ): Price[] {
-    return Object.values(catalog.prices)
-      .filter((p) => p.product.kind === kind && p.product.id === id)
-      .sort((a, b) => (a.priceId < b.priceId ? -1 : 1))
-      .map((p) => this.toPrice(communityId, p));
-  }
-
-  private toTier(communityId: string, catalog: Catalog, tierId: string): Tier | null {
-    const t = catalog.tiers[tierId];
-    if (!t) return null;
-    const groups: Group[] = t.groupIds.flatMap((gid) => {
-      const g = catalog.groups[gid];
-      return g
-        ? [{ id: g.groupId, name: g.name, prices: this.pricesOf(communityId, catalog, 'GROUP', g.groupId) }]
-        : [];
-    });
-    return {
-      id: t.tierId,
-      name: t.name,
-      rank: t.rank,
-      groups,
-      prices: this.pricesOf(communityId, catalog, 'TIER', t.tierId),
-    };
-  }
-
-  private toMembership(r: MembershipRecord, catalog: Catalog | null): Membership {
-    const price = r.priceId && catalog?.prices[r.priceId];
-    const toPrice = r.scheduledChange?.toPriceId && catalog?.prices[r.scheduledChange.toPriceId];
-    return {
-      communityId: r.communityId,
-      memberId: r.memberId,
-      status: r.status as MembershipStatus,
-      tier: r.tierId && catalog ? this.toTier(r.communityId, catalog, r.tierId) : null,
-      price: price ? this.toPrice(r.communityId, price) : null,
-      trialEndsAt: date(r.trialEndsAt),
-      currentPeriodEnd: date(r.currentPeriodEnd),
-      cancelAtPeriodEnd: r.cancelAtPeriodEnd,
-      installmentsPaid: r.installmentsPaid ?? null,
-      installmentsTotal: r.installmentsTotal ?? null,
-      scheduledChange:
-        r.scheduledChange && toPrice
-          ? {
-              toPrice: this.toPrice(r.communityId, toPrice),
-              effectiveAt: new Date(r.scheduledChange.effectiveAt),
-            }
-          : null,
-      stripeSubscriptionId: r.stripeSubscriptionId ?? null,
-      paymentActionRequired: r.paymentActionRequired,
-    };
   }
 }
