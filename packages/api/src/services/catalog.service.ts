@@ -36,6 +36,11 @@ export function stripeOrThrow(stripe: Stripe | null): Stripe {
   return stripe;
 }
 
+/** Request options that address a community's connected Stripe account, when it has one. */
+export function stripeAccountOf(catalog: Catalog): { stripeAccount?: string } {
+  return catalog.community?.stripeAccountId ? { stripeAccount: catalog.community.stripeAccountId } : {};
+}
+
 /** Stripe's own errors become STRIPE_ERROR with Stripe's message; everything else passes through. */
 export async function callStripe<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -52,10 +57,8 @@ export async function callStripe<T>(what: string, fn: () => Promise<T>): Promise
 export class CatalogService {
   constructor(private readonly deps: CatalogServiceDeps) {}
 
-  async catalogOrThrow(communityId: string): Promise<Catalog> {
-    const catalog = await this.deps.catalog.get(communityId);
-    if (!catalog?.community) throw new GatehouseError('NOT_FOUND', 'Community not found');
-    return catalog;
+  catalogOrThrow(communityId: string): Promise<Catalog> {
+    return this.deps.catalog.getOrThrow(communityId);
   }
 
   async community(id: string): Promise<Community | null> {

@@ -35,7 +35,7 @@ import { CouponDuration, InvitationAudience } from '../graphql/enums';
 import type { CreateInvitationLinkInput, CreatePromoCodeInput, StartCheckoutInput } from '../graphql/inputs';
 import type { CheckoutSession, InvitationLink, PromoCode } from '../graphql/types';
 import { toPrice } from './catalog.mapper';
-import { callStripe, stripeOrThrow } from './catalog.service';
+import { callStripe, stripeAccountOf, stripeOrThrow } from './catalog.service';
 import { appendAndWait, type CommandContext } from './commands';
 
 /** What commerce reads of a member's Stripe state (the membership projection's `MembershipQuery.doc`). */
@@ -107,14 +107,12 @@ export class CommerceService {
     return this.deps.clock().getTime();
   }
 
-  private async catalogOrThrow(communityId: string): Promise<Catalog> {
-    const catalog = await this.deps.catalog.get(communityId);
-    if (!catalog?.community) throw new NotFoundError('Community not found');
-    return catalog;
+  private catalogOrThrow(communityId: string): Promise<Catalog> {
+    return this.deps.catalog.getOrThrow(communityId);
   }
 
   private account(catalog: Catalog): { stripeAccount?: string } {
-    return catalog.community?.stripeAccountId ? { stripeAccount: catalog.community.stripeAccountId } : {};
+    return stripeAccountOf(catalog);
   }
 
   invitationUrl(token: string): string {

@@ -51,7 +51,7 @@ import type {
 } from '../graphql/types';
 import { toEvent, toGroup, toPrice, toTier } from './catalog.mapper';
 import { toMembership } from './membership.mapper';
-import { callStripe, stripeOrThrow } from './catalog.service';
+import { callStripe, stripeAccountOf, stripeOrThrow } from './catalog.service';
 import { appendAndWait, type CommandContext } from './commands';
 import { toLedgerEvent } from './ledger-events.mapper';
 
@@ -80,14 +80,12 @@ export class TiersService {
     return this.deps.clock().getTime();
   }
 
-  private async catalogOrThrow(communityId: string): Promise<Catalog> {
-    const catalog = await this.deps.catalog.get(communityId);
-    if (!catalog?.community) throw new NotFoundError('Community not found');
-    return catalog;
+  private catalogOrThrow(communityId: string): Promise<Catalog> {
+    return this.deps.catalog.getOrThrow(communityId);
   }
 
   private account(catalog: Catalog): { stripeAccount?: string } {
-    return catalog.community?.stripeAccountId ? { stripeAccount: catalog.community.stripeAccountId } : {};
+    return stripeAccountOf(catalog);
   }
 
   /** The subscription the member's membership is about (the one `membership` shows). */

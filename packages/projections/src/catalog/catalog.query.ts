@@ -1,4 +1,4 @@
-import type { Catalog } from '@gatehouse/domain';
+import { NotFoundError, type Catalog } from '@gatehouse/domain';
 import type { DataSource } from 'typeorm';
 
 /** Reads of the catalog read model. Every lookup is scoped by community. */
@@ -10,6 +10,13 @@ export class CatalogQuery {
       communityId,
     ]);
     return rows[0]?.state ?? null;
+  }
+
+  /** The catalog of a community that exists, or NOT_FOUND. */
+  async getOrThrow(communityId: string): Promise<Catalog> {
+    const catalog = await this.get(communityId);
+    if (!catalog?.community) throw new NotFoundError('Community not found');
+    return catalog;
   }
 
   async exists(communityId: string): Promise<boolean> {
