@@ -191,6 +191,7 @@ describe('importing existing Stripe subscriptions end to end', () => {
       expect(decision.allowed).toBe(true);
       const imported = decision.grants.find((g: Loose) => g.causedBy.id === `migration:${c}:${sub(i)}`);
       expect(imported?.causedBy).toMatchObject({ type: 'SubscriptionImported', source: 'migration' });
+      expect(imported.source).toBe('MIGRATION');
       // Access runs to the period end Stripe billed (plus the renewal allowance), with no new charge.
       expect(Date.parse(imported.validUntil)).toBeGreaterThanOrEqual(periodEnd * 1000);
     }

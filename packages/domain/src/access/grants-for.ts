@@ -1,3 +1,4 @@
+import { isMigrationFactId } from '../migration/migration.events';
 import type { ProductRef, ResourceRef } from '../catalog/catalog.events';
 import {
   priceByStripePriceId,
@@ -140,7 +141,9 @@ export function grantsFor(state: MemberState, catalog: Catalog, community: Commu
     const price = priceByStripePriceId(catalog, sub.latest.priceId);
     const plan = price?.frequency === 'INSTALLMENTS' && price.installments !== undefined;
     if (plan) window = installmentWindow(state, sub, price.installments ?? Infinity, window);
-    grants.push(...spread(catalog, product, plan ? 'INSTALLMENT_PLAN' : 'SUBSCRIPTION', window));
+    // Access known only from an import keeps the MIGRATION source until Stripe itself speaks of it.
+    const source = plan ? 'INSTALLMENT_PLAN' : isMigrationFactId(sub.latest.eventId) ? 'MIGRATION' : 'SUBSCRIPTION';
+    grants.push(...spread(catalog, product, source, window));
   }
   for (const purchase of Object.values(state.purchases)) {
     if (purchase.paidAt === undefined) continue;
