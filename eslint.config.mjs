@@ -3,7 +3,16 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'infra/kafka/.work/**', '.gatehouse/**', 'coverage/**', '.*-tmp*'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      'infra/kafka/.work/**',
+      '.gatehouse/**',
+      'coverage/**',
+      '.*-tmp*',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -25,9 +34,24 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: ['typeorm', 'kafkajs', 'stripe', 'graphql', 'type-graphql', 'pg', 'node:fs', 'fs', '@gatehouse/*'] },
+        {
+          patterns: [
+            'typeorm',
+            'kafkajs',
+            'stripe',
+            'graphql',
+            'type-graphql',
+            'pg',
+            'node:fs',
+            'fs',
+            '@gatehouse/*',
+          ],
+        },
       ],
-      'no-restricted-properties': ['error', { object: 'Date', property: 'now', message: 'Time arrives as an argument.' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'Time arrives as an argument.' },
+      ],
     },
   },
 );

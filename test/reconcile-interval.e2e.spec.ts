@@ -33,16 +33,28 @@ describe('the reconciler on an interval', () => {
       });
       return ((await res.json()) as { data: Record<string, any> }).data; // eslint-disable-line @typescript-eslint/no-explicit-any
     };
-    const c = (await gql('mutation { createCommunity(input: { name: "Missed", region: US, stripeAccountId: "acct_missed1" }) { id } }')).createCommunity.id;
+    const c = (
+      await gql(
+        'mutation { createCommunity(input: { name: "Missed", region: US, stripeAccountId: "acct_missed1" }) { id } }',
+      )
+    ).createCommunity.id;
     const missed = kit.customerSubscriptionCreated(
       { id: 'sub_missed', customer: 'cus_missed', metadata: { gatehouse_member_id: 'mo' } },
       { account: 'acct_missed1', created: Math.floor(Date.now() / 1000) },
     );
     gh.fake.emit(missed as never, { deliverySuccess: false });
-    const found = await eventually(async () => {
-      const edges = (await gql(`query { ledgerEvents(communityId: "${c}", types: ["customer.subscription.created"]) { edges { node { id } } } }`)).ledgerEvents.edges;
-      return edges.length > 0 ? edges : undefined;
-    }, 20_000, 250);
+    const found = await eventually(
+      async () => {
+        const edges = (
+          await gql(
+            `query { ledgerEvents(communityId: "${c}", types: ["customer.subscription.created"]) { edges { node { id } } } }`,
+          )
+        ).ledgerEvents.edges;
+        return edges.length > 0 ? edges : undefined;
+      },
+      20_000,
+      250,
+    );
     expect(found.map((e: { node: { id: string } }) => e.node.id)).toEqual([missed.id]);
   }, 60_000);
 });

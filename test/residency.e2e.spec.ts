@@ -26,7 +26,10 @@ async function mentions(url: string, needle: string): Promise<Record<string, num
     );
     const found: Record<string, number> = {};
     for (const { t } of tables.rows) {
-      const r = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t} x WHERE x::text LIKE '%' || $1 || '%'`, [needle]);
+      const r = await c.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ${t} x WHERE x::text LIKE '%' || $1 || '%'`,
+        [needle],
+      );
       if (r.rows[0].n > 0) found[t] = r.rows[0].n;
     }
     return found;
@@ -67,7 +70,18 @@ async function topicMentions(brokers: string[], topic: string, needles: string[]
   return hits;
 }
 
-function scenario(name: string, extraEnv: (tag: string) => Record<string, string>, after?: (ctx: { us: TestDatabase; india: TestDatabase; tag: string; inId: string; inAccount: string; usId: string }) => Promise<void>) {
+function scenario(
+  name: string,
+  extraEnv: (tag: string) => Record<string, string>,
+  after?: (ctx: {
+    us: TestDatabase;
+    india: TestDatabase;
+    tag: string;
+    inId: string;
+    inAccount: string;
+    usId: string;
+  }) => Promise<void>,
+) {
   describe(name, () => {
     let us: TestDatabase;
     let india: TestDatabase;
@@ -110,7 +124,9 @@ function scenario(name: string, extraEnv: (tag: string) => Record<string, string
         PORT: '0',
         HOST: '127.0.0.1',
         ...extraEnv(tag),
-        GATEHOUSE_REGIONS: JSON.stringify({ in: { databaseUrl: india.url, ...(JSON.parse(extraEnv(tag).REGION_IN ?? '{}') as object) } }),
+        GATEHOUSE_REGIONS: JSON.stringify({
+          in: { databaseUrl: india.url, ...(JSON.parse(extraEnv(tag).REGION_IN ?? '{}') as object) },
+        }),
       });
       if (!started.ok) throw new Error(`did not start:\n${started.output}`);
       server = started.server;
@@ -124,28 +140,74 @@ function scenario(name: string, extraEnv: (tag: string) => Record<string, string
 
     it('keeps every trace of an Indian community in the Indian stores', async () => {
       const now = Math.floor(Date.now() / 1000);
-      for (const [region, account] of [['IN', inAccount], ['US', usAccount]] as const) {
-        const c = (await gql(`mutation { createCommunity(input: { name: "Guild ${region}", region: ${region}, stripeAccountId: "${account}" }) { id region } }`)).createCommunity;
+      for (const [region, account] of [
+        ['IN', inAccount],
+        ['US', usAccount],
+      ] as const) {
+        const c = (
+          await gql(
+            `mutation { createCommunity(input: { name: "Guild ${region}", region: ${region}, stripeAccountId: "${account}" }) { id region } }`,
+          )
+        ).createCommunity;
         expect(c.region).toBe(region);
         if (region === 'IN') inId = c.id;
         else usId = c.id;
-        const tier = (await gql(`mutation { createTier(input: { communityId: "${c.id}", name: "Gold", rank: 1, stripeProductId: "prod_gold${region}${tag}" }) { id } }`)).createTier.id;
-        await gql(`mutation { createPrice(input: { communityId: "${c.id}", product: { kind: TIER, id: "${tier}" }, amount: 49900, currency: "inr", frequency: MONTHLY, stripePriceId: "price_gold${region}${tag}" }) { id } }`);
-        const sub = { id: `sub_${region}${tag}`, customer: `cus_${region}${tag}`, priceId: `price_gold${region}${tag}`, productId: `prod_gold${region}${tag}`, status: 'active' as const, periodStart: now - DAY, periodEnd: now + 29 * DAY, metadata: { gatehouse_member_id: `priya${region}` } };
+        const tier = (
+          await gql(
+            `mutation { createTier(input: { communityId: "${c.id}", name: "Gold", rank: 1, stripeProductId: "prod_gold${region}${tag}" }) { id } }`,
+          )
+        ).createTier.id;
+        await gql(
+          `mutation { createPrice(input: { communityId: "${c.id}", product: { kind: TIER, id: "${tier}" }, amount: 49900, currency: "inr", frequency: MONTHLY, stripePriceId: "price_gold${region}${tag}" }) { id } }`,
+        );
+        const sub = {
+          id: `sub_${region}${tag}`,
+          customer: `cus_${region}${tag}`,
+          priceId: `price_gold${region}${tag}`,
+          productId: `prod_gold${region}${tag}`,
+          status: 'active' as const,
+          periodStart: now - DAY,
+          periodEnd: now + 29 * DAY,
+          metadata: { gatehouse_member_id: `priya${region}` },
+        };
         await send(kit.customerSubscriptionCreated(sub, { account, created: now }));
-        await send(kit.invoicePaymentActionRequired({ subscription: sub.id, customer: sub.customer, billingReason: 'subscription_cycle', lines: [{ amount: 49900 }] } as never, { account, created: now + 1 }));
-        await gql(`mutation { grantComplimentaryAccess(input: { communityId: "${c.id}", memberId: "guest${region}", resource: { kind: COMMUNITY }, reason: "speaker" }) { allowed } }`);
+        await send(
+          kit.invoicePaymentActionRequired(
+            {
+              subscription: sub.id,
+              customer: sub.customer,
+              billingReason: 'subscription_cycle',
+              lines: [{ amount: 49900 }],
+            } as never,
+            { account, created: now + 1 },
+          ),
+        );
+        await gql(
+          `mutation { grantComplimentaryAccess(input: { communityId: "${c.id}", memberId: "guest${region}", resource: { kind: COMMUNITY }, reason: "speaker" }) { allowed } }`,
+        );
       }
       expect(inId).toMatch(/^in_/);
 
       const m = await eventually(async () => {
-        const r = (await gql(`query { membership(communityId: "${inId}", memberId: "priyaIN") { status paymentActionRequired } }`)).membership;
+        const r = (
+          await gql(
+            `query { membership(communityId: "${inId}", memberId: "priyaIN") { status paymentActionRequired } }`,
+          )
+        ).membership;
         return r.paymentActionRequired ? r : undefined;
       });
       // A renewal waiting for the member's authentication keeps access (India's e-mandate rules).
       expect(m.status).toBe('ACTIVE');
-      expect((await gql(`query { canAccess(communityId: "${inId}", memberId: "priyaIN", resource: { kind: COMMUNITY }) { allowed } }`)).canAccess.allowed).toBe(true);
-      const events = (await gql(`query { ledgerEvents(communityId: "${inId}", first: 50) { edges { node { type } } } }`)).ledgerEvents.edges;
+      expect(
+        (
+          await gql(
+            `query { canAccess(communityId: "${inId}", memberId: "priyaIN", resource: { kind: COMMUNITY }) { allowed } }`,
+          )
+        ).canAccess.allowed,
+      ).toBe(true);
+      const events = (
+        await gql(`query { ledgerEvents(communityId: "${inId}", first: 50) { edges { node { type } } } }`)
+      ).ledgerEvents.edges;
       expect(events.length).toBeGreaterThanOrEqual(6);
 
       // The Indian stores hold the Indian community; the other region's hold nothing of it.
@@ -159,7 +221,9 @@ function scenario(name: string, extraEnv: (tag: string) => Record<string, string
     }, 120_000);
 
     it('refuses a community in a region this deployment does not serve', async () => {
-      await expect(gql('mutation { createCommunity(input: { name: "Elsewhere", region: EU }) { id } }')).rejects.toThrow(/EU is not configured/);
+      await expect(
+        gql('mutation { createCommunity(input: { name: "Elsewhere", region: EU }) { id } }'),
+      ).rejects.toThrow(/EU is not configured/);
     }, 30_000);
   });
 }

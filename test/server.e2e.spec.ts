@@ -41,7 +41,10 @@ async function gql(url: string, query: string, variables: Record<string, unknown
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ query, variables }),
   });
-  return (await res.json()) as { data?: Record<string, any>; errors?: { message: string; extensions?: { code?: string } }[] };
+  return (await res.json()) as {
+    data?: Record<string, any>;
+    errors?: { message: string; extensions?: { code?: string } }[];
+  };
 }
 
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -63,7 +66,10 @@ describe('gatehouse serve on the embedded PostgreSQL', () => {
     expect(ready.status).toBe(200);
     expect(body.checks.map((c) => c.name).sort()).toEqual(['database', 'ledger', 'migrations', 'projector']);
 
-    const created = await gql(server.url, 'mutation { createCommunity(input: { name: "Makers", region: EU }) { id name region } }');
+    const created = await gql(
+      server.url,
+      'mutation { createCommunity(input: { name: "Makers", region: EU }) { id name region } }',
+    );
     expect(created.errors).toBeUndefined();
     const id = created.data!.createCommunity.id as string;
 
@@ -113,15 +119,28 @@ describe('gatehouse serve on the embedded PostgreSQL', () => {
     const started = await startServerProcess(noSecrets);
     if (!started.ok) throw new Error(`did not start:\n${started.output}`);
     server = started.server;
-    const tokenRun = spawnSync(process.execPath, [path.join(repoRoot, 'packages/cli/bin/gatehouse.js'), 'token', '--sub', 'ops', '--role', 'platform-admin'], {
-      env: { PATH: process.env.PATH, GATEHOUSE_DATA_DIR: devDir },
-      encoding: 'utf8',
-    });
+    const tokenRun = spawnSync(
+      process.execPath,
+      [
+        path.join(repoRoot, 'packages/cli/bin/gatehouse.js'),
+        'token',
+        '--sub',
+        'ops',
+        '--role',
+        'platform-admin',
+      ],
+      {
+        env: { PATH: process.env.PATH, GATEHOUSE_DATA_DIR: devDir },
+        encoding: 'utf8',
+      },
+    );
     expect(tokenRun.status).toBe(0);
     const res = await fetch(`${server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${tokenRun.stdout.trim()}` },
-      body: JSON.stringify({ query: 'mutation { createCommunity(input: { name: "Dev", region: US }) { name } }' }),
+      body: JSON.stringify({
+        query: 'mutation { createCommunity(input: { name: "Dev", region: US }) { name } }',
+      }),
     });
     expect(await res.json()).toEqual({ data: { createCommunity: { name: 'Dev' } } });
     const secrets = JSON.parse(readFileSync(path.join(devDir, 'dev-secrets.json'), 'utf8'));

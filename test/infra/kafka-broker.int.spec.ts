@@ -9,7 +9,10 @@ describeKafka('the Kafka broker', (brokers) => {
 
   beforeAll(async () => {
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 2, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: 2, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
   });
 
   afterAll(async () => {
@@ -29,7 +32,10 @@ describeKafka('the Kafka broker', (brokers) => {
     await consumer.subscribe({ topic, fromBeginning: true });
     const received: { key: string; value: string }[] = [];
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${received.length} of 50 messages arrived`)), 30_000);
+      const timer = setTimeout(
+        () => reject(new Error(`only ${received.length} of 50 messages arrived`)),
+        30_000,
+      );
       consumer
         .run({
           eachMessage: async ({ message }) => {
@@ -46,7 +52,9 @@ describeKafka('the Kafka broker', (brokers) => {
 
     expect(received).toHaveLength(50);
     for (const key of ['community-0', 'community-1', 'community-2']) {
-      expect(received.filter((m) => m.key === key).map((m) => m.value)).toEqual(sent.filter((m) => m.key === key).map((m) => m.value));
+      expect(received.filter((m) => m.key === key).map((m) => m.value)).toEqual(
+        sent.filter((m) => m.key === key).map((m) => m.value),
+      );
     }
   }, 60_000);
 });

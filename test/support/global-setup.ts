@@ -69,6 +69,8 @@ export default async function globalSetup(): Promise<void> {
   else if (process.env.GATEHOUSE_REQUIRE_KAFKA === '1') {
     throw new Error('GATEHOUSE_REQUIRE_KAFKA=1 but no Kafka broker could be found or started');
   } else {
-    process.stderr.write('\n[test services] NO KAFKA: Kafka tests will be SKIPPED (set KAFKA_BROKERS or install Java)\n\n');
+    process.stderr.write(
+      '\n[test services] NO KAFKA: Kafka tests will be SKIPPED (set KAFKA_BROKERS or install Java)\n\n',
+    );
   }
 }

@@ -11,9 +11,13 @@ export type ServerProcess = {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 };
 
-export type StartResult = { ok: true; server: ServerProcess } | { ok: false; code: number | null; output: string };
+export type StartResult =
+  { ok: true; server: ServerProcess } | { ok: false; code: number | null; output: string };
 
-export function startServerProcess(env: Record<string, string | undefined>, timeoutMs = 90_000): Promise<StartResult> {
+export function startServerProcess(
+  env: Record<string, string | undefined>,
+  timeoutMs = 90_000,
+): Promise<StartResult> {
   const bin = path.join(repoRoot, 'packages', 'cli', 'bin', 'gatehouse.js');
   const child = spawn(process.execPath, [bin, 'serve'], {
     cwd: repoRoot,

@@ -9,7 +9,10 @@ export const repoRoot = path.resolve(__dirname, '..', '..');
 
 export function dockerAnswers(): boolean {
   if (process.env.GATEHOUSE_TEST_NO_DOCKER === '1') return false;
-  const r = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { timeout: 5000, encoding: 'utf8' });
+  const r = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], {
+    timeout: 5000,
+    encoding: 'utf8',
+  });
   return r.status === 0 && r.stdout.trim().length > 0;
 }
 

@@ -68,7 +68,11 @@ describe('config', () => {
   });
 
   it('requires the secrets in production', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production', STRIPE_WEBHOOK_SECRET: 'whsec_x' })).toThrow(/GATEHOUSE_JWT_SECRET/);
-    expect(() => loadConfig({ NODE_ENV: 'production', GATEHOUSE_JWT_SECRET: 'x'.repeat(32) })).toThrow(/STRIPE_WEBHOOK_SECRET/);
+    expect(() => loadConfig({ NODE_ENV: 'production', STRIPE_WEBHOOK_SECRET: 'whsec_x' })).toThrow(
+      /GATEHOUSE_JWT_SECRET/,
+    );
+    expect(() => loadConfig({ NODE_ENV: 'production', GATEHOUSE_JWT_SECRET: 'x'.repeat(32) })).toThrow(
+      /STRIPE_WEBHOOK_SECRET/,
+    );
   });
 });

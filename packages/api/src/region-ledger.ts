@@ -52,7 +52,8 @@ export class RegionRoutedLedger implements Ledger {
   }
 
   read(options: ReadOptions = {}): AsyncIterable<RecordedEvent> {
-    if (!options.communityId) throw new Error('reading every region at once is not supported: read one community');
+    if (!options.communityId)
+      throw new Error('reading every region at once is not supported: read one community');
     return this.ledgerOf(options.communityId).read(options);
   }
 

@@ -10,7 +10,11 @@ export function communityIdPrefix(region: Region): string {
   return `${region}_`;
 }
 
-export function regionOfCommunity<T extends { region: Region }>(regions: readonly T[], fallback: T, communityId: string): T {
+export function regionOfCommunity<T extends { region: Region }>(
+  regions: readonly T[],
+  fallback: T,
+  communityId: string,
+): T {
   const m = /^(us|eu|in)_/.exec(communityId);
   return (m && regions.find((r) => r.region === m[1])) || fallback;
 }
@@ -36,7 +40,11 @@ export function communityIdOf(method: string, args: unknown[]): string | undefin
   if (BY_FIRST_ARG.has(method)) return typeof args[0] === 'string' ? args[0] : undefined;
   const second = args[1];
   if (typeof second === 'string') return second;
-  if (second && typeof second === 'object' && typeof (second as { communityId?: unknown }).communityId === 'string') {
+  if (
+    second &&
+    typeof second === 'object' &&
+    typeof (second as { communityId?: unknown }).communityId === 'string'
+  ) {
     return (second as { communityId: string }).communityId;
   }
   return undefined;
@@ -51,9 +59,13 @@ export function routeServices(regions: readonly RegionRuntime[], defaultRegion: 
         return (caller: never, input: { region: string }) => {
           const region = regions.find((r) => r.region === input.region.toLowerCase());
           if (!region) {
-            throw new GatehouseError('BAD_USER_INPUT', `Region ${input.region} is not configured on this deployment`, {
-              region: 'is not served here',
-            });
+            throw new GatehouseError(
+              'BAD_USER_INPUT',
+              `Region ${input.region} is not configured on this deployment`,
+              {
+                region: 'is not served here',
+              },
+            );
           }
           return region.services.createCommunity(caller, input as never);
         };
@@ -61,7 +73,9 @@ export function routeServices(regions: readonly RegionRuntime[], defaultRegion: 
       if (name === 'rebuildProjections') {
         return async (caller: never, communityId?: string) => {
           const chosen = communityId ? [regionOfCommunity(regions, fallback, communityId)] : regions;
-          const reports = await Promise.all(chosen.map((r) => r.services.rebuildProjections(caller, communityId)));
+          const reports = await Promise.all(
+            chosen.map((r) => r.services.rebuildProjections(caller, communityId)),
+          );
           return reports.flat();
         };
       }

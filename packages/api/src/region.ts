@@ -47,10 +47,15 @@ export function regionStores(config: Config): { region: Region; config: Config }
         : config,
     },
   ];
-  for (const [region, stores] of Object.entries(extra) as [Region, NonNullable<Config['regions']>[Region]][]) {
+  for (const [region, stores] of Object.entries(extra) as [
+    Region,
+    NonNullable<Config['regions']>[Region],
+  ][]) {
     if (region === config.defaultRegion || !stores) continue;
     if (!stores.databaseUrl) {
-      throw new Error(`GATEHOUSE_REGIONS.${region}.databaseUrl is required: each region keeps its own database`);
+      throw new Error(
+        `GATEHOUSE_REGIONS.${region}.databaseUrl is required: each region keeps its own database`,
+      );
     }
     out.push({
       region,
@@ -80,7 +85,8 @@ export async function startRegion(
   const stores = await openStores(config, regionLog);
   const closers: (() => Promise<void>)[] = [() => stores.close()];
   const close = async () => {
-    for (const fn of closers.splice(0).reverse()) await fn().catch((err) => regionLog.warn({ err }, 'error while closing'));
+    for (const fn of closers.splice(0).reverse())
+      await fn().catch((err) => regionLog.warn({ err }, 'error while closing'));
   };
   try {
     const { ledger, dataSource, readSource, databaseUrl } = stores;
@@ -102,7 +108,12 @@ export async function startRegion(
     });
     projector.start();
     closers.push(() => projector.stop());
-    const installmentPlans = startInstallmentPlans({ ledger, dataSource, stripe: shared.stripe, log: regionLog });
+    const installmentPlans = startInstallmentPlans({
+      ledger,
+      dataSource,
+      stripe: shared.stripe,
+      log: regionLog,
+    });
     closers.push(() => installmentPlans.stop());
 
     const quarantine = new PostgresQuarantineStore({ connectionString: databaseUrl });

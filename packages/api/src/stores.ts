@@ -74,18 +74,26 @@ export async function openDatabase(
   }
 }
 
-export function createLedger(config: Pick<Config, 'kafkaBrokers' | 'kafkaTopic'>, databaseUrl: string): Ledger {
+export function createLedger(
+  config: Pick<Config, 'kafkaBrokers' | 'kafkaTopic'>,
+  databaseUrl: string,
+): Ledger {
   return config.kafkaBrokers
     ? new KafkaLedger({ brokers: config.kafkaBrokers, topic: config.kafkaTopic, databaseUrl })
     : new PostgresLedger({ connectionString: databaseUrl });
 }
 
 /** Database (migrated, under row-level security), ledger (initialised) and the read-model data sources. */
-export async function openStores(config: Config, log: Logger, options: { reuseRunning?: boolean } = {}): Promise<Stores> {
+export async function openStores(
+  config: Config,
+  log: Logger,
+  options: { reuseRunning?: boolean } = {},
+): Promise<Stores> {
   const db = await openDatabase(config, log, options);
   const closers: (() => Promise<void>)[] = [() => db.close()];
   const close = async () => {
-    for (const fn of closers.splice(0).reverse()) await fn().catch((err) => log.warn({ err }, 'error while closing'));
+    for (const fn of closers.splice(0).reverse())
+      await fn().catch((err) => log.warn({ err }, 'error while closing'));
   };
   try {
     const applied = await runMigrations(db.url);

@@ -7,7 +7,9 @@ if (!fs.existsSync(entry)) {
   process.stderr.write('gatehouse: not built yet: run `npm run build` (or `npm start`) first\n');
   process.exit(1);
 }
-require(entry).program.parseAsync(process.argv).catch((err) => {
-  process.stderr.write(`gatehouse: ${err.message}\n`);
-  process.exit(1);
-});
+require(entry)
+  .program.parseAsync(process.argv)
+  .catch((err) => {
+    process.stderr.write(`gatehouse: ${err.message}\n`);
+    process.exit(1);
+  });

@@ -1,7 +1,14 @@
 import { AppendBatcher } from './append-batcher';
 import type { AppendResult, NewEvent } from './ledger.port';
 
-const event = (id: string): NewEvent => ({ id, type: 't', communityId: 'c', occurredAt: '2026-01-01T00:00:00.000Z', source: 'stripe', data: {} });
+const event = (id: string): NewEvent => ({
+  id,
+  type: 't',
+  communityId: 'c',
+  occurredAt: '2026-01-01T00:00:00.000Z',
+  source: 'stripe',
+  data: {},
+});
 
 function fakeLedger(fail?: (ids: string[]) => boolean) {
   const calls: string[][] = [];

@@ -41,7 +41,10 @@ export class AppendBatcher {
       while (this.queue.length > 0) {
         const batch: Pending[] = [];
         let size = 0;
-        while (this.queue.length > 0 && (batch.length === 0 || size + this.queue[0].events.length <= this.maxEvents)) {
+        while (
+          this.queue.length > 0 &&
+          (batch.length === 0 || size + this.queue[0].events.length <= this.maxEvents)
+        ) {
           const p = this.queue.shift()!;
           batch.push(p);
           size += p.events.length;

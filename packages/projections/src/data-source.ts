@@ -57,7 +57,14 @@ async function withDataSource<T>(config: DataSourceConfig, fn: (ds: DataSource) 
   const ds = createDataSource({ ...config, poolSize: 2 });
   await ds.initialize();
   try {
-    if (config.schema) await ds.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(config.schema)}`);
+    if (config.schema) {
+      // Two processes creating the same schema at once: IF NOT EXISTS still races in the catalog.
+      await ds
+        .query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(config.schema)}`)
+        .catch((err: { driverError?: { code?: string } }) => {
+          if (err.driverError?.code !== '23505') throw err;
+        });
+    }
     return await fn(ds);
   } finally {
     await ds.destroy();

@@ -15,7 +15,11 @@ export class AuthError extends Error {
   }
 }
 
-export function signToken(secret: string, caller: Caller, expiresIn: jwt.SignOptions['expiresIn'] = '12h'): string {
+export function signToken(
+  secret: string,
+  caller: Caller,
+  expiresIn: jwt.SignOptions['expiresIn'] = '12h',
+): string {
   return jwt.sign({ roles: caller.roles }, secret, { algorithm: 'HS256', subject: caller.sub, expiresIn });
 }
 
@@ -33,7 +37,9 @@ export function callerFromAuthorization(secret: string, header: string | undefin
   if (typeof payload === 'string' || typeof payload.sub !== 'string' || !payload.sub) {
     throw new AuthError('UNAUTHENTICATED', 'the bearer token has no subject');
   }
-  const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is string => typeof r === 'string') : [];
+  const roles = Array.isArray(payload.roles)
+    ? payload.roles.filter((r): r is string => typeof r === 'string')
+    : [];
   return { sub: payload.sub, roles };
 }
 

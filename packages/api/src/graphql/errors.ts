@@ -77,7 +77,10 @@ export function createFormatError(log: Logger) {
       return { ...formatted, extensions };
     }
     const correlationId = randomUUID();
-    log.error({ err: original, correlationId, path: formatted.path }, 'unexpected error in a GraphQL request');
+    log.error(
+      { err: original, correlationId, path: formatted.path },
+      'unexpected error in a GraphQL request',
+    );
     return {
       message: `Internal error (correlation id ${correlationId})`,
       path: formatted.path,

@@ -1,5 +1,11 @@
 import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
-import { AuthError, assertAdminOrSelf, assertCommunityAdmin, assertPlatformAdmin, type Caller } from '../auth/auth';
+import {
+  AuthError,
+  assertAdminOrSelf,
+  assertCommunityAdmin,
+  assertPlatformAdmin,
+  type Caller,
+} from '../auth/auth';
 import {
   ChangePriceInput,
   ChangeTierInput,
@@ -102,7 +108,13 @@ export class GatehouseResolver {
     @Ctx() ctx: GraphQLContext,
   ): Promise<MemberAccessConnection> {
     assertCommunityAdmin(ctx.caller, communityId);
-    return ctx.services.accessList(communityId, resource, at ?? undefined, first ?? undefined, after ?? undefined);
+    return ctx.services.accessList(
+      communityId,
+      resource,
+      at ?? undefined,
+      first ?? undefined,
+      after ?? undefined,
+    );
   }
 
   @Query(() => LedgerEventConnection)
@@ -152,7 +164,10 @@ export class GatehouseResolver {
   // ---------------------------------------------------------------- mutations
 
   @Mutation(() => Community)
-  async createCommunity(@Arg('input') input: CreateCommunityInput, @Ctx() ctx: GraphQLContext): Promise<Community> {
+  async createCommunity(
+    @Arg('input') input: CreateCommunityInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<Community> {
     assertPlatformAdmin(ctx.caller);
     return ctx.services.createCommunity(signedIn(ctx.caller), input);
   }
@@ -188,7 +203,10 @@ export class GatehouseResolver {
   }
 
   @Mutation(() => PromoCode)
-  async createPromoCode(@Arg('input') input: CreatePromoCodeInput, @Ctx() ctx: GraphQLContext): Promise<PromoCode> {
+  async createPromoCode(
+    @Arg('input') input: CreatePromoCodeInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<PromoCode> {
     assertCommunityAdmin(ctx.caller, input.communityId);
     return ctx.services.createPromoCode(signedIn(ctx.caller), input);
   }
@@ -203,10 +221,14 @@ export class GatehouseResolver {
   }
 
   @Mutation(() => CheckoutSession)
-  async startCheckout(@Arg('input') input: StartCheckoutInput, @Ctx() ctx: GraphQLContext): Promise<CheckoutSession> {
+  async startCheckout(
+    @Arg('input') input: StartCheckoutInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<CheckoutSession> {
     // Without a token only an invitation link may start a checkout.
     if (!ctx.caller) {
-      if (!input.invitationToken) throw new AuthError('UNAUTHENTICATED', 'sign in, or use an invitation link');
+      if (!input.invitationToken)
+        throw new AuthError('UNAUTHENTICATED', 'sign in, or use an invitation link');
     } else if (input.memberId) {
       assertAdminOrSelf(ctx.caller, input.communityId, input.memberId);
     } else {
@@ -250,7 +272,13 @@ export class GatehouseResolver {
     @Ctx() ctx: GraphQLContext,
   ): Promise<AccessDecision> {
     assertCommunityAdmin(ctx.caller, communityId);
-    return ctx.services.revokeComplimentaryAccess(signedIn(ctx.caller), communityId, memberId, resource, reason);
+    return ctx.services.revokeComplimentaryAccess(
+      signedIn(ctx.caller),
+      communityId,
+      memberId,
+      resource,
+      reason,
+    );
   }
 
   @Mutation(() => Community)
@@ -268,8 +296,13 @@ export class GatehouseResolver {
     return ctx.services.importStripeSubscriptions(signedIn(ctx.caller), input);
   }
 
-  @Mutation(() => AccessDecision, { description: 'A free member joins the community; answers their access to it.' })
-  async joinCommunity(@Arg('input') input: JoinCommunityInput, @Ctx() ctx: GraphQLContext): Promise<AccessDecision> {
+  @Mutation(() => AccessDecision, {
+    description: 'A free member joins the community; answers their access to it.',
+  })
+  async joinCommunity(
+    @Arg('input') input: JoinCommunityInput,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<AccessDecision> {
     assertCommunityAdmin(ctx.caller, input.communityId);
     return ctx.services.joinCommunity(signedIn(ctx.caller), input);
   }

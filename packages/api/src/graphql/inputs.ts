@@ -47,7 +47,10 @@ export class ProductInput {
 export class CreateCommunityInput {
   @Field() @Length(1, 200) name!: string;
   @Field(() => Region) region!: Region;
-  @Field(() => String, { nullable: true }) @IsOptional() @Matches(/^acct_[A-Za-z0-9]+$/) stripeAccountId?: string;
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @Matches(/^acct_[A-Za-z0-9]+$/)
+  stripeAccountId?: string;
   @Field(() => Boolean, { nullable: true }) paidOnly?: boolean;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(0) @Max(60) pastDueGraceDays?: number;
 }
@@ -58,14 +61,20 @@ export class CreateTierInput {
   @Field() @Length(1, 200) name!: string;
   @Field(() => Int) @IsInt() @Min(0) @Max(1000) rank!: number;
   @Field(() => [ID], { nullable: true }) @IsOptional() @ArrayMaxSize(200) groupIds?: string[];
-  @Field(() => String, { nullable: true }) @IsOptional() @Matches(/^prod_[A-Za-z0-9]+$/) stripeProductId?: string;
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @Matches(/^prod_[A-Za-z0-9]+$/)
+  stripeProductId?: string;
 }
 
 @InputType()
 export class CreateGroupInput {
   @Field(() => ID) communityId!: string;
   @Field() @Length(1, 200) name!: string;
-  @Field(() => String, { nullable: true }) @IsOptional() @Matches(/^prod_[A-Za-z0-9]+$/) stripeProductId?: string;
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @Matches(/^prod_[A-Za-z0-9]+$/)
+  stripeProductId?: string;
 }
 
 @InputType()
@@ -75,19 +84,29 @@ export class CreateEventInput {
   @Field() startsAt!: Date;
   @Field() endsAt!: Date;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) @Max(1_000_000) capacity?: number;
-  @Field(() => String, { nullable: true }) @IsOptional() @Matches(/^prod_[A-Za-z0-9]+$/) stripeProductId?: string;
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @Matches(/^prod_[A-Za-z0-9]+$/)
+  stripeProductId?: string;
 }
 
-@InputType({ description: 'With stripePriceId an existing Stripe price is linked; without it a Stripe price is created.' })
+@InputType({
+  description: 'With stripePriceId an existing Stripe price is linked; without it a Stripe price is created.',
+})
 export class CreatePriceInput {
   @Field(() => ID) communityId!: string;
   @Field(() => ProductInput) @ValidateNested() product!: ProductInput;
   @Field(() => Int) @IsInt() @Min(0) @Max(99_999_999) amount!: number;
-  @Field() @Matches(/^[A-Za-z]{3}$/, { message: 'currency must be a three-letter ISO code' }) currency!: string;
+  @Field()
+  @Matches(/^[A-Za-z]{3}$/, { message: 'currency must be a three-letter ISO code' })
+  currency!: string;
   @Field(() => BillingFrequency) frequency!: BillingFrequency;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(2) @Max(120) installments?: number;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) @Max(730) trialDays?: number;
-  @Field(() => String, { nullable: true }) @IsOptional() @Matches(/^price_[A-Za-z0-9]+$/) stripePriceId?: string;
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @Matches(/^price_[A-Za-z0-9]+$/)
+  stripePriceId?: string;
 }
 
 @InputType()
@@ -101,7 +120,9 @@ export class ChangePriceInput {
 @InputType()
 export class CreatePromoCodeInput {
   @Field(() => ID) communityId!: string;
-  @Field() @Matches(/^[A-Za-z0-9-]{1,200}$/, { message: 'code may only contain letters, digits and dashes' }) code!: string;
+  @Field()
+  @Matches(/^[A-Za-z0-9-]{1,200}$/, { message: 'code may only contain letters, digits and dashes' })
+  code!: string;
   @Field(() => Float, { nullable: true }) @IsOptional() @Min(0.01) @Max(100) percentOff?: number;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) amountOff?: number;
   @Field(() => String, { nullable: true }) @IsOptional() @Matches(/^[A-Za-z]{3}$/) currency?: string;
@@ -109,7 +130,10 @@ export class CreatePromoCodeInput {
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) @Max(36) durationInMonths?: number;
   @Field(() => Int, { nullable: true }) @IsOptional() @IsInt() @Min(1) maxRedemptions?: number;
   @Field(() => Date, { nullable: true }) expiresAt?: Date;
-  @Field(() => [ProductInput], { nullable: true }) @IsOptional() @ValidateNested({ each: true }) appliesTo?: ProductInput[];
+  @Field(() => [ProductInput], { nullable: true })
+  @IsOptional()
+  @ValidateNested({ each: true })
+  appliesTo?: ProductInput[];
   @Field(() => Boolean, { nullable: true }) firstTimeOnly?: boolean;
 }
 
@@ -171,7 +195,11 @@ export class SetPaidOnlyInput {
 @InputType()
 export class ImportStripeSubscriptionsInput {
   @Field(() => ID) communityId!: string;
-  @Field(() => [String]) @ArrayMinSize(1) @ArrayMaxSize(100) @Matches(/^price_[A-Za-z0-9]+$/, { each: true }) stripePriceIds!: string[];
+  @Field(() => [String])
+  @ArrayMinSize(1)
+  @ArrayMaxSize(100)
+  @Matches(/^price_[A-Za-z0-9]+$/, { each: true })
+  stripePriceIds!: string[];
   @Field() dryRun!: boolean;
 }
 

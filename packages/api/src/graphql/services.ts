@@ -48,13 +48,44 @@ export interface GatehouseServices {
   community(id: string): Promise<Community | null>;
   communityExists(id: string): Promise<boolean>;
   price(communityId: string, priceId: string): Promise<Price | null>;
-  product(communityId: string, kind: 'TIER' | 'GROUP' | 'EVENT', id: string): Promise<Tier | Group | Event | null>;
+  product(
+    communityId: string,
+    kind: 'TIER' | 'GROUP' | 'EVENT',
+    id: string,
+  ): Promise<Tier | Group | Event | null>;
   membership(communityId: string, memberId: string, asOf?: Date): Promise<Membership>;
-  canAccess(communityId: string, memberId: string, resource: ResourceInput, at?: Date, asKnownAt?: Date): Promise<AccessDecision>;
-  accessHistory(communityId: string, memberId: string, first?: number, after?: string): Promise<AccessChangeConnection>;
-  accessList(communityId: string, resource: ResourceInput, at?: Date, first?: number, after?: string): Promise<MemberAccessConnection>;
-  ledgerEvents(communityId: string, after?: string, first?: number, types?: string[]): Promise<LedgerEventConnection>;
-  previewTierChange(communityId: string, memberId: string, toPriceId: string, at?: Date): Promise<ProrationPreview>;
+  canAccess(
+    communityId: string,
+    memberId: string,
+    resource: ResourceInput,
+    at?: Date,
+    asKnownAt?: Date,
+  ): Promise<AccessDecision>;
+  accessHistory(
+    communityId: string,
+    memberId: string,
+    first?: number,
+    after?: string,
+  ): Promise<AccessChangeConnection>;
+  accessList(
+    communityId: string,
+    resource: ResourceInput,
+    at?: Date,
+    first?: number,
+    after?: string,
+  ): Promise<MemberAccessConnection>;
+  ledgerEvents(
+    communityId: string,
+    after?: string,
+    first?: number,
+    types?: string[],
+  ): Promise<LedgerEventConnection>;
+  previewTierChange(
+    communityId: string,
+    memberId: string,
+    toPriceId: string,
+    at?: Date,
+  ): Promise<ProrationPreview>;
   prorationOutcomes(communityId: string, memberId?: string): Promise<ProrationOutcome[]>;
   upsellOffers(communityId: string, memberId: string): Promise<UpsellOffer[]>;
   // commands
@@ -70,7 +101,13 @@ export interface GatehouseServices {
   changeTier(caller: Caller, input: ChangeTierInput): Promise<Membership>;
   billingPortalUrl(caller: Caller, communityId: string, memberId: string, returnUrl: string): Promise<string>;
   grantComplimentaryAccess(caller: Caller, input: GrantAccessInput): Promise<AccessDecision>;
-  revokeComplimentaryAccess(caller: Caller, communityId: string, memberId: string, resource: ResourceInput, reason: string): Promise<AccessDecision>;
+  revokeComplimentaryAccess(
+    caller: Caller,
+    communityId: string,
+    memberId: string,
+    resource: ResourceInput,
+    reason: string,
+  ): Promise<AccessDecision>;
   setPaidOnly(caller: Caller, input: SetPaidOnlyInput): Promise<Community>;
   importStripeSubscriptions(caller: Caller, input: ImportStripeSubscriptionsInput): Promise<ImportReport>;
   joinCommunity(caller: Caller, input: JoinCommunityInput): Promise<AccessDecision>;

@@ -140,7 +140,9 @@ export class Membership {
   @Field(() => Int, { nullable: true }) installmentsTotal!: number | null;
   @Field(() => ScheduledChange, { nullable: true }) scheduledChange!: ScheduledChange | null;
   @Field(() => String, { nullable: true }) stripeSubscriptionId!: string | null;
-  @Field({ description: 'A renewal waits for the member to authenticate the payment (e.g. an Indian e-mandate).' })
+  @Field({
+    description: 'A renewal waits for the member to authenticate the payment (e.g. an Indian e-mandate).',
+  })
   paymentActionRequired!: boolean;
 }
 

@@ -12,14 +12,27 @@ const called: string[] = [];
 
 // Every service method records its call; the edge tests check that refused requests never get here.
 const services = new Proxy({} as GatehouseServices, {
-  get: (_t, name: string) => async (...args: unknown[]) => {
-    called.push(name);
-    if (name === 'community') {
-      return { id: args[0], name: 'Makers', region: 'EU', stripeAccountId: null, paidOnly: false, freeMembersUntil: null, pastDueGraceDays: 3, tiers: [], groups: [], events: [] };
-    }
-    if (name === 'membership') throw new Error('database password=hunter2 leaked');
-    return null;
-  },
+  get:
+    (_t, name: string) =>
+    async (...args: unknown[]) => {
+      called.push(name);
+      if (name === 'community') {
+        return {
+          id: args[0],
+          name: 'Makers',
+          region: 'EU',
+          stripeAccountId: null,
+          paidOnly: false,
+          freeMembersUntil: null,
+          pastDueGraceDays: 3,
+          tiers: [],
+          groups: [],
+          events: [],
+        };
+      }
+      if (name === 'membership') throw new Error('database password=hunter2 leaked');
+      return null;
+    },
 });
 
 let server: Server;
@@ -50,7 +63,13 @@ async function gql(query: string, variables: Record<string, unknown> = {}, token
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ query, variables }),
   });
-  return { status: res.status, body: (await res.json()) as { data?: unknown; errors?: { message: string; extensions: Record<string, unknown> }[] } };
+  return {
+    status: res.status,
+    body: (await res.json()) as {
+      data?: unknown;
+      errors?: { message: string; extensions: Record<string, unknown> }[];
+    },
+  };
 }
 
 const admin = (c: string) => signToken(secret, { sub: 'ada', roles: [`admin:${c}`] });
@@ -67,20 +86,32 @@ describe('HTTP edge', () => {
 
   it('passes the raw webhook bytes to the ingestor untouched', async () => {
     const body = '{"id":  "evt_1" }';
-    const res = await fetch(`${base}/webhooks/stripe`, { method: 'POST', headers: { 'stripe-signature': 't=1,v1=x', 'content-type': 'application/json' }, body });
+    const res = await fetch(`${base}/webhooks/stripe`, {
+      method: 'POST',
+      headers: { 'stripe-signature': 't=1,v1=x', 'content-type': 'application/json' },
+      body,
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ bytes: Buffer.byteLength(body) });
   });
 
   it('refuses a webhook body over the size limit with 413', async () => {
-    const res = await fetch(`${base}/webhooks/stripe`, { method: 'POST', headers: { 'stripe-signature': 't=1,v1=x' }, body: 'x'.repeat(1024 * 1024 + 10) });
+    const res = await fetch(`${base}/webhooks/stripe`, {
+      method: 'POST',
+      headers: { 'stripe-signature': 't=1,v1=x' },
+      body: 'x'.repeat(1024 * 1024 + 10),
+    });
     expect(res.status).toBe(413);
   });
 });
 
 describe('GraphQL auth and errors', () => {
   it('answers an admin of the community', async () => {
-    const r = await gql('query($id: ID!) { community(id: $id) { id name pastDueGraceDays } }', { id: 'c1' }, admin('c1'));
+    const r = await gql(
+      'query($id: ID!) { community(id: $id) { id name pastDueGraceDays } }',
+      { id: 'c1' },
+      admin('c1'),
+    );
     expect(r.body.errors).toBeUndefined();
     expect(r.body.data).toEqual({ community: { id: 'c1', name: 'Makers', pastDueGraceDays: 3 } });
   });
@@ -117,7 +148,10 @@ describe('GraphQL auth and errors', () => {
       admin('c1'),
     );
     expect(r.body.errors?.[0].extensions.code).toBe('BAD_USER_INPUT');
-    expect(Object.keys(r.body.errors?.[0].extensions.fields as object).sort()).toEqual(['amount', 'currency']);
+    expect(Object.keys(r.body.errors?.[0].extensions.fields as object).sort()).toEqual([
+      'amount',
+      'currency',
+    ]);
     expect(called).toEqual([]);
   });
 

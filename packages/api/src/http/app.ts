@@ -15,7 +15,10 @@ import type { Metrics } from './metrics';
 export type ReadinessCheck = { name: string; check: () => Promise<void> };
 
 /** The Stripe webhook ingestor (from @gatehouse/stripe), framework-free. */
-export type WebhookIngest = (raw: Buffer, signature: string | undefined) => Promise<{ status: number; body: unknown }>;
+export type WebhookIngest = (
+  raw: Buffer,
+  signature: string | undefined,
+) => Promise<{ status: number; body: unknown }>;
 
 export type AppOptions = {
   schema: GraphQLSchema;
@@ -51,7 +54,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
       },
       // Never log headers: they carry bearer tokens and Stripe signatures.
       serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
+        req: (req: { id: unknown; method: string; url: string }) => ({
+          id: req.id,
+          method: req.method,
+          url: req.url,
+        }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
       autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
@@ -92,16 +99,20 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
 
   // The raw bytes are what Stripe signed: this route is mounted before any JSON parser.
-  app.post('/webhooks/stripe', express.raw({ type: () => true, limit: opts.webhookBodyLimit ?? '1mb' }), async (req, res) => {
-    if (!opts.ingestWebhook) {
-      res.status(503).json({ error: 'webhooks are not configured: set STRIPE_WEBHOOK_SECRET' });
-      return;
-    }
-    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const result = await opts.ingestWebhook(raw, req.header('stripe-signature') ?? undefined);
-    metrics.webhooks.inc({ outcome: String(result.status) });
-    res.status(result.status).json(result.body);
-  });
+  app.post(
+    '/webhooks/stripe',
+    express.raw({ type: () => true, limit: opts.webhookBodyLimit ?? '1mb' }),
+    async (req, res) => {
+      if (!opts.ingestWebhook) {
+        res.status(503).json({ error: 'webhooks are not configured: set STRIPE_WEBHOOK_SECRET' });
+        return;
+      }
+      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const result = await opts.ingestWebhook(raw, req.header('stripe-signature') ?? undefined);
+      metrics.webhooks.inc({ outcome: String(result.status) });
+      res.status(result.status).json(result.body);
+    },
+  );
 
   // Abuse limits are checked during validation, before any resolver runs.
   const armor = new ApolloArmor({
@@ -145,7 +156,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
           }
           throw err;
         }
-        return { caller, requestId: String((res as Response & { req: Request & { id?: unknown } }).req.id ?? ''), services: opts.services };
+        return {
+          caller,
+          requestId: String((res as Response & { req: Request & { id?: unknown } }).req.id ?? ''),
+          services: opts.services,
+        };
       },
     }),
   );
@@ -155,11 +170,20 @@ export async function createApp(opts: AppOptions): Promise<App> {
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
   });
-  app.use((err: Error & { status?: number; type?: string }, req: Request, res: Response, _next: express.NextFunction) => {
-    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
-    if (status === 500) log.error({ err, url: req.url }, 'unhandled HTTP error');
-    res.status(status).json({ error: status === 413 ? 'request body too large' : status === 500 ? 'internal error' : err.message });
-  });
+  app.use(
+    (
+      err: Error & { status?: number; type?: string },
+      req: Request,
+      res: Response,
+      _next: express.NextFunction,
+    ) => {
+      const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 500;
+      if (status === 500) log.error({ err, url: req.url }, 'unhandled HTTP error');
+      res.status(status).json({
+        error: status === 413 ? 'request body too large' : status === 500 ? 'internal error' : err.message,
+      });
+    },
+  );
 
   return { app, apollo };
 }

@@ -146,7 +146,13 @@ export class AccessService {
         cursor,
         node: {
           memberId: node.memberId,
-          membership: toMembership(communityId, catalog, records.get(node.memberId) as MembershipRecord, [], when),
+          membership: toMembership(
+            communityId,
+            catalog,
+            records.get(node.memberId) as MembershipRecord,
+            [],
+            when,
+          ),
           validUntil: date(node.validUntil),
           source: node.source as AccessSource,
         },

@@ -244,7 +244,10 @@ export class CatalogService {
   ): Promise<void> {
     const catalog = await this.catalogOrThrow(communityId);
     const command: CatalogCommand = change.grant
-      ? { type: 'grantComplimentaryAccess', data: { memberId, resource, until: change.until?.getTime(), reason: change.reason } }
+      ? {
+          type: 'grantComplimentaryAccess',
+          data: { memberId, resource, until: change.until?.getTime(), reason: change.reason },
+        }
       : { type: 'revokeComplimentaryAccess', data: { memberId, resource, reason: change.reason } };
     const facts = decideCatalog(command, catalog, this.deps.clock().getTime());
     await appendAndWait(this.deps, communityId, caller.sub, facts, { subject: memberId });

@@ -88,7 +88,12 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
   const catalogQuery = new CatalogQuery(reads);
   const ledgerEvents = new LedgerEventsQuery(reads);
   const commands = { ledger: deps.ledger, projector: deps.projector, clock, waitMs: deps.waitMs ?? 10_000 };
-  const catalog = new CatalogService({ ...commands, catalog: catalogQuery, stripe: deps.stripe, communityIdPrefix: deps.communityIdPrefix });
+  const catalog = new CatalogService({
+    ...commands,
+    catalog: catalogQuery,
+    stripe: deps.stripe,
+    communityIdPrefix: deps.communityIdPrefix,
+  });
   const commerce = createCommerceService({ ...deps, dataSource: reads });
   const tiers = createTiersService({ ...deps, dataSource: reads });
   const accessIndex = deps.accessIndex ?? new AccessIndex();

@@ -41,4 +41,3 @@ export function toMembership(
     paymentActionRequired: r.paymentActionRequired,
   };
 }
-

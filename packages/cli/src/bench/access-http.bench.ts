@@ -40,13 +40,26 @@ async function startBare(): Promise<{ url: string; close(): Promise<void> }> {
   };
 }
 
-export async function runAccessHttpBench(options: { seconds?: number; runs?: number; members?: number; log: (l: string) => void }) {
+export async function runAccessHttpBench(options: {
+  seconds?: number;
+  runs?: number;
+  members?: number;
+  log: (l: string) => void;
+}) {
   const seconds = options.seconds ?? 8;
   const runs = Math.max(3, options.runs ?? 3);
   const memberCount = options.members ?? 500;
   const log = options.log;
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-bench-'));
-  const config = withDevSecrets(loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', GATEHOUSE_DATA_DIR: dataDir }));
+  const config = withDevSecrets(
+    loadConfig({
+      ...process.env,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      GATEHOUSE_DATA_DIR: dataDir,
+    }),
+  );
   const gatehouse = await startGatehouse(config);
   const bare = await startBare();
   try {
@@ -62,9 +75,19 @@ export async function runAccessHttpBench(options: { seconds?: number; runs?: num
       return body.data;
     };
     const account = 'acct_bench1';
-    const c = (await gql('mutation { createCommunity(input: { name: "Bench", region: US, stripeAccountId: "acct_bench1" }) { id } }')).createCommunity.id;
-    const tier = (await gql(`mutation { createTier(input: { communityId: "${c}", name: "Gold", rank: 1, stripeProductId: "prod_benchGold" }) { id } }`)).createTier.id;
-    await gql(`mutation { createPrice(input: { communityId: "${c}", product: { kind: TIER, id: "${tier}" }, amount: 1000, currency: "usd", frequency: MONTHLY, stripePriceId: "price_benchGold" }) { id } }`);
+    const c = (
+      await gql(
+        'mutation { createCommunity(input: { name: "Bench", region: US, stripeAccountId: "acct_bench1" }) { id } }',
+      )
+    ).createCommunity.id;
+    const tier = (
+      await gql(
+        `mutation { createTier(input: { communityId: "${c}", name: "Gold", rank: 1, stripeProductId: "prod_benchGold" }) { id } }`,
+      )
+    ).createTier.id;
+    await gql(
+      `mutation { createPrice(input: { communityId: "${c}", product: { kind: TIER, id: "${tier}" }, amount: 1000, currency: "usd", frequency: MONTHLY, stripePriceId: "price_benchGold" }) { id } }`,
+    );
 
     log(`seeding ${memberCount} subscribed members through signed webhooks…`);
     const now = Math.floor(Date.now() / 1000);
@@ -72,11 +95,24 @@ export async function runAccessHttpBench(options: { seconds?: number; runs?: num
       const member = `member-${i}`;
       members.add(member);
       const e = kit.customerSubscriptionCreated(
-        { id: `sub_bench${i}`, customer: `cus_bench${i}`, priceId: 'price_benchGold', productId: 'prod_benchGold', status: 'active', periodStart: now - 86_400, periodEnd: now + 29 * 86_400, metadata: { gatehouse_member_id: member } },
+        {
+          id: `sub_bench${i}`,
+          customer: `cus_bench${i}`,
+          priceId: 'price_benchGold',
+          productId: 'prod_benchGold',
+          status: 'active',
+          periodStart: now - 86_400,
+          periodEnd: now + 29 * 86_400,
+          metadata: { gatehouse_member_id: member },
+        },
         { account, created: now },
       );
       const signed = kit.signPayload(e, config.stripeWebhookSecrets[0], now);
-      const res = await fetch(`${gatehouse.url}/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': signed.header }, body: signed.rawBody });
+      const res = await fetch(`${gatehouse.url}/webhooks/stripe`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'stripe-signature': signed.header },
+        body: signed.rawBody,
+      });
       if (res.status !== 200) throw new Error(`webhook refused: ${res.status}`);
     }
     const probe = `query { canAccess(communityId: "${c}", memberId: "member-${memberCount - 1}", resource: { kind: COMMUNITY }) { allowed } }`;
@@ -90,15 +126,34 @@ export async function runAccessHttpBench(options: { seconds?: number; runs?: num
       query: `query($m: ID!) { canAccess(communityId: "${c}", memberId: $m, resource: { kind: COMMUNITY }) { allowed } }`,
       variables: { m: 'member-7' },
     });
-    const bareBody = JSON.stringify({ query: 'query($m: String!) { allowed(memberId: $m) }', variables: { m: 'member-7' } });
+    const bareBody = JSON.stringify({
+      query: 'query($m: String!) { allowed(memberId: $m) }',
+      variables: { m: 'member-7' },
+    });
     const results: { bare: LoadResult[]; gatehouse: LoadResult[] } = { bare: [], gatehouse: [] };
     // Warm both paths, then alternate so drift in machine load hits both alike.
     await loadTest({ url: bare.url, body: bareBody, connections: 32, seconds: 2 });
-    await loadTest({ url: `${gatehouse.url}/graphql`, body: gatehouseBody, headers: { authorization: `Bearer ${admin}` }, connections: 32, seconds: 2 });
+    await loadTest({
+      url: `${gatehouse.url}/graphql`,
+      body: gatehouseBody,
+      headers: { authorization: `Bearer ${admin}` },
+      connections: 32,
+      seconds: 2,
+    });
     for (let r = 0; r < runs; r++) {
       results.bare.push(await loadTest({ url: bare.url, body: bareBody, connections: 32, seconds }));
-      results.gatehouse.push(await loadTest({ url: `${gatehouse.url}/graphql`, body: gatehouseBody, headers: { authorization: `Bearer ${admin}` }, connections: 32, seconds }));
-      log(`run ${r + 1}: bare ${results.bare[r].requestsPerSecond.toFixed(0)} req/s p99 ${results.bare[r].p99Ms} ms; canAccess ${results.gatehouse[r].requestsPerSecond.toFixed(0)} req/s p99 ${results.gatehouse[r].p99Ms} ms`);
+      results.gatehouse.push(
+        await loadTest({
+          url: `${gatehouse.url}/graphql`,
+          body: gatehouseBody,
+          headers: { authorization: `Bearer ${admin}` },
+          connections: 32,
+          seconds,
+        }),
+      );
+      log(
+        `run ${r + 1}: bare ${results.bare[r].requestsPerSecond.toFixed(0)} req/s p99 ${results.bare[r].p99Ms} ms; canAccess ${results.gatehouse[r].requestsPerSecond.toFixed(0)} req/s p99 ${results.gatehouse[r].p99Ms} ms`,
+      );
     }
     const errors = [...results.bare, ...results.gatehouse].reduce((n, x) => n + x.errors + x.non2xx, 0);
     const bareRps = median(results.bare.map((x) => x.requestsPerSecond));
@@ -108,7 +163,9 @@ export async function runAccessHttpBench(options: { seconds?: number; runs?: num
     log(`canAccess over HTTP, concurrency 32, median of ${runs} × ${seconds}s:`);
     log(`  bare Apollo + type-graphql from memory: ${bareRps.toFixed(0)} req/s, p99 ${bareP99} ms`);
     log(`  Gatehouse canAccess:                    ${ghRps.toFixed(0)} req/s, p99 ${ghP99} ms`);
-    log(`  ratio ${(ghRps / bareRps).toFixed(2)}× (goal ≥ 0.9×), p99 difference ${(ghP99 - bareP99).toFixed(1)} ms (goal ≤ 2 ms)${errors ? `, ${errors} errors` : ''}`);
+    log(
+      `  ratio ${(ghRps / bareRps).toFixed(2)}× (goal ≥ 0.9×), p99 difference ${(ghP99 - bareP99).toFixed(1)} ms (goal ≤ 2 ms)${errors ? `, ${errors} errors` : ''}`,
+    );
     return { bareRps, ghRps, bareP99, ghP99, ratio: ghRps / bareRps, errors };
   } finally {
     await bare.close();

@@ -1,6 +1,12 @@
 import autocannon from 'autocannon';
 
-export type LoadResult = { requestsPerSecond: number; p50Ms: number; p99Ms: number; errors: number; non2xx: number };
+export type LoadResult = {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  non2xx: number;
+};
 
 /** Drives one HTTP POST at a fixed concurrency on loopback for a bounded time. */
 export async function loadTest(opts: {

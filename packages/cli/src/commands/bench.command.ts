@@ -28,14 +28,24 @@ export async function benchCommand(suites: string[], opts: { quick?: boolean }):
     for (const suite of chosen) {
       log(`\n== ${suite} (${new Date().toISOString()})`);
       if (suite === 'ledger') {
-        await runLedgerBench({ databaseUrl: db.url, kafkaBrokers: config.kafkaBrokers, events: opts.quick ? 2_000 : 5_000, log });
+        await runLedgerBench({
+          databaseUrl: db.url,
+          kafkaBrokers: config.kafkaBrokers,
+          events: opts.quick ? 2_000 : 5_000,
+          log,
+        });
       } else if (suite === 'projection') {
         await runProjectionBench({ databaseUrl: db.url, events: opts.quick ? 10_000 : 50_000, log });
       } else if (suite === 'access') {
         await runAccessBench({ databaseUrl: db.url, events: opts.quick ? 5_000 : 20_000, log });
         await runAccessHttpBench({ seconds: opts.quick ? 3 : 8, log });
       } else if (suite === 'ingest') {
-        await runIngestBench({ databaseUrl: db.url, kafkaBrokers: config.kafkaBrokers, quick: !!opts.quick, log });
+        await runIngestBench({
+          databaseUrl: db.url,
+          kafkaBrokers: config.kafkaBrokers,
+          quick: !!opts.quick,
+          log,
+        });
       }
     }
   } finally {

@@ -38,7 +38,9 @@ export async function demoCommand(opts: { url?: string }): Promise<number> {
   try {
     await fetch(`${url}/healthz`);
   } catch {
-    process.stderr.write(`gatehouse demo: no server answers at ${url}: start it with \`npm start\` (or pass --url)\n`);
+    process.stderr.write(
+      `gatehouse demo: no server answers at ${url}: start it with \`npm start\` (or pass --url)\n`,
+    );
     return 1;
   }
   const admin = client(url, signToken(config.jwtSecret, { sub: 'demo-operator', roles: ['platform-admin'] }));
@@ -51,21 +53,45 @@ export async function demoCommand(opts: { url?: string }): Promise<number> {
     { input: { name: `Makers Guild ${tag}`, region: 'EU', stripeAccountId: account, pastDueGraceDays: 3 } },
   );
   const c = community.id as string;
-  const group = (await admin(`mutation($i: CreateGroupInput!) { createGroup(input: $i) { id } }`, {
-    i: { communityId: c, name: 'Founders channel', stripeProductId: `prod_demoGroup${tag}` },
-  })).createGroup.id as string;
+  const group = (
+    await admin(`mutation($i: CreateGroupInput!) { createGroup(input: $i) { id } }`, {
+      i: { communityId: c, name: 'Founders channel', stripeProductId: `prod_demoGroup${tag}` },
+    })
+  ).createGroup.id as string;
   const tiers: Record<string, string> = {};
   for (const [rank, name] of ['Bronze', 'Silver', 'Gold'].entries()) {
-    tiers[name] = (await admin(`mutation($i: CreateTierInput!) { createTier(input: $i) { id } }`, {
-      i: { communityId: c, name, rank: rank + 1, groupIds: name === 'Gold' ? [group] : [], stripeProductId: `prod_demo${name}${tag}` },
-    })).createTier.id as string;
+    tiers[name] = (
+      await admin(`mutation($i: CreateTierInput!) { createTier(input: $i) { id } }`, {
+        i: {
+          communityId: c,
+          name,
+          rank: rank + 1,
+          groupIds: name === 'Gold' ? [group] : [],
+          stripeProductId: `prod_demo${name}${tag}`,
+        },
+      })
+    ).createTier.id as string;
   }
   const starts = new Date(Date.now() + 20 * DAY * 1000);
-  const event = (await admin(`mutation($i: CreateEventInput!) { createEvent(input: $i) { id } }`, {
-    i: { communityId: c, name: 'Spring meetup', startsAt: starts.toISOString(), endsAt: new Date(starts.getTime() + 3 * 3600_000).toISOString(), capacity: 50, stripeProductId: `prod_demoEvent${tag}` },
-  })).createEvent.id as string;
+  const event = (
+    await admin(`mutation($i: CreateEventInput!) { createEvent(input: $i) { id } }`, {
+      i: {
+        communityId: c,
+        name: 'Spring meetup',
+        startsAt: starts.toISOString(),
+        endsAt: new Date(starts.getTime() + 3 * 3600_000).toISOString(),
+        capacity: 50,
+        stripeProductId: `prod_demoEvent${tag}`,
+      },
+    })
+  ).createEvent.id as string;
 
-  const price = async (product: { kind: string; id: string }, amount: number, frequency: string, extra: Record<string, unknown> = {}) => {
+  const price = async (
+    product: { kind: string; id: string },
+    amount: number,
+    frequency: string,
+    extra: Record<string, unknown> = {},
+  ) => {
     const stripePriceId = `price_demo${frequency.replace('_', '')}${amount}${tag}`;
     await admin(`mutation($i: CreatePriceInput!) { createPrice(input: $i) { id } }`, {
       i: { communityId: c, product, amount, currency: 'eur', frequency, stripePriceId, ...extra },
@@ -86,9 +112,16 @@ export async function demoCommand(opts: { url?: string }): Promise<number> {
 
   // A month of activity, oldest first, as Stripe would send it (each event signed on delivery).
   const t0 = Math.floor(Date.now() / 1000) - 30 * DAY;
-  const events: { at: number; label: string; event: ReturnType<typeof kit.customerSubscriptionCreated> }[] = [];
+  const events: { at: number; label: string; event: ReturnType<typeof kit.customerSubscriptionCreated> }[] =
+    [];
   const at = (day: number) => t0 + day * DAY;
-  const sub = (member: string, priceId: string, productId: string, interval: 'week' | 'month' | 'year', intervalCount = 1) => ({
+  const sub = (
+    member: string,
+    priceId: string,
+    productId: string,
+    interval: 'week' | 'month' | 'year',
+    intervalCount = 1,
+  ) => ({
     id: `sub_demo${member}${tag}`,
     customer: `cus_demo${member}${tag}`,
     priceId,
@@ -101,53 +134,239 @@ export async function demoCommand(opts: { url?: string }): Promise<number> {
   });
   const push = (day: number, label: string, e: (o: { created: number; account: string }) => any) =>
     events.push({ at: at(day), label, event: e({ created: at(day), account }) });
-  const periodDays = (interval: 'week' | 'month' | 'year', n = 1) => (interval === 'week' ? 7 : interval === 'month' ? 30 : 365) * n;
+  const periodDays = (interval: 'week' | 'month' | 'year', n = 1) =>
+    (interval === 'week' ? 7 : interval === 'month' ? 30 : 365) * n;
 
-  const subscribe = (member: string, day: number, priceId: string, name: string, interval: 'week' | 'month' | 'year', n = 1, trialDays = 0) => {
+  const subscribe = (
+    member: string,
+    day: number,
+    priceId: string,
+    name: string,
+    interval: 'week' | 'month' | 'year',
+    n = 1,
+    trialDays = 0,
+  ) => {
     const s = sub(member, priceId, product(name), interval, n);
     const end = trialDays ? day + trialDays : day + periodDays(interval, n);
     push(day, `${member} checks out`, (o) =>
-      kit.checkoutSessionCompleted({ customer: s.customer, subscription: s.id, clientReferenceId: member, metadata: s.metadata }, o));
+      kit.checkoutSessionCompleted(
+        { customer: s.customer, subscription: s.id, clientReferenceId: member, metadata: s.metadata },
+        o,
+      ),
+    );
     push(day, `${member} subscribes`, (o) =>
-      kit.customerSubscriptionCreated({ ...s, status: trialDays ? 'trialing' : 'active', periodStart: at(day), periodEnd: at(end), trialStart: trialDays ? at(day) : null, trialEnd: trialDays ? at(end) : null }, o));
-    if (!trialDays) push(day, `${member} pays`, (o) => kit.invoicePaid({ subscription: s.id, customer: s.customer, billingReason: 'subscription_create', lines: [{ amount: 1000, priceId, productId: product(name), periodStart: at(day), periodEnd: at(end) }] } as any, o));
+      kit.customerSubscriptionCreated(
+        {
+          ...s,
+          status: trialDays ? 'trialing' : 'active',
+          periodStart: at(day),
+          periodEnd: at(end),
+          trialStart: trialDays ? at(day) : null,
+          trialEnd: trialDays ? at(end) : null,
+        },
+        o,
+      ),
+    );
+    if (!trialDays)
+      push(day, `${member} pays`, (o) =>
+        kit.invoicePaid(
+          {
+            subscription: s.id,
+            customer: s.customer,
+            billingReason: 'subscription_create',
+            lines: [
+              { amount: 1000, priceId, productId: product(name), periodStart: at(day), periodEnd: at(end) },
+            ],
+          } as any,
+          o,
+        ),
+      );
     return { s, end };
   };
 
   subscribe('alice', 0, p.goldMonthly, 'Gold', 'month');
   const renewedAlice = sub('alice', p.goldMonthly, product('Gold'), 'month');
-  push(30, 'alice renews', (o) => kit.customerSubscriptionUpdated({ ...renewedAlice, status: 'active', periodStart: at(30), periodEnd: at(60) }, { ...o, previousAttributes: { current_period_start: at(0) } }));
-  push(30, 'alice pays the renewal', (o) => kit.invoicePaid({ subscription: renewedAlice.id, customer: renewedAlice.customer, billingReason: 'subscription_cycle', lines: [{ amount: 2500, priceId: p.goldMonthly, productId: product('Gold'), periodStart: at(30), periodEnd: at(60) }] } as any, o));
+  push(30, 'alice renews', (o) =>
+    kit.customerSubscriptionUpdated(
+      { ...renewedAlice, status: 'active', periodStart: at(30), periodEnd: at(60) },
+      { ...o, previousAttributes: { current_period_start: at(0) } },
+    ),
+  );
+  push(30, 'alice pays the renewal', (o) =>
+    kit.invoicePaid(
+      {
+        subscription: renewedAlice.id,
+        customer: renewedAlice.customer,
+        billingReason: 'subscription_cycle',
+        lines: [
+          {
+            amount: 2500,
+            priceId: p.goldMonthly,
+            productId: product('Gold'),
+            periodStart: at(30),
+            periodEnd: at(60),
+          },
+        ],
+      } as any,
+      o,
+    ),
+  );
 
   const bob = subscribe('bob', 2, p.silverMonthly, 'Silver', 'month', 1, 14);
-  push(16, 'bob’s trial converts', (o) => kit.customerSubscriptionUpdated({ ...bob.s, status: 'active', periodStart: at(16), periodEnd: at(46), trialStart: at(2), trialEnd: at(16) }, o));
-  push(16, 'bob pays', (o) => kit.invoicePaid({ subscription: bob.s.id, customer: bob.s.customer, billingReason: 'subscription_cycle', lines: [{ amount: 1200, priceId: p.silverMonthly, productId: product('Silver'), periodStart: at(16), periodEnd: at(46) }] } as any, o));
+  push(16, 'bob’s trial converts', (o) =>
+    kit.customerSubscriptionUpdated(
+      {
+        ...bob.s,
+        status: 'active',
+        periodStart: at(16),
+        periodEnd: at(46),
+        trialStart: at(2),
+        trialEnd: at(16),
+      },
+      o,
+    ),
+  );
+  push(16, 'bob pays', (o) =>
+    kit.invoicePaid(
+      {
+        subscription: bob.s.id,
+        customer: bob.s.customer,
+        billingReason: 'subscription_cycle',
+        lines: [
+          {
+            amount: 1200,
+            priceId: p.silverMonthly,
+            productId: product('Silver'),
+            periodStart: at(16),
+            periodEnd: at(46),
+          },
+        ],
+      } as any,
+      o,
+    ),
+  );
 
   const carol = subscribe('carol', 1, p.bronzeWeekly, 'Bronze', 'week');
   for (const week of [8, 15, 22, 29]) {
-    push(week, `carol’s week ${Math.round(week / 7)} renews`, (o) => kit.customerSubscriptionUpdated({ ...carol.s, status: 'active', periodStart: at(week), periodEnd: at(week + 7) }, o));
+    push(week, `carol’s week ${Math.round(week / 7)} renews`, (o) =>
+      kit.customerSubscriptionUpdated(
+        { ...carol.s, status: 'active', periodStart: at(week), periodEnd: at(week + 7) },
+        o,
+      ),
+    );
   }
 
   const dave = subscribe('dave', 3, p.silverMonthly, 'Silver', 'month');
   const daveGold = sub('dave', p.goldMonthly, product('Gold'), 'month');
-  push(13, 'dave upgrades to Gold', (o) => kit.customerSubscriptionUpdated({ ...daveGold, status: 'active', periodStart: at(3), periodEnd: dave.end === 0 ? at(33) : at(33) }, { ...o, requestId: `req_demo${tag}` }));
-  push(13, 'dave pays the proration', (o) => kit.invoicePaid({ subscription: daveGold.id, customer: daveGold.customer, billingReason: 'subscription_update', lines: [
-    { amount: -800, proration: true, priceId: p.silverMonthly, productId: product('Silver'), periodStart: at(13), periodEnd: at(33), description: 'Unused time on Silver' },
-    { amount: 1667, proration: true, priceId: p.goldMonthly, productId: product('Gold'), periodStart: at(13), periodEnd: at(33), description: 'Remaining time on Gold' },
-  ] } as any, o));
+  push(13, 'dave upgrades to Gold', (o) =>
+    kit.customerSubscriptionUpdated(
+      { ...daveGold, status: 'active', periodStart: at(3), periodEnd: dave.end === 0 ? at(33) : at(33) },
+      { ...o, requestId: `req_demo${tag}` },
+    ),
+  );
+  push(13, 'dave pays the proration', (o) =>
+    kit.invoicePaid(
+      {
+        subscription: daveGold.id,
+        customer: daveGold.customer,
+        billingReason: 'subscription_update',
+        lines: [
+          {
+            amount: -800,
+            proration: true,
+            priceId: p.silverMonthly,
+            productId: product('Silver'),
+            periodStart: at(13),
+            periodEnd: at(33),
+            description: 'Unused time on Silver',
+          },
+          {
+            amount: 1667,
+            proration: true,
+            priceId: p.goldMonthly,
+            productId: product('Gold'),
+            periodStart: at(13),
+            periodEnd: at(33),
+            description: 'Remaining time on Gold',
+          },
+        ],
+      } as any,
+      o,
+    ),
+  );
 
   const erin = subscribe('erin', -70, p.goldQuarterly, 'Gold', 'month', 3);
-  push(20, 'erin’s renewal fails', (o) => kit.invoicePaymentFailed({ subscription: erin.s.id, customer: erin.s.customer, billingReason: 'subscription_cycle', lines: [{ amount: 6900, priceId: p.goldQuarterly, productId: product('Gold'), periodStart: at(20), periodEnd: at(110) }] } as any, o));
-  push(20, 'erin is past due', (o) => kit.customerSubscriptionUpdated({ ...erin.s, status: 'past_due', periodStart: at(20), periodEnd: at(110) }, o));
+  push(20, 'erin’s renewal fails', (o) =>
+    kit.invoicePaymentFailed(
+      {
+        subscription: erin.s.id,
+        customer: erin.s.customer,
+        billingReason: 'subscription_cycle',
+        lines: [
+          {
+            amount: 6900,
+            priceId: p.goldQuarterly,
+            productId: product('Gold'),
+            periodStart: at(20),
+            periodEnd: at(110),
+          },
+        ],
+      } as any,
+      o,
+    ),
+  );
+  push(20, 'erin is past due', (o) =>
+    kit.customerSubscriptionUpdated(
+      { ...erin.s, status: 'past_due', periodStart: at(20), periodEnd: at(110) },
+      o,
+    ),
+  );
 
   const frank = subscribe('frank', 4, p.bronzeAnnual, 'Bronze', 'year');
-  push(18, 'frank cancels', (o) => kit.customerSubscriptionDeleted({ ...frank.s, periodStart: at(4), periodEnd: at(369), endedAt: at(18), canceledAt: at(18) }, o));
+  push(18, 'frank cancels', (o) =>
+    kit.customerSubscriptionDeleted(
+      { ...frank.s, periodStart: at(4), periodEnd: at(369), endedAt: at(18), canceledAt: at(18) },
+      o,
+    ),
+  );
 
-  for (const [member, day, priceId, name] of [['grace', 6, p.ticket, 'Event'], ['heidi', 9, p.groupOnce, 'Group']] as const) {
+  for (const [member, day, priceId, name] of [
+    ['grace', 6, p.ticket, 'Event'],
+    ['heidi', 9, p.groupOnce, 'Group'],
+  ] as const) {
     push(day, `${member} buys ${name === 'Event' ? 'a ticket' : 'the group'}`, (o) =>
-      kit.checkoutSessionCompleted({ mode: 'payment', paymentStatus: 'paid', customer: `cus_demo${member}${tag}`, subscription: null, paymentIntent: `pi_demo${member}${tag}`, clientReferenceId: member, amountTotal: 1500, metadata: { gatehouse_community_id: c, gatehouse_member_id: member, gatehouse_price_id: priceId, gatehouse_stripe_price_id: priceId } } as any, o));
+      kit.checkoutSessionCompleted(
+        {
+          mode: 'payment',
+          paymentStatus: 'paid',
+          customer: `cus_demo${member}${tag}`,
+          subscription: null,
+          paymentIntent: `pi_demo${member}${tag}`,
+          clientReferenceId: member,
+          amountTotal: 1500,
+          metadata: {
+            gatehouse_community_id: c,
+            gatehouse_member_id: member,
+            gatehouse_price_id: priceId,
+            gatehouse_stripe_price_id: priceId,
+          },
+        } as any,
+        o,
+      ),
+    );
   }
-  push(11, 'grace’s ticket is refunded', (o) => kit.chargeRefunded({ amount: 1500, amountRefunded: 1500, refunded: true, paymentIntent: `pi_demograce${tag}`, customer: `cus_demograce${tag}` }, o));
+  push(11, 'grace’s ticket is refunded', (o) =>
+    kit.chargeRefunded(
+      {
+        amount: 1500,
+        amountRefunded: 1500,
+        refunded: true,
+        paymentIntent: `pi_demograce${tag}`,
+        customer: `cus_demograce${tag}`,
+      },
+      o,
+    ),
+  );
 
   events.sort((a, b) => a.at - b.at);
   process.stderr.write(`Playing ${events.length} Stripe events (about a month of activity)…\n`);
@@ -162,7 +381,9 @@ export async function demoCommand(opts: { url?: string }): Promise<number> {
     });
     if (res.status !== 200) {
       process.stderr.write(`\nthe server refused ${e.type} (${res.status}): ${await res.text()}\n`);
-      process.stderr.write('Is the server using the same STRIPE_WEBHOOK_SECRET (or the same GATEHOUSE_DATA_DIR) as this command?\n');
+      process.stderr.write(
+        'Is the server using the same STRIPE_WEBHOOK_SECRET (or the same GATEHOUSE_DATA_DIR) as this command?\n',
+      );
       return 1;
     }
     progress(++done, events.length, label);
@@ -198,7 +419,9 @@ curl -s ${url}/graphql -H 'content-type: application/json' -H "authorization: Be
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('seed a community on a running server and play a month of member activity as signed webhooks')
+    .description(
+      'seed a community on a running server and play a month of member activity as signed webhooks',
+    )
     .option('--url <url>', 'the server (default http://localhost:$PORT)')
     .action(run((opts: { url?: string }) => demoCommand(opts)));
 }

@@ -40,7 +40,10 @@ export function registerCommands(program: Command): void {
     .command('token')
     .description('print a bearer token signed with GATEHOUSE_JWT_SECRET')
     .requiredOption('--sub <id>', "the caller's id (for a member: the member id)")
-    .requiredOption('--role <role...>', 'platform-admin, admin:<communityId> or member:<communityId> (repeatable)')
+    .requiredOption(
+      '--role <role...>',
+      'platform-admin, admin:<communityId> or member:<communityId> (repeatable)',
+    )
     .option('--expires <duration>', 'lifetime, e.g. 12h or 7d', '12h')
     .action(run((opts: { sub: string; role: string[]; expires: string }) => tokenCommand(opts)));
 }

@@ -43,7 +43,9 @@ describe('gatehouse ledger', () => {
     const ledger = new PostgresLedger({ connectionString: db.url });
     await ledger.init();
     for (let start = 0; start < 100_000; start += 5_000) {
-      await ledger.append(Array.from({ length: 5_000 }, (_, k) => event(start + k, start + k < 50_000 ? 'c-one' : 'c-two')));
+      await ledger.append(
+        Array.from({ length: 5_000 }, (_, k) => event(start + k, start + k < 50_000 ? 'c-one' : 'c-two')),
+      );
     }
     await ledger.close();
   }, 300_000);
@@ -57,16 +59,28 @@ describe('gatehouse ledger', () => {
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(100_000);
     const first = JSON.parse(lines[0]);
-    expect(first).toMatchObject({ type: 'ComplimentaryAccessGranted', communityId: 'c-one', data: { memberId: 'm0' } });
+    expect(first).toMatchObject({
+      type: 'ComplimentaryAccessGranted',
+      communityId: 'c-one',
+      data: { memberId: 'm0' },
+    });
     expect(JSON.parse(lines[99_999])).toMatchObject({ communityId: 'c-two', data: { memberId: 'm99999' } });
   }, 300_000);
 
   it('filters the export by community and type', async () => {
-    const r = await gatehouse(['ledger', 'export', '--community', 'c-two', '--types', 'ComplimentaryAccessGranted'], env);
+    const r = await gatehouse(
+      ['ledger', 'export', '--community', 'c-two', '--types', 'ComplimentaryAccessGranted'],
+      env,
+    );
     expect(r.code).toBe(0);
-    const events = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l));
+    const events = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events).toHaveLength(5_000);
-    expect(new Set(events.map((e) => `${e.communityId}/${e.type}`))).toEqual(new Set(['c-two/ComplimentaryAccessGranted']));
+    expect(new Set(events.map((e) => `${e.communityId}/${e.type}`))).toEqual(
+      new Set(['c-two/ComplimentaryAccessGranted']),
+    );
   }, 120_000);
 
   it('refuses a malformed --since with a clear message', async () => {
@@ -79,12 +93,21 @@ describe('gatehouse ledger', () => {
     const ds = createDataSource({ url: db.url });
     await ds.initialize();
     const ledger = new PostgresLedger({ connectionString: db.url });
-    const projector = new Projector({ dataSource: ds, ledger, projections: [archiveProjection()], logger: pino({ level: 'silent' }) });
+    const projector = new Projector({
+      dataSource: ds,
+      ledger,
+      projections: [archiveProjection()],
+      logger: pino({ level: 'silent' }),
+    });
     projector.start();
-    await eventually(async () => {
-      const [{ n }] = await ds.query('SELECT count(*)::int AS n FROM ledger_events');
-      return n === 100_000 ? true : undefined;
-    }, 240_000, 500);
+    await eventually(
+      async () => {
+        const [{ n }] = await ds.query('SELECT count(*)::int AS n FROM ledger_events');
+        return n === 100_000 ? true : undefined;
+      },
+      240_000,
+      500,
+    );
     await projector.stop();
     await ledger.close();
 
@@ -92,7 +115,9 @@ describe('gatehouse ledger', () => {
     expect(ok.stdout).toContain('ok: 100000 archived events');
     expect(ok.code).toBe(0);
 
-    await ds.query(`UPDATE ledger_events SET data = jsonb_set(data, '{memberId}', '"mallory"') WHERE community_id = 'c-two' AND sequence = 1234`);
+    await ds.query(
+      `UPDATE ledger_events SET data = jsonb_set(data, '{memberId}', '"mallory"') WHERE community_id = 'c-two' AND sequence = 1234`,
+    );
     await ds.destroy();
     const bad = await gatehouse(['ledger', 'verify'], env);
     expect(bad.code).toBe(1);

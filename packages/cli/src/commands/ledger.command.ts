@@ -10,11 +10,13 @@ function instant(flag: string, value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const relative = /^(\d+)(m|h|d)$/.exec(value);
   if (relative) {
-    const ms = Number(relative[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 'm' | 'h' | 'd'];
+    const ms =
+      Number(relative[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[relative[2] as 'm' | 'h' | 'd'];
     return new Date(Date.now() - ms).toISOString();
   }
   const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new Error(`--${flag} must be an ISO date-time or a duration like 72h or 30d, got "${value}"`);
+  if (Number.isNaN(t))
+    throw new Error(`--${flag} must be an ISO date-time or a duration like 72h or 30d, got "${value}"`);
   return new Date(t).toISOString();
 }
 
@@ -33,15 +35,26 @@ async function exportCommand(opts: Window): Promise<number> {
       communityId: opts.community,
       since: instant('since', opts.since),
       until: instant('until', opts.until),
-      types: opts.types ? opts.types.split(',').map((t) => t.trim()).filter(Boolean) : undefined,
+      types: opts.types
+        ? opts.types
+            .split(',')
+            .map((t) => t.trim())
+            .filter(Boolean)
+        : undefined,
     };
     const started = Date.now();
     const interactive = process.stderr.isTTY;
-    const done = await exportJsonl(stores.ledger, filter, process.stdout, (p) => {
-      const rate = Math.round(p.exported / Math.max(0.001, (Date.now() - started) / 1000));
-      const line = `exported ${p.exported} of ${p.scanned} scanned (${rate}/s)`;
-      process.stderr.write(interactive ? `\r${line}` : `${line}\n`);
-    }, { progressEvery: 10_000 });
+    const done = await exportJsonl(
+      stores.ledger,
+      filter,
+      process.stdout,
+      (p) => {
+        const rate = Math.round(p.exported / Math.max(0.001, (Date.now() - started) / 1000));
+        const line = `exported ${p.exported} of ${p.scanned} scanned (${rate}/s)`;
+        process.stderr.write(interactive ? `\r${line}` : `${line}\n`);
+      },
+      { progressEvery: 10_000 },
+    );
     process.stderr.write(`${interactive ? '\n' : ''}done: ${done.exported} events exported\n`);
     return 0;
   } finally {
@@ -73,15 +86,25 @@ async function verifyCommand(opts: { community?: string }): Promise<number> {
   }
 }
 
-async function tailCommand(opts: { community?: string; types?: string; fromStart?: boolean }): Promise<number> {
+async function tailCommand(opts: {
+  community?: string;
+  types?: string;
+  fromStart?: boolean;
+}): Promise<number> {
   const { config, log } = quietConfig();
   const stores = await openStores(config, log, { reuseRunning: true });
-  const types = opts.types ? opts.types.split(',').map((t) => t.trim()).filter(Boolean) : undefined;
+  const types = opts.types
+    ? opts.types
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean)
+    : undefined;
   try {
     // Start at the current head unless asked to replay: a tail shows what arrives from now on.
     let after: string | undefined;
     if (!opts.fromStart) {
-      for await (const e of stores.ledger.read({ communityId: opts.community })) after = stores.ledger.advance(after, e);
+      for await (const e of stores.ledger.read({ communityId: opts.community }))
+        after = stores.ledger.advance(after, e);
     }
     const sub = stores.ledger.subscribe(
       `tail-${process.pid}`,

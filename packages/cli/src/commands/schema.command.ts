@@ -2,7 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { printSchema } from 'graphql';
 import { buildGatehouseSchema } from '@gatehouse/api';
 
-const HEADER = '# Emitted by `npm run schema` from the type-graphql resolvers in packages/api. Do not edit.\n\n';
+const HEADER =
+  '# Emitted by `npm run schema` from the type-graphql resolvers in packages/api. Do not edit.\n\n';
 
 export async function emitSchemaSdl(): Promise<string> {
   return HEADER + printSchema(await buildGatehouseSchema()) + '\n';
@@ -20,7 +21,9 @@ export async function schemaCommand(opts: { out?: string; check?: string }): Pro
       return 1;
     }
     if (current !== sdl) {
-      process.stderr.write(`${opts.check} has drifted from the resolvers: run \`npm run schema\` and commit it\n`);
+      process.stderr.write(
+        `${opts.check} has drifted from the resolvers: run \`npm run schema\` and commit it\n`,
+      );
       return 1;
     }
     process.stdout.write(`${opts.check} matches the resolvers\n`);

@@ -142,7 +142,11 @@ export function grantsFor(state: MemberState, catalog: Catalog, community: Commu
     const plan = price?.frequency === 'INSTALLMENTS' && price.installments !== undefined;
     if (plan) window = installmentWindow(state, sub, price.installments ?? Infinity, window);
     // Access known only from an import keeps the MIGRATION source until Stripe itself speaks of it.
-    const source = plan ? 'INSTALLMENT_PLAN' : isMigrationFactId(sub.latest.eventId) ? 'MIGRATION' : 'SUBSCRIPTION';
+    const source = plan
+      ? 'INSTALLMENT_PLAN'
+      : isMigrationFactId(sub.latest.eventId)
+        ? 'MIGRATION'
+        : 'SUBSCRIPTION';
     grants.push(...spread(catalog, product, source, window));
   }
   for (const purchase of Object.values(state.purchases)) {

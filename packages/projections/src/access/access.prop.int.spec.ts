@@ -47,7 +47,8 @@ const memberHistory = fc.record({
   twins: fc.integer({ min: 0, max: 2 }),
 });
 
-type History = { members: fc.RecordValue<typeof memberHistory>[]; seed: number; chunks: number };
+type History = { members: MemberHistory[]; seed: number; chunks: number };
+type MemberHistory = typeof memberHistory extends fc.Arbitrary<infer T> ? T : never;
 
 /** The Stripe events of a generated history for one community (ids unique per community). */
 function stripeEvents(tag: string, members: History['members']): StripeEventJson[] {

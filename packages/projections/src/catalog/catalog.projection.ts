@@ -26,11 +26,16 @@ export class CatalogProjection implements Projection {
       'SELECT community_id, state, version FROM catalog_communities WHERE community_id = ANY($1)',
       [ids],
     );
-    const loaded = new Map<string, Loaded>(rows.map((r) => [r.community_id, { catalog: r.state, version: r.version }]));
+    const loaded = new Map<string, Loaded>(
+      rows.map((r) => [r.community_id, { catalog: r.state, version: r.version }]),
+    );
     for (const event of events) {
       const current = loaded.get(event.communityId) ?? { catalog: emptyCatalog(), version: 0 };
       const fact = { type: event.type, data: event.data } as CatalogEvent;
-      loaded.set(event.communityId, { catalog: evolveCatalog(current.catalog, fact), version: current.version + 1 });
+      loaded.set(event.communityId, {
+        catalog: evolveCatalog(current.catalog, fact),
+        version: current.version + 1,
+      });
     }
     for (const [communityId, { catalog, version }] of loaded) {
       const c = catalog.community;

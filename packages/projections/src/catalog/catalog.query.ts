@@ -6,9 +6,10 @@ export class CatalogQuery {
   constructor(private readonly ds: DataSource) {}
 
   async get(communityId: string): Promise<Catalog | null> {
-    const rows = await this.ds.query<{ state: Catalog }[]>('SELECT state FROM catalog_communities WHERE community_id = $1', [
-      communityId,
-    ]);
+    const rows = await this.ds.query<{ state: Catalog }[]>(
+      'SELECT state FROM catalog_communities WHERE community_id = $1',
+      [communityId],
+    );
     return rows[0]?.state ?? null;
   }
 
@@ -20,7 +21,9 @@ export class CatalogQuery {
   }
 
   async exists(communityId: string): Promise<boolean> {
-    const rows = await this.ds.query<unknown[]>('SELECT 1 FROM catalog_communities WHERE community_id = $1', [communityId]);
+    const rows = await this.ds.query<unknown[]>('SELECT 1 FROM catalog_communities WHERE community_id = $1', [
+      communityId,
+    ]);
     return rows.length > 0;
   }
 
@@ -33,10 +36,17 @@ export class CatalogQuery {
     return rows[0]?.community_id ?? null;
   }
 
-  async list(): Promise<{ communityId: string; name: string; region: string; stripeAccountId: string | null }[]> {
-    const rows = await this.ds.query<{ community_id: string; name: string; region: string; stripe_account_id: string | null }[]>(
-      'SELECT community_id, name, region, stripe_account_id FROM catalog_communities ORDER BY community_id',
-    );
-    return rows.map((r) => ({ communityId: r.community_id, name: r.name, region: r.region, stripeAccountId: r.stripe_account_id }));
+  async list(): Promise<
+    { communityId: string; name: string; region: string; stripeAccountId: string | null }[]
+  > {
+    const rows = await this.ds.query<
+      { community_id: string; name: string; region: string; stripe_account_id: string | null }[]
+    >('SELECT community_id, name, region, stripe_account_id FROM catalog_communities ORDER BY community_id');
+    return rows.map((r) => ({
+      communityId: r.community_id,
+      name: r.name,
+      region: r.region,
+      stripeAccountId: r.stripe_account_id,
+    }));
   }
 }

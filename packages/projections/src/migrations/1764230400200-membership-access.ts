@@ -13,7 +13,9 @@ export class MembershipAccess1764230400200 implements MigrationInterface {
         history_count integer NOT NULL DEFAULT 0,
         PRIMARY KEY (community_id, member_id)
       )`);
-    await q.query(`CREATE INDEX member_states_email_idx ON member_states (community_id, email) WHERE email IS NOT NULL`);
+    await q.query(
+      `CREATE INDEX member_states_email_idx ON member_states (community_id, email) WHERE email IS NOT NULL`,
+    );
     await q.query(`
       CREATE TABLE member_facts (
         community_id text NOT NULL,
@@ -60,7 +62,9 @@ export class MembershipAccess1764230400200 implements MigrationInterface {
     await q.query(
       `CREATE INDEX access_grants_current_idx ON access_grants (community_id, member_id) WHERE superseded_at IS NULL`,
     );
-    await q.query(`CREATE INDEX access_grants_known_idx ON access_grants (community_id, member_id, recorded_at)`);
+    await q.query(
+      `CREATE INDEX access_grants_known_idx ON access_grants (community_id, member_id, recorded_at)`,
+    );
     await q.query(`
       CREATE TABLE access_changes (
         id text NOT NULL,
@@ -82,7 +86,15 @@ export class MembershipAccess1764230400200 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
-    for (const t of ['access_changes', 'access_grants', 'access_catalogs', 'stripe_unlinked', 'stripe_links', 'member_facts', 'member_states']) {
+    for (const t of [
+      'access_changes',
+      'access_grants',
+      'access_catalogs',
+      'stripe_unlinked',
+      'stripe_links',
+      'member_facts',
+      'member_states',
+    ]) {
       await q.query(`DROP TABLE ${t}`);
     }
   }

@@ -7,4 +7,12 @@ import { Tiers1764230400600 } from './1764230400600-tiers';
 import { InstallmentPlans1764230400700 } from './1764230400700-installment-plans';
 
 /** Every read-model migration, oldest first. New ones are appended here. */
-export const migrations = [ProjectorRuntime1764230400000, LedgerEvents1764230400001, Catalog1764230400100, MembershipAccess1764230400200, Commerce1764230400300, Tiers1764230400600, InstallmentPlans1764230400700];
+export const migrations = [
+  ProjectorRuntime1764230400000,
+  LedgerEvents1764230400001,
+  Catalog1764230400100,
+  MembershipAccess1764230400200,
+  Commerce1764230400300,
+  Tiers1764230400600,
+  InstallmentPlans1764230400700,
+];

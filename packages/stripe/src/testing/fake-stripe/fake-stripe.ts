@@ -947,14 +947,12 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     });
   }
   app.use((req: Request, res: Response) => {
-    res
-      .status(404)
-      .json({
-        error: {
-          type: 'invalid_request_error',
-          message: `Unrecognized request URL (${req.method}: ${req.path}).`,
-        },
-      });
+    res.status(404).json({
+      error: {
+        type: 'invalid_request_error',
+        message: `Unrecognized request URL (${req.method}: ${req.path}).`,
+      },
+    });
   });
   app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
     res.status(500).json({ error: { type: 'api_error', message: err.message } });
