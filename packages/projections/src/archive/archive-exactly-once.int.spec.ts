@@ -86,10 +86,14 @@ async function crashAndResume(ledger: Ledger, url: string): Promise<void> {
     // Wait for the archive to hold every event (waitFor by id only knows events this projector
     // delivers, and the first one may already have archived a community's last event).
     try {
-      await eventually(async () => {
-        const [{ n }]: { n: number }[] = await ds.query(`SELECT count(*)::int AS n FROM ledger_events`);
-        return n >= 1000 ? n : undefined;
-      }, 60_000, 100);
+      await eventually(
+        async () => {
+          const [{ n }]: { n: number }[] = await ds.query(`SELECT count(*)::int AS n FROM ledger_events`);
+          return n >= 1000 ? n : undefined;
+        },
+        60_000,
+        100,
+      );
     } finally {
       await second.stop();
     }
