@@ -135,12 +135,19 @@ export async function startGatehouse(
     const regionFor = (communityId: string) => regionOfCommunity(regions, home, communityId);
 
     const stripeLedger = multiRegion ? new RegionRoutedLedger(regions, home) : home.ledger;
+    // A linked account never moves to another community, so a found link is kept in memory: the
+    // webhook path then costs no database read. Unknown accounts are asked again each time.
+    const linkedAccounts = new Map<string, string>();
     const directory: CommunityDirectory = {
       async communityForStripeAccount(account) {
+        const known = linkedAccounts.get(account);
+        if (known) return known;
         const found = await Promise.all(
           regions.map((r) => r.services.catalogQuery.communityForStripeAccount(account)),
         );
-        return found.find((id) => id !== null) ?? null;
+        const communityId = found.find((id) => id !== null) ?? null;
+        if (communityId) linkedAccounts.set(account, communityId);
+        return communityId;
       },
       platformCommunity: async () => config.stripePlatformCommunityId ?? null,
     };

