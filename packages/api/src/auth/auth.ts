@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 
 // Bearer tokens: HS256 with GATEHOUSE_JWT_SECRET; `sub` is the caller, `roles` what it may do:
@@ -23,6 +24,18 @@ export function signToken(
   return jwt.sign({ roles: caller.roles }, secret, { algorithm: 'HS256', subject: caller.sub, expiresIn });
 }
 
+// jsonwebtoken turns a string secret into a key on every call, first trying to parse it as a public
+// key; on the hot path (every GraphQL request) that costs more than the query. Keep one key per secret.
+const keys = new Map<string, KeyObject>();
+function keyOf(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (!key) {
+    key = createSecretKey(Buffer.from(secret, 'utf8'));
+    keys.set(secret, key);
+  }
+  return key;
+}
+
 /** The caller of a request: null without a token; throws UNAUTHENTICATED for a bad one. */
 export function callerFromAuthorization(secret: string, header: string | undefined): Caller | null {
   if (!header) return null;
@@ -30,7 +43,7 @@ export function callerFromAuthorization(secret: string, header: string | undefin
   if (!m) throw new AuthError('UNAUTHENTICATED', 'the Authorization header must be "Bearer <token>"');
   let payload: jwt.JwtPayload | string;
   try {
-    payload = jwt.verify(m[1], secret, { algorithms: ['HS256'] });
+    payload = jwt.verify(m[1], keyOf(secret), { algorithms: ['HS256'] });
   } catch {
     throw new AuthError('UNAUTHENTICATED', 'the bearer token is invalid or expired');
   }
