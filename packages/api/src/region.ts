@@ -109,6 +109,7 @@ export async function startRegion(
         new TiersProjection({ logger: projectionLog }),
       ],
     });
+    await assertCheckpointsFit(dataSource, ledger);
     projector.start();
     closers.push(() => projector.stop());
     const installmentPlans = startInstallmentPlans({
@@ -139,5 +140,25 @@ export async function startRegion(
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/**
+ * Checkpoints written against another kind of ledger (PostgreSQL positions vs Kafka offsets) cannot
+ * be resumed: say so at start instead of retrying forever.
+ */
+async function assertCheckpointsFit(dataSource: DataSource, ledger: Ledger): Promise<void> {
+  const rows = await dataSource.query<{ name: string; position: string | null }[]>(
+    'SELECT name, position FROM projection_checkpoints WHERE position IS NOT NULL',
+  );
+  for (const r of rows) {
+    try {
+      ledger.comparePositions(r.position!, r.position!);
+    } catch {
+      throw new Error(
+        `the read models in this database were built from another ledger (projection ${r.name} is at ` +
+          `"${r.position}", which is not a ${ledger.kind} position): use a fresh database, or the ledger they came from`,
+      );
+    }
   }
 }

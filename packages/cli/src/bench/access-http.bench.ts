@@ -41,6 +41,8 @@ async function startBare(): Promise<{ url: string; close(): Promise<void> }> {
 }
 
 export async function runAccessHttpBench(options: {
+  /** A scratch database for the server under test. */
+  databaseUrl: string;
   seconds?: number;
   runs?: number;
   members?: number;
@@ -54,6 +56,9 @@ export async function runAccessHttpBench(options: {
   const config = withDevSecrets(
     loadConfig({
       ...process.env,
+      DATABASE_URL: options.databaseUrl,
+      KAFKA_BROKERS: undefined,
+      GATEHOUSE_REGIONS: undefined,
       PORT: '0',
       HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',

@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
+import { Client } from 'pg';
 import { createLogger, loadConfig, openDatabase } from '@gatehouse/api';
 import { runLedgerBench } from '@gatehouse/ledger';
 import { runAccessBench, runProjectionBench } from '@gatehouse/projections';
@@ -13,6 +15,28 @@ const SUITES = ['ledger', 'access', 'projection', 'ingest'] as const;
 type Suite = (typeof SUITES)[number];
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
+
+/** A fresh database on the same server for the length of `fn`, so a benchmark never meets old read models. */
+async function withScratchDatabase<T>(serverUrl: string, fn: (url: string) => Promise<T>): Promise<T> {
+  const name = `gatehouse_bench_${randomBytes(4).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const c = new Client({ connectionString: serverUrl });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await admin(`CREATE DATABASE "${name}"`);
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  try {
+    return await fn(u.toString());
+  } finally {
+    await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  }
+}
 
 export async function benchCommand(suites: string[], opts: { quick?: boolean }): Promise<number> {
   const chosen = (suites.length ? suites : ['ledger', 'access', 'projection']) as Suite[];
@@ -38,7 +62,9 @@ export async function benchCommand(suites: string[], opts: { quick?: boolean }):
         await runProjectionBench({ databaseUrl: db.url, events: opts.quick ? 10_000 : 50_000, log });
       } else if (suite === 'access') {
         await runAccessBench({ databaseUrl: db.url, events: opts.quick ? 5_000 : 20_000, log });
-        await runAccessHttpBench({ seconds: opts.quick ? 3 : 8, log });
+        await withScratchDatabase(db.url, (url) =>
+          runAccessHttpBench({ databaseUrl: url, seconds: opts.quick ? 3 : 8, log }),
+        );
       } else if (suite === 'ingest') {
         await runIngestBench({
           databaseUrl: db.url,

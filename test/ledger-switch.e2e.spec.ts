@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { createTestDatabase, describeKafka, type TestDatabase } from '@test/support';
+import { startServerProcess } from './support/server-process';
+
+// Read models remember the ledger they were built from: pointing a database built from Kafka at the
+// PostgreSQL ledger (or back) stops at start with a clear message instead of failing in a loop.
+
+describeKafka('switching the ledger under existing read models', (brokers) => {
+  let db: TestDatabase;
+  const base = () => ({
+    PATH: process.env.PATH,
+    DATABASE_URL: db.url,
+    GATEHOUSE_JWT_SECRET: 'ledger-switch-secret-'.padEnd(40, 'x'),
+    LOG_LEVEL: 'warn',
+    PORT: '0',
+    HOST: '127.0.0.1',
+  });
+
+  beforeAll(async () => {
+    db = await createTestDatabase('gh_switch');
+  });
+  afterAll(() => db.drop());
+
+  it('refuses to start on read models built from another ledger, naming the problem', async () => {
+    const topic = `gatehouse.switch.${randomBytes(4).toString('hex')}`;
+    const onKafka = await startServerProcess({
+      ...base(),
+      KAFKA_BROKERS: brokers.join(','),
+      GATEHOUSE_KAFKA_TOPIC: topic,
+    });
+    if (!onKafka.ok) throw new Error(`did not start on Kafka:\n${onKafka.output}`);
+    const token = (await import('jsonwebtoken')).default.sign(
+      { roles: ['platform-admin'] },
+      base().GATEHOUSE_JWT_SECRET,
+      {
+        algorithm: 'HS256',
+        subject: 'root',
+      },
+    );
+    const res = await fetch(`${onKafka.server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        query: 'mutation { createCommunity(input: { name: "K", region: US }) { id } }',
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(await onKafka.server.stop('SIGTERM')).toBe(0);
+
+    const onPostgres = await startServerProcess(base());
+    if (onPostgres.ok) {
+      await onPostgres.server.stop('SIGTERM');
+      throw new Error('started on read models built from Kafka');
+    }
+    expect(onPostgres.code).toBe(1);
+    expect(onPostgres.output).toMatch(/built from another ledger .* not a postgres position/);
+  }, 120_000);
+});
