@@ -390,4 +390,84 @@ describe('tiers end to end', () => {
     expect((await membership('m_moved')).tier.name).toBe('Bronze');
     await assertContinuousGroupAccess('m_kept', (kept.items.data[0].current_period_end as number) * 1000);
   }, 60_000);
+
+  /** The price new buyers of a tier get now (an earlier test supersedes the first Gold price). */
+  async function currentPrice(tier: string): Promise<{ id: string; amount: number; stripePriceId: string }> {
+    const d = await gql(
+      `query($c: ID!) { community(id: $c) { tiers { name prices { id amount active stripePriceId } } } }`,
+      {
+        c: communityId,
+      },
+    );
+    return d.community.tiers.find((t: Loose) => t.name === tier).prices.find((p: Loose) => p.active);
+  }
+
+  it('a failed payment for an immediate upgrade leaves the member past due on the new tier, within the grace period', async () => {
+    const sub = await subscribe('m_fail', 'bronze');
+    const gold = await currentPrice('Gold');
+    const token = memberToken(communityId, 'm_fail');
+    await gql(
+      `mutation($i: ChangeTierInput!) { changeTier(input: $i) { status } }`,
+      { i: { communityId, memberId: 'm_fail', toPriceId: gold.id } },
+      token,
+    );
+    const updated = fake.get(sub.id, account)!;
+    await webhook(
+      'invoice.payment_failed',
+      stripeTestKit.buildInvoice(
+        {
+          subscription: sub.id,
+          customer: sub.customer,
+          billingReason: 'subscription_update',
+          currency: 'eur',
+          status: 'open',
+          lines: [{ amount: 1500, priceId: gold.stripePriceId }],
+        },
+        stripeTestKit.BASIL_API,
+      ),
+    );
+    await webhook('customer.subscription.updated', { ...updated, status: 'past_due' });
+    const m = await eventually(async () => {
+      const r = await membership('m_fail');
+      return r.status === 'PAST_DUE' ? r : undefined;
+    });
+    expect(m.tier).toEqual({ name: 'Gold' });
+    const access = (at?: string) =>
+      gql(
+        `query($c: ID!, $m: ID!, $at: DateTime) { canAccess(communityId: $c, memberId: $m, resource: { kind: GROUP, id: "${groupId}" }, at: $at) { allowed validUntil } }`,
+        { c: communityId, m: 'm_fail', at },
+      ).then((d) => d.canAccess as Loose);
+    const now = await access();
+    expect(now.allowed).toBe(true);
+    // The community's grace period (3 days by default) and not a day more.
+    expect(Date.parse(now.validUntil)).toBeLessThanOrEqual(Date.now() + 3 * 86_400_000 + 60_000);
+    expect((await access(new Date(Date.now() + 4 * 86_400_000).toISOString())).allowed).toBe(false);
+  }, 60_000);
+
+  it('offers a member the higher tier with its proration preview, and the group they lack', async () => {
+    await subscribe('m_upsell', 'bronze');
+    const current = await currentPrice('Gold');
+    const token = memberToken(communityId, 'm_upsell');
+    const { upsellOffers } = await gql(
+      `query($c: ID!, $m: ID!) { upsellOffers(communityId: $c, memberId: $m) {
+         product { __typename ... on Tier { name } ... on Group { name } } price { id amount } trialDays
+         preview { timing net toPrice { id } } } }`,
+      { c: communityId, m: 'm_upsell' },
+      token,
+    );
+    const gold = upsellOffers.find((o: Loose) => o.product.__typename === 'Tier');
+    expect(gold).toMatchObject({
+      product: { name: 'Gold' },
+      price: { id: current.id, amount: current.amount },
+    });
+    expect(gold.preview).toMatchObject({ timing: 'IMMEDIATE', toPrice: { id: current.id } });
+    expect(gold.preview.net).toBeGreaterThan(0);
+    expect(upsellOffers.map((o: Loose) => o.product.name)).not.toContain('Bronze');
+    const group = upsellOffers.find((o: Loose) => o.product.__typename === 'Group');
+    expect(group).toMatchObject({
+      product: { name: 'Studio' },
+      price: { id: prices.studio.id },
+      preview: null,
+    });
+  }, 60_000);
 });
