@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { stripeTestKit } from '@gatehouse/stripe';
 import { Client } from 'pg';
+import { eventually } from '@test/support';
 import { bearer, graphqlClient, okData, type Gql, type GqlResponse } from './support/graphql-client';
 import { startGatehouseUnderTest, type GatehouseUnderTest } from './support/gatehouse-server';
 
@@ -168,12 +169,16 @@ describe('the GraphQL edge under abuse (development server)', () => {
     expect(message).toBe(`Internal error (correlation id ${id})`);
     expect(Object.keys(extensions!).sort()).toEqual(['code', 'correlationId']);
     expect(r.text).not.toMatch(/\n\s+at |stacktrace|SELECT|INSERT|unicode|pg-pool|node_modules|\.js:\d+/i);
-    expect(
-      gh.server
-        .output()
-        .split('\n')
-        .some((l) => l.includes(id) && l.includes('"level":50')),
-    ).toBe(true);
+    // The log line travels through the server's stdout pipe, independently of the HTTP answer.
+    const logged = await eventually(
+      async () =>
+        gh.server
+          .output()
+          .split('\n')
+          .some((l) => l.includes(id) && l.includes('"level":50')) || undefined,
+      5_000,
+    );
+    expect(logged).toBe(true);
     expect(await gh.ledgerCount()).toBe(before);
   });
 
