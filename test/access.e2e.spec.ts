@@ -2,6 +2,7 @@ import jwt from 'jsonwebtoken';
 import { stripeTestKit as kit } from '@gatehouse/stripe';
 import { eventually } from '@test/support';
 import { startGatehouseUnderTest, type GatehouseUnderTest } from './support/gatehouse-server';
+import { graphqlAs, stripeSender } from './support/e2e-calls';
 
 // "May this member see this thing, and why?" through the started server: signed webhooks in,
 // GraphQL out.
@@ -21,26 +22,9 @@ describe('access decisions end to end', () => {
   let group: string;
   const now = Math.floor(Date.now() / 1000);
 
-  async function gql(query: string, variables: Record<string, unknown> = {}, token = admin): Promise<Loose> {
-    const res = await fetch(`${gh.server.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query, variables }),
-    });
-    const body = (await res.json()) as { data?: Loose; errors?: unknown[] };
-    if (body.errors) throw new Error(JSON.stringify(body.errors));
-    return body.data!;
-  }
+  const gql = graphqlAs(() => gh.server.url, admin);
 
-  async function send(event: Loose): Promise<void> {
-    const signed = kit.signPayload(event as never, whsec, Math.floor(Date.now() / 1000));
-    const res = await fetch(`${gh.server.url}/webhooks/stripe`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'stripe-signature': signed.header },
-      body: signed.rawBody,
-    });
-    expect(res.status).toBe(200);
-  }
+  const send = stripeSender(() => gh.server.url, whsec);
 
   const canAccess = (member: string, resource: Loose, extra: Loose = {}) =>
     gql(

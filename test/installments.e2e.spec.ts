@@ -2,6 +2,7 @@ import jwt from 'jsonwebtoken';
 import { stripeTestKit as kit } from '@gatehouse/stripe';
 import { eventually } from '@test/support';
 import { startGatehouseUnderTest, type GatehouseUnderTest } from './support/gatehouse-server';
+import { graphqlAs, stripeSender } from './support/e2e-calls';
 
 // Installment plans end by themselves: Checkout carries the count, the server sets `cancel_at` once
 // when the subscription first shows up, and access stays for good once every installment is paid.
@@ -30,26 +31,9 @@ describe('installment plans end to end', () => {
   const now = Math.floor(Date.now() / 1000);
   const start = now - 60 * DAY;
 
-  async function gql(query: string, variables: Record<string, unknown> = {}): Promise<Loose> {
-    const res = await fetch(`${gh.server.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
-      body: JSON.stringify({ query, variables }),
-    });
-    const body = (await res.json()) as { data?: Loose; errors?: unknown[] };
-    if (body.errors) throw new Error(JSON.stringify(body.errors));
-    return body.data!;
-  }
+  const gql = graphqlAs(() => gh.server.url, admin);
 
-  async function send(event: Loose): Promise<void> {
-    const signed = kit.signPayload(event as never, whsec, Math.floor(Date.now() / 1000));
-    const res = await fetch(`${gh.server.url}/webhooks/stripe`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'stripe-signature': signed.header },
-      body: signed.rawBody,
-    });
-    expect(res.status).toBe(200);
-  }
+  const send = stripeSender(() => gh.server.url, whsec);
 
   const canAccess = (member: string, at: number) =>
     gql(

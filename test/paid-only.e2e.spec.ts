@@ -2,6 +2,7 @@ import jwt from 'jsonwebtoken';
 import { stripeTestKit as kit } from '@gatehouse/stripe';
 import { eventually } from '@test/support';
 import { startGatehouseUnderTest, type GatehouseUnderTest } from './support/gatehouse-server';
+import { stripeSender } from './support/e2e-calls';
 
 // A community switches to paid-only: free members keep access until the announced date and are then
 // shut out unless they pay; a member whose subscription ended loses the content but still reaches the
@@ -40,15 +41,7 @@ describe('paid-only communities end to end', () => {
     return body.data;
   }
 
-  async function send(event: Loose): Promise<void> {
-    const signed = kit.signPayload(event as never, whsec, Math.floor(Date.now() / 1000));
-    const res = await fetch(`${gh.server.url}/webhooks/stripe`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'stripe-signature': signed.header },
-      body: signed.rawBody,
-    });
-    expect(res.status).toBe(200);
-  }
+  const send = stripeSender(() => gh.server.url, whsec);
 
   const canAccess = (member: string, at?: Date, resource: Loose = { kind: 'COMMUNITY' }) =>
     gql(
