@@ -65,7 +65,10 @@ async function kafka(): Promise<string | undefined> {
 export default async function globalSetup(): Promise<void> {
   const [db, brokers] = await Promise.all([postgres(), kafka()]);
   process.env.GATEHOUSE_TEST_DATABASE_URL = db;
-  if (brokers) process.env.GATEHOUSE_TEST_KAFKA_BROKERS = brokers;
+  if (brokers) {
+    process.env.GATEHOUSE_TEST_KAFKA_BROKERS = brokers;
+    process.stderr.write(`[test services] Kafka suites run against the broker at ${brokers}\n`);
+  }
   else if (process.env.GATEHOUSE_REQUIRE_KAFKA === '1') {
     throw new Error('GATEHOUSE_REQUIRE_KAFKA=1 but no Kafka broker could be found or started');
   } else {
