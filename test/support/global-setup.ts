@@ -68,8 +68,7 @@ export default async function globalSetup(): Promise<void> {
   if (brokers) {
     process.env.GATEHOUSE_TEST_KAFKA_BROKERS = brokers;
     process.stderr.write(`[test services] Kafka suites run against the broker at ${brokers}\n`);
-  }
-  else if (process.env.GATEHOUSE_REQUIRE_KAFKA === '1') {
+  } else if (process.env.GATEHOUSE_REQUIRE_KAFKA === '1') {
     throw new Error('GATEHOUSE_REQUIRE_KAFKA=1 but no Kafka broker could be found or started');
   } else {
     process.stderr.write(
