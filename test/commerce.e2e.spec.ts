@@ -215,6 +215,10 @@ describe('selling access end to end', () => {
     } finally {
       await pg.end();
     }
+    const listed = await ok(`query($c: ID!) { promoCodes(communityId: $c) { code timesRedeemed } }`, {
+      c: communityId,
+    });
+    expect(listed.promoCodes).toEqual([{ code: 'Launch-10', timesRedeemed: 1 }]);
     const again = await gql(
       `mutation($input: CreatePromoCodeInput!) { createPromoCode(input: $input) { id } }`,
       {

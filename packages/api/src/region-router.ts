@@ -33,6 +33,7 @@ const BY_FIRST_ARG = new Set([
   'previewTierChange',
   'prorationOutcomes',
   'upsellOffers',
+  'promoCodes',
 ]);
 
 /** The community a service call is about, from its arguments (undefined when it names none). */

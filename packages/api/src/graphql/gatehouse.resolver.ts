@@ -161,6 +161,15 @@ export class GatehouseResolver {
     return ctx.services.upsellOffers(communityId, memberId);
   }
 
+  @Query(() => [PromoCode], { description: "A community's promo codes and how often each was redeemed." })
+  async promoCodes(
+    @Arg('communityId', () => ID) communityId: string,
+    @Ctx() ctx: GraphQLContext,
+  ): Promise<PromoCode[]> {
+    assertCommunityAdmin(ctx.caller, communityId);
+    return ctx.services.promoCodes(communityId);
+  }
+
   // ---------------------------------------------------------------- mutations
 
   @Mutation(() => Community)

@@ -88,6 +88,7 @@ export interface GatehouseServices {
   ): Promise<ProrationPreview>;
   prorationOutcomes(communityId: string, memberId?: string): Promise<ProrationOutcome[]>;
   upsellOffers(communityId: string, memberId: string): Promise<UpsellOffer[]>;
+  promoCodes(communityId: string): Promise<PromoCode[]>;
   // commands
   createCommunity(caller: Caller, input: CreateCommunityInput): Promise<Community>;
   createTier(caller: Caller, input: CreateTierInput): Promise<Tier>;

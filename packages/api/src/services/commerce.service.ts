@@ -188,6 +188,12 @@ export class CommerceService {
     return toPromoCode(saved);
   }
 
+  /** A community's promo codes with their redemptions so far, by code. */
+  async promoCodes(communityId: string): Promise<PromoCode[]> {
+    await this.catalogOrThrow(communityId);
+    return (await this.deps.commerce.promoCodes(communityId)).map(toPromoCode);
+  }
+
   // ---- invitation links
 
   async createInvitationLink(caller: Caller, input: CreateInvitationLinkInput): Promise<InvitationLink> {

@@ -133,6 +133,7 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
     previewTierChange: (c, m, toPriceId, at) => tiers.previewTierChange(c, m, toPriceId, at),
     prorationOutcomes: (c, m) => tiers.prorationOutcomes(c, m),
     upsellOffers: (c, m) => tiers.upsellOffers(c, m),
+    promoCodes: (c) => commerce.promoCodes(c),
     changePrice: (caller, input) => tiers.changePrice(caller, input),
     createPromoCode: (caller, input) => commerce.createPromoCode(caller, input),
     createInvitationLink: (caller, input) => commerce.createInvitationLink(caller, input),
