@@ -22,6 +22,13 @@ export async function serveCommand(): Promise<number> {
     throw err;
   }
   process.stdout.write(`Gatehouse is ready: ${running.url}/graphql\n`);
+  // Shown on the terminal for local use, never in the logs; production requires the variable.
+  if (config.devSecrets.includes('GATEHOUSE_JWT_SECRET')) {
+    process.stdout.write(
+      `Development GATEHOUSE_JWT_SECRET (kept in ${devSecretsFile(config.dataDir)}): ${config.jwtSecret}\n` +
+        `  a token: npx gatehouse token --sub <id> --role platform-admin\n`,
+    );
+  }
   const gatehouse = running;
   await new Promise<void>((resolve) => {
     let stopping = false;
