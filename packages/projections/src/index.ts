@@ -36,3 +36,4 @@ export * from './tenancy/tenant-context';
 export * from './tenancy/tenancy.errors';
 export * from './tenancy/row-level-security';
 export * from './tenancy/tenant-data-source';
+export * from './testing/projection-harness';

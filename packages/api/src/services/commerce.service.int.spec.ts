@@ -14,8 +14,8 @@ import {
   MembershipProjection,
   MembershipQuery,
   Projector,
-  createDataSource,
-  runMigrations,
+  startProjectionHarness,
+  type ProjectionHarness,
 } from '@gatehouse/projections';
 import { createTestDatabase, type TestDatabase } from '@test/support';
 import type { Caller } from '../auth/auth';
@@ -61,6 +61,7 @@ const urls = { successUrl: 'https://makers.example/thanks', cancelUrl: 'https://
 
 describe('commerce service against PostgreSQL and the ledger', () => {
   let db: TestDatabase;
+  let harness: ProjectionHarness;
   let ds: DataSource;
   let ledger: PostgresLedger;
   let projector: Projector;
@@ -75,23 +76,16 @@ describe('commerce service against PostgreSQL and the ledger', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('commerce_svc');
-    await runMigrations(db.url);
-    ds = createDataSource({ url: db.url, poolSize: 6 });
-    await ds.initialize();
-    ledger = new PostgresLedger({ connectionString: db.url, pollIntervalMs: 50 });
-    await ledger.init();
-    const logger = pino({ level: 'silent' });
-    projector = new Projector({
-      dataSource: ds,
-      ledger,
-      logger,
-      projections: [
+    harness = await startProjectionHarness({
+      databaseUrl: db.url,
+      projections: (logger) => [
         new CatalogProjection(),
         new MembershipProjection({ logger }),
         new CommerceProjection({ logger }),
       ],
+      poolSize: 6,
     });
-    projector.start();
+    ({ ds, ledger, projector } = harness);
     const ctx = { ledger, projector, clock: () => new Date(), waitMs: 15_000 };
     catalog = new CatalogService({ ...ctx, catalog: new CatalogQuery(ds), stripe: null });
     const fake = recordingStripe();
@@ -133,7 +127,7 @@ describe('commerce service against PostgreSQL and the ledger', () => {
     await add('annual', BillingFrequency.ANNUAL);
 
     const app = express();
-    joinRoutes({ commerce, log: logger })(app);
+    joinRoutes({ commerce, log: pino({ level: 'silent' }) })(app);
     server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -141,9 +135,7 @@ describe('commerce service against PostgreSQL and the ledger', () => {
 
   afterAll(async () => {
     await new Promise((r) => server.close(r));
-    await projector.stop();
-    await ledger.close();
-    await ds.destroy();
+    await harness.close();
     await db.drop();
   });
 

@@ -1,9 +1,8 @@
+import { startProjectionHarness, type ProjectionHarness } from '../testing/projection-harness';
 import type { CheckoutStarted, InvitationLinkCreated, PromoCodeCreated } from '@gatehouse/domain';
 import { PostgresLedger, type NewEvent } from '@gatehouse/ledger';
 import { createTestDatabase, type TestDatabase } from '@test/support';
-import pino from 'pino';
 import type { DataSource } from 'typeorm';
-import { createDataSource, runMigrations } from '../data-source';
 import { Projector } from '../runtime/projector';
 import { CommerceProjection } from './commerce.projection';
 import { CommerceQuery } from './commerce.query';
@@ -69,6 +68,7 @@ const promo: PromoCodeCreated['data'] = {
 
 describe('commerce projection', () => {
   let db: TestDatabase;
+  let harness: ProjectionHarness;
   let ds: DataSource;
   let ledger: PostgresLedger;
   let projector: Projector;
@@ -82,27 +82,17 @@ describe('commerce projection', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('commerce_proj');
-    await runMigrations(db.url);
-    ds = createDataSource({ url: db.url, poolSize: 4 });
-    await ds.initialize();
-    ledger = new PostgresLedger({ connectionString: db.url, pollIntervalMs: 50 });
-    await ledger.init();
-    const logger = pino({ level: 'silent' });
-    projector = new Projector({
-      dataSource: ds,
-      ledger,
-      projections: [new CommerceProjection({ logger })],
-      logger,
+    harness = await startProjectionHarness({
+      databaseUrl: db.url,
+      projections: (logger) => [new CommerceProjection({ logger })],
       maxBatch: 7,
     });
-    projector.start();
+    ({ ds, ledger, projector } = harness);
     query = new CommerceQuery(ds);
   });
 
   afterAll(async () => {
-    await projector.stop();
-    await ledger.close();
-    await ds.destroy();
+    await harness.close();
     await db.drop();
   });
 

@@ -1,10 +1,9 @@
+import { startProjectionHarness, type ProjectionHarness } from '../testing/projection-harness';
 import type { TierChangeRequested } from '@gatehouse/domain';
 import { PostgresLedger, type NewEvent } from '@gatehouse/ledger';
 import { stripeTestKit } from '@gatehouse/stripe';
 import { createTestDatabase, type TestDatabase } from '@test/support';
-import pino from 'pino';
 import type { DataSource } from 'typeorm';
-import { createDataSource, runMigrations } from '../data-source';
 import { Projector } from '../runtime/projector';
 import { TiersProjection } from './tiers.projection';
 import { TiersQuery } from './tiers.query';
@@ -83,6 +82,7 @@ function invoice(
 
 describe('tiers projection', () => {
   let db: TestDatabase;
+  let harness: ProjectionHarness;
   let ds: DataSource;
   let ledger: PostgresLedger;
   let projector: Projector;
@@ -97,27 +97,17 @@ describe('tiers projection', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('tiers_proj');
-    await runMigrations(db.url);
-    ds = createDataSource({ url: db.url, poolSize: 4 });
-    await ds.initialize();
-    ledger = new PostgresLedger({ connectionString: db.url, pollIntervalMs: 50 });
-    await ledger.init();
-    const logger = pino({ level: 'silent' });
-    projector = new Projector({
-      dataSource: ds,
-      ledger,
-      projections: [new TiersProjection({ logger })],
-      logger,
+    harness = await startProjectionHarness({
+      databaseUrl: db.url,
+      projections: (logger) => [new TiersProjection({ logger })],
       maxBatch: 3,
     });
-    projector.start();
+    ({ ds, ledger, projector } = harness);
     query = new TiersQuery(ds);
   });
 
   afterAll(async () => {
-    await projector.stop();
-    await ledger.close();
-    await ds.destroy();
+    await harness.close();
     await db.drop();
   });
 
