@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createTestDatabase, describeKafka, type TestDatabase } from '@test/support';
-import { startServerProcess } from './support/server-process';
+import { runGatehouse, startServerProcess } from './support/server-process';
 
 // Read models remember the ledger they were built from: pointing a database built from Kafka at the
 // PostgreSQL ledger (or back) stops at start with a clear message instead of failing in a loop.
@@ -45,6 +45,8 @@ describeKafka('switching the ledger under existing read models', (brokers) => {
       }),
     });
     expect(res.status).toBe(200);
+    const made = (await res.json()) as { data: { createCommunity: { id: string } } };
+    const communityId = made.data.createCommunity.id;
     expect(await onKafka.server.stop('SIGTERM')).toBe(0);
 
     const onPostgres = await startServerProcess(base());
@@ -54,5 +56,27 @@ describeKafka('switching the ledger under existing read models', (brokers) => {
     }
     expect(onPostgres.code).toBe(1);
     expect(onPostgres.output).toMatch(/built from another ledger .* not a postgres position/);
+    expect(onPostgres.output).toContain('`npx gatehouse replay` to rebuild them from this ledger');
+
+    // Doing what the message says: the read models follow the PostgreSQL ledger, where the
+    // community made on Kafka never happened.
+    const replay = await runGatehouse(['replay'], { ...base(), PORT: '1' } as Record<string, string>);
+    expect(replay.code).toBe(0);
+    expect(replay.out).toMatch(/^catalog\s+\[us\]\s+0 events replayed/m);
+    const again = await startServerProcess(base());
+    if (!again.ok) throw new Error(`did not start after the replay:\n${again.output}`);
+    try {
+      const list = await fetch(`${again.server.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({
+          query: 'query($c: ID!) { community(id: $c) { id } }',
+          variables: { c: communityId },
+        }),
+      });
+      expect(await list.json()).toEqual({ data: { community: null } });
+    } finally {
+      await again.server.stop('SIGTERM');
+    }
   }, 120_000);
 });

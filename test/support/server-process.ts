@@ -59,3 +59,22 @@ export function startServerProcess(
     });
   });
 }
+
+/** Runs one `gatehouse` command to its end, as a user would from a shell. */
+export function runGatehouse(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(repoRoot, 'packages/cli/bin/gatehouse.js'), ...args], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.once('exit', (code) => resolve({ code, out, err }));
+  });
+}

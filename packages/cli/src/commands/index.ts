@@ -4,6 +4,7 @@ import { registerDemoCommand } from './demo.command';
 import { registerImportCommand } from './import.command';
 import { registerLedgerCommands } from './ledger.command';
 import { migrateCommand } from './migrate.command';
+import { registerReplayCommand } from './replay.command';
 import { run } from './run';
 import { schemaCommand } from './schema.command';
 import { serveCommand } from './serve.command';
@@ -22,6 +23,7 @@ export function registerCommands(program: Command): void {
     .description('apply read-model migrations and create the ledger tables or topic')
     .action(run(() => migrateCommand()));
 
+  registerReplayCommand(program);
   registerLedgerCommands(program);
   registerDemoCommand(program);
   registerBenchCommand(program);

@@ -29,6 +29,9 @@ export type ProjectionLag = {
 
 export type RebuildReport = { projection: string; events: number; seconds: number };
 
+/** Progress of a rebuild: events replayed so far into the named projection's shadow tables. */
+export type RebuildProgress = { projection: string; events: number };
+
 export type ProjectionStatus = {
   projection: string;
   running: boolean;
@@ -211,13 +214,13 @@ export class Projector {
    * transaction together with the checkpoint. The live projection is paused meanwhile and resumes
    * from the rebuilt checkpoint.
    */
-  async rebuild(name?: string): Promise<RebuildReport[]> {
+  async rebuild(name?: string, onProgress?: (p: RebuildProgress) => void): Promise<RebuildReport[]> {
     const reports: RebuildReport[] = [];
     for (const runner of this.selected(name === undefined ? undefined : [name])) {
       const wasRunning = runner.loop !== null;
       await this.stop([runner.projection.name]);
       try {
-        reports.push(await this.rebuildOne(runner));
+        reports.push(await this.rebuildOne(runner, onProgress));
       } finally {
         if (wasRunning) this.start([runner.projection.name]);
       }
@@ -422,7 +425,10 @@ export class Projector {
     }
   }
 
-  private async rebuildOne(runner: Runner): Promise<RebuildReport> {
+  private async rebuildOne(
+    runner: Runner,
+    onProgress?: (p: RebuildProgress) => void,
+  ): Promise<RebuildReport> {
     const started = process.hrtime.bigint();
     const name = runner.projection.name;
     const [{ live }] = (await this.ds.query('SELECT current_schema() AS live')) as { live: string }[];
@@ -444,6 +450,7 @@ export class Projector {
         if (batch.length === 0) return;
         await this.applyBatch(runner, batch, { shadowSchema: shadow });
         batch = [];
+        onProgress?.({ projection: name, events: count });
       };
       for await (const e of this.ledger.read({ pageSize: this.maxBatch })) {
         checkpoint = this.ledger.advance(checkpoint, e);

@@ -1,0 +1,110 @@
+import type { Command } from 'commander';
+import {
+  createLogger,
+  loadConfig,
+  openStores,
+  regionProjector,
+  regionStores,
+  signToken,
+  withDevSecrets,
+} from '@gatehouse/api';
+import { AccessIndex, type RebuildReport } from '@gatehouse/projections';
+import { run } from './run';
+
+// `gatehouse replay`: rebuild every read model from position zero of the ledger. With a server
+// running, the server does it (its projector pauses, replays into shadow tables and swaps them in,
+// so its in-memory access index follows); with none, this process does it on the stores directly.
+
+export type ReplayOptions = { url?: string };
+
+function printReports(reports: readonly (RebuildReport & { region?: string })[]): void {
+  for (const r of reports) {
+    const where = r.region ? ` [${r.region}]` : '';
+    process.stdout.write(
+      `${r.projection.padEnd(18)}${where} ${String(r.events).padStart(9)} events replayed in ${r.seconds.toFixed(1)} s\n`,
+    );
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(3_000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function replayOnServer(url: string, jwtSecret: string): Promise<number> {
+  process.stderr.write(`replaying the ledger on the server at ${url} (the answer comes when it is done)…\n`);
+  const token = signToken(jwtSecret, { sub: 'cli:replay', roles: ['platform-admin'] });
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: 'mutation { rebuildProjections { projection events seconds } }' }),
+  });
+  const answer = (await res.json().catch(() => ({}))) as {
+    data?: { rebuildProjections: RebuildReport[] } | null;
+    errors?: { message: string; extensions?: { code?: string } }[];
+  };
+  if (!answer.data?.rebuildProjections) {
+    const why = answer.errors?.map((e) => `${e.extensions?.code ?? 'ERROR'}: ${e.message}`).join('; ');
+    throw new Error(
+      `the server at ${url} did not rebuild (HTTP ${res.status}${why ? `, ${why}` : ''})` +
+        (answer.errors?.some((e) => e.extensions?.code === 'UNAUTHENTICATED')
+          ? ': is GATEHOUSE_JWT_SECRET the one the server uses?'
+          : ''),
+    );
+  }
+  printReports(answer.data.rebuildProjections);
+  return 0;
+}
+
+async function replayHere(): Promise<number> {
+  const config = loadConfig();
+  const log = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
+  const interactive = process.stderr.isTTY;
+  for (const { region, config: regionConfig } of regionStores(config)) {
+    const stores = await openStores(regionConfig, log.child({ region }), { reuseRunning: true });
+    try {
+      // The index is what the server keeps in memory; here it only receives the replayed rows.
+      const projector = regionProjector({
+        dataSource: stores.dataSource,
+        ledger: stores.ledger,
+        accessIndex: new AccessIndex(),
+        log,
+      });
+      let lastPrinted = 0;
+      const reports = await projector.rebuild(undefined, (p) => {
+        if (p.events - lastPrinted < 10_000) return;
+        lastPrinted = p.events;
+        const line = `${region}: ${p.projection}: ${p.events} events replayed`;
+        process.stderr.write(interactive ? `\r${line}   ` : `${line}\n`);
+      });
+      if (interactive && lastPrinted > 0) process.stderr.write('\n');
+      printReports(reports.map((r) => ({ ...r, region })));
+    } finally {
+      await stores.close();
+    }
+  }
+  return 0;
+}
+
+export async function replayCommand(opts: ReplayOptions): Promise<number> {
+  const config = withDevSecrets(loadConfig());
+  const url = (opts.url ?? `http://localhost:${config.port || 4000}`).replace(/\/$/, '');
+  if (await answers(url)) return replayOnServer(url, config.jwtSecret);
+  if (opts.url) throw new Error(`no server answers at ${url}`);
+  process.stderr.write(`no server answers at ${url}: replaying the ledger in this process\n`);
+  return replayHere();
+}
+
+export function registerReplayCommand(program: Command): void {
+  program
+    .command('replay')
+    .description(
+      'rebuild every read model from the start of the ledger (on the running server, else in this process)',
+    )
+    .option('--url <url>', 'the running server (default http://localhost:$PORT)')
+    .action(run((opts: ReplayOptions) => replayCommand(opts)));
+}
