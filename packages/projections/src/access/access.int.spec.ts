@@ -386,6 +386,59 @@ describe('member resolution', () => {
     expect(allowed('mem_late', COMMUNITY, at(2))).toBe(true);
     expect((await h.memberships.unlinked(C)).map((u) => u.keys)).not.toContainEqual(['sub_late', 'cus_late']);
   });
+
+  it('releases a chain of parked events: one learned key releases an event whose other key releases the next', async () => {
+    // Parked in earlier batches: two subscriptions of one customer, neither naming a member.
+    await given(
+      at(0),
+      stripe(
+        subscriptionEvent(
+          'customer.subscription.created',
+          at(0),
+          sub('sub_chain1', undefined, { customer: 'cus_chain' }),
+        ),
+      ),
+    );
+    await given(
+      at(0),
+      stripe(
+        subscriptionEvent(
+          'customer.subscription.created',
+          at(0),
+          sub('sub_chain2', undefined, {
+            customer: 'cus_chain',
+            price: 'price_course',
+            product: 'prod_course',
+          }),
+        ),
+      ),
+    );
+    const parkedKeys = async () => (await h.memberships.unlinked(C)).map((u) => u.keys);
+    expect(await parkedKeys()).toEqual(
+      expect.arrayContaining([
+        ['sub_chain1', 'cus_chain'],
+        ['sub_chain2', 'cus_chain'],
+      ]),
+    );
+    // The checkout names the first subscription only (its customer is another one): the second
+    // subscription is reached through the customer the first one carries.
+    await given(
+      at(1),
+      stripe(
+        checkoutEvent('checkout.session.completed', at(1), {
+          id: 'cs_chain',
+          mode: 'subscription',
+          clientReferenceId: 'mem_chain',
+          customer: 'cus_chain_checkout',
+          subscription: 'sub_chain1',
+        }),
+      ),
+    );
+    expect(await parkedKeys()).not.toContainEqual(['sub_chain1', 'cus_chain']);
+    expect(await parkedKeys()).not.toContainEqual(['sub_chain2', 'cus_chain']);
+    expect(allowed('mem_chain', COMMUNITY, at(2))).toBe(true);
+    expect(allowed('mem_chain', COURSE, at(2))).toBe(true);
+  });
 });
 
 describe('bitemporal access', () => {

@@ -167,28 +167,25 @@ export class MembershipProjection implements Projection {
         links.get(r.community_id)?.set(r.stripe_key, r.member_id);
       }
     }
-    const parked = new Map<string, Parked[]>(communities.map((c) => [c, []]));
-    for (const r of await tx.query<{
-      community_id: string;
-      event_id: string;
-      keys: string[];
-      reading: StripeReading;
-      occurred_at: Date;
-      recorded_at: Date;
-      reason: string;
-    }>('SELECT * FROM stripe_unlinked WHERE community_id = ANY($1) ORDER BY recorded_at, event_id', [
-      communities,
-    ])) {
-      parked.get(r.community_id)?.push({
-        communityId: r.community_id,
-        eventId: r.event_id,
-        keys: r.keys,
-        reading: r.reading,
-        occurredAt: r.occurred_at.toISOString(),
-        recordedAt: r.recorded_at.toISOString(),
-        reason: r.reason,
-      });
+    // Keys this batch can learn: those of events that name their member or match a known link, and
+    // the emails members join with; loadParked follows every key that shares an event with one.
+    const learnable = new Map<string, Set<string>>(communities.map((c) => [c, new Set()]));
+    const unresolved = new Map<string, string[][]>(communities.map((c) => [c, []]));
+    for (const e of relevant) {
+      const c = e.communityId;
+      if (e.source !== 'stripe') {
+        const email = (e.data as { email?: string }).email;
+        if (e.type === 'MemberJoined' && email) learnable.get(c)?.add(`email:${email.toLowerCase()}`);
+        continue;
+      }
+      const reading = readings.get(e.id) as StripeReading;
+      const keys = keysOf(reading.hints);
+      const known = links.get(c) as Map<string, string>;
+      if (reading.hints.memberId !== undefined || keys.some((k) => known.has(k)))
+        for (const k of keys) learnable.get(c)?.add(k);
+      else if (keys.length > 0) unresolved.get(c)?.push(keys);
     }
+    const parked = await this.loadParked(tx, communities, learnable, unresolved);
     const newLinks: { c: string; k: string; m: string }[] = [];
     const released = new Set<string>();
     const newlyParked: Parked[] = [];
@@ -472,6 +469,83 @@ export class MembershipProjection implements Projection {
       return { ...f, data: { ...f.data, memberId: u.memberId } } as MembershipEvent;
     }
     return f;
+  }
+
+  /**
+   * The parked events this batch could release: those parked under a key it can learn, directly or
+   * through the other keys of an event that key resolves (in the batch or parked), followed until no
+   * key is new. Events parked under keys nobody can learn now stay in the table unread, so a batch
+   * costs the same however much is parked.
+   */
+  private async loadParked(
+    tx: ProjectionTx,
+    communities: readonly string[],
+    learnable: ReadonlyMap<string, ReadonlySet<string>>,
+    unresolved: Map<string, string[][]>,
+  ): Promise<Map<string, Parked[]>> {
+    const parked = new Map<string, Parked[]>(communities.map((c) => [c, []]));
+    const known = new Map<string, Set<string>>(communities.map((c) => [c, new Set(learnable.get(c))]));
+    const loaded = new Set<string>();
+    let frontier = [...known].flatMap(([c, keys]) => [...keys].map((k) => [c, k] as const));
+    const reach = (c: string, keys: readonly string[], into: (readonly [string, string])[]) => {
+      const mine = known.get(c) as Set<string>;
+      for (const k of keys)
+        if (!mine.has(k)) {
+          mine.add(k);
+          into.push([c, k]);
+        }
+    };
+    while (frontier.length > 0) {
+      // Unresolved events of this batch that share a key with what can be learned resolve too.
+      for (let grew = true; grew;) {
+        grew = false;
+        for (const [c, sets] of unresolved) {
+          const mine = known.get(c) as Set<string>;
+          for (let i = sets.length - 1; i >= 0; i--) {
+            if (!sets[i].some((k) => mine.has(k))) continue;
+            reach(c, sets[i], frontier);
+            sets.splice(i, 1);
+            grew = true;
+          }
+        }
+      }
+      const rows = await tx.query<{
+        community_id: string;
+        event_id: string;
+        keys: string[];
+        reading: StripeReading;
+        occurred_at: Date;
+        recorded_at: Date;
+        reason: string;
+      }>(
+        `SELECT * FROM stripe_unlinked WHERE community_id = ANY($1) AND keys && $2::text[]
+          ORDER BY recorded_at, event_id`,
+        [[...new Set(frontier.map((f) => f[0]))], [...new Set(frontier.map((f) => f[1]))]],
+      );
+      const next: (readonly [string, string])[] = [];
+      for (const r of rows) {
+        const mine = known.get(r.community_id);
+        // A key of another community (an email, say) does not release this one.
+        if (!mine || !r.keys.some((k) => mine.has(k))) continue;
+        const id = member(r.community_id, r.event_id);
+        if (loaded.has(id)) continue;
+        loaded.add(id);
+        parked.get(r.community_id)?.push({
+          communityId: r.community_id,
+          eventId: r.event_id,
+          keys: r.keys,
+          reading: r.reading,
+          occurredAt: r.occurred_at.toISOString(),
+          recordedAt: r.recorded_at.toISOString(),
+          reason: r.reason,
+        });
+        reach(r.community_id, r.keys, next);
+      }
+      frontier = next;
+    }
+    for (const list of parked.values())
+      list.sort((x, y) => compareText(x.recordedAt, y.recordedAt) || compareText(x.eventId, y.eventId));
+    return parked;
   }
 
   private async loadMembers(

@@ -5,6 +5,7 @@ import { MembershipAccess1764230400200 } from './1764230400200-membership-access
 import { Commerce1764230400300 } from './1764230400300-commerce';
 import { Tiers1764230400600 } from './1764230400600-tiers';
 import { InstallmentPlans1764230400700 } from './1764230400700-installment-plans';
+import { StripeUnlinkedKeys1764230400800 } from './1764230400800-stripe-unlinked-keys';
 
 /** Every read-model migration, oldest first. New ones are appended here. */
 export const migrations = [
@@ -15,4 +16,5 @@ export const migrations = [
   Commerce1764230400300,
   Tiers1764230400600,
   InstallmentPlans1764230400700,
+  StripeUnlinkedKeys1764230400800,
 ];

@@ -1,0 +1,17 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * Parked Stripe events are found by the keys a batch learns (`keys && $1`), not by reading every
+ * parked event of the community: the cost of a batch no longer grows with what is parked.
+ */
+export class StripeUnlinkedKeys1764230400800 implements MigrationInterface {
+  name = 'StripeUnlinkedKeys1764230400800';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query('CREATE INDEX stripe_unlinked_keys ON stripe_unlinked USING gin (keys)');
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP INDEX stripe_unlinked_keys');
+  }
+}
