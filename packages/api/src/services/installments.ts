@@ -88,7 +88,8 @@ export class InstallmentPlanFollower {
       let checkpoint: Position | undefined = rows[0]?.position;
       this.subscription = this.deps.ledger.subscribe(
         INSTALLMENT_PLANS_CONSUMER,
-        { after: checkpoint, maxBatch: 100 },
+        // Only the watched types are read: the database skips the rest of the ledger.
+        { after: checkpoint, maxBatch: 100, types: WATCHED },
         async (events) => {
           for (const event of events) {
             await this.handle(event);

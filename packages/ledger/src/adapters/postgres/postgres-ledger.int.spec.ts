@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Client } from 'pg';
+import { Client, Pool } from 'pg';
 import { createTestDatabase, type TestDatabase } from '@test/support';
 import { ledgerContract } from '../../ledger.contract';
 import { LedgerUnavailableError, UnknownCommunityError } from '../../ledger.errors';
@@ -172,6 +172,58 @@ describe('PostgresLedger', () => {
       await sub.stop();
       await a.end();
       await b.end();
+    }
+  });
+
+  it('stores payloads with lz4 where the server has it', async () => {
+    const prefix = freshPrefix();
+    await openLedger(prefix);
+    const c = new Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      let lz4 = true;
+      await c.query('CREATE TEMP TABLE lz4_probe (x text COMPRESSION lz4)').catch(() => (lz4 = false));
+      const { rows } = await c.query<{ compression: string }>(
+        `SELECT attcompression::text AS compression FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'data'`,
+        [`${prefix}_log`],
+      );
+      expect(rows[0].compression).toBe(lz4 ? 'l' : '');
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('lets subscriptions of one process share the pages they read, each still getting every event', async () => {
+    const pool = new Pool({ connectionString: db.url, max: 5 });
+    let pageReads = 0;
+    const query = pool.query.bind(pool) as (...a: unknown[]) => unknown;
+    (pool as unknown as { query: (...a: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      if (typeof args[0] === 'string' && args[0].includes('ORDER BY l.tx, l.position LIMIT $1')) pageReads++;
+      return query(...args);
+    };
+    const ledger = await openLedger(freshPrefix(), { pool, busyLingerMs: 0 });
+    try {
+      for (let i = 0; i < 40; i++) await ledger.append([{ ...event(`c${i % 3}`, i), id: `shared-${i}` }]);
+      const seen: string[][] = [[], [], []];
+      let calls = 0;
+      const subs = seen.map((ids, n) =>
+        ledger.subscribe(`share-${n}`, { maxBatch: 10 }, async (batch) => {
+          calls++;
+          ids.push(...batch.map((e) => e.id));
+        }),
+      );
+      const all = Array.from({ length: 40 }, (_, i) => `shared-${i}`);
+      const started = Date.now();
+      while (seen.some((ids) => ids.length < 40) && Date.now() - started < 10_000)
+        await new Promise((r) => setTimeout(r, 20));
+      await Promise.all(subs.map((s) => s.stop()));
+      for (const ids of seen) expect(ids).toEqual(all);
+      // Three consumers, four pages each: read once and shared, not once per consumer.
+      expect(calls).toBe(12);
+      expect(pageReads).toBeLessThan(calls);
+    } finally {
+      await ledger.close();
+      await pool.end();
     }
   });
 

@@ -1,4 +1,4 @@
-import { Client, Pool, type PoolConfig } from 'pg';
+import { Client, Pool, type PoolClient, type PoolConfig } from 'pg';
 import { assertCommunitiesExist, prepareEnvelopes, type CommunityExists } from '../../envelope';
 import type {
   AppendResult,
@@ -33,6 +33,13 @@ export type PostgresLedgerOptions = {
   pollIntervalMs?: number;
   /** How long a read of every community waits for transactions open at its start to finish (ms). */
   readSettleMs?: number;
+  /**
+   * While events keep arriving (the last page had some, but less than a full batch), a subscription
+   * waits this long before reading again, so it reads batches rather than one event at a time: each
+   * batch costs its consumer a transaction. A quiet ledger is read as soon as an append is notified.
+   * Default 20 ms; 0 reads at once.
+   */
+  busyLingerMs?: number;
   clock?: () => Date;
 };
 
@@ -65,6 +72,9 @@ const COLUMNS = `l.tx::text AS tx, l.position::text AS position, l.community_seq
   l.schema_version, l.data`;
 
 const NOTIFY_EVERY_MS = 5;
+/** How long, and how many, pages read by subscriptions are kept for other subscriptions to share. */
+const SHARED_PAGE_MS = 2_000;
+const SHARED_PAGES = 16;
 const HELD_BACK_RETRY_MS = 20;
 
 const ORIGIN: Cursor = { tx: '0', position: '0', seq: '0' };
@@ -112,12 +122,20 @@ export class PostgresLedger implements Ledger {
   private readonly clock: () => Date;
   private readonly pollIntervalMs: number;
   private readonly readSettleMs: number;
+  private readonly busyLingerMs: number;
   private listener: Client | undefined;
   private listening: Promise<void> | undefined;
   private readonly wakers = new Set<Waker>();
   private notifying: Promise<void> | undefined;
   private notifyAgain = false;
   private closed = false;
+  /**
+   * Pages lately read by subscriptions, by starting cursor. The consumers of one process (each
+   * projection has its own subscription) follow one another along the same pages, so a page is read
+   * and parsed once rather than once per consumer. Settled rows never change, and a shorter page
+   * than one read later is still a correct prefix, so sharing returns nothing a fresh read would not.
+   */
+  private readonly sharedPages = new Map<string, { rows: Promise<Row[]>; at: number }>();
 
   constructor(private readonly options: PostgresLedgerOptions) {
     if (options.pool) {
@@ -139,6 +157,7 @@ export class PostgresLedger implements Ledger {
     this.clock = options.clock ?? (() => new Date());
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.readSettleMs = options.readSettleMs ?? 1_000;
+    this.busyLingerMs = options.busyLingerMs ?? 20;
   }
 
   /** The table holding the events (e.g. for analysts' SQL). */
@@ -154,6 +173,7 @@ export class PostgresLedger implements Ledger {
       try {
         await client.query(initSql(this.names));
         await client.query(appendFunctionSql(this.names));
+        await this.preferLz4(client);
       } finally {
         await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`${this.names.log}:init`]);
       }
@@ -161,6 +181,24 @@ export class PostgresLedger implements Ledger {
       throw toLedgerError(err, 'init');
     } finally {
       client.release();
+    }
+  }
+
+  /**
+   * Payloads are a few kilobytes of JSON, so PostgreSQL compresses them on every append: lz4 does it
+   * several times faster than the default pglz. Servers built without lz4 keep the default.
+   */
+  private async preferLz4(client: PoolClient): Promise<void> {
+    const { rows } = await client.query<{ compression: string | null }>(
+      `SELECT attcompression::text AS compression FROM pg_attribute
+        WHERE attrelid = $1::regclass AND attname = 'data'`,
+      [this.names.log],
+    );
+    if (rows[0]?.compression === 'l') return;
+    try {
+      await client.query(`ALTER TABLE ${this.names.log} ALTER COLUMN data SET COMPRESSION lz4`);
+    } catch (err) {
+      if ((err as { code?: string }).code !== '0A000') throw err; // feature_not_supported: no lz4 here
     }
   }
 
@@ -204,7 +242,7 @@ export class PostgresLedger implements Ledger {
         while (!state.stopped) {
           let rows: Row[];
           try {
-            rows = await this.page(cursor, { ...options, limit: maxBatch, bound: 'live' });
+            rows = await this.sharedLivePage(cursor, options, maxBatch);
           } catch (err) {
             // A database that went away comes back: keep polling; anything else ends the subscription.
             if (!isPostgresUnavailable(err) && !(err instanceof LedgerUnavailableError)) throw err;
@@ -216,6 +254,10 @@ export class PostgresLedger implements Ledger {
             const last = rows[rows.length - 1];
             cursor = { tx: last.tx, position: last.position, seq: last.seq };
             if (rows.length === maxBatch) continue;
+            if (this.busyLingerMs > 0 && !state.stopped) {
+              await new Promise((r) => setTimeout(r, this.busyLingerMs));
+              continue;
+            }
           }
           if (state.stopped) break;
           if (!this.listener) await this.listen().catch(() => undefined);
@@ -337,6 +379,29 @@ export class PostgresLedger implements Ledger {
     return xmin;
   }
 
+  private sharedLivePage(
+    cursor: Cursor,
+    o: { communityId?: string; types?: readonly string[] },
+    limit: number,
+  ): Promise<Row[]> {
+    const key = [cursor.tx, cursor.position, o.communityId ?? '', o.types?.join(',') ?? '', limit].join('|');
+    const now = Date.now();
+    const shared = this.sharedPages.get(key);
+    if (shared && now - shared.at < SHARED_PAGE_MS) return shared.rows;
+    const rows = this.page(cursor, { ...o, limit, bound: 'live' });
+    this.sharedPages.set(key, { rows, at: now });
+    // Only pages with events are worth sharing: an empty one must be asked again.
+    const forget = () => {
+      if (this.sharedPages.get(key)?.rows === rows) this.sharedPages.delete(key);
+    };
+    rows.then((r) => r.length === 0 && forget(), forget);
+    for (const [k, v] of this.sharedPages) {
+      if (this.sharedPages.size <= SHARED_PAGES && now - v.at < SHARED_PAGE_MS) break;
+      this.sharedPages.delete(k);
+    }
+    return rows;
+  }
+
   private async page(
     after: Cursor,
     o: { communityId?: string; types?: readonly string[]; limit: number; bound: string | 'live' | undefined },
@@ -374,13 +439,15 @@ export class PostgresLedger implements Ledger {
   }
 
   private async existsAfter(after: Cursor, types: readonly string[] | undefined): Promise<boolean> {
-    const { rows } = await this.query<{ found: boolean }>(
+    // In log order from the cursor, so the index answers it however long the log (a plan that
+    // filtered a scan of the table cost a full read of the log each time nothing was there).
+    const { rows } = await this.query<{ found: number }>(
       'read',
-      `SELECT EXISTS (SELECT 1 FROM ${this.names.log} l WHERE (l.tx, l.position) > ($1::xid8, $2::bigint)
-         AND ($3::text[] IS NULL OR l.type = ANY($3::text[]))) AS found`,
-      [after.tx, after.position, types ?? null],
+      `SELECT 1 AS found FROM ${this.names.log} l WHERE (l.tx, l.position) > ($1::xid8, $2::bigint)
+         ${types ? 'AND l.type = ANY($3::text[])' : ''} ORDER BY l.tx, l.position LIMIT 1`,
+      types ? [after.tx, after.position, types] : [after.tx, after.position],
     );
-    return rows[0].found;
+    return rows.length > 0;
   }
 
   /** The community sequence number at or before a position (the position's own when it is the community's). */
