@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import net from 'node:net';
 import Stripe from 'stripe';
 import pino, { type Logger } from 'pino';
@@ -212,7 +212,7 @@ export async function startGatehouse(
         regionFor(input.communityId).services.commerce.startCheckout(caller, input),
     };
 
-    const { app, apollo } = await createApp({
+    const { listener, apollo } = await createApp({
       schema: await buildGatehouseSchema(),
       services,
       log,
@@ -234,7 +234,7 @@ export async function startGatehouse(
     cleanups.push(() => apollo.stop());
 
     const server: Server = await new Promise((resolve, reject) => {
-      const s = app.listen(config.port, config.host);
+      const s = createServer(listener).listen(config.port, config.host);
       s.once('listening', () => resolve(s));
       s.once('error', (err: NodeJS.ErrnoException) =>
         reject(err.code === 'EADDRINUSE' ? new PortInUseError(config.port) : err),

@@ -71,4 +71,33 @@ describe('AppendBatcher', () => {
     expect(ledger.calls.every((c) => c.length <= 2)).toBe(true);
     expect(ledger.calls.flat()).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
+
+  it('writes the next batch while one commits, never more than maxInFlight at once', async () => {
+    let running = 0;
+    let most = 0;
+    const calls: string[][] = [];
+    const ledger = {
+      async append(events: NewEvent[]): Promise<AppendResult[]> {
+        calls.push(events.map((e) => e.id!));
+        running++;
+        most = Math.max(most, running);
+        await new Promise((r) => setTimeout(r, 10));
+        running--;
+        return events.map((e) => ({ id: e.id!, position: `p-${e.id}`, appended: true }));
+      },
+    };
+    const batcher = new AppendBatcher(ledger, 500, 2);
+    const pending: Promise<AppendResult[]>[] = [];
+    // Arrivals spread over time, as webhooks come: each turn adds one.
+    for (let i = 0; i < 12; i++) {
+      pending.push(batcher.append([event(`e${i}`)]));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const results = await Promise.all(pending);
+    expect(results.map((r) => r[0].id)).toEqual(Array.from({ length: 12 }, (_, i) => `e${i}`));
+    expect(most).toBe(2);
+    expect(calls.flat().sort()).toEqual(Array.from({ length: 12 }, (_, i) => `e${i}`).sort());
+    // Batches still group what arrived while others were written.
+    expect(calls.length).toBeLessThan(12);
+  });
 });

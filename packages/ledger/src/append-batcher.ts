@@ -4,18 +4,22 @@ type Pending = { events: NewEvent[]; resolve: (r: AppendResult[]) => void; rejec
 
 /**
  * Group commit for many small concurrent appends (webhooks arriving in parallel): appends requested
- * in the same turn of the event loop, and while a batch is being written, go to the ledger as one
- * batch — one transaction, one commit — and each caller gets its own results. If a batch fails, its
- * callers are retried one by one, so one bad event cannot fail its neighbours.
+ * in the same turn of the event loop, and while earlier batches are being written, go to the ledger
+ * as one batch — one transaction, one commit — and each caller gets its own results. Up to
+ * `maxInFlight` batches are written at once, so the next batch is prepared and sent while the
+ * previous one commits (a batch has no order against another in flight: they are concurrent
+ * requests; the ledger orders each community's events). If a batch fails, its callers are retried
+ * one by one, so one bad event cannot fail its neighbours.
  */
 export class AppendBatcher {
   private queue: Pending[] = [];
-  private flushing = false;
+  private inFlight = 0;
   private scheduled = false;
 
   constructor(
     private readonly ledger: Pick<Ledger, 'append'>,
     private readonly maxEvents = 500,
+    private readonly maxInFlight = 2,
   ) {}
 
   append(events: NewEvent[]): Promise<AppendResult[]> {
@@ -27,32 +31,32 @@ export class AppendBatcher {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.flushing) return;
+    if (this.scheduled || this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
     this.scheduled = true;
+    // Waiting for the end of this turn lets the appends requested in it share the batch.
     setImmediate(() => {
       this.scheduled = false;
-      void this.flush();
+      this.pump();
     });
   }
 
-  private async flush(): Promise<void> {
-    this.flushing = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch: Pending[] = [];
-        let size = 0;
-        while (
-          this.queue.length > 0 &&
-          (batch.length === 0 || size + this.queue[0].events.length <= this.maxEvents)
-        ) {
-          const p = this.queue.shift()!;
-          batch.push(p);
-          size += p.events.length;
-        }
-        await this.write(batch);
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      const batch: Pending[] = [];
+      let size = 0;
+      while (
+        this.queue.length > 0 &&
+        (batch.length === 0 || size + this.queue[0].events.length <= this.maxEvents)
+      ) {
+        const p = this.queue.shift()!;
+        batch.push(p);
+        size += p.events.length;
       }
-    } finally {
-      this.flushing = false;
+      this.inFlight++;
+      void this.write(batch).finally(() => {
+        this.inFlight--;
+        this.schedule();
+      });
     }
   }
 

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import pino from 'pino';
 import { signToken } from '../auth/auth';
 import { buildGatehouseSchema } from '../graphql/schema';
@@ -39,7 +39,7 @@ let server: Server;
 let base: string;
 
 beforeAll(async () => {
-  const { app } = await createApp({
+  const { listener } = await createApp({
     schema: await buildGatehouseSchema(),
     services,
     log: pino({ level: 'silent' }),
@@ -49,7 +49,7 @@ beforeAll(async () => {
     readiness: [{ name: 'database', check: async () => undefined }],
     ingestWebhook: async (raw, sig) => ({ status: sig ? 200 : 400, body: { bytes: raw.length } }),
   });
-  server = app.listen(0, '127.0.0.1');
+  server = createServer(listener).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -102,6 +102,52 @@ describe('HTTP edge', () => {
       body: 'x'.repeat(1024 * 1024 + 10),
     });
     expect(res.status).toBe(413);
+  });
+
+  it('refuses a chunked webhook body once it passes the limit, without a declared length', async () => {
+    const { port } = server.address() as AddressInfo;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/webhooks/stripe',
+          headers: { 'stripe-signature': 't=1,v1=x' },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      // No content-length: the body arrives in chunks, 64 kB at a time.
+      const chunk = 'x'.repeat(64 * 1024);
+      for (let i = 0; i < 20; i++) req.write(chunk);
+      req.end();
+    });
+    expect(status).toBe(413);
+  });
+
+  it('echoes a sane request id on webhooks, counts them, and leaves other methods to the router', async () => {
+    const res = await fetch(`${base}/webhooks/stripe?via=test`, {
+      method: 'POST',
+      headers: { 'stripe-signature': 't=1,v1=x', 'x-request-id': 'req-abc.1' },
+      body: '{}',
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe('req-abc.1');
+    const odd = await fetch(`${base}/webhooks/stripe`, {
+      method: 'POST',
+      headers: { 'x-request-id': 'bad id!' },
+      body: '{}',
+    });
+    expect(odd.status).toBe(400);
+    expect(odd.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await fetch(`${base}/webhooks/stripe`)).status).toBe(404);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/gatehouse_stripe_webhooks_total\{outcome="200"\} [1-9]/);
+    expect(metrics).toMatch(/gatehouse_http_requests_total\{route="\/webhooks\/stripe",status="400"\} [1-9]/);
   });
 });
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -10,14 +10,11 @@ import { AuthError, callerFromAuthorization } from '../auth/auth';
 import { createFormatError } from '../graphql/errors';
 import type { GatehouseServices, GraphQLContext } from '../graphql/services';
 import type { Metrics } from './metrics';
+import { requestIdOf, trackRequest, webhookEndpoint, type WebhookIngest } from './webhook-endpoint';
+
+export type { WebhookIngest } from './webhook-endpoint';
 
 export type ReadinessCheck = { name: string; check: () => Promise<void> };
-
-/** The Stripe webhook ingestor (from @gatehouse/stripe), framework-free. */
-export type WebhookIngest = (
-  raw: Buffer,
-  signature: string | undefined,
-) => Promise<{ status: number; body: unknown }>;
 
 export type AppOptions = {
   schema: GraphQLSchema;
@@ -31,10 +28,16 @@ export type AppOptions = {
   /** Extra routes (invitation pages and the like), mounted after the core ones. */
   extraRoutes?: (app: Express) => void;
   graphqlBodyLimit?: string;
-  webhookBodyLimit?: string;
+  webhookBodyLimitBytes?: number;
 };
 
-export type App = { app: Express; apollo: ApolloServer<GraphQLContext> };
+export type App = {
+  /** Every route but the Stripe webhook. */
+  app: Express;
+  /** What the HTTP server listens with: the Stripe webhook endpoint, then `app`. */
+  listener: (req: IncomingMessage, res: ServerResponse) => void;
+  apollo: ApolloServer<GraphQLContext>;
+};
 
 export async function createApp(opts: AppOptions): Promise<App> {
   const { log, metrics } = opts;
@@ -42,33 +45,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
 
-  // One access-log line per request, without a child logger per request (the hot path: every
-  // GraphQL call and webhook); headers are never logged — they carry tokens and Stripe signatures.
+  // One access-log line per request (not for probes) and the HTTP metrics.
   app.use((req: Request & { id?: string }, res, next) => {
-    const given = req.headers['x-request-id'];
-    const id = typeof given === 'string' && /^[A-Za-z0-9._-]{1,100}$/.test(given) ? given : randomUUID();
+    const id = requestIdOf(req);
     req.id = id;
     res.setHeader('x-request-id', id);
-    if (req.url === '/healthz' || req.url === '/metrics') return next();
-    const started = process.hrtime.bigint();
-    res.on('finish', () => {
-      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
-      if (!log.isLevelEnabled(level)) return;
-      const responseTime = Number(process.hrtime.bigint() - started) / 1e6;
-      log[level](
-        { req: { id, method: req.method, url: req.url }, res: { statusCode: res.statusCode }, responseTime },
-        'request completed',
-      );
-    });
-    next();
-  });
-  app.use((req, res, next) => {
-    const route = routeLabel(req.path);
-    const end = metrics.httpDuration.startTimer({ route });
-    res.on('finish', () => {
-      end();
-      metrics.httpRequests.inc({ route, status: String(res.statusCode) });
-    });
+    const probe = req.url === '/healthz' || req.url === '/metrics';
+    trackRequest(req, res, id, routeLabel(req.path), log, metrics, { logged: !probe });
     next();
   });
 
@@ -95,22 +78,6 @@ export async function createApp(opts: AppOptions): Promise<App> {
     res.setHeader('content-type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });
-
-  // The raw bytes are what Stripe signed: this route is mounted before any JSON parser.
-  app.post(
-    '/webhooks/stripe',
-    express.raw({ type: () => true, limit: opts.webhookBodyLimit ?? '1mb' }),
-    async (req, res) => {
-      if (!opts.ingestWebhook) {
-        res.status(503).json({ error: 'webhooks are not configured: set STRIPE_WEBHOOK_SECRET' });
-        return;
-      }
-      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const result = await opts.ingestWebhook(raw, req.header('stripe-signature') ?? undefined);
-      metrics.webhooks.inc({ outcome: String(result.status) });
-      res.status(result.status).json(result.body);
-    },
-  );
 
   // Abuse limits are checked during validation, before any resolver runs.
   const armor = new ApolloArmor({
@@ -183,7 +150,17 @@ export async function createApp(opts: AppOptions): Promise<App> {
     },
   );
 
-  return { app, apollo };
+  // The raw bytes are what Stripe signed: the webhook is answered before Express or any JSON parser.
+  const webhook = webhookEndpoint({
+    ingest: opts.ingestWebhook,
+    log,
+    metrics,
+    bodyLimitBytes: opts.webhookBodyLimitBytes ?? 1024 * 1024,
+  });
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    if (!webhook(req, res)) void app(req, res);
+  };
+  return { app, listener, apollo };
 }
 
 function routeLabel(path: string): string {

@@ -139,8 +139,15 @@ function signedEvents(
   const bodies: string[] = [];
   const headers: string[] = [];
   for (let i = 0; i < n; i++) {
+    // A subscription Gatehouse's checkout made: its own customer, and metadata naming the member.
     const event = kit.customerSubscriptionUpdated(
-      { id: kit.stripeId('sub'), status: 'active', priceId: 'price_gold' },
+      {
+        id: kit.stripeId('sub'),
+        customer: kit.stripeId('cus'),
+        status: 'active',
+        priceId: 'price_gold',
+        metadata: { gatehouse_member_id: `mem_bench_${i}` },
+      },
       { apiVersion: '2025-03-31.basil', created: now, account: accounts[i % accounts.length] },
     );
     const { rawBody, header } = kit.signPayload(event, WEBHOOK_SECRET, now);
