@@ -88,8 +88,9 @@ export class InstallmentPlanFollower {
       let checkpoint: Position | undefined = rows[0]?.position;
       this.subscription = this.deps.ledger.subscribe(
         INSTALLMENT_PLANS_CONSUMER,
-        // Only the watched types are read: the database skips the rest of the ledger.
-        { after: checkpoint, maxBatch: 100, types: WATCHED },
+        // Every event, in pages of the projector's size, so the pages it reads are shared with it (a
+        // type filter would make each read skip everything after the last watched event again).
+        { after: checkpoint, maxBatch: 250 },
         async (events) => {
           for (const event of events) {
             await this.handle(event);

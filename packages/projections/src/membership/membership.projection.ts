@@ -160,8 +160,9 @@ export class MembershipProjection implements Projection {
     const pairs = [...wantedKeys].flatMap(([c, keys]) => [...keys].map((k) => [c, k] as const));
     if (pairs.length > 0) {
       for (const r of await tx.query<{ community_id: string; stripe_key: string; member_id: string }>(
-        `SELECT l.community_id, l.stripe_key, l.member_id FROM stripe_links l
-           JOIN unnest($1::text[], $2::text[]) AS w(c, k) ON l.community_id = w.c AND l.stripe_key = w.k`,
+        // One primary-key probe per wanted key (LATERAL), never a scan of every link.
+        `SELECT l.community_id, l.stripe_key, l.member_id FROM unnest($1::text[], $2::text[]) AS w(c, k)
+           CROSS JOIN LATERAL (SELECT * FROM stripe_links s WHERE s.community_id = w.c AND s.stripe_key = w.k) l`,
         [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
       )) {
         links.get(r.community_id)?.set(r.stripe_key, r.member_id);

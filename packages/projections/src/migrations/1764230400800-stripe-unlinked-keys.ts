@@ -8,7 +8,11 @@ export class StripeUnlinkedKeys1764230400800 implements MigrationInterface {
   name = 'StripeUnlinkedKeys1764230400800';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.query('CREATE INDEX stripe_unlinked_keys ON stripe_unlinked USING gin (keys)');
+    // Without fastupdate: a pending list of recent insertions is read linearly by every search, and
+    // a burst of parked events (an import, say) made each batch's lookup cost seconds.
+    await q.query(
+      'CREATE INDEX stripe_unlinked_keys ON stripe_unlinked USING gin (keys) WITH (fastupdate = off)',
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

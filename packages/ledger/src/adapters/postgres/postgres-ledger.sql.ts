@@ -55,7 +55,8 @@ export function appendFunctionSql(n: TableNames): string {
   return `
 CREATE OR REPLACE FUNCTION ${n.appendFn}(batch jsonb)
 RETURNS TABLE (out_id text, out_tx xid8, out_position bigint, out_appended boolean)
-LANGUAGE plpgsql AS $fn$
+-- Planned on each call: a plan cached while the log was small (a scan of it) would be kept as it grows.
+LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $fn$
 DECLARE
   c text;
   e jsonb;
