@@ -3,26 +3,12 @@ import type { Command } from 'commander';
 import { loadConfig, signToken, withDevSecrets } from '@gatehouse/api';
 import { stripeTestKit as kit } from '@gatehouse/stripe';
 import { run } from './run';
+import { graphqlClient, serverAnswers, serverUrl } from './server-client';
 
 // `gatehouse demo`: seeds a community against a running server and plays about a month of member
 // activity as signed Stripe webhooks, then prints queries to try.
 
 const DAY = 86_400;
-
-type Gql = <T = Record<string, any>>(query: string, variables?: Record<string, unknown>) => Promise<T>;
-
-function client(url: string, token: string): Gql {
-  return async (query, variables = {}) => {
-    const res = await fetch(`${url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query, variables }),
-    });
-    const body = (await res.json()) as { data?: any; errors?: { message: string }[] };
-    if (body.errors?.length) throw new Error(`GraphQL: ${body.errors.map((e) => e.message).join('; ')}`);
-    return body.data;
-  };
-}
 
 function progress(done: number, total: number, label: string): void {
   const width = 30;
@@ -33,17 +19,18 @@ function progress(done: number, total: number, label: string): void {
 
 export async function demoCommand(opts: { url?: string }): Promise<number> {
   const config = withDevSecrets(loadConfig());
-  const url = (opts.url ?? `http://localhost:${config.port || 4000}`).replace(/\/$/, '');
+  const url = serverUrl(opts.url, config.port);
   const secret = config.stripeWebhookSecrets[0];
-  try {
-    await fetch(`${url}/healthz`);
-  } catch {
+  if (!(await serverAnswers(url))) {
     process.stderr.write(
       `gatehouse demo: no server answers at ${url}: start it with \`npm start\` (or pass --url)\n`,
     );
     return 1;
   }
-  const admin = client(url, signToken(config.jwtSecret, { sub: 'demo-operator', roles: ['platform-admin'] }));
+  const admin = graphqlClient(
+    url,
+    signToken(config.jwtSecret, { sub: 'demo-operator', roles: ['platform-admin'] }),
+  );
   const tag = randomBytes(3).toString('hex');
   const account = `acct_demo${tag}`;
 

@@ -10,6 +10,7 @@ import {
 } from '@gatehouse/api';
 import { AccessIndex, type RebuildReport } from '@gatehouse/projections';
 import { run } from './run';
+import { GraphQLCallError, graphqlClient, serverAnswers, serverUrl } from './server-client';
 
 // `gatehouse replay`: rebuild every read model from position zero of the ledger. With a server
 // running, the server does it (its projector pauses, replays into shadow tables and swaps them in,
@@ -26,38 +27,20 @@ function printReports(reports: readonly (RebuildReport & { region?: string })[])
   }
 }
 
-async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(3_000) });
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
-
 async function replayOnServer(url: string, jwtSecret: string): Promise<number> {
   process.stderr.write(`replaying the ledger on the server at ${url} (the answer comes when it is done)…\n`);
-  const token = signToken(jwtSecret, { sub: 'cli:replay', roles: ['platform-admin'] });
-  const res = await fetch(`${url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query: 'mutation { rebuildProjections { projection events seconds } }' }),
-  });
-  const answer = (await res.json().catch(() => ({}))) as {
-    data?: { rebuildProjections: RebuildReport[] } | null;
-    errors?: { message: string; extensions?: { code?: string } }[];
-  };
-  if (!answer.data?.rebuildProjections) {
-    const why = answer.errors?.map((e) => `${e.extensions?.code ?? 'ERROR'}: ${e.message}`).join('; ');
-    throw new Error(
-      `the server at ${url} did not rebuild (HTTP ${res.status}${why ? `, ${why}` : ''})` +
-        (answer.errors?.some((e) => e.extensions?.code === 'UNAUTHENTICATED')
-          ? ': is GATEHOUSE_JWT_SECRET the one the server uses?'
-          : ''),
+  const gql = graphqlClient(url, signToken(jwtSecret, { sub: 'cli:replay', roles: ['platform-admin'] }));
+  try {
+    const { rebuildProjections } = await gql<{ rebuildProjections: RebuildReport[] }>(
+      'mutation { rebuildProjections { projection events seconds } }',
     );
+    printReports(rebuildProjections);
+    return 0;
+  } catch (err) {
+    if (err instanceof GraphQLCallError && err.codes.includes('UNAUTHENTICATED'))
+      throw new Error(`the server at ${url} refused the token: is GATEHOUSE_JWT_SECRET the one it uses?`);
+    throw new Error(`the server at ${url} did not rebuild: ${(err as Error).message}`);
   }
-  printReports(answer.data.rebuildProjections);
-  return 0;
 }
 
 async function replayHere(): Promise<number> {
@@ -92,8 +75,8 @@ async function replayHere(): Promise<number> {
 
 export async function replayCommand(opts: ReplayOptions): Promise<number> {
   const config = withDevSecrets(loadConfig());
-  const url = (opts.url ?? `http://localhost:${config.port || 4000}`).replace(/\/$/, '');
-  if (await answers(url)) return replayOnServer(url, config.jwtSecret);
+  const url = serverUrl(opts.url, config.port);
+  if (await serverAnswers(url)) return replayOnServer(url, config.jwtSecret);
   if (opts.url) throw new Error(`no server answers at ${url}`);
   process.stderr.write(`no server answers at ${url}: replaying the ledger in this process\n`);
   return replayHere();
