@@ -1,6 +1,8 @@
 import net from 'node:net';
 import { Client } from 'pg';
 import { signToken } from '@gatehouse/api';
+import { PostgresLedger } from '@gatehouse/ledger';
+import { stripeTestKit as kit } from '@gatehouse/stripe';
 import { createTestDatabase, type TestDatabase } from '@test/support';
 import { graphqlAs } from './support/e2e-calls';
 import { runGatehouse as gatehouse, startServerProcess, type ServerProcess } from './support/server-process';
@@ -105,6 +107,49 @@ describe('gatehouse replay', () => {
       community: { name: 'Replayed' },
     });
   }, 180_000);
+
+  it('reports the progress of each projection on a long ledger', async () => {
+    const long = await createTestDatabase('gh_replay_long');
+    try {
+      // 21,000 Stripe events of communities Gatehouse does not know: every projection reads them all.
+      const ledger = new PostgresLedger({ connectionString: long.url });
+      await ledger.init();
+      const now = Math.floor(Date.now() / 1000);
+      for (let b = 0; b < 21; b++) {
+        await ledger.append(
+          Array.from({ length: 1_000 }, (_, i) => {
+            const e = kit.invoicePaid(
+              { subscription: kit.stripeId('sub'), lines: [{ amount: 900, priceId: 'price_gold' }] },
+              { apiVersion: '2025-03-31.basil', created: now },
+            );
+            return {
+              id: e.id,
+              type: e.type,
+              communityId: `history-${(b * 1_000 + i) % 50}`,
+              subject: String(e.data.object.id),
+              occurredAt: new Date(e.created * 1000).toISOString(),
+              source: 'stripe' as const,
+              data: e,
+            };
+          }),
+        );
+      }
+      await ledger.close();
+      const run = await gatehouse(['replay'], {
+        ...env(),
+        DATABASE_URL: long.url,
+        PORT: String(await freePort()),
+      });
+      expect(run.code).toBe(0);
+      for (const projection of ['ledger-archive', 'membership-access', 'tiers']) {
+        expect(run.err).toContain(`us: ${projection}: 10000 events replayed`);
+        expect(run.err).toContain(`us: ${projection}: 20000 events replayed`);
+        expect(run.out).toMatch(new RegExp(`^${projection}\\s+\\[us\\]\\s+21000 events replayed`, 'm'));
+      }
+    } finally {
+      await long.drop();
+    }
+  }, 240_000);
 
   it('says so when the server it is pointed at does not answer', async () => {
     const port = await freePort();

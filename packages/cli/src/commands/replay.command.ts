@@ -57,14 +57,15 @@ async function replayHere(): Promise<number> {
         accessIndex: new AccessIndex(),
         log,
       });
-      let lastPrinted = 0;
+      // Each projection replays the ledger from the start: its own count is printed every 10,000.
+      const printed = new Map<string, number>();
       const reports = await projector.rebuild(undefined, (p) => {
-        if (p.events - lastPrinted < 10_000) return;
-        lastPrinted = p.events;
+        if (p.events - (printed.get(p.projection) ?? 0) < 10_000) return;
+        printed.set(p.projection, p.events);
         const line = `${region}: ${p.projection}: ${p.events} events replayed`;
         process.stderr.write(interactive ? `\r${line}   ` : `${line}\n`);
       });
-      if (interactive && lastPrinted > 0) process.stderr.write('\n');
+      if (interactive && printed.size > 0) process.stderr.write('\n');
       printReports(reports.map((r) => ({ ...r, region })));
     } finally {
       await stores.close();
