@@ -192,6 +192,47 @@ describe('PostgresLedger', () => {
       await c.end();
     }
   });
+  it('appends a batch by probing the id index, never by scanning the log', async () => {
+    const prefix = freshPrefix();
+    const ledger = await openLedger(prefix);
+    const payload = { note: 'x'.repeat(200) };
+    const event = (id: string, community: string) => ({
+      id,
+      type: 'test.scan',
+      communityId: community,
+      occurredAt: '2026-01-01T00:00:00Z',
+      source: 'system' as const,
+      data: payload,
+    });
+    // Large enough that a join against the batch's set-returning input (guessed at 100 rows)
+    // would be planned as a scan of the whole log.
+    for (let b = 0; b < 10; b++)
+      await ledger.append(Array.from({ length: 500 }, (_, i) => event(`scan-${b}-${i}`, `c${i % 7}`)));
+    const batch = [
+      ...Array.from({ length: 9 }, (_, i) => event(`scan-new-${i}`, `c${i % 3}`)),
+      event('scan-3-3', 'c3'), // already recorded: reported with its original position
+    ];
+    const c = new Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await c.query('BEGIN');
+      const { rows } = await c.query<{ out_appended: boolean }>(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
+        JSON.stringify(
+          batch.map((e) => ({ ...e, recordedAt: e.occurredAt, schemaVersion: 1, subject: null })),
+        ),
+      ]);
+      expect(rows.map((r) => r.out_appended)).toEqual([...Array(9).fill(true), false]);
+      // This transaction's own counters: what the append just did to the log table.
+      const scans = await c.query<{ seq_scan: string }>(
+        'SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = $1::regclass',
+        [`${prefix}_log`],
+      );
+      expect(Number(scans.rows[0].seq_scan)).toBe(0);
+    } finally {
+      await c.query('ROLLBACK');
+      await c.end();
+    }
+  });
 
   it('lets subscriptions of one process share the pages they read, each still getting every event', async () => {
     const pool = new Pool({ connectionString: db.url, max: 5 });
