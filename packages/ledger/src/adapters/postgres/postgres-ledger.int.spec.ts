@@ -192,7 +192,7 @@ describe('PostgresLedger', () => {
       await c.end();
     }
   });
-  it('appends a batch by probing the id index, never by scanning the log', async () => {
+  it('appends a batch by probing the id index, never by scanning the log, also on plans cached while it was small', async () => {
     const prefix = freshPrefix();
     const ledger = await openLedger(prefix);
     const payload = { note: 'x'.repeat(200) };
@@ -204,22 +204,26 @@ describe('PostgresLedger', () => {
       source: 'system' as const,
       data: payload,
     });
-    // Large enough that a join against the batch's set-returning input (guessed at 100 rows)
-    // would be planned as a scan of the whole log.
-    for (let b = 0; b < 10; b++)
-      await ledger.append(Array.from({ length: 500 }, (_, i) => event(`scan-${b}-${i}`, `c${i % 7}`)));
-    const batch = [
-      ...Array.from({ length: 9 }, (_, i) => event(`scan-new-${i}`, `c${i % 3}`)),
-      event('scan-3-3', 'c3'), // already recorded: reported with its original position
-    ];
     const c = new Client({ connectionString: db.url });
     await c.connect();
-    try {
-      await c.query('BEGIN');
-      const { rows } = await c.query<{ out_appended: boolean }>(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
+    const append = (events: ReturnType<typeof event>[]) =>
+      c.query<{ out_appended: boolean }>(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
         JSON.stringify(
-          batch.map((e) => ({ ...e, recordedAt: e.occurredAt, schemaVersion: 1, subject: null })),
+          events.map((e) => ({ ...e, recordedAt: e.occurredAt, schemaVersion: 1, subject: null })),
         ),
+      ]);
+    try {
+      // This session plans (and caches) the function's statements while the log is nearly empty.
+      for (let b = 0; b < 8; b++)
+        await append(Array.from({ length: 10 }, (_, i) => event(`early-${b}-${i}`, `c${i % 3}`)));
+      // Then the log grows large enough that a join against the batch's set-returning input
+      // (guessed at 100 rows) would be planned as a scan of the whole log.
+      for (let b = 0; b < 10; b++)
+        await ledger.append(Array.from({ length: 500 }, (_, i) => event(`scan-${b}-${i}`, `c${i % 7}`)));
+      await c.query('BEGIN');
+      const { rows } = await append([
+        ...Array.from({ length: 9 }, (_, i) => event(`scan-new-${i}`, `c${i % 3}`)),
+        event('scan-3-3', 'c3'), // already recorded: reported with its original position
       ]);
       expect(rows.map((r) => r.out_appended)).toEqual([...Array(9).fill(true), false]);
       // This transaction's own counters: what the append just did to the log table.
@@ -228,8 +232,8 @@ describe('PostgresLedger', () => {
         [`${prefix}_log`],
       );
       expect(Number(scans.rows[0].seq_scan)).toBe(0);
-    } finally {
       await c.query('ROLLBACK');
+    } finally {
       await c.end();
     }
   });

@@ -55,8 +55,9 @@ export function appendFunctionSql(n: TableNames): string {
   return `
 CREATE OR REPLACE FUNCTION ${n.appendFn}(batch jsonb)
 RETURNS TABLE (out_id text, out_tx xid8, out_position bigint, out_appended boolean)
--- Planned on each call: a plan cached while the log was small (a scan of it) would be kept as it grows.
-LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $fn$
+-- The log is only ever reached through its indexes: a plan cached while the log was small could
+-- otherwise scan it, and be kept as it grows. (Planning each call instead costs more than the insert.)
+LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
 DECLARE
   c text;
   e jsonb;
