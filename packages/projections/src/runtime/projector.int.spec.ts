@@ -175,6 +175,28 @@ describe('Projector', () => {
     expect(await ds.query(`SELECT count(*)::int AS n FROM projection_anomalies`)).toEqual([{ n: 0 }]);
   });
 
+  it('commits batches without waiting for the WAL flush, and only inside its own transactions', async () => {
+    const settings: string[] = [];
+    const probe: Projection = {
+      name: 'probe',
+      tables: [],
+      async apply(tx, events) {
+        const [row] = await tx.query<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s`);
+        for (const _e of events) settings.push(row.s);
+      },
+    };
+    const { ds, ledger, projector } = await setup([probe]);
+    const appended = await ledger.append([aNewEvent(), aNewEvent()]);
+    projector.start();
+    expect(await projector.waitFor({ eventIds: appended.map((a) => a.id) }, 5000)).toBe(true);
+    expect(settings).toEqual(['off', 'off']);
+    // SET LOCAL: the pooled connection goes back with the server's setting.
+    const after = await Promise.all(
+      Array.from({ length: 3 }, () => ds.query(`SELECT current_setting('synchronous_commit') AS s`)),
+    );
+    expect(after.map((r: { s: string }[]) => r[0].s)).toEqual(['on', 'on', 'on']);
+  });
+
   it('only hands a projection the types it asks for, while its checkpoint moves past the others', async () => {
     const seen: string[] = [];
     const typed: Projection = {
