@@ -226,4 +226,18 @@ describe('commerce projection', () => {
     expect(await query.isKnownMember(community, 'm_trial')).toBe(true);
     expect(await query.isKnownMember(community, 'm_nobody')).toBe(false);
   });
+
+  it('keeps the first Stripe customer learned for a member, also within one batch and across batches', async () => {
+    const sub = (id: string, customer: string) =>
+      stripe('customer.subscription.updated', {
+        id,
+        object: 'subscription',
+        customer,
+        status: 'active',
+        metadata: { gatehouse_member_id: 'm_two' },
+      });
+    await append([sub('sub_two_a', 'cus_first'), sub('sub_two_b', 'cus_second')]);
+    await append([sub('sub_two_c', 'cus_third')]);
+    expect(await query.stripeCustomerId(community, 'm_two')).toBe('cus_first');
+  });
 });

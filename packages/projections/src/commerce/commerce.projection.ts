@@ -42,6 +42,11 @@ export class CommerceProjection implements Projection {
   }
 
   async apply(tx: ProjectionTx, events: readonly RecordedEvent[]): Promise<void> {
+    // Nothing here reads commerce_customers: its rows are written once, at the end of the batch.
+    const customers = new Map<
+      string,
+      [communityId: string, memberId: string, customerId: string, eventId: string]
+    >();
     for (const e of events) {
       switch (e.type) {
         case 'PromoCodeCreated':
@@ -57,8 +62,17 @@ export class CommerceProjection implements Projection {
           await this.checkoutStarted(tx, e, e.data as CheckoutStarted['data']);
           break;
         default:
-          if (e.source === 'stripe') await this.stripeEvent(tx, e, readCommerceStripeEvent(e.data));
+          if (e.source === 'stripe')
+            await this.stripeEvent(tx, e, readCommerceStripeEvent(e.data), customers);
       }
+    }
+    if (customers.size > 0) {
+      const rows = [...customers.values()];
+      await tx.query(
+        `INSERT INTO commerce_customers (community_id, member_id, stripe_customer_id, event_id)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING`,
+        [0, 1, 2, 3].map((i) => rows.map((r) => r[i])),
+      );
     }
   }
 
@@ -137,7 +151,12 @@ export class CommerceProjection implements Projection {
     );
   }
 
-  private async stripeEvent(tx: ProjectionTx, e: RecordedEvent, r: CommerceStripeReading): Promise<void> {
+  private async stripeEvent(
+    tx: ProjectionTx,
+    e: RecordedEvent,
+    r: CommerceStripeReading,
+    customers: Map<string, [string, string, string, string]>,
+  ): Promise<void> {
     if (r.kind === 'other') return;
     const c = e.communityId;
     const promos = new Set(r.promotionCodeIds);
@@ -160,11 +179,9 @@ export class CommerceProjection implements Projection {
       }
     }
     if (memberId && r.customerId) {
-      await tx.query(
-        `INSERT INTO commerce_customers (community_id, member_id, stripe_customer_id, event_id) VALUES ($1, $2, $3, $4)
-         ON CONFLICT DO NOTHING`,
-        [c, memberId, r.customerId, e.id],
-      );
+      // One customer per member, as ON CONFLICT DO NOTHING row by row would keep: the first seen.
+      const key = `${c}\u0000${memberId}`;
+      if (!customers.has(key)) customers.set(key, [c, memberId, r.customerId, e.id]);
     }
     if (r.kind === 'subscription' && memberId && r.subscriptionId && r.priceId && r.trialEnd !== undefined) {
       await tx.query(

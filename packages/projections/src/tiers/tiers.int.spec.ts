@@ -150,6 +150,34 @@ describe('tiers projection', () => {
     expect(await outcome('sub_late')).toMatchObject({ previewMatched: true, memberId: 'm_sub_late' });
   });
 
+  it('names the member of an invoice from a subscription event earlier in the same batch, and keeps the first link of a key', async () => {
+    const subscription = (member: string) =>
+      stripe(
+        'customer.subscription.updated',
+        stripeTestKit.buildSubscription(
+          { id: 'sub_linked', customer: 'cus_linked', metadata: { gatehouse_member_id: member } },
+          stripeTestKit.BASIL_API,
+        ),
+        stripeTestKit.BASIL_API,
+      );
+    // One batch (maxBatch 3): the link is learned and used before it is written.
+    await append([
+      subscription('m_first'),
+      subscription('m_second'),
+      invoice('invoice.paid', 'sub_linked', stripeTestKit.BASIL_API),
+    ]);
+    expect(await outcome('sub_linked')).toMatchObject({ memberId: 'm_first', previewMatched: null });
+    const links = await ds.query<{ stripe_key: string; member_id: string }[]>(
+      `SELECT stripe_key, member_id FROM tier_links WHERE community_id = $1 AND stripe_key IN ('sub_linked', 'cus_linked')
+        ORDER BY stripe_key`,
+      [community],
+    );
+    expect(links).toEqual([
+      { stripe_key: 'cus_linked', member_id: 'm_first' },
+      { stripe_key: 'sub_linked', member_id: 'm_first' },
+    ]);
+  });
+
   it('ignores invoices without proration lines', async () => {
     await append([
       stripe(

@@ -69,6 +69,36 @@ const envelope = (e: RecordedEvent) => {
 };
 
 /**
+ * Stripe keys (subscription, customer) → member learned during one batch, written with one statement
+ * at its end. As with `ON CONFLICT DO NOTHING` row by row, the first link of a key wins.
+ */
+class PendingLinks {
+  private readonly byKey = new Map<string, { communityId: string; key: string; memberId: string }>();
+
+  add(communityId: string, keys: (string | undefined)[], memberId: string): void {
+    for (const key of keys) {
+      if (key === undefined) continue;
+      const id = `${communityId}\u0000${key}`;
+      if (!this.byKey.has(id)) this.byKey.set(id, { communityId, key, memberId });
+    }
+  }
+
+  get(communityId: string, key: string): string | undefined {
+    return this.byKey.get(`${communityId}\u0000${key}`)?.memberId;
+  }
+
+  async flush(tx: ProjectionTx): Promise<void> {
+    if (this.byKey.size === 0) return;
+    const rows = [...this.byKey.values()];
+    await tx.query(
+      `INSERT INTO tier_links (community_id, stripe_key, member_id)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`,
+      [rows.map((r) => r.communityId), rows.map((r) => r.key), rows.map((r) => r.memberId)],
+    );
+  }
+}
+
+/**
  * Tier changes: requests (with their previews), proration outcomes recorded from the real invoice
  * lines, and price-migration progress per member. Events are handled one by one in log order, so the
  * rows do not depend on where batches were cut; the first invoice event that shows an invoice's
@@ -91,34 +121,23 @@ export class TiersProjection implements Projection {
   }
 
   async apply(tx: ProjectionTx, events: readonly RecordedEvent[]): Promise<void> {
+    const links = new PendingLinks();
     for (const e of events) {
-      if (e.source === 'stripe') await this.stripe(tx, e);
+      if (e.source === 'stripe') await this.stripe(tx, links, e);
       else if (e.type === 'TierChangeRequested')
-        await this.request(tx, e, e.data as TierChangeRequested['data']);
+        await this.request(tx, links, e, e.data as TierChangeRequested['data']);
       else if (e.type === 'MemberPriceMigrationScheduled')
-        await this.migrationStep(tx, e, e.data as MemberPriceMigrationScheduled['data']);
+        await this.migrationStep(tx, links, e, e.data as MemberPriceMigrationScheduled['data']);
       else if (e.type === 'PriceMigrationCompleted')
         await this.migrationCompleted(tx, e.data as PriceMigrationCompleted['data']);
     }
+    await links.flush(tx);
   }
 
-  private async link(
-    tx: ProjectionTx,
-    communityId: string,
-    keys: (string | undefined)[],
-    memberId: string,
-  ): Promise<void> {
-    const ks = keys.filter((k): k is string => k !== undefined);
-    if (ks.length === 0) return;
-    await tx.query(
-      `INSERT INTO tier_links (community_id, stripe_key, member_id) SELECT $1, k, $3 FROM unnest($2::text[]) AS k
-       ON CONFLICT DO NOTHING`,
-      [communityId, ks, memberId],
-    );
-  }
-
+  /** The member a stored link names, else one this batch learned (a stored link is never replaced). */
   private async memberFor(
     tx: ProjectionTx,
+    links: PendingLinks,
     communityId: string,
     keys: (string | null | undefined)[],
   ): Promise<string | null> {
@@ -129,14 +148,16 @@ export class TiersProjection implements Projection {
         [communityId, k],
       );
       if (rows[0]) return rows[0].member_id;
+      const pending = links.get(communityId, k);
+      if (pending) return pending;
     }
     return null;
   }
 
-  private async stripe(tx: ProjectionTx, e: RecordedEvent): Promise<void> {
+  private async stripe(tx: ProjectionTx, links: PendingLinks, e: RecordedEvent): Promise<void> {
     const c = e.communityId;
     const { hints } = readStripeEvent(e.data);
-    if (hints.memberId) await this.link(tx, c, [hints.subscriptionId, hints.customerId], hints.memberId);
+    if (hints.memberId) links.add(c, [hints.subscriptionId, hints.customerId], hints.memberId);
     if (!INVOICE_TYPES.includes(e.type)) return;
     let inv: StripeInvoiceView;
     try {
@@ -147,7 +168,8 @@ export class TiersProjection implements Projection {
     }
     const figures = prorationOf(inv);
     if (!figures) return;
-    const memberId = hints.memberId ?? (await this.memberFor(tx, c, [inv.subscriptionId, inv.customerId]));
+    const memberId =
+      hints.memberId ?? (await this.memberFor(tx, links, c, [inv.subscriptionId, inv.customerId]));
     const request = inv.subscriptionId
       ? await this.requestFor(tx, c, inv.subscriptionId, figures.effectiveAt)
       : null;
@@ -214,9 +236,14 @@ export class TiersProjection implements Projection {
     );
   }
 
-  private async request(tx: ProjectionTx, e: RecordedEvent, d: TierChangeRequested['data']): Promise<void> {
+  private async request(
+    tx: ProjectionTx,
+    links: PendingLinks,
+    e: RecordedEvent,
+    d: TierChangeRequested['data'],
+  ): Promise<void> {
     const c = e.communityId;
-    await this.link(tx, c, [d.subscriptionId], d.memberId);
+    links.add(c, [d.subscriptionId], d.memberId);
     await tx.query(
       `INSERT INTO tier_change_requests (community_id, event_id, member_id, subscription_id, timing, proration_date, data, recorded_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
@@ -256,10 +283,11 @@ export class TiersProjection implements Projection {
 
   private async migrationStep(
     tx: ProjectionTx,
+    links: PendingLinks,
     e: RecordedEvent,
     d: MemberPriceMigrationScheduled['data'],
   ): Promise<void> {
-    await this.link(tx, e.communityId, [d.subscriptionId], d.memberId);
+    links.add(e.communityId, [d.subscriptionId], d.memberId);
     await tx.query(
       `INSERT INTO price_migration_members (community_id, migration_id, subscription_id, member_id, kind, timing,
          from_stripe_price_id, to_price_id, to_stripe_price_id, effective_at, event_id)
