@@ -4,6 +4,7 @@ import { Client, Pool } from 'pg';
 import { loadConfig, signToken, startGatehouse, type RunningGatehouse } from '@gatehouse/api';
 import { PostgresLedger, type NewEvent } from '@gatehouse/ledger';
 import { stripeTestKit as kit, type StripeEvent } from '@gatehouse/stripe';
+import { cpuPer, cpuSample, type CpuSample } from './cpu';
 import { median } from './http-load';
 
 // Stripe webhooks per second through the real HTTP server (`startGatehouse`, signature check, catalog
@@ -35,9 +36,12 @@ export type IngestFigure = {
   baselineP99Ms: number;
   /** webhooks / baseline */
   ratio: number;
+  /** Median CPU per webhook during the runs: this process (server, projector, load generator) and PostgreSQL. */
+  cpuPerWebhook: CpuSample;
+  cpuPerInsert: CpuSample;
 };
 
-type RunResult = { perSecond: number; p99Ms: number; failures: number };
+type RunResult = { perSecond: number; p99Ms: number; failures: number; cpu?: CpuSample };
 
 const WEBHOOK_SECRET = 'whsec_ingest_bench';
 /** Connected accounts (one community each) the spread scenarios send for. */
@@ -200,6 +204,8 @@ type Rig = {
   accounts: string[];
   pool: Pool;
   rawTable: string;
+  /** PostgreSQL runs on this machine: its processes' CPU time can be read. */
+  localPostgres: boolean;
   close(): Promise<void>;
 };
 
@@ -255,6 +261,7 @@ async function startRig(
     accounts: [...communityOf.keys()],
     pool,
     rawTable,
+    localPostgres: ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(new URL(url).hostname),
     async close() {
       await pool.end().catch(() => undefined);
       await gatehouse.close();
@@ -282,15 +289,24 @@ async function compare(
     const order = r % 2 === 0 ? ['hooks', 'base'] : ['base', 'hooks'];
     for (const which of order) {
       const { bodies, headers } = signedEvents(n, accounts);
+      const before = cpuSample();
       if (which === 'hooks') {
         const result = await postAll(`${rig.gatehouse.url}/webhooks/stripe`, bodies, headers, concurrency);
         if (result.failures) throw new Error(`${result.failures} of ${n} webhooks were not answered 200`);
-        hooks.push(result);
+        hooks.push({ ...result, cpu: cpuPer(before, cpuSample(), n) });
       } else {
-        base.push(await insertAll(rig.pool, rig.rawTable, rig.communityOf, bodies, concurrency));
+        const result = await insertAll(rig.pool, rig.rawTable, rig.communityOf, bodies, concurrency);
+        base.push({ ...result, cpu: cpuPer(before, cpuSample(), n) });
       }
     }
   }
+  const cpuOf = (results: RunResult[]): CpuSample => {
+    const pg = results.map((x) => x.cpu!.postgresMs);
+    return {
+      nodeMs: median(results.map((x) => x.cpu!.nodeMs)),
+      postgresMs: rig.localPostgres && pg.every((v) => v !== null) ? median(pg as number[]) : null,
+    };
+  };
   const w = median(hooks.map((h) => h.perSecond));
   const b = median(base.map((h) => h.perSecond));
   const figure: IngestFigure = {
@@ -301,7 +317,12 @@ async function compare(
     baselinePerSecond: b,
     baselineP99Ms: median(base.map((h) => h.p99Ms)),
     ratio: w / b,
+    cpuPerWebhook: cpuOf(hooks),
+    cpuPerInsert: cpuOf(base),
   };
+  const cpu = (c: CpuSample) =>
+    `node ${c.nodeMs.toFixed(2)} ms` +
+    (c.postgresMs === null ? '' : `, postgres ${c.postgresMs.toFixed(2)} ms`);
   options.log(
     `${adapter.padEnd(8)} ${scenario.padEnd(20)} webhooks ${figure.webhooksPerSecond.toFixed(0).padStart(6)}/s p99 ${figure.p99Ms
       .toFixed(1)
@@ -310,6 +331,9 @@ async function compare(
       )} ms   pg insert ${figure.baselinePerSecond.toFixed(0).padStart(6)}/s p99 ${figure.baselineP99Ms
       .toFixed(1)
       .padStart(6)} ms   ratio ${figure.ratio.toFixed(2)}`,
+  );
+  options.log(
+    `${''.padEnd(29)} cpu per webhook: ${cpu(figure.cpuPerWebhook)}   per insert: ${cpu(figure.cpuPerInsert)}`,
   );
   return figure;
 }
@@ -400,6 +424,9 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
     'postgres',
     ...(options.kafkaBrokers?.length ? (['kafka'] as const) : []),
   ];
+  options.log(
+    'cpu per webhook: this process (server, projector, load generator thread) and, for a server on this machine, PostgreSQL’s processes',
+  );
   if (!options.kafkaBrokers?.length) options.log('kafka: skipped (no KAFKA_BROKERS)');
   for (const adapter of adapters) {
     const rig = await startRig(adapter, options, tag);
