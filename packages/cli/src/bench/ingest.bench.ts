@@ -133,12 +133,17 @@ async function admin<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> 
   }
 }
 
+let signedSets = 0;
+
 /** Distinct signed events, round-robin over the connected accounts, as Stripe would send them now. */
 function signedEvents(
   n: number,
   accounts: readonly string[],
 ): { events: StripeEvent[]; bodies: string[]; headers: string[] } {
   const now = Math.floor(Date.now() / 1000);
+  // Members new to each set: reusing them would pile every run's subscriptions onto the same
+  // members, and later runs would measure ever larger member states rather than a larger ledger.
+  const set = ++signedSets;
   const events: StripeEvent[] = [];
   const bodies: string[] = [];
   const headers: string[] = [];
@@ -150,7 +155,7 @@ function signedEvents(
         customer: kit.stripeId('cus'),
         status: 'active',
         priceId: 'price_gold',
-        metadata: { gatehouse_member_id: `mem_bench_${i}` },
+        metadata: { gatehouse_member_id: `mem_bench_${set}_${i}` },
       },
       { apiVersion: '2025-03-31.basil', created: now, account: accounts[i % accounts.length] },
     );
