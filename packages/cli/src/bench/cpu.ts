@@ -4,11 +4,17 @@ import { readdirSync, readFileSync } from 'node:fs';
 // CPU time spent by this process and by the local PostgreSQL server's processes, so that a bench
 // can say where a request's cost goes, not only how many requests fit in a second.
 
-/** utime + stime (clock ticks) from the text of `/proc/<pid>/stat`; the name may hold spaces and parentheses. */
-export function ticksOfStat(stat: string): number {
+/**
+ * CPU clock ticks from the text of `/proc/<pid>/stat` (the name may hold spaces and parentheses):
+ * the process's own (utime + stime) and its ended children's (cutime + cstime).
+ */
+export function ticksOfStat(stat: string): { self: number; children: number } {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After the name: state(3) ppid(4) ... utime(14) stime(15), numbered from 1 with pid and name first.
-  return Number(fields[11]) + Number(fields[12]);
+  // After the name: state(3) ppid(4) ... utime(14) stime(15) cutime(16) cstime(17), numbered from 1.
+  return {
+    self: Number(fields[11]) + Number(fields[12]),
+    children: Number(fields[13]) + Number(fields[14]),
+  };
 }
 
 let ticksPerSecond: number | undefined;
@@ -26,7 +32,8 @@ function clockTicks(): number {
 /**
  * CPU milliseconds used so far by the processes named `postgres` on this machine, or null where
  * `/proc` cannot tell (not Linux, or a server in a container or on another host). A backend that
- * exits between two samples takes its time with it: keep connections open while measuring.
+ * exits (a pool closing an idle connection) is counted on in the postmaster's children's time, so
+ * the total never goes back.
  */
 export function postgresCpuMs(): number | null {
   let pids: string[];
@@ -40,7 +47,8 @@ export function postgresCpuMs(): number | null {
   for (const pid of pids) {
     try {
       if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
-      ticks += ticksOfStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      const t = ticksOfStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      ticks += t.self + t.children;
       found = true;
     } catch {
       // the process ended between the listing and the read
