@@ -2,7 +2,7 @@ import net from 'node:net';
 import { Client } from 'pg';
 import { signToken } from '@gatehouse/api';
 import { PostgresLedger } from '@gatehouse/ledger';
-import { stripeTestKit as kit } from '@gatehouse/stripe';
+import { stripeEventToLedgerFact, stripeTestKit as kit } from '@gatehouse/stripe';
 import { createTestDatabase, type TestDatabase } from '@test/support';
 import { graphqlAs } from './support/e2e-calls';
 import { runGatehouse as gatehouse, startServerProcess, type ServerProcess } from './support/server-process';
@@ -122,15 +122,7 @@ describe('gatehouse replay', () => {
               { subscription: kit.stripeId('sub'), lines: [{ amount: 900, priceId: 'price_gold' }] },
               { apiVersion: '2025-03-31.basil', created: now },
             );
-            return {
-              id: e.id,
-              type: e.type,
-              communityId: `history-${(b * 1_000 + i) % 50}`,
-              subject: String(e.data.object.id),
-              occurredAt: new Date(e.created * 1000).toISOString(),
-              source: 'stripe' as const,
-              data: e,
-            };
+            return stripeEventToLedgerFact(e, `history-${(b * 1_000 + i) % 50}`);
           }),
         );
       }

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { Client, Pool } from 'pg';
 import { loadConfig, signToken, startGatehouse, type RunningGatehouse } from '@gatehouse/api';
 import { PostgresLedger, type NewEvent } from '@gatehouse/ledger';
-import { stripeTestKit as kit, type StripeEvent } from '@gatehouse/stripe';
+import { stripeEventToLedgerFact, stripeTestKit as kit, type StripeEvent } from '@gatehouse/stripe';
 import { cpuPer, cpuSample, type CpuSample } from './cpu';
 import { median } from './http-load';
 
@@ -373,15 +373,7 @@ async function growLedger(rig: Rig, target: number, log: (l: string) => void): P
           { subscription: kit.stripeId('sub'), lines: [{ amount: 900, priceId: 'price_gold' }] },
           { apiVersion: '2025-03-31.basil', created: now },
         );
-        return {
-          id: e.id,
-          type: e.type,
-          communityId: communities[(have + i) % communities.length],
-          subject: String(e.data.object.id),
-          occurredAt: new Date(e.created * 1000).toISOString(),
-          source: 'stripe',
-          data: e,
-        };
+        return stripeEventToLedgerFact(e, communities[(have + i) % communities.length]);
       });
       await ledger.append(batch);
       have += size;
