@@ -15,6 +15,7 @@ import type {
 import { LedgerUnavailableError } from '../../ledger.errors';
 import { runSubscription, Waker } from '../../subscription';
 import { isPostgresUnavailable, toLedgerError } from './postgres-errors';
+import { LivePages } from './live-pages';
 import { appendFunctionSql, initSql, tableNames, type TableNames } from './postgres-ledger.sql';
 
 export type PostgresLedgerOptions = {
@@ -72,9 +73,6 @@ const COLUMNS = `l.tx::text AS tx, l.position::text AS position, l.community_seq
   l.schema_version, l.data`;
 
 const NOTIFY_EVERY_MS = 5;
-/** How long, and how many, pages read by subscriptions are kept for other subscriptions to share. */
-const SHARED_PAGE_MS = 2_000;
-const SHARED_PAGES = 16;
 const HELD_BACK_RETRY_MS = 20;
 
 const ORIGIN: Cursor = { tx: '0', position: '0', seq: '0' };
@@ -129,13 +127,11 @@ export class PostgresLedger implements Ledger {
   private notifying: Promise<void> | undefined;
   private notifyAgain = false;
   private closed = false;
-  /**
-   * Pages lately read by subscriptions, by starting cursor. The consumers of one process (each
-   * projection has its own subscription) follow one another along the same pages, so a page is read
-   * and parsed once rather than once per consumer. Settled rows never change, and a shorter page
-   * than one read later is still a correct prefix, so sharing returns nothing a fresh read would not.
-   */
-  private readonly sharedPages = new Map<string, { rows: Promise<Row[]>; at: number }>();
+  /** Settled rows lately read by this process's subscriptions, shared among them. */
+  private subscriptions = 0;
+  private readonly livePages = new LivePages<Row>((after, limit) =>
+    this.page(after, { limit, bound: 'live' }),
+  );
 
   constructor(private readonly options: PostgresLedgerOptions) {
     if (options.pool) {
@@ -230,10 +226,11 @@ export class PostgresLedger implements Ledger {
     }
   }
 
-  subscribe(_consumer: string, options: SubscribeOptions, handler: BatchHandler): Subscription {
+  subscribe(consumer: string, options: SubscribeOptions, handler: BatchHandler): Subscription {
     const maxBatch = options.maxBatch ?? 500;
     let cursor = options.after ? parsePosition(options.after) : ORIGIN;
     let waker: Waker | undefined;
+    const reader = `${consumer}#${++this.subscriptions}`;
     return runSubscription(
       async (state) => {
         waker = state.waker;
@@ -242,7 +239,7 @@ export class PostgresLedger implements Ledger {
         while (!state.stopped) {
           let rows: Row[];
           try {
-            rows = await this.sharedLivePage(cursor, options, maxBatch);
+            rows = await this.livePage(cursor, options, maxBatch, reader);
           } catch (err) {
             // A database that went away comes back: keep polling; anything else ends the subscription.
             if (!isPostgresUnavailable(err) && !(err instanceof LedgerUnavailableError)) throw err;
@@ -271,6 +268,7 @@ export class PostgresLedger implements Ledger {
       },
       () => {
         if (waker) this.wakers.delete(waker);
+        this.livePages.forget(reader);
       },
     );
   }
@@ -312,6 +310,7 @@ export class PostgresLedger implements Ledger {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.livePages.clear();
     for (const w of this.wakers) w.wake();
     await this.notifying;
     const listener = this.listener;
@@ -379,27 +378,15 @@ export class PostgresLedger implements Ledger {
     return xmin;
   }
 
-  private sharedLivePage(
+  private livePage(
     cursor: Cursor,
     o: { communityId?: string; types?: readonly string[] },
     limit: number,
+    reader: string,
   ): Promise<Row[]> {
-    const key = [cursor.tx, cursor.position, o.communityId ?? '', o.types?.join(',') ?? '', limit].join('|');
-    const now = Date.now();
-    const shared = this.sharedPages.get(key);
-    if (shared && now - shared.at < SHARED_PAGE_MS) return shared.rows;
-    const rows = this.page(cursor, { ...o, limit, bound: 'live' });
-    this.sharedPages.set(key, { rows, at: now });
-    // Only pages with events are worth sharing: an empty one must be asked again.
-    const forget = () => {
-      if (this.sharedPages.get(key)?.rows === rows) this.sharedPages.delete(key);
-    };
-    rows.then((r) => r.length === 0 && forget(), forget);
-    for (const [k, v] of this.sharedPages) {
-      if (this.sharedPages.size <= SHARED_PAGES && now - v.at < SHARED_PAGE_MS) break;
-      this.sharedPages.delete(k);
-    }
-    return rows;
+    if (o.communityId === undefined && o.types === undefined)
+      return this.livePages.page(cursor, limit, reader);
+    return this.page(cursor, { ...o, limit, bound: 'live' });
   }
 
   private async page(
