@@ -41,6 +41,24 @@ describe('read-model migrations', () => {
     }
   });
 
+  it('stores archived payloads with lz4 where the server has it', async () => {
+    await runMigrations(db.url);
+    const c = new Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      const { rows: lz4 } = await c.query<{ has: boolean }>(
+        `SELECT 'lz4' = ANY(enumvals) AS has FROM pg_settings WHERE name = 'default_toast_compression'`,
+      );
+      const { rows } = await c.query<{ compression: string }>(
+        `SELECT attcompression::text AS compression FROM pg_attribute
+          WHERE attrelid = 'ledger_events'::regclass AND attname = 'data'`,
+      );
+      expect(rows[0].compression).toBe(lz4[0].has ? 'l' : '');
+    } finally {
+      await c.end();
+    }
+  });
+
   it('serialises concurrent runs so each migration is applied once', async () => {
     const schema = 'concurrent_a';
     const results = await Promise.all([

@@ -6,6 +6,7 @@ import { Commerce1764230400300 } from './1764230400300-commerce';
 import { Tiers1764230400600 } from './1764230400600-tiers';
 import { InstallmentPlans1764230400700 } from './1764230400700-installment-plans';
 import { StripeUnlinkedKeys1764230400800 } from './1764230400800-stripe-unlinked-keys';
+import { LedgerEventsLz41764230400900 } from './1764230400900-ledger-events-lz4';
 
 /** Every read-model migration, oldest first. New ones are appended here. */
 export const migrations = [
@@ -17,4 +18,5 @@ export const migrations = [
   Tiers1764230400600,
   InstallmentPlans1764230400700,
   StripeUnlinkedKeys1764230400800,
+  LedgerEventsLz41764230400900,
 ];
