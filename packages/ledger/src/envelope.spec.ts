@@ -1,4 +1,4 @@
-import { envelopeSchema, MAX_EVENT_BYTES, prepareEnvelopes } from './envelope';
+import { envelopeSchema, MAX_EVENT_BYTES, prepareBatch, prepareEnvelopes } from './envelope';
 import { LedgerPayloadTooLargeError, LedgerValidationError } from './ledger.errors';
 import type { NewEvent } from './ledger.port';
 
@@ -69,6 +69,24 @@ describe('prepareEnvelopes', () => {
     expect(() => prepareEnvelopes([big], at)).toThrow(LedgerPayloadTooLargeError);
     const justUnder = { ...valid, data: { blob: 'x'.repeat(MAX_EVENT_BYTES - 1_000) } };
     expect(() => prepareEnvelopes([justUnder], at)).not.toThrow();
+  });
+
+  it('counts the limit in UTF-8 bytes, not characters', () => {
+    // Two bytes per character: under the limit in characters, over it in bytes.
+    const wide = { ...valid, data: { blob: 'é'.repeat(MAX_EVENT_BYTES / 2 + 1_000) } };
+    expect(() => prepareEnvelopes([wide], at)).toThrow(LedgerPayloadTooLargeError);
+    const narrow = { ...valid, data: { blob: 'é'.repeat(MAX_EVENT_BYTES / 2 - 1_000) } };
+    expect(() => prepareEnvelopes([narrow], at)).not.toThrow();
+  });
+
+  it('gives each envelope of a batch its JSON, in the normalised spelling that is stored', () => {
+    const { envelopes, json } = prepareBatch(
+      [valid, { ...valid, id: 'evt_2', occurredAt: '2026-03-01T12:30:00+01:00' }],
+      at,
+    );
+    expect(json).toHaveLength(2);
+    expect(json.map((j) => JSON.parse(j) as unknown)).toEqual(envelopes);
+    expect(JSON.parse(json[1])).toMatchObject({ id: 'evt_2', occurredAt: '2026-03-01T11:30:00.000Z' });
   });
 
   it('publishes a schema that names every envelope field as required', () => {

@@ -28,18 +28,31 @@ function fieldOf(err: ErrorObject): string {
   return path || '(event)';
 }
 
+function assertEnvelopeSchema(envelope: EventEnvelope, index: number): void {
+  if (validate(envelope)) return;
+  const fields: Record<string, string> = {};
+  for (const err of validate.errors ?? []) {
+    const field = fieldOf(err);
+    if (!(field in fields)) fields[field] = err.message ?? err.keyword;
+  }
+  throw new LedgerValidationError(fields, index);
+}
+
+/** The envelope as stored and sent, checked against the size limit. */
+function serializeWithinLimit(envelope: EventEnvelope, index: number): string {
+  const json = JSON.stringify(envelope);
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: count the bytes only when it could matter.
+  if (json.length * 3 > MAX_EVENT_BYTES) {
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes > MAX_EVENT_BYTES) throw new LedgerPayloadTooLargeError(bytes, MAX_EVENT_BYTES, index);
+  }
+  return json;
+}
+
 /** Checks one envelope against the schema and the size limit, or throws a typed error. */
 export function assertValidEnvelope(envelope: EventEnvelope, index = 0): void {
-  if (!validate(envelope)) {
-    const fields: Record<string, string> = {};
-    for (const err of validate.errors ?? []) {
-      const field = fieldOf(err);
-      if (!(field in fields)) fields[field] = err.message ?? err.keyword;
-    }
-    throw new LedgerValidationError(fields, index);
-  }
-  const bytes = Buffer.byteLength(JSON.stringify(envelope), 'utf8');
-  if (bytes > MAX_EVENT_BYTES) throw new LedgerPayloadTooLargeError(bytes, MAX_EVENT_BYTES, index);
+  assertEnvelopeSchema(envelope, index);
+  serializeWithinLimit(envelope, index);
 }
 
 const ENVELOPE_FIELDS = new Set<string>((schema as { required: string[] }).required);
@@ -50,13 +63,22 @@ function unknownFields(keys: string[]): Record<string, string> {
   );
 }
 
+/** New events completed into envelopes, each with its JSON (what the adapters store or send). */
+export type PreparedBatch = { envelopes: EventEnvelope[]; json: string[] };
+
 /**
  * Completes new events into envelopes (UUIDv7 ids, `recordedAt`, nulls, schema version 1) and
  * validates the whole batch before anything is written: one bad event refuses the batch.
  */
 export function prepareEnvelopes(events: readonly NewEvent[], recordedAt: Date): EventEnvelope[] {
+  return prepareBatch(events, recordedAt).envelopes;
+}
+
+/** `prepareEnvelopes`, also giving each envelope's JSON: serialized once, for the size check and the write. */
+export function prepareBatch(events: readonly NewEvent[], recordedAt: Date): PreparedBatch {
   const at = recordedAt.toISOString();
-  return events.map((e, index) => {
+  const json: string[] = [];
+  const envelopes = events.map((e, index) => {
     const envelope: EventEnvelope = {
       id: e.id ?? uuidv7(),
       type: e.type,
@@ -73,7 +95,7 @@ export function prepareEnvelopes(events: readonly NewEvent[], recordedAt: Date):
     };
     const unknown = Object.keys(e).filter((k) => !ENVELOPE_FIELDS.has(k) || k === 'recordedAt');
     try {
-      assertValidEnvelope(envelope, index);
+      assertEnvelopeSchema(envelope, index);
     } catch (err) {
       if (err instanceof LedgerValidationError && unknown.length > 0) {
         throw new LedgerValidationError({ ...err.fields, ...unknownFields(unknown) }, index);
@@ -86,8 +108,10 @@ export function prepareEnvelopes(events: readonly NewEvent[], recordedAt: Date):
     if (Number.isNaN(occurred.getTime()))
       throw new LedgerValidationError({ occurredAt: 'must be a real instant' }, index);
     envelope.occurredAt = occurred.toISOString();
+    json.push(serializeWithinLimit(envelope, index));
     return envelope;
   });
+  return { envelopes, json };
 }
 
 /** Optional guard given to adapters: does this community exist (in this region)? */

@@ -1,5 +1,5 @@
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
-import { assertCommunitiesExist, prepareEnvelopes, type CommunityExists } from '../../envelope';
+import { assertCommunitiesExist, prepareBatch, type CommunityExists } from '../../envelope';
 import { LedgerError, LedgerUnavailableError } from '../../ledger.errors';
 import type {
   AppendResult,
@@ -103,8 +103,9 @@ export class KafkaLedger implements Ledger {
 
   async append(events: NewEvent[]): Promise<AppendResult[]> {
     if (events.length === 0) return [];
-    const envelopes = prepareEnvelopes(events, this.clock());
+    const { envelopes, json } = prepareBatch(events, this.clock());
     await assertCommunitiesExist(envelopes, this.options.communityExists);
+    const jsonOf = new Map(envelopes.map((e, i) => [e, json[i]]));
     const partitions = await this.kafkaCall('append', () => this.partitions());
     const firstOf = new Map<string, EventEnvelope>();
     for (const e of envelopes) if (!firstOf.has(e.id)) firstOf.set(e.id, e);
@@ -116,6 +117,7 @@ export class KafkaLedger implements Ledger {
           this.produce(
             [...firstOf.values()].filter((e) => ids.has(e.id)),
             partitions,
+            jsonOf,
           ),
         ),
     );
@@ -332,6 +334,7 @@ export class KafkaLedger implements Ledger {
   private async produce(
     envelopes: EventEnvelope[],
     partitions: number,
+    jsonOf: ReadonlyMap<EventEnvelope, string>,
   ): Promise<Map<string, { partition: number; offset: bigint }>> {
     const producer = await this.producerClient();
     const landed = new Map<string, { partition: number; offset: bigint }>();
@@ -361,7 +364,7 @@ export class KafkaLedger implements Ledger {
       }
     };
     for (const envelope of envelopes) {
-      const value = JSON.stringify(envelope);
+      const value = jsonOf.get(envelope) ?? JSON.stringify(envelope);
       if (bytes + value.length > SEND_CHUNK_BYTES) await flush();
       chunk.push({ envelope, value, partition: this.partitionOf(envelope.communityId, partitions) });
       bytes += value.length;

@@ -1,5 +1,5 @@
 import { Client, Pool, type PoolClient, type PoolConfig } from 'pg';
-import { assertCommunitiesExist, prepareEnvelopes, type CommunityExists } from '../../envelope';
+import { assertCommunitiesExist, prepareBatch, type CommunityExists } from '../../envelope';
 import type {
   AppendResult,
   BatchHandler,
@@ -200,9 +200,9 @@ export class PostgresLedger implements Ledger {
 
   async append(events: NewEvent[]): Promise<AppendResult[]> {
     if (events.length === 0) return [];
-    const envelopes = prepareEnvelopes(events, this.clock());
+    const { envelopes, json } = prepareBatch(events, this.clock());
     await assertCommunitiesExist(envelopes, this.options.communityExists);
-    const batch = JSON.stringify(envelopes);
+    const batch = `[${json.join(',')}]`;
     const { rows } = await this.query<{ id: string; tx: string; position: string; appended: boolean }>(
       'append',
       `SELECT out_id AS id, out_tx::text AS tx, out_position::text AS position, out_appended AS appended
