@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import reference from 'canonicalize';
+import fc from 'fast-check';
 import { canonicalEvent, chainHash, GENESIS_HASH, verifyChain, type ChainedEvent } from './hash-chain';
 import type { RecordedEvent } from './ledger.port';
 
@@ -20,6 +22,12 @@ function event(i: number): RecordedEvent {
   };
 }
 
+/** The envelope fields of `e`, with `data` replaced: what the canonical form covers. */
+function envelopeOf(e: RecordedEvent, data: unknown): Record<string, unknown> {
+  const { position: _position, ...envelope } = e;
+  return { ...envelope, data };
+}
+
 function chain(events: RecordedEvent[]): ChainedEvent[] {
   let prev = GENESIS_HASH;
   return events.map((e) => {
@@ -30,6 +38,36 @@ function chain(events: RecordedEvent[]): ChainedEvent[] {
 }
 
 describe('hash chain', () => {
+  it('writes any JSON data exactly as an RFC 8785 reference implementation does', () => {
+    // Lone surrogates, control characters, non-BMP keys, -0, 1e21 and deep nesting included.
+    const data = fc.oneof(
+      fc.jsonValue({ stringUnit: 'binary' }),
+      fc.jsonValue({ stringUnit: 'grapheme' }),
+      fc.constantFrom(-0, 1e21, 5e-7, 0.1 + 0.2, Number.MAX_SAFE_INTEGER + 2, {
+        // Sorted by UTF-16 code units: a surrogate pair (0xD83D...) after U+00E9, U+FB01 after both.
+        '\u{1F600}': 1,
+        '\u00e9': 2,
+        e: 3,
+        'e\u0301': 4,
+        '\ufb01': 5,
+      }),
+    );
+    fc.assert(
+      fc.property(data, (value) => {
+        expect(canonicalEvent({ ...event(1), data: value })).toBe(reference(envelopeOf(event(1), value)));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('refuses what is not JSON data rather than hashing something else', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const data of [cyclic, { n: Number.NaN }, { n: 1n }, { f: () => 1 }]) {
+      expect(() => canonicalEvent({ ...event(1), data })).toThrow();
+    }
+  });
+
   it('canonicalizes with sorted keys and without the position', () => {
     const text = canonicalEvent(event(1));
     expect(text).not.toContain('position');
