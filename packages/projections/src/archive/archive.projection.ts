@@ -43,73 +43,45 @@ export function archiveProjection(): Projection {
       const head = new Map<string, { sequence: number; hash: string }>();
       for (const h of heads) head.set(h.community_id, { sequence: Number(h.sequence), hash: h.hash });
 
-      const n = fresh.length;
-      const cols = {
-        id: new Array<string>(n),
-        community: new Array<string>(n),
-        sequence: new Array<number>(n),
-        position: new Array<string>(n),
-        type: new Array<string>(n),
-        subject: new Array<string | null>(n),
-        source: new Array<string>(n),
-        actor: new Array<string | null>(n),
-        causation: new Array<string | null>(n),
-        correlation: new Array<string | null>(n),
-        occurred: new Array<string>(n),
-        recorded: new Array<string>(n),
-        version: new Array<number>(n),
-        data: new Array<string>(n),
-        prev: new Array<string>(n),
-        hash: new Array<string>(n),
-      };
-      fresh.forEach((e, i) => {
+      // One JSON document for the batch: payloads are serialized once, natively, rather than each
+      // escaped again into a PostgreSQL array literal.
+      const rows = fresh.map((e) => {
         validTime(e.occurredAt, 'occurredAt', e.id);
         validTime(e.recordedAt, 'recordedAt', e.id);
         const envelope = archivedEnvelope(e);
         const prev = head.get(e.communityId) ?? { sequence: 0, hash: GENESIS_HASH };
         const hash = chainHash(prev.hash, envelope);
         head.set(e.communityId, { sequence: prev.sequence + 1, hash });
-        cols.id[i] = e.id;
-        cols.community[i] = e.communityId;
-        cols.sequence[i] = prev.sequence + 1;
-        cols.position[i] = e.position;
-        cols.type[i] = e.type;
-        cols.subject[i] = envelope.subject;
-        cols.source[i] = e.source;
-        cols.actor[i] = envelope.actor;
-        cols.causation[i] = envelope.causationId;
-        cols.correlation[i] = envelope.correlationId;
-        cols.occurred[i] = envelope.occurredAt;
-        cols.recorded[i] = envelope.recordedAt;
-        cols.version[i] = e.schemaVersion;
-        cols.data[i] = JSON.stringify(e.data ?? null);
-        cols.prev[i] = prev.hash;
-        cols.hash[i] = hash;
+        return {
+          id: e.id,
+          community_id: e.communityId,
+          sequence: prev.sequence + 1,
+          position: e.position,
+          type: e.type,
+          subject: envelope.subject,
+          source: e.source,
+          actor: envelope.actor,
+          causation_id: envelope.causationId,
+          correlation_id: envelope.correlationId,
+          occurred_at: envelope.occurredAt,
+          recorded_at: envelope.recordedAt,
+          schema_version: e.schemaVersion,
+          data: e.data ?? null,
+          prev_hash: prev.hash,
+          hash,
+        };
       });
       await tx.query(
         `INSERT INTO ledger_events (id, community_id, sequence, position, type, subject, source, actor,
            causation_id, correlation_id, occurred_at, recorded_at, schema_version, data, prev_hash, hash)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
-           $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[],
-           $13::int[], $14::jsonb[], $15::text[], $16::text[])`,
-        [
-          cols.id,
-          cols.community,
-          cols.sequence,
-          cols.position,
-          cols.type,
-          cols.subject,
-          cols.source,
-          cols.actor,
-          cols.causation,
-          cols.correlation,
-          cols.occurred,
-          cols.recorded,
-          cols.version,
-          cols.data,
-          cols.prev,
-          cols.hash,
-        ],
+         SELECT r.id, r.community_id, r.sequence, r.position, r.type, r.subject, r.source, r.actor,
+           r.causation_id, r.correlation_id, r.occurred_at, r.recorded_at, r.schema_version,
+           coalesce(r.data, 'null'::jsonb), r.prev_hash, r.hash
+           FROM jsonb_to_recordset($1::jsonb) AS r(id text, community_id text, sequence bigint,
+             position text, type text, subject text, source text, actor text, causation_id text,
+             correlation_id text, occurred_at timestamptz, recorded_at timestamptz, schema_version int,
+             data jsonb, prev_hash text, hash text)`,
+        [JSON.stringify(rows)],
       );
     },
   };

@@ -159,3 +159,38 @@ describe('LedgerEventsQuery', () => {
     expect(await query.verifyArchive()).toBeNull();
   });
 });
+
+describe('the archive', () => {
+  it('keeps payloads of any JSON shape exactly, and their chain verifies', async () => {
+    const db = await createTestDatabase('proj_shapes');
+    const store = await freshReadModels(db.url, 'shapes');
+    const ledger = new InMemoryLedger();
+    const projector = new Projector({
+      dataSource: store.ds,
+      ledger,
+      projections: [archiveProjection()],
+      logger: pino({ level: 'silent' }),
+    });
+    try {
+      const payloads: unknown[] = [
+        null,
+        ['a', 1, null, { k: [] }],
+        'say "hi" \\ to {all} of [you] \u00e9\u{1F600}\n',
+        { big: 2 ** 60, small: 1e-7, neg: -0.5, empty: {}, quote: '"{}[]' },
+      ];
+      const appended = await ledger.append(
+        payloads.map((data) => aNewEvent({ communityId: 'com_shapes', data })),
+      );
+      projector.start();
+      expect(await projector.waitFor({ eventIds: appended.map((a) => a.id) }, 10_000)).toBe(true);
+      const query = new LedgerEventsQuery(store.ds);
+      const { edges } = await query.page({ communityId: 'com_shapes', first: 10 });
+      expect(edges.map((e) => e.node.data)).toEqual(payloads);
+      expect(await query.verifyArchive('com_shapes')).toBeNull();
+    } finally {
+      await projector.stop();
+      await store.close();
+      await db.drop();
+    }
+  });
+});
