@@ -195,6 +195,10 @@ describe('Projector', () => {
       Array.from({ length: 3 }, () => ds.query(`SELECT current_setting('synchronous_commit') AS s`)),
     );
     expect(after.map((r: { s: string }[]) => r[0].s)).toEqual(['on', 'on', 'on']);
+    // A rebuild's batches (no checkpoint to lock) too.
+    settings.length = 0;
+    await projector.rebuild('probe');
+    expect(settings).toEqual(['off', 'off']);
   });
 
   it('only hands a projection the types it asks for, while its checkpoint moves past the others', async () => {

@@ -399,8 +399,10 @@ export class Projector {
   private async enter(manager: EntityManager, name: string, target: BatchTarget): Promise<void> {
     // Read models are derived: a batch lost with the last moments before a database crash goes with
     // its checkpoint (one transaction), and is applied again from the ledger. So the commit need not
-    // wait for its WAL to reach the disk.
-    await manager.query('SET LOCAL synchronous_commit = off');
+    // wait for its WAL to reach the disk. (Set in the same statement that locks the checkpoint: one
+    // round trip less per batch.)
+    const relaxCommit = `set_config('synchronous_commit', 'off', true)`;
+    if (!target.checkpoint) await manager.query(`SELECT ${relaxCommit}`);
     if (target.shadowSchema) {
       const [{ schema }] = (await manager.query('SELECT current_schema() AS schema')) as { schema: string }[];
       await manager.query(
@@ -409,11 +411,12 @@ export class Projector {
     }
     if (target.checkpoint) {
       const rows = (await manager.query(
-        `SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE`,
+        `SELECT position, ${relaxCommit} FROM projection_checkpoints WHERE name = $1 FOR UPDATE`,
         [name],
       )) as {
         position: string | null;
       }[];
+      if (rows.length === 0) await manager.query(`SELECT ${relaxCommit}`);
       const actual = rows[0]?.position ?? null;
       if (actual !== target.checkpoint.expected)
         throw new CheckpointConflictError(name, target.checkpoint.expected, actual);
