@@ -15,6 +15,7 @@ import type {
 } from '../../ledger.port';
 import { runSubscription } from '../../subscription';
 import { KafkaIdIndex } from './kafka-id-index';
+import { JudgedRecords } from './judged-records';
 import { readPartitions, type RawRecord } from './kafka-partition-reader';
 import {
   advanceOffsets,
@@ -54,6 +55,8 @@ export class KafkaLedger implements Ledger {
   readonly topic: string;
   private readonly kafka: Kafka;
   private readonly index: KafkaIdIndex;
+  /** Records decoded and judged by the id index, shared by this instance's readers. */
+  private readonly judged: JudgedRecords<RecordedEvent>;
   private readonly clock: () => Date;
   private readonly requestTimeoutMs: number;
   private readonly partitioner = Partitioners.DefaultPartitioner();
@@ -74,6 +77,13 @@ export class KafkaLedger implements Ledger {
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
     });
     this.index = new KafkaIdIndex(options.databaseUrl, options.prefix ?? 'ledger');
+    this.judged = new JudgedRecords<RecordedEvent>(
+      (partition, r) => ({
+        ...(JSON.parse(r.value.toString('utf8')) as EventEnvelope),
+        position: formatPosition(partition, r.offset),
+      }),
+      (partition, rows) => this.index.claim(partition, rows),
+    );
     this.clock = options.clock ?? (() => new Date());
   }
 
@@ -217,6 +227,7 @@ export class KafkaLedger implements Ledger {
       admin?.then((a) => a.disconnect()).catch(() => undefined),
     ]);
     await this.index.close();
+    this.judged.clear();
   }
 
   /** The partition a community's events go to: kafkajs's default (murmur2, Java-compatible). */
@@ -295,27 +306,19 @@ export class KafkaLedger implements Ledger {
     records: RawRecord[],
     options: { communityId?: string; types?: readonly string[] },
   ): Promise<RecordedEvent[]> {
-    const decoded: RecordedEvent[] = [];
-    const offsets: bigint[] = [];
-    for (const r of records) {
-      if (!r.value) continue;
-      const envelope = JSON.parse(r.value.toString('utf8')) as EventEnvelope;
-      decoded.push({ ...envelope, position: formatPosition(partition, r.offset) });
-      offsets.push(r.offset);
-    }
-    if (decoded.length === 0) return [];
-    const winners = await this.index.claim(
-      partition,
-      decoded.map((e, i) => ({ id: e.id, communityId: e.communityId, offset: offsets[i] })),
-    );
+    const judged = await this.judged.judge(partition, records);
     const types = options.types ? new Set(options.types) : undefined;
     const seen = new Set<string>();
-    return decoded.filter((e) => {
-      if (!winners.has(e.id) || seen.has(e.id)) return false;
-      seen.add(e.id);
-      if (options.communityId !== undefined && e.communityId !== options.communityId) return false;
-      return !types || types.has(e.type);
-    });
+    const out: RecordedEvent[] = [];
+    for (const { event, delivered } of judged) {
+      if (!delivered || seen.has(event.id)) continue;
+      seen.add(event.id);
+      if (options.communityId !== undefined && event.communityId !== options.communityId) continue;
+      if (types && !types.has(event.type)) continue;
+      // Readers share the decoded event: each gets its own envelope object.
+      out.push({ ...event });
+    }
+    return out;
   }
 
   private startOffsets(
