@@ -14,7 +14,8 @@ type Run<R> = {
 
 const keyOf = (c: LogCursor): string => `${c.tx}.${c.position}`;
 
-function compare(a: LogCursor, b: LogCursor): number {
+/** Log order of two places: negative when `a` comes first. */
+export function compareCursors(a: LogCursor, b: LogCursor): number {
   const tx = BigInt(a.tx) - BigInt(b.tx);
   if (tx !== 0n) return tx < 0n ? -1 : 1;
   const pos = BigInt(a.position) - BigInt(b.position);
@@ -87,11 +88,11 @@ export class LivePages<R extends LogCursor> {
   /** Lets go of the rows at or before the slowest consumer's cursor. */
   private trimPassed(): void {
     let slowest: LogCursor | undefined;
-    for (const c of this.consumers.values()) if (!slowest || compare(c, slowest) < 0) slowest = c;
+    for (const c of this.consumers.values()) if (!slowest || compareCursors(c, slowest) < 0) slowest = c;
     if (!slowest) return;
     for (const run of [...this.runs]) {
       let drop = 0;
-      while (drop < run.rows.length && compare(run.rows[drop], slowest) <= 0) drop++;
+      while (drop < run.rows.length && compareCursors(run.rows[drop], slowest) <= 0) drop++;
       this.dropFront(run, drop);
     }
   }

@@ -15,7 +15,7 @@ import type {
 import { LedgerUnavailableError } from '../../ledger.errors';
 import { runSubscription, Waker } from '../../subscription';
 import { isPostgresUnavailable, toLedgerError } from './postgres-errors';
-import { LivePages } from './live-pages';
+import { compareCursors, LivePages } from './live-pages';
 import { appendFunctionSql, initSql, tableNames, type TableNames } from './postgres-ledger.sql';
 
 export type PostgresLedgerOptions = {
@@ -290,12 +290,7 @@ export class PostgresLedger implements Ledger {
   }
 
   comparePositions(a: Position, b: Position): number {
-    const pa = parsePosition(a);
-    const pb = parsePosition(b);
-    const tx = BigInt(pa.tx) - BigInt(pb.tx);
-    if (tx !== 0n) return tx < 0n ? -1 : 1;
-    const pos = BigInt(pa.position) - BigInt(pb.position);
-    return pos === 0n ? 0 : pos < 0n ? -1 : 1;
+    return compareCursors(parsePosition(a), parsePosition(b));
   }
 
   advance(checkpoint: Position | undefined, event: RecordedEvent): Position {
