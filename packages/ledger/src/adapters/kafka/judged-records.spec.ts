@@ -85,6 +85,16 @@ describe('JudgedRecords', () => {
     ]);
   });
 
+  it('stops delivering a kept record once an earlier copy of its id took the id over', async () => {
+    const { judged } = setup();
+    // A reader at the head meets x at offset 100 first; a reader behind then meets a copy at 5 (one
+    // produced behind the adapter's back), and the index moves x there.
+    expect(delivered(await judged.judge(0, [record(100, 'x')]))).toEqual(['x@100']);
+    expect(delivered(await judged.judge(0, [record(5, 'x')]))).toEqual(['x@5']);
+    // The reader behind reaches offset 100: a copy now, as the index would say.
+    expect(delivered(await judged.judge(0, [record(100, 'x')]))).toEqual([]);
+  });
+
   it('keys records by partition as well as offset, and leaves tombstones out', async () => {
     const { judged } = setup();
     const p0 = await judged.judge(0, [record(0, 'x'), { offset: 1n, value: null }]);

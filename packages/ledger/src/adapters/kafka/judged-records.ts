@@ -7,13 +7,16 @@ export type Judged<E> = { event: E; delivered: boolean };
 /**
  * Records as this process's readers decoded them and the id index judged them, by partition and
  * offset. Each projection reads the topic with its own consumer; without this, every one of them
- * parsed every record and asked the id index about it again. A record's judgement does not change
- * once the index has claimed its id, so a reader that comes later is given the earlier one's.
- * Keeps the `max` most recently judged records.
+ * parsed every record and asked the id index about it again. A reader that comes later is given the
+ * earlier one's judgement. The index moves an id to a lower offset when a reader meets an earlier
+ * copy (a record produced behind the adapter's back): the record that held the id is then judged
+ * a copy from that moment on, as the index would answer. Keeps the `max` most recently judged records.
  */
 export class JudgedRecords<E extends { id: string; communityId: string }> {
   private readonly judged = new Map<string, Judged<E>>();
   private readonly pending = new Map<string, Promise<Judged<E>>>();
+  /** The kept record each id is delivered with. */
+  private readonly holder = new Map<string, Judged<E>>();
 
   constructor(
     private readonly decode: (partition: number, record: TopicRecord & { value: Buffer }) => E,
@@ -73,15 +76,21 @@ export class JudgedRecords<E extends { id: string; communityId: string }> {
       try {
         const all = await work;
         fresh.forEach((f, i) => {
-          slots[f.at] = all[i];
-          this.judged.set(f.key, all[i]);
+          const judged = all[i];
+          slots[f.at] = judged;
+          this.judged.set(f.key, judged);
+          if (!judged.delivered) return;
+          const before = this.holder.get(judged.event.id);
+          if (before && before !== judged) before.delivered = false;
+          this.holder.set(judged.event.id, judged);
         });
       } finally {
         for (const f of fresh) this.pending.delete(f.key);
       }
-      for (const key of this.judged.keys()) {
+      for (const [key, judged] of this.judged) {
         if (this.judged.size <= this.max) break;
         this.judged.delete(key);
+        if (this.holder.get(judged.event.id) === judged) this.holder.delete(judged.event.id);
       }
     }
     return Promise.all(slots as (Judged<E> | Promise<Judged<E>>)[]);
@@ -89,5 +98,6 @@ export class JudgedRecords<E extends { id: string; communityId: string }> {
 
   clear(): void {
     this.judged.clear();
+    this.holder.clear();
   }
 }
