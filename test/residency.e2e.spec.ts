@@ -2,12 +2,14 @@ import { randomBytes } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
-import { stripeTestKit as kit } from '@gatehouse/stripe';
+import { startFakeStripe, stripeTestKit as kit, type FakeStripe } from '@gatehouse/stripe';
 import { createTestDatabase, describeKafka, eventually, type TestDatabase } from '@test/support';
 import { startServerProcess, type ServerProcess } from './support/server-process';
+import { runCli } from './support/webhook-client';
 
 // Data residency: with GATEHOUSE_REGIONS, an Indian community's events and read models live only in
-// the `in` stores. After a full scenario, the other region's database (and topic) hold nothing of it.
+// the `in` stores. After a full scenario, the other region's database (and topic) hold nothing of it,
+// and the CLI (reconcile, import, drift, export, verify, migrate) works on the region's own stores.
 
 const secret = 'residency-e2e-secret-'.padEnd(40, 'x');
 const whsec = 'whsec_residency_e2e';
@@ -86,6 +88,9 @@ function scenario(
     let us: TestDatabase;
     let india: TestDatabase;
     let server: ServerProcess;
+    let fake: FakeStripe;
+    /** The server's environment, which the CLI shares (it has no webhook secret or port of its own). */
+    let env: Record<string, string | undefined>;
     const tag = randomBytes(4).toString('hex');
     const inAccount = `acct_india${tag}`;
     const usAccount = `acct_usa${tag}`;
@@ -115,18 +120,38 @@ function scenario(
     beforeAll(async () => {
       us = await createTestDatabase('gh_us');
       india = await createTestDatabase('gh_in');
-      const started = await startServerProcess({
+      fake = await startFakeStripe();
+      // createPrice checks the price with the community's Stripe account.
+      for (const [region, account] of [
+        ['IN', inAccount],
+        ['US', usAccount],
+      ])
+        fake.seed(
+          kit.buildPrice({
+            priceId: `price_gold${region}${tag}`,
+            productId: `prod_gold${region}${tag}`,
+            unitAmount: 49900,
+            currency: 'inr',
+          }) as never,
+          account,
+        );
+      env = {
         PATH: process.env.PATH,
         DATABASE_URL: us.url,
         GATEHOUSE_JWT_SECRET: secret,
-        STRIPE_WEBHOOK_SECRET: whsec,
+        STRIPE_SECRET_KEY: 'sk_test_residency',
+        STRIPE_API_BASE: fake.url,
         LOG_LEVEL: 'warn',
-        PORT: '0',
-        HOST: '127.0.0.1',
         ...extraEnv(tag),
         GATEHOUSE_REGIONS: JSON.stringify({
           in: { databaseUrl: india.url, ...(JSON.parse(extraEnv(tag).REGION_IN ?? '{}') as object) },
         }),
+      };
+      const started = await startServerProcess({
+        ...env,
+        STRIPE_WEBHOOK_SECRET: whsec,
+        PORT: '0',
+        HOST: '127.0.0.1',
       });
       if (!started.ok) throw new Error(`did not start:\n${started.output}`);
       server = started.server;
@@ -134,6 +159,7 @@ function scenario(
 
     afterAll(async () => {
       await server?.stop('SIGTERM');
+      await fake?.close();
       await us?.drop();
       await india?.drop();
     });
@@ -220,6 +246,116 @@ function scenario(
       await after?.({ us, india, tag, inId, inAccount, usId });
     }, 120_000);
 
+    it('runs the CLI on the stores of the region that holds the community', async () => {
+      expect(inId).toMatch(/^in_/);
+      const now = Math.floor(Date.now() / 1000);
+      const cli = async (args: string[], expectedCode = 0) => {
+        const r = await runCli(args, env, 120_000);
+        expect({ args, code: r.code, stderr: r.code === expectedCode ? '' : r.stderr }).toEqual({
+          args,
+          code: expectedCode,
+          stderr: '',
+        });
+        return r;
+      };
+      const onlyInIndia = async (needle: string) => {
+        expect(await mentions(us.url, needle)).toEqual({});
+        expect(Object.keys(await mentions(india.url, needle)).length).toBeGreaterThan(0);
+      };
+
+      // A webhook Stripe could not deliver: reconcile finds it in the Events API and appends it to the
+      // Indian ledger.
+      const missed = kit.invoicePaid(
+        {
+          subscription: `sub_IN${tag}`,
+          customer: `cus_IN${tag}`,
+          lines: [{ amount: 49900, priceId: `price_goldIN${tag}` }],
+        },
+        { account: inAccount, created: now },
+      );
+      fake.emit(missed, { deliverySuccess: false });
+      const reconciled = await cli(['stripe', 'reconcile', '--since', '72h']);
+      expect(reconciled.stdout).toContain(`  + ${missed.id}`);
+      expect(reconciled.stdout).toMatch(new RegExp(`${inAccount}\\s+${inId}\\s+1\\s+1\\s+0\\s+0`));
+      await eventually(async () => {
+        const edges = (
+          await gql(`query { ledgerEvents(communityId: "${inId}", first: 50) { edges { node { id } } } }`)
+        ).ledgerEvents.edges as { node: { id: string } }[];
+        return edges.some((e) => e.node.id === missed.id) || undefined;
+      });
+      await onlyInIndia(missed.id);
+      const again = await cli(['stripe', 'reconcile', '--since', '72h', '--community', inId]);
+      expect(again.stdout).toMatch(/total: 1 listed, 0 appended, 1 already in the ledger/);
+
+      // Existing Stripe subscribers of the Indian account, imported into the Indian stores.
+      const imported = `sub_INimported${tag}`;
+      fake.seed(
+        kit.buildCustomer({ id: `cus_INimported${tag}`, email: `asha${tag}@example.in` }) as never,
+        inAccount,
+      );
+      fake.seed(
+        kit.buildSubscription({
+          id: imported,
+          customer: `cus_INimported${tag}`,
+          priceId: `price_goldIN${tag}`,
+          productId: `prod_goldIN${tag}`,
+          status: 'active',
+          periodStart: now - DAY,
+          periodEnd: now + 29 * DAY,
+        }) as never,
+        inAccount,
+      );
+      const report = await cli([
+        'stripe',
+        'import',
+        '--community',
+        inId,
+        '--price',
+        `price_goldIN${tag}`,
+        '--json',
+      ]);
+      expect(JSON.parse(report.stdout)).toMatchObject({ dryRun: false, invited: 1, problems: [] });
+      await onlyInIndia(imported);
+
+      // Drift reads the Indian read model: the fake knows the imported subscription, not the one that
+      // came only as a webhook.
+      const drift = await cli(['stripe', 'drift', '--community', inId, '--json'], 1);
+      const differences = (JSON.parse(drift.stdout) as { differences: { subscriptionId: string }[] })
+        .differences;
+      expect(differences.map((d) => d.subscriptionId)).toContain(`sub_IN${tag}`);
+      expect(differences.map((d) => d.subscriptionId)).not.toContain(`sub_US${tag}`);
+
+      // Export and verify: one community's region, or every region.
+      const exported = await cli(['ledger', 'export', '--community', inId]);
+      const inEvents = exported.stdout
+        .trimEnd()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { id: string; communityId: string });
+      expect(inEvents.length).toBeGreaterThanOrEqual(7);
+      expect(new Set(inEvents.map((e) => e.communityId))).toEqual(new Set([inId]));
+      expect(inEvents.map((e) => e.id)).toContain(missed.id);
+      const all = await cli(['ledger', 'export']);
+      const communities = new Set(
+        all.stdout
+          .trimEnd()
+          .split('\n')
+          .map((l) => (JSON.parse(l) as { communityId: string }).communityId),
+      );
+      expect(communities).toEqual(new Set([usId, inId]));
+      expect(all.stderr).toMatch(/done: \d+ events exported \(us \d+, in \d+\)/);
+
+      const verified = await eventually(async () => {
+        const r = await cli(['ledger', 'verify']);
+        const archived = /in: ok: (\d+) archived events/.exec(r.stdout);
+        return archived && Number(archived[1]) >= inEvents.length ? r : undefined;
+      });
+      expect(verified.stdout).toMatch(/^us: ok: [1-9]\d* archived events, every hash link holds$/m);
+      const one = await cli(['ledger', 'verify', '--community', inId]);
+      expect(one.stdout.trim().split('\n')).toEqual([
+        expect.stringMatching(/^in: ok: [1-9]\d* archived events/),
+      ]);
+    }, 240_000);
+
     it('refuses a community in a region this deployment does not serve', async () => {
       await expect(
         gql('mutation { createCommunity(input: { name: "Elsewhere", region: EU }) { id } }'),
@@ -245,4 +381,48 @@ describeKafka('data residency with Kafka ledgers', (brokers) => {
       expect(await topicMentions(brokers, `${topicBase(tag)}.in`, [usId])).toBe(0);
     },
   );
+});
+
+describe('gatehouse migrate with GATEHOUSE_REGIONS', () => {
+  let us: TestDatabase;
+  let india: TestDatabase;
+
+  beforeAll(async () => {
+    us = await createTestDatabase('gh_mig_us');
+    india = await createTestDatabase('gh_mig_in');
+  });
+  afterAll(async () => {
+    await us?.drop();
+    await india?.drop();
+  });
+
+  it("prepares every region's database and ledger", async () => {
+    const tables = async (url: string) => {
+      const c = new Client({ connectionString: url });
+      await c.connect();
+      try {
+        const { rows } = await c.query<{ t: string }>(
+          `SELECT tablename AS t FROM pg_tables WHERE tablename IN ('ledger_log', 'catalog_communities', 'member_states') ORDER BY 1`,
+        );
+        return rows.map((r) => r.t);
+      } finally {
+        await c.end();
+      }
+    };
+    expect(await tables(india.url)).toEqual([]);
+    const r = await runCli(['migrate'], {
+      PATH: process.env.PATH,
+      DATABASE_URL: us.url,
+      GATEHOUSE_REGIONS: JSON.stringify({ in: { databaseUrl: india.url } }),
+      GATEHOUSE_JWT_SECRET: secret,
+      LOG_LEVEL: 'warn',
+    });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.stdout.trim().split('\n')).toEqual([
+      'us: migrations applied; ledger ready (postgres)',
+      'in: migrations applied; ledger ready (postgres)',
+    ]);
+    for (const url of [us.url, india.url])
+      expect(await tables(url)).toEqual(['catalog_communities', 'ledger_log', 'member_states']);
+  }, 120_000);
 });

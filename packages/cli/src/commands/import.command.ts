@@ -1,13 +1,8 @@
 import type { Command } from 'commander';
 import pino from 'pino';
-import {
-  createStripeClient,
-  ImportService,
-  loadConfig,
-  openStores,
-  type ImportProgress,
-} from '@gatehouse/api';
+import { createStripeClient, ImportService, loadConfig, type ImportProgress } from '@gatehouse/api';
 import { CatalogQuery, MigrationQuery } from '@gatehouse/projections';
+import { openRegions } from './regions';
 import { CliUsageError } from './stripe.command';
 import { run } from './run';
 
@@ -34,11 +29,13 @@ export async function importCommand(opts: ImportCommandOptions): Promise<number>
   const config = loadConfig();
   const stripe = createStripeClient(config);
   if (!stripe) throw new CliUsageError('STRIPE_SECRET_KEY is not set: the Stripe API cannot be reached');
-  const stores = await openStores(
+  // The stores of the community's region: its customers' data stays there.
+  const set = await openRegions(
     config,
     pino({ level: config.logLevel, base: { service: 'gatehouse' } }, pino.destination(2)),
-    { reuseRunning: true },
+    opts.community,
   );
+  const { stores } = set.regions[0];
   try {
     const imports = new ImportService({
       ledger: stores.ledger,
@@ -66,7 +63,7 @@ export async function importCommand(opts: ImportCommandOptions): Promise<number>
     );
     return 0;
   } finally {
-    await stores.close();
+    await set.close();
   }
 }
 

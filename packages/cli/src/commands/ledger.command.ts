@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { createLogger, loadConfig, openStores } from '@gatehouse/api';
-import { exportJsonl } from '@gatehouse/ledger';
+import { createLogger, loadConfig } from '@gatehouse/api';
+import { exportJsonl, type Subscription } from '@gatehouse/ledger';
 import { LedgerEventsQuery } from '@gatehouse/projections';
+import { openRegions } from './regions';
 import { run } from './run';
 
 type Window = { community?: string; since?: string; until?: string; types?: string };
@@ -29,60 +30,74 @@ function quietConfig() {
 
 async function exportCommand(opts: Window): Promise<number> {
   const { config, log } = quietConfig();
-  const stores = await openStores(config, log, { reuseRunning: true });
+  const filter = {
+    communityId: opts.community,
+    since: instant('since', opts.since),
+    until: instant('until', opts.until),
+    types: opts.types
+      ? opts.types
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean)
+      : undefined,
+  };
+  const set = await openRegions(config, log, opts.community);
   try {
-    const filter = {
-      communityId: opts.community,
-      since: instant('since', opts.since),
-      until: instant('until', opts.until),
-      types: opts.types
-        ? opts.types
-            .split(',')
-            .map((t) => t.trim())
-            .filter(Boolean)
-        : undefined,
-    };
     const started = Date.now();
     const interactive = process.stderr.isTTY;
-    const done = await exportJsonl(
-      stores.ledger,
-      filter,
-      process.stdout,
-      (p) => {
-        const rate = Math.round(p.exported / Math.max(0.001, (Date.now() - started) / 1000));
-        const line = `exported ${p.exported} of ${p.scanned} scanned (${rate}/s)`;
-        process.stderr.write(interactive ? `\r${line}` : `${line}\n`);
-      },
-      { progressEvery: 10_000 },
-    );
-    process.stderr.write(`${interactive ? '\n' : ''}done: ${done.exported} events exported\n`);
+    let exported = 0;
+    const counts: string[] = [];
+    // One region after another: events carry their community, and no order holds between regions.
+    for (const r of set.regions) {
+      const before = exported;
+      const done = await exportJsonl(
+        r.stores.ledger,
+        filter,
+        process.stdout,
+        (p) => {
+          const total = before + p.exported;
+          const rate = Math.round(total / Math.max(0.001, (Date.now() - started) / 1000));
+          const line = `${set.label(r.region)}exported ${p.exported} of ${p.scanned} scanned (${rate}/s)`;
+          process.stderr.write(interactive ? `\r${line}` : `${line}\n`);
+        },
+        { progressEvery: 10_000 },
+      );
+      exported += done.exported;
+      counts.push(`${r.region} ${done.exported}`);
+    }
+    const byRegion = set.multiRegion ? ` (${counts.join(', ')})` : '';
+    process.stderr.write(`${interactive ? '\n' : ''}done: ${exported} events exported${byRegion}\n`);
     return 0;
   } finally {
-    await stores.close();
+    await set.close();
   }
 }
 
 async function verifyCommand(opts: { community?: string }): Promise<number> {
   const { config, log } = quietConfig();
-  const stores = await openStores(config, log, { reuseRunning: true });
+  const set = await openRegions(config, log, opts.community);
   try {
-    const query = new LedgerEventsQuery(stores.dataSource);
-    const [{ n }] = await stores.dataSource.query<{ n: number }[]>(
-      'SELECT count(*)::int AS n FROM ledger_events WHERE $1::text IS NULL OR community_id = $1',
-      [opts.community ?? null],
-    );
-    const broken = await query.verifyArchive(opts.community);
-    if (broken) {
-      process.stdout.write(
-        `BROKEN: community ${broken.communityId}, event #${broken.sequence} (${broken.eventId}): ${broken.reason} ` +
-          `expected ${broken.expected}, found ${broken.actual}\n`,
+    let failed = false;
+    for (const r of set.regions) {
+      const query = new LedgerEventsQuery(r.stores.dataSource);
+      const [{ n }] = await r.stores.dataSource.query<{ n: number }[]>(
+        'SELECT count(*)::int AS n FROM ledger_events WHERE $1::text IS NULL OR community_id = $1',
+        [opts.community ?? null],
       );
-      return 1;
+      const broken = await query.verifyArchive(opts.community);
+      if (broken) {
+        process.stdout.write(
+          `${set.label(r.region)}BROKEN: community ${broken.communityId}, event #${broken.sequence} (${broken.eventId}): ${broken.reason} ` +
+            `expected ${broken.expected}, found ${broken.actual}\n`,
+        );
+        failed = true;
+        continue;
+      }
+      process.stdout.write(`${set.label(r.region)}ok: ${n} archived events, every hash link holds\n`);
     }
-    process.stdout.write(`ok: ${n} archived events, every hash link holds\n`);
-    return 0;
+    return failed ? 1 : 0;
   } finally {
-    await stores.close();
+    await set.close();
   }
 }
 
@@ -92,7 +107,7 @@ async function tailCommand(opts: {
   fromStart?: boolean;
 }): Promise<number> {
   const { config, log } = quietConfig();
-  const stores = await openStores(config, log, { reuseRunning: true });
+  const set = await openRegions(config, log, opts.community);
   const types = opts.types
     ? opts.types
         .split(',')
@@ -100,32 +115,40 @@ async function tailCommand(opts: {
         .filter(Boolean)
     : undefined;
   try {
-    // Start at the current head unless asked to replay: a tail shows what arrives from now on.
-    let after: string | undefined;
-    if (!opts.fromStart) {
-      for await (const e of stores.ledger.read({ communityId: opts.community }))
-        after = stores.ledger.advance(after, e);
+    const subscriptions: Subscription[] = [];
+    for (const { stores } of set.regions) {
+      // Start at the current head unless asked to replay: a tail shows what arrives from now on.
+      let after: string | undefined;
+      if (!opts.fromStart) {
+        for await (const e of stores.ledger.read({ communityId: opts.community }))
+          after = stores.ledger.advance(after, e);
+      }
+      subscriptions.push(
+        stores.ledger.subscribe(
+          `tail-${process.pid}`,
+          { after, communityId: opts.community, types },
+          async (events) => {
+            for (const e of events) process.stdout.write(JSON.stringify(e) + '\n');
+          },
+        ),
+      );
     }
-    const sub = stores.ledger.subscribe(
-      `tail-${process.pid}`,
-      { after, communityId: opts.community, types },
-      async (events) => {
-        for (const e of events) process.stdout.write(JSON.stringify(e) + '\n');
-      },
+    process.stderr.write(
+      `following the ledger${set.multiRegion ? ` of ${set.regions.map((r) => r.region).join(', ')}` : ''} (Ctrl-C to stop)\n`,
     );
-    process.stderr.write('following the ledger (Ctrl-C to stop)\n');
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
-      sub.done.then(resolve, (err: Error) => {
-        process.stderr.write(`gatehouse: the subscription stopped: ${err.message}\n`);
-        resolve();
-      });
+      for (const sub of subscriptions)
+        sub.done.then(resolve, (err: Error) => {
+          process.stderr.write(`gatehouse: the subscription stopped: ${err.message}\n`);
+          resolve();
+        });
     });
-    await sub.stop();
+    await Promise.all(subscriptions.map((sub) => sub.stop()));
     return 0;
   } finally {
-    await stores.close();
+    await set.close();
   }
 }
 
@@ -141,7 +164,9 @@ export function registerLedgerCommands(program: Command): void {
     .action(run((opts: Window) => exportCommand(opts)));
   ledger
     .command('verify')
-    .description("check every community's hash chain in the archive; exit 1 at the first broken link")
+    .description(
+      "check every community's hash chain in the archive (every region's); exit 1 on a broken link",
+    )
     .option('--community <id>', 'only this community')
     .action(run((opts: { community?: string }) => verifyCommand(opts)));
   ledger

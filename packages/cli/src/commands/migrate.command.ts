@@ -1,11 +1,22 @@
-import { createLogger, loadConfig, openStores } from '@gatehouse/api';
+import { createLogger, loadConfig } from '@gatehouse/api';
+import { openRegions } from './regions';
 
-/** Applies read-model migrations and creates the ledger's tables or topic. Idempotent. */
+/**
+ * Applies read-model migrations and creates the ledger's tables or topic, in every configured
+ * region's stores. Idempotent.
+ */
 export async function migrateCommand(): Promise<number> {
   const config = loadConfig();
   const log = createLogger(config);
-  const stores = await openStores(config, log, { reuseRunning: true });
-  await stores.close();
-  process.stdout.write(`migrations applied; ledger ready (${config.kafkaBrokers ? 'kafka' : 'postgres'})\n`);
+  const set = await openRegions(config, log);
+  try {
+    for (const r of set.regions) {
+      process.stdout.write(
+        `${set.label(r.region)}migrations applied; ledger ready (${r.config.kafkaBrokers ? 'kafka' : 'postgres'})\n`,
+      );
+    }
+  } finally {
+    await set.close();
+  }
   return 0;
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import pino, { type Logger } from 'pino';
 import type Stripe from 'stripe';
 import type { DataSource } from 'typeorm';
-import { createStripeClient, loadConfig, openStores, type Config } from '@gatehouse/api';
+import { createStripeClient, loadConfig, RegionRoutedLedger, type Config } from '@gatehouse/api';
 import {
   EVENTS_API_WINDOW_MS,
   reconcile,
@@ -11,6 +11,7 @@ import {
   type CommunityDirectory,
   type ReconcileReport,
 } from '@gatehouse/stripe';
+import { openRegions } from './regions';
 import { run } from './run';
 
 // `gatehouse stripe …`: catch up missed webhooks, run the fake Stripe API, report drift.
@@ -73,14 +74,18 @@ async function linkedCommunities(dataSource: DataSource, communityId?: string): 
   return rows.map((r) => ({ communityId: r.community_id, stripeAccountId: r.stripe_account_id }));
 }
 
-function catalogDirectory(dataSource: DataSource, config: Config): CommunityDirectory {
+/** Connected account → community, from the catalogs of the regions open (a community is in one). */
+function catalogDirectory(dataSources: readonly DataSource[], config: Config): CommunityDirectory {
   return {
     async communityForStripeAccount(accountId) {
-      const rows = await dataSource.query<{ community_id: string }[]>(
-        'SELECT community_id FROM catalog_communities WHERE stripe_account_id = $1',
-        [accountId],
-      );
-      return rows[0]?.community_id ?? null;
+      for (const dataSource of dataSources) {
+        const rows = await dataSource.query<{ community_id: string }[]>(
+          'SELECT community_id FROM catalog_communities WHERE stripe_account_id = $1',
+          [accountId],
+        );
+        if (rows[0]) return rows[0].community_id;
+      }
+      return null;
     },
     platformCommunity: async () => config.stripePlatformCommunityId ?? null,
   };
@@ -117,9 +122,11 @@ export async function reconcileCommand(opts: {
   const config = loadConfig();
   const log = stderrLogger(config);
   const stripe = stripeOrThrow(config);
-  const stores = await openStores(config, log, { reuseRunning: true });
+  const set = await openRegions(config, log, opts.community);
   try {
-    const communities = await linkedCommunities(stores.dataSource, opts.community);
+    const communities = (
+      await Promise.all(set.regions.map((r) => linkedCommunities(r.stores.dataSource, opts.community)))
+    ).flat();
     if (opts.community && communities.length === 0) {
       throw new CliUsageError(`--community ${opts.community}: no such community in the catalog`);
     }
@@ -136,12 +143,18 @@ export async function reconcileCommand(opts: {
       return 0;
     }
     process.stderr.write(
-      `reconciling ${accounts.length} connected account(s)${includePlatform ? ' and the platform account' : ''}…\n`,
+      `reconciling ${accounts.length} connected account(s)${includePlatform ? ' and the platform account' : ''}` +
+        `${set.multiRegion ? ` in ${set.regions.map((r) => r.region).join(', ')}` : ''}…\n`,
     );
+    // Each event goes to the ledger of its community's region, as the webhook's would.
+    const ledgers = set.regions.map((r) => ({ region: r.region, ledger: r.stores.ledger }));
     const report = await reconcile({
       stripe,
-      ledger: stores.ledger,
-      directory: catalogDirectory(stores.dataSource, config),
+      ledger: ledgers.length === 1 ? ledgers[0].ledger : new RegionRoutedLedger(ledgers, ledgers[0]),
+      directory: catalogDirectory(
+        set.regions.map((r) => r.stores.dataSource),
+        config,
+      ),
       since,
       accounts,
       includePlatform,
@@ -150,7 +163,7 @@ export async function reconcileCommand(opts: {
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReconcileReport(report));
     return 0;
   } finally {
-    await stores.close();
+    await set.close();
   }
 }
 
@@ -332,12 +345,15 @@ export async function driftCommand(opts: { community?: string; json?: boolean })
   const config = loadConfig();
   const log = stderrLogger(config);
   const stripe = stripeOrThrow(config);
-  const stores = await openStores(config, log, { reuseRunning: true });
+  const set = await openRegions(config, log, opts.community);
   try {
-    if (opts.community && (await linkedCommunities(stores.dataSource, opts.community)).length === 0) {
+    const sources = set.regions.map((r) => r.stores.dataSource);
+    if (opts.community && (await linkedCommunities(sources[0], opts.community)).length === 0) {
       throw new CliUsageError(`--community ${opts.community}: no such community in the catalog`);
     }
-    const subscriptions = await projectedSubscriptions(stores.dataSource, opts.community);
+    const subscriptions = (
+      await Promise.all(sources.map((source) => projectedSubscriptions(source, opts.community)))
+    ).flat();
     process.stderr.write(`comparing ${subscriptions.length} projected subscription(s) with Stripe…\n`);
     const differences: DriftDifference[] = [];
     let next = 0;
@@ -365,7 +381,7 @@ export async function driftCommand(opts: { community?: string; json?: boolean })
     );
     return differences.length > 0 ? 1 : 0;
   } finally {
-    await stores.close();
+    await set.close();
   }
 }
 
