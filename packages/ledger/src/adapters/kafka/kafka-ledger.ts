@@ -107,8 +107,26 @@ export class KafkaLedger implements Ledger {
           },
         ],
       });
-      await this.partitions();
     });
+    await this.topicReady();
+  }
+
+  /**
+   * A topic just created can be missing from a broker's metadata for a moment (the broker answers
+   * UNKNOWN_TOPIC_OR_PARTITION or has no leader yet): ask again for a while rather than fail the
+   * start. Anything else, or a topic still unknown after `TOPIC_READY_MS`, fails `init()`.
+   */
+  private async topicReady(): Promise<void> {
+    const deadline = Date.now() + TOPIC_READY_MS;
+    for (;;) {
+      try {
+        await this.kafkaCall('init', () => this.partitions());
+        return;
+      } catch (err) {
+        if (Date.now() >= deadline || !topicNotReadyYet(err)) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   }
 
   async append(events: NewEvent[]): Promise<AppendResult[]> {
@@ -382,7 +400,7 @@ export class KafkaLedger implements Ledger {
     const meta = await admin.fetchTopicMetadata({ topics: [this.topic] });
     const count = meta.topics[0]?.partitions.length ?? 0;
     if (count === 0)
-      throw new LedgerUnavailableError(`Kafka topic ${this.topic} has no partitions (init() not run?)`);
+      throw new NoPartitionsYet(`Kafka topic ${this.topic} has no partitions (init() not run?)`);
     this.partitionCount = count;
     return count;
   }
@@ -443,6 +461,21 @@ export class KafkaLedger implements Ledger {
     return err;
   }
 }
+
+/** How long `init()` waits for a topic it created (or found) to show in the brokers' metadata. */
+const TOPIC_READY_MS = 30_000;
+
+function topicNotReadyYet(err: unknown): boolean {
+  if (err instanceof NoPartitionsYet) return true;
+  // KafkaJS wraps the broker's answer (retries exceeded → protocol error), and so does the ledger.
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE') return true;
+  }
+  return false;
+}
+
+class NoPartitionsYet extends LedgerUnavailableError {}
 
 class StoppedSignal extends Error {}
 
