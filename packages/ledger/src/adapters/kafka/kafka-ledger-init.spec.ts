@@ -6,10 +6,13 @@ import { KafkaLedger } from './kafka-ledger';
 // The admin client is replaced (no broker is reached); everything else is the real adapter.
 
 const brokerSays = (type: string, retriable: boolean) =>
-  new KafkaJSNumberOfRetriesExceeded(new KafkaJSProtocolError({ type, code: 3, retriable, message: type }), {
-    retryCount: 2,
-    retryTime: 100,
-  });
+  new KafkaJSNumberOfRetriesExceeded(
+    new KafkaJSProtocolError(Object.assign(new Error(type), { type, code: 3, retriable })),
+    {
+      retryCount: 2,
+      retryTime: 100,
+    },
+  );
 
 function ledgerWith(fetchTopicMetadata: jest.Mock) {
   const ledger = new KafkaLedger({
