@@ -1,4 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { startFakeStripe, stripeTestKit as kit, type FakeStripe, type StripeEvent } from '@gatehouse/stripe';
 import {
   createTestDatabase,
@@ -146,6 +151,66 @@ function webhookSuite(variant: () => Variant): void {
     },
     60_000,
   );
+
+  it('an event signed with `gatehouse stripe sign` and sent with curl lands once and shows in ledgerEvents', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'gh-curl-'));
+    try {
+      const event = subscriptionEvent();
+      const file = path.join(dir, 'event.json');
+      writeFileSync(file, `${JSON.stringify(event, null, 2)}\n`);
+      const cliEnv = { ...env, STRIPE_WEBHOOK_SECRET: NEW_SECRET };
+      const sign = async (...args: string[]) => {
+        const r = await runCli(['stripe', 'sign', ...args], cliEnv);
+        expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+        return r.stdout.trim();
+      };
+      /** The HTTP status curl saw, and the body. */
+      const curl = async (payload: string, header: string) => {
+        const { stdout } = await promisify(execFile)('curl', [
+          '-sS',
+          '-X',
+          'POST',
+          `${server.url}/webhooks/stripe`,
+          '-H',
+          'content-type: application/json',
+          '-H',
+          `stripe-signature: ${header}`,
+          '--data-binary',
+          `@${payload}`,
+          '-w',
+          '\n%{http_code}',
+        ]);
+        const lines = stdout.trimEnd().split('\n');
+        return { status: Number(lines.pop()), body: JSON.parse(lines.join('\n')) as unknown };
+      };
+
+      const header = await sign(file);
+      expect(header).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+      expect(await curl(file, header)).toEqual({
+        status: 200,
+        body: { received: true, id: event.id, duplicate: false },
+      });
+      expect(await curl(file, header)).toEqual({
+        status: 200,
+        body: { received: true, id: event.id, duplicate: true },
+      });
+      const [node] = await shows(communityId, event.id);
+      expect(node).toMatchObject({ id: event.id, type: 'customer.subscription.updated', communityId });
+      expect(node.data).toEqual(event);
+      expect(await rowsFor(event.id)).toBe(1);
+
+      // The same header on a changed body, and a signature made 301 s ago, are refused.
+      const other = subscriptionEvent();
+      const tampered = path.join(dir, 'tampered.json');
+      writeFileSync(tampered, readFileSync(file, 'utf8').replaceAll(event.id, other.id));
+      expect((await curl(tampered, header)).status).toBe(400);
+      const stale = await sign(path.join(dir, 'tampered.json'), '--timestamp', String(unixNow() - 301));
+      expect((await curl(tampered, stale)).status).toBe(400);
+      expect(await rowsFor(other.id)).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   describe('signature matrix over HTTP', () => {
     const refused: string[] = [];

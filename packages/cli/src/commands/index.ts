@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerBenchCommand } from './bench.command';
 import { registerDemoCommand } from './demo.command';
 import { registerImportCommand } from './import.command';
+import { registerSignCommand } from './sign.command';
 import { registerLedgerCommands } from './ledger.command';
 import { migrateCommand } from './migrate.command';
 import { registerReplayCommand } from './replay.command';
@@ -30,6 +31,7 @@ export function registerCommands(program: Command): void {
 
   registerStripeCommands(program);
   registerImportCommand(program);
+  registerSignCommand(program);
 
   program
     .command('schema')

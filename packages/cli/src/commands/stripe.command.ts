@@ -388,7 +388,7 @@ export async function driftCommand(opts: { community?: string; json?: boolean })
 export function registerStripeCommands(program: Command): void {
   const stripe = program
     .command('stripe')
-    .description('Stripe: catch up missed webhooks, the fake API, drift');
+    .description('Stripe: catch up missed webhooks, drift, import subscribers, sign payloads, the fake API');
 
   stripe
     .command('reconcile')
