@@ -94,7 +94,10 @@ export interface Ledger {
   read(options?: ReadOptions): AsyncIterable<RecordedEvent>;
   /** Deliver events after `options.after` in batches, then keep delivering new ones until stopped. */
   subscribe(consumer: string, options: SubscribeOptions, handler: BatchHandler): Subscription;
-  /** The position of the last event (of one community, or of the whole log), or null when empty. */
+  /**
+   * The position of the last event (of one community, or of the whole log), or null when empty.
+   * Reading or subscribing after it yields every event appended later, also by appends in flight.
+   */
   head(communityId?: string): Promise<Position | null>;
   /**
    * Order of two positions of the same community: negative when a precedes b, 0 when equal,

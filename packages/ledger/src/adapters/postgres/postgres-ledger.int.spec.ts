@@ -137,6 +137,31 @@ describe('PostgresLedger', () => {
     }
   });
 
+  it('reports a head of the whole log that no append still in flight can fall behind', async () => {
+    const prefix = freshPrefix();
+    const ledger = await openLedger(prefix);
+    const a = new Client({ connectionString: db.url });
+    await a.connect();
+    try {
+      const [first] = await ledger.append([{ ...event('head-c', 1), id: 'head-1' }]);
+      // An append that took its transaction id before the next one, and commits after it.
+      await a.query('BEGIN');
+      await a.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
+        JSON.stringify([envelope('head-c2', 'head-2')]),
+      ]);
+      await ledger.append([{ ...event('head-c3', 3), id: 'head-3' }]);
+      const head = await ledger.head();
+      expect(head).toBe(first.position);
+      await a.query('COMMIT');
+      const after: string[] = [];
+      for await (const e of ledger.read({ after: head! })) after.push(e.id);
+      expect(after).toEqual(['head-2', 'head-3']);
+      expect(await ledger.head()).not.toBe(first.position);
+    } finally {
+      await a.end();
+    }
+  });
+
   it('delivers an event whose transaction commits late even when a younger position was already delivered', async () => {
     const prefix = freshPrefix();
     const ledger = await openLedger(prefix);

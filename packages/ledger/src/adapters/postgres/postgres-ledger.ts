@@ -273,12 +273,18 @@ export class PostgresLedger implements Ledger {
     );
   }
 
+  /**
+   * The last event of a community, or of the whole log among the transactions older than every open
+   * one: an append still in flight always sorts after the head, so reading after it misses nothing.
+   */
   async head(communityId?: string): Promise<Position | null> {
     const { rows } =
       communityId === undefined
         ? await this.query<Cursor>(
             'head',
-            `SELECT tx::text AS tx, position::text AS position FROM ${this.names.log} l ORDER BY l.tx DESC, l.position DESC LIMIT 1`,
+            `SELECT tx::text AS tx, position::text AS position FROM ${this.names.log} l
+              WHERE l.tx < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY l.tx DESC, l.position DESC LIMIT 1`,
           )
         : await this.query<Cursor>(
             'head',
