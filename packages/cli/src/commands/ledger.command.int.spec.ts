@@ -123,4 +123,41 @@ describe('gatehouse ledger', () => {
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/BROKEN: community c-two, event #1234 .*hash/);
   }, 300_000);
+
+  // Last: it appends to the ledger the tests above count.
+  it('tails what is appended from now on, of one community, and stops cleanly on SIGINT', async () => {
+    const bin = path.join(repoRoot, 'packages', 'cli', 'bin', 'gatehouse.js');
+    const child = spawn(process.execPath, [bin, 'ledger', 'tail', '--community', 'c-two'], {
+      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const ledger = new PostgresLedger({ connectionString: db.url });
+    try {
+      await eventually(async () => (stderr.includes('following the ledger') ? true : undefined), 60_000);
+      await ledger.append([
+        { ...event(100_000, 'c-one'), id: 'tail-one' },
+        { ...event(100_001, 'c-two'), id: 'tail-two' },
+      ]);
+      const printed = await eventually(
+        async () => (stdout.includes('tail-two') ? stdout : undefined),
+        20_000,
+      );
+      // Nothing of the 50,000 events already there, nothing of the other community.
+      expect(
+        printed
+          .trimEnd()
+          .split('\n')
+          .map((l) => (JSON.parse(l) as { id: string }).id),
+      ).toEqual(['tail-two']);
+    } finally {
+      await ledger.close();
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+  }, 120_000);
 });

@@ -118,11 +118,7 @@ async function tailCommand(opts: {
     const subscriptions: Subscription[] = [];
     for (const { stores } of set.regions) {
       // Start at the current head unless asked to replay: a tail shows what arrives from now on.
-      let after: string | undefined;
-      if (!opts.fromStart) {
-        for await (const e of stores.ledger.read({ communityId: opts.community }))
-          after = stores.ledger.advance(after, e);
-      }
+      const after = opts.fromStart ? undefined : ((await stores.ledger.head(opts.community)) ?? undefined);
       subscriptions.push(
         stores.ledger.subscribe(
           `tail-${process.pid}`,
