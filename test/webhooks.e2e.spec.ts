@@ -350,6 +350,21 @@ function webhookSuite(variant: () => Variant): void {
     const event = subscriptionEvent({ account: lateAccount });
     const { rawBody, header } = signed(event);
     const before = await ledgerRows();
+    // What an operator sees: the Prometheus gauge, and the accounts the CLI lists.
+    const gauge = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      return Number(/^gatehouse_stripe_quarantined_events (\d+)$/m.exec(text)?.[1]);
+    };
+    const listed = async () => {
+      const cli = await runCli(['stripe', 'quarantine', '--json'], env);
+      expect({ code: cli.code, stderr: cli.stderr }).toEqual({ code: 0, stderr: '' });
+      return (JSON.parse(cli.stdout) as { accountId: string; events: number }[]).filter(
+        (a) => a.accountId === lateAccount,
+      );
+    };
+    const heldBefore = await gauge();
+    expect(heldBefore).toBeGreaterThanOrEqual(0);
+    expect(await listed()).toEqual([]);
 
     const res = await postWebhook(server.url, rawBody, header);
     expect(res).toEqual({ status: 200, body: { received: true, id: event.id, quarantined: true } });
@@ -362,12 +377,18 @@ function webhookSuite(variant: () => Variant): void {
         return rows.map((r: { event_id: string }) => r.event_id);
       });
     expect(await held()).toEqual([event.id]);
+    expect(await gauge()).toBe(heldBefore + 1);
+    expect(await listed()).toEqual([expect.objectContaining({ accountId: lateAccount, events: 1 })]);
+    const text = await runCli(['stripe', 'quarantine'], env);
+    expect(text.stdout).toMatch(new RegExp(`^${lateAccount}\\s+1\\s`, 'm'));
 
     const late = await gql.createCommunity('Latecomers', lateAccount);
     const [node] = await shows(late, event.id);
     expect(node.communityId).toBe(late);
     expect(await rowsFor(event.id)).toBe(1);
     expect(await held()).toEqual([]);
+    expect(await gauge()).toBe(heldBefore);
+    expect(await listed()).toEqual([]);
   }, 60_000);
 
   it('reconcile (the CLI, against the same database and the fake Events API) fills the gap a missed webhook left', async () => {

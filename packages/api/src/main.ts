@@ -20,7 +20,7 @@ import type { Services } from './services';
 import { buildGatehouseSchema } from './graphql/schema';
 import { createApp } from './http/app';
 import { joinRoutes } from './http/join.routes';
-import { createMetrics } from './http/metrics';
+import { createMetrics, registerQuarantineGauge } from './http/metrics';
 
 // The composition root: the one place that builds concrete adapters from the configuration.
 
@@ -131,6 +131,9 @@ export async function startGatehouse(
       cleanups.push(() => runtime.close());
     }
     const home = fallback();
+    registerQuarantineGauge(metrics, async () =>
+      (await home.quarantine.held()).reduce((n, account) => n + account.events, 0),
+    );
     const services = multiRegion ? routeServices(regions, config.defaultRegion) : home.services;
     const regionFor = (communityId: string) => regionOfCommunity(regions, home, communityId);
 

@@ -34,3 +34,21 @@ export function createMetrics() {
     }),
   };
 }
+
+/**
+ * `gatehouse_stripe_quarantined_events`: Stripe events held for connected accounts that no community
+ * has linked yet, read at each scrape. A count that stays above zero usually means a community's
+ * `stripeAccountId` is missing or mistyped (`gatehouse stripe quarantine` lists the accounts).
+ */
+export function registerQuarantineGauge(metrics: Metrics, heldEvents: () => Promise<number>): void {
+  new Gauge({
+    name: 'gatehouse_stripe_quarantined_events',
+    help: 'Stripe events held for connected accounts that no community has linked yet',
+    registers: [metrics.registry],
+    async collect() {
+      // A failed read leaves the last value: the scrape itself must not fail with the database.
+      const n = await heldEvents().catch(() => undefined);
+      if (n !== undefined) this.set(n);
+    },
+  });
+}

@@ -3,6 +3,7 @@ import {
   CliUsageError,
   compareSubscription,
   formatDrift,
+  formatQuarantine,
   formatReconcileReport,
   parsePortOrThrow,
   parseSinceOrThrow,
@@ -133,5 +134,31 @@ describe('gatehouse stripe reconcile: the report', () => {
     expect(text).toMatch(/acct_1\s+c1\s+3\s+1\s+2\s+0/);
     expect(text).toContain('  + evt_missed');
     expect(text).toContain('total: 3 listed, 1 appended, 2 already in the ledger');
+  });
+});
+
+describe('gatehouse stripe quarantine: the list', () => {
+  it('shows each account with its events, the oldest one and the last hold, and the total', () => {
+    const text = formatQuarantine([
+      {
+        accountId: 'acct_typo',
+        events: 3,
+        oldestCreated: new Date('2026-01-09T08:00:00.000Z'),
+        lastHeldAt: new Date('2026-01-10T11:59:00.000Z'),
+      },
+      {
+        accountId: 'acct_new',
+        events: 1,
+        oldestCreated: new Date('2026-01-10T11:00:00.000Z'),
+        lastHeldAt: new Date('2026-01-10T11:00:05.000Z'),
+      },
+    ]);
+    expect(text).toMatch(/^acct_typo\s+3\s+2026-01-09T08:00:00Z\s+2026-01-10T11:59:00Z$/m);
+    expect(text).toMatch(/^acct_new\s+1\s+2026-01-10T11:00:00Z\s+2026-01-10T11:00:05Z$/m);
+    expect(text).toContain('4 event(s) held for 2 account(s)');
+  });
+
+  it('says when nothing is held', () => {
+    expect(formatQuarantine([])).toMatch(/^no Stripe events held/);
   });
 });

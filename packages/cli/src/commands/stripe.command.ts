@@ -2,13 +2,22 @@ import type { Command } from 'commander';
 import pino, { type Logger } from 'pino';
 import type Stripe from 'stripe';
 import type { DataSource } from 'typeorm';
-import { createStripeClient, loadConfig, RegionRoutedLedger, type Config } from '@gatehouse/api';
+import {
+  createStripeClient,
+  loadConfig,
+  openStores,
+  RegionRoutedLedger,
+  regionStores,
+  type Config,
+} from '@gatehouse/api';
 import {
   EVENTS_API_WINDOW_MS,
+  PostgresQuarantineStore,
   reconcile,
   startFakeStripe,
   translateSubscription,
   type CommunityDirectory,
+  type HeldAccount,
   type ReconcileReport,
 } from '@gatehouse/stripe';
 import { openRegions } from './regions';
@@ -385,6 +394,40 @@ export async function driftCommand(opts: { community?: string; json?: boolean })
   }
 }
 
+export function formatQuarantine(held: readonly HeldAccount[]): string {
+  if (held.length === 0) return 'no Stripe events held: every connected account that sent one is linked\n';
+  const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const total = held.reduce((n, a) => n + a.events, 0);
+  return [
+    `${'account'.padEnd(28)} ${'events'.padStart(7)}  ${'oldest event'.padEnd(20)}  last held`,
+    ...held.map(
+      (a) =>
+        `${a.accountId.padEnd(28)} ${String(a.events).padStart(7)}  ${iso(a.oldestCreated).padEnd(20)}  ${iso(a.lastHeldAt)}`,
+    ),
+    `${total} event(s) held for ${held.length} account(s). A community created with the account as its ` +
+      'stripeAccountId takes them into its ledger.',
+    '',
+  ].join('\n');
+}
+
+export async function quarantineCommand(opts: { json?: boolean }): Promise<number> {
+  const config = loadConfig();
+  const log = stderrLogger(config);
+  // An account no community has linked has no region yet: its events wait in the default region's database.
+  const [home] = regionStores(config);
+  const stores = await openStores(home.config, log, { reuseRunning: true });
+  const quarantine = new PostgresQuarantineStore({ connectionString: stores.databaseUrl });
+  try {
+    await quarantine.init();
+    const held = await quarantine.held();
+    process.stdout.write(opts.json ? `${JSON.stringify(held, null, 2)}\n` : formatQuarantine(held));
+    return 0;
+  } finally {
+    await quarantine.close();
+    await stores.close();
+  }
+}
+
 export function registerStripeCommands(program: Command): void {
   const stripe = program
     .command('stripe')
@@ -407,6 +450,12 @@ export function registerStripeCommands(program: Command): void {
     .option('--port <n>', 'port to listen on (0 picks a free one)', '12111')
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .action(run((opts: { port: string; host: string }) => fakeCommand(opts)));
+
+  stripe
+    .command('quarantine')
+    .description('list the connected accounts whose webhook events are held until a community links them')
+    .option('--json', 'print the accounts as JSON')
+    .action(run((opts: { json?: boolean }) => quarantineCommand(opts)));
 
   stripe
     .command('drift')

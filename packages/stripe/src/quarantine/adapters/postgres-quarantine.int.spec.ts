@@ -30,6 +30,14 @@ describe('PostgresQuarantineStore and releaseQuarantine (real PostgreSQL)', () =
     const held = await store.take('acct_a');
     expect(held).toEqual([earlier, later]);
     expect(await store.take('acct_a')).toHaveLength(2);
+    // What an operator sees: per account, the count (a repeated id once) and the oldest event.
+    const summary = await store.held();
+    expect(summary.map((a) => [a.accountId, a.events])).toEqual([
+      ['acct_a', 2],
+      ['acct_b', 1],
+    ]);
+    expect(summary[0].oldestCreated).toEqual(new Date(FIXED_NOW * 1000));
+    expect(summary[0].lastHeldAt).toBeInstanceOf(Date);
   });
 
   it('releases held events into the community, then forgets them; a repeat appends nothing', async () => {

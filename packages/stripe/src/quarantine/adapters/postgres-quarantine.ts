@@ -10,6 +10,16 @@ export type PostgresQuarantineOptions = {
   table?: string;
 };
 
+/** What is held for one connected account. */
+export type HeldAccount = {
+  accountId: string;
+  events: number;
+  /** `created` of the oldest event held. */
+  oldestCreated: Date;
+  /** When the latest event was held. */
+  lastHeldAt: Date;
+};
+
 export class PostgresQuarantineStore implements QuarantineStore {
   private readonly pool: Pool;
   private readonly ownsPool: boolean;
@@ -60,6 +70,20 @@ export class PostgresQuarantineStore implements QuarantineStore {
       accountId,
       [...eventIds],
     ]);
+  }
+
+  /** Every account with events held, the longest waiting first. */
+  async held(): Promise<HeldAccount[]> {
+    const { rows } = await this.pool.query<{ account_id: string; events: number; oldest: Date; last: Date }>(
+      `SELECT account_id, count(*)::int AS events, min(event_created) AS oldest, max(held_at) AS last
+         FROM ${this.table} GROUP BY account_id ORDER BY min(held_at), account_id`,
+    );
+    return rows.map((r) => ({
+      accountId: r.account_id,
+      events: r.events,
+      oldestCreated: r.oldest,
+      lastHeldAt: r.last,
+    }));
   }
 
   async close(): Promise<void> {
