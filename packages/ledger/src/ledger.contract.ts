@@ -305,6 +305,27 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
       expect(await collect(ledger.read())).toHaveLength(3);
     });
 
+    it('counts the events after a checkpoint, up to a cap', async () => {
+      const a = community();
+      const b = community();
+      const start = await ledger.head();
+      const before = start === null ? 0 : await ledger.countAfter(undefined, 1_000_000);
+      await ledger.append([newEvent(a, 1), newEvent(b, 2), newEvent(a, 3)]);
+      await ledger.append([newEvent(b, 4), newEvent(a, 5)]);
+      expect(await ledger.countAfter(start ?? undefined, 100)).toBe(5);
+      expect(await ledger.countAfter(start ?? undefined, 3)).toBe(3);
+      expect(await ledger.countAfter(undefined, 1_000_000)).toBe(before + 5);
+      // A reader's checkpoint after the first three events has two to go; at the head, none.
+      let checkpoint = start ?? undefined;
+      let read = 0;
+      for await (const e of ledger.read({ after: start ?? undefined })) {
+        checkpoint = ledger.advance(checkpoint, e);
+        if (++read === 3) break;
+      }
+      expect(await ledger.countAfter(checkpoint, 100)).toBe(2);
+      expect(await ledger.countAfter((await ledger.head())!, 100)).toBe(0);
+    });
+
     it('answers ping while the store is reachable', async () => {
       await expect(ledger.ping()).resolves.toBeUndefined();
     });

@@ -100,6 +100,11 @@ export interface Ledger {
    */
   head(communityId?: string): Promise<Position | null>;
   /**
+   * How many events of the whole log a reader after `after` (a checkpoint from `advance`) has yet to
+   * read, counted up to `cap`: cheap enough for a health check, with no payload read.
+   */
+  countAfter(after: Position | undefined, cap: number): Promise<number>;
+  /**
    * Order of two positions of the same community: negative when a precedes b, 0 when equal,
    * positive when a follows b.
    */

@@ -191,14 +191,8 @@ export class Projector {
       const checkpoint = runner.loop
         ? runner.checkpoint
         : await this.storedCheckpoint(runner.projection.name);
-      let behind = 0;
-      for await (const _ of this.ledger.read({
-        after: checkpoint ?? undefined,
-        pageSize: Math.min(cap + 1, 5000),
-      })) {
-        behind++;
-        if (behind > cap) break;
-      }
+      // Counted by the ledger, not read: a health check must stay cheap when the projector is behind.
+      const behind = await this.ledger.countAfter(checkpoint ?? undefined, cap + 1);
       out.push({
         projection: runner.projection.name,
         behind: Math.min(behind, cap),

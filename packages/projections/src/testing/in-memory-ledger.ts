@@ -85,6 +85,10 @@ export class InMemoryLedger implements Ledger {
     }
   }
 
+  async countAfter(after: Position | undefined, cap: number): Promise<number> {
+    return Math.min(cap, Math.max(0, this.events.length - this.indexAfter(after)));
+  }
+
   subscribe(_consumer: string, options: SubscribeOptions, handler: BatchHandler): Subscription {
     let stopped = false;
     let wake: () => void = () => undefined;

@@ -70,6 +70,10 @@ export class MemoryLedger implements Ledger {
     }
   }
 
+  async countAfter(after: Position | undefined, cap: number): Promise<number> {
+    return Math.min(cap, this.events.filter((e) => !after || e.position > after).length);
+  }
+
   subscribe(): Subscription {
     throw new Error('MemoryLedger does not support subscriptions');
   }

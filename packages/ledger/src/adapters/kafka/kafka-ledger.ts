@@ -219,6 +219,23 @@ export class KafkaLedger implements Ledger {
     return offsets.size > 0 ? formatOffsets(offsets) : null;
   }
 
+  async countAfter(after: Position | undefined, cap: number): Promise<number> {
+    // Offsets are dense per partition: the records still to read are the distance to each end.
+    const read = after ? parseOffsets(after) : new Map<number, bigint>();
+    const ends = await this.kafkaCall('count', async () => {
+      const admin = await this.adminClient();
+      return admin.fetchTopicOffsets(this.topic);
+    });
+    let n = 0n;
+    for (const { partition, low, high } of ends) {
+      const next = read.has(partition) ? read.get(partition)! + 1n : BigInt(low);
+      const start = next > BigInt(low) ? next : BigInt(low);
+      if (BigInt(high) > start) n += BigInt(high) - start;
+    }
+    const limit = BigInt(Math.max(0, Math.floor(cap)));
+    return Number(n < limit ? n : limit);
+  }
+
   comparePositions(a: Position, b: Position): number {
     return compareOffsets(a, b);
   }

@@ -295,6 +295,20 @@ export class PostgresLedger implements Ledger {
     return rows[0] ? formatPosition(rows[0].tx, rows[0].position) : null;
   }
 
+  async countAfter(after: Position | undefined, cap: number): Promise<number> {
+    const cursor = after ? parsePosition(after) : ORIGIN;
+    // Through the (tx, position) key, below the oldest open transaction, as a live reader sees it.
+    const { rows } = await this.query<{ n: number }>(
+      'count',
+      `SELECT count(*)::int AS n FROM (
+         SELECT 1 FROM ${this.names.log} l
+          WHERE (l.tx, l.position) > ($1::xid8, $2::bigint) AND l.tx < pg_snapshot_xmin(pg_current_snapshot())
+          LIMIT $3) x`,
+      [cursor.tx, cursor.position, Math.max(0, Math.floor(cap))],
+    );
+    return rows[0].n;
+  }
+
   comparePositions(a: Position, b: Position): number {
     return compareCursors(parsePosition(a), parsePosition(b));
   }
