@@ -356,6 +356,14 @@ function scenario(
       ]);
     }, 240_000);
 
+    it("reports each region's projector lag at every scrape of /metrics", async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      for (const region of ['us', 'in'])
+        expect(text).toMatch(
+          new RegExp(`^gatehouse_projector_lag_events\\{region="${region}"\\} \\d+$`, 'm'),
+        );
+    }, 30_000);
+
     it('refuses a community in a region this deployment does not serve', async () => {
       await expect(
         gql('mutation { createCommunity(input: { name: "Elsewhere", region: EU }) { id } }'),

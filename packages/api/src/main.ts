@@ -15,12 +15,11 @@ import { startRegion, regionStores, type RegionRuntime } from './region';
 import { RegionRoutedLedger } from './region-ledger';
 import { communityIdPrefix, regionOfCommunity, routeServices } from './region-router';
 import type { ReadinessCheck } from './http/app';
-import type { Metrics } from './http/metrics';
 import type { Services } from './services';
 import { buildGatehouseSchema } from './graphql/schema';
 import { createApp } from './http/app';
 import { joinRoutes } from './http/join.routes';
-import { createMetrics, registerQuarantineGauge } from './http/metrics';
+import { createMetrics, registerProjectorLagGauge, registerQuarantineGauge } from './http/metrics';
 
 // The composition root: the one place that builds concrete adapters from the configuration.
 
@@ -131,6 +130,14 @@ export async function startGatehouse(
       cleanups.push(() => runtime.close());
     }
     const home = fallback();
+    registerProjectorLagGauge(metrics, () =>
+      Promise.all(
+        regions.map(async (r) => ({
+          region: r.region,
+          behind: Math.max(0, ...(await r.projector.lag()).map((l) => l.behind)),
+        })),
+      ),
+    );
     registerQuarantineGauge(metrics, async () =>
       (await home.quarantine.held()).reduce((n, account) => n + account.events, 0),
     );
@@ -232,7 +239,7 @@ export async function startGatehouse(
           ...(config.stripeApiBase ? [config.stripeApiBase.origin] : []),
         ],
       }),
-      readiness: readinessChecks(regions, multiRegion, metrics),
+      readiness: readinessChecks(regions, multiRegion),
     });
     cleanups.push(() => apollo.stop());
 
@@ -263,11 +270,7 @@ export async function startGatehouse(
   }
 }
 
-function readinessChecks(
-  regions: readonly RegionRuntime[],
-  multiRegion: boolean,
-  metrics: Metrics,
-): ReadinessCheck[] {
+function readinessChecks(regions: readonly RegionRuntime[], multiRegion: boolean): ReadinessCheck[] {
   return regions.flatMap((r) => {
     const name = (check: string) => (multiRegion ? `${check}:${r.region}` : check);
     return [
@@ -283,8 +286,6 @@ function readinessChecks(
       {
         name: name('projector'),
         check: async () => {
-          const lag = await r.projector.lag();
-          metrics.projectorLag.set({ region: r.region }, Math.max(0, ...lag.map((l) => l.behind)));
           const stopped = r.projector.status().filter((s) => !s.running);
           if (stopped.length) throw new Error(`stopped: ${stopped.map((s) => s.projection).join(', ')}`);
         },

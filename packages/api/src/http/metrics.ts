@@ -26,13 +26,27 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
-    projectorLag: new Gauge({
-      name: 'gatehouse_projector_lag_events',
-      help: 'Events appended to the ledger that the projector has not applied yet',
-      labelNames: ['region'] as const,
-      registers: [registry],
-    }),
   };
+}
+
+/**
+ * `gatehouse_projector_lag_events{region}`: events of the region's ledger that its slowest projection
+ * has not applied yet (counted up to 10,000), read at each scrape.
+ */
+export function registerProjectorLagGauge(
+  metrics: Metrics,
+  lagByRegion: () => Promise<{ region: string; behind: number }[]>,
+): void {
+  new Gauge({
+    name: 'gatehouse_projector_lag_events',
+    help: 'Events appended to the ledger that the projector has not applied yet',
+    labelNames: ['region'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      const lags = await lagByRegion().catch(() => undefined);
+      for (const { region, behind } of lags ?? []) this.set({ region }, behind);
+    },
+  });
 }
 
 /**
