@@ -14,7 +14,7 @@ const brokerSays = (type: string, retriable: boolean) =>
     },
   );
 
-function ledgerWith(fetchTopicMetadata: jest.Mock) {
+function ledgerWith(fetchTopicMetadata: jest.Mock, createTopics = jest.fn(async () => true)) {
   const ledger = new KafkaLedger({
     brokers: ['127.0.0.1:1'],
     databaseUrl: 'postgres://127.0.0.1:1/none',
@@ -25,7 +25,7 @@ function ledgerWith(fetchTopicMetadata: jest.Mock) {
     adminClient(): Promise<unknown>;
   };
   internals.index.init = async () => undefined;
-  const admin = { createTopics: jest.fn(async () => true), fetchTopicMetadata };
+  const admin = { createTopics, fetchTopicMetadata };
   internals.adminClient = async () => admin;
   return { ledger, admin };
 }
@@ -42,8 +42,21 @@ describe('KafkaLedger.init on a topic the brokers do not know yet', () => {
       .mockResolvedValue(threePartitions);
     const { ledger, admin } = ledgerWith(fetch);
     await expect(ledger.init()).resolves.toBeUndefined();
-    expect(admin.createTopics).toHaveBeenCalledTimes(1);
     expect(fetch).toHaveBeenCalledTimes(4);
+    // Creating again is harmless: Kafka answers that the topic exists.
+    expect(admin.createTopics).toHaveBeenCalledTimes(4);
+  });
+
+  it('asks again when the wait for leaders inside createTopics meets the unknown topic', async () => {
+    const create = jest
+      .fn()
+      .mockRejectedValueOnce(brokerSays('UNKNOWN_TOPIC_OR_PARTITION', true))
+      .mockResolvedValue(false);
+    const fetch = jest.fn().mockResolvedValue(threePartitions);
+    const { ledger } = ledgerWith(fetch, create);
+    await expect(ledger.init()).resolves.toBeUndefined();
+    expect(create).toHaveBeenCalledTimes(2);
+    expect(fetch).toHaveBeenCalledTimes(1);
   });
 
   it('fails at once on any other answer', async () => {

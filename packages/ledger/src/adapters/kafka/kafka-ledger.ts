@@ -87,40 +87,38 @@ export class KafkaLedger implements Ledger {
     this.clock = options.clock ?? (() => new Date());
   }
 
+  /**
+   * Creates the topic when missing and waits until its partitions are known. A topic just created
+   * can be missing from a broker's metadata for a moment (the broker answers
+   * UNKNOWN_TOPIC_OR_PARTITION, or has no leader yet), also inside `createTopics`' own wait for
+   * leaders: both steps are asked again for up to `TOPIC_READY_MS` rather than failing the start.
+   * Any other answer fails at once. (Creating an existing topic is a no-op.)
+   */
   async init(): Promise<void> {
     await this.index.init();
-    await this.kafkaCall('init', async () => {
-      const admin = await this.adminClient();
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [
-          {
-            topic: this.topic,
-            numPartitions: this.options.partitions ?? 6,
-            replicationFactor: this.options.replicationFactor ?? 1,
-            configEntries: [
-              { name: 'cleanup.policy', value: 'delete' },
-              { name: 'retention.ms', value: '-1' },
-              // a batch of events of one partition travels as one record batch
-              { name: 'max.message.bytes', value: String(8 * 1024 * 1024) },
-            ],
-          },
-        ],
-      });
-    });
-    await this.topicReady();
-  }
-
-  /**
-   * A topic just created can be missing from a broker's metadata for a moment (the broker answers
-   * UNKNOWN_TOPIC_OR_PARTITION or has no leader yet): ask again for a while rather than fail the
-   * start. Anything else, or a topic still unknown after `TOPIC_READY_MS`, fails `init()`.
-   */
-  private async topicReady(): Promise<void> {
     const deadline = Date.now() + TOPIC_READY_MS;
     for (;;) {
       try {
-        await this.kafkaCall('init', () => this.partitions());
+        await this.kafkaCall('init', async () => {
+          const admin = await this.adminClient();
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: [
+              {
+                topic: this.topic,
+                numPartitions: this.options.partitions ?? 6,
+                replicationFactor: this.options.replicationFactor ?? 1,
+                configEntries: [
+                  { name: 'cleanup.policy', value: 'delete' },
+                  { name: 'retention.ms', value: '-1' },
+                  // a batch of events of one partition travels as one record batch
+                  { name: 'max.message.bytes', value: String(8 * 1024 * 1024) },
+                ],
+              },
+            ],
+          });
+          await this.partitions();
+        });
         return;
       } catch (err) {
         if (Date.now() >= deadline || !topicNotReadyYet(err)) throw err;
