@@ -79,4 +79,27 @@ describeKafka('switching the ledger under existing read models', (brokers) => {
       await again.server.stop('SIGTERM');
     }
   }, 120_000);
+
+  it('exits with the error, instead of hanging, when its Kafka topic cannot be created', async () => {
+    const fresh = await createTestDatabase('gh_badtopic');
+    try {
+      const started = await startServerProcess(
+        {
+          ...base(),
+          DATABASE_URL: fresh.url,
+          KAFKA_BROKERS: brokers.join(','),
+          GATEHOUSE_KAFKA_TOPIC: 'bad topic!',
+        },
+        30_000,
+      );
+      if (started.ok) {
+        await started.server.stop('SIGTERM');
+        throw new Error('started with a topic Kafka refuses');
+      }
+      expect(started.output).toContain('Kafka ledger unavailable (init)');
+      expect(started.code).toBe(1);
+    } finally {
+      await fresh.drop();
+    }
+  }, 60_000);
 });

@@ -100,8 +100,9 @@ export async function openStores(
     if (applied.length) log.info({ applied }, 'read-model migrations applied');
     const systemUrl = systemConnectionUrl(db.url);
     const ledger = createLedger(config, systemUrl);
-    await ledger.init();
+    // Closed also when init fails: a client it connected would keep the process from exiting.
     closers.push(() => ledger.close());
+    await ledger.init();
     // After the ledger's own tables exist, so they are under the policy from the first start.
     const rls = await ensureRowLevelSecurity(systemUrl);
     if (rls.changed.length) log.info({ changed: rls.changed }, 'row-level security applied');
