@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type Metrics = ReturnType<typeof createMetrics>;
@@ -30,13 +31,26 @@ export function createMetrics() {
 }
 
 /**
+ * How long a gauge's database read serves scrapes: `/metrics` needs no token, so a burst of requests
+ * must not become a burst of queries. Scrapes arriving together share one read.
+ */
+export const SCRAPE_CACHE_MS = 5_000;
+
+function cachedRead<T extends object | number>(read: () => Promise<T>, ttlMs: number): () => Promise<T> {
+  const cache = new LRUCache<'value', T>({ max: 1, ttl: ttlMs, fetchMethod: () => read() });
+  return async () => (await cache.fetch('value')) as T;
+}
+
+/**
  * `gatehouse_projector_lag_events{region}`: events of the region's ledger that its slowest projection
- * has not applied yet (counted up to 10,000), read at each scrape.
+ * has not applied yet (counted up to 10,000), read at scrape time (at most every `SCRAPE_CACHE_MS`).
  */
 export function registerProjectorLagGauge(
   metrics: Metrics,
-  lagByRegion: () => Promise<{ region: string; behind: number }[]>,
+  read: () => Promise<{ region: string; behind: number }[]>,
+  ttlMs = SCRAPE_CACHE_MS,
 ): void {
+  const lagByRegion = cachedRead(read, ttlMs);
   new Gauge({
     name: 'gatehouse_projector_lag_events',
     help: 'Events appended to the ledger that the projector has not applied yet',
@@ -51,10 +65,15 @@ export function registerProjectorLagGauge(
 
 /**
  * `gatehouse_stripe_quarantined_events`: Stripe events held for connected accounts that no community
- * has linked yet, read at each scrape. A count that stays above zero usually means a community's
+ * has linked yet, read at scrape time (at most every `SCRAPE_CACHE_MS`). A count that stays above zero usually means a community's
  * `stripeAccountId` is missing or mistyped (`gatehouse stripe quarantine` lists the accounts).
  */
-export function registerQuarantineGauge(metrics: Metrics, heldEvents: () => Promise<number>): void {
+export function registerQuarantineGauge(
+  metrics: Metrics,
+  read: () => Promise<number>,
+  ttlMs = SCRAPE_CACHE_MS,
+): void {
+  const heldEvents = cachedRead(read, ttlMs);
   new Gauge({
     name: 'gatehouse_stripe_quarantined_events',
     help: 'Stripe events held for connected accounts that no community has linked yet',

@@ -1,0 +1,43 @@
+import { createMetrics, registerProjectorLagGauge, registerQuarantineGauge } from './metrics';
+
+// The gauges read the database at scrape time; /metrics needs no token, so reads are shared and
+// kept for a while rather than made once per request.
+
+const valueOf = (text: string, line: RegExp) => Number(line.exec(text)?.[1]);
+
+describe('gauges read at scrape time', () => {
+  it('share one read between scrapes within the cache time, and read again after it', async () => {
+    const metrics = createMetrics();
+    let reads = 0;
+    registerQuarantineGauge(metrics, async () => ++reads * 10, 100);
+    const held = /^gatehouse_stripe_quarantined_events (\d+)$/m;
+
+    const together = await Promise.all([1, 2, 3].map(() => metrics.registry.metrics()));
+    expect(together.map((t) => valueOf(t, held))).toEqual([10, 10, 10]);
+    expect(valueOf(await metrics.registry.metrics(), held)).toBe(10);
+    expect(reads).toBe(1);
+
+    await new Promise((r) => setTimeout(r, 150));
+    expect(valueOf(await metrics.registry.metrics(), held)).toBe(20);
+    expect(reads).toBe(2);
+  });
+
+  it('keep the last value when a read fails, and the scrape still answers', async () => {
+    const metrics = createMetrics();
+    const lags = [[{ region: 'in', behind: 7 }], new Error('database away')];
+    registerProjectorLagGauge(
+      metrics,
+      async () => {
+        const next = lags.shift()!;
+        if (next instanceof Error) throw next;
+        return next;
+      },
+      1,
+    );
+    const lag = /^gatehouse_projector_lag_events\{region="in"\} (\d+)$/m;
+    expect(valueOf(await metrics.registry.metrics(), lag)).toBe(7);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(valueOf(await metrics.registry.metrics(), lag)).toBe(7);
+    expect(lags).toEqual([]);
+  });
+});
