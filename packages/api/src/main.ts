@@ -9,7 +9,7 @@ import {
   type CommunityDirectory,
 } from '@gatehouse/stripe';
 import { AppendBatcher } from '@gatehouse/ledger';
-import { pendingMigrations } from '@gatehouse/projections';
+import { pendingMigrationsOf } from '@gatehouse/projections';
 import type { Config } from './config';
 import { startRegion, regionStores, type RegionRuntime } from './region';
 import { RegionRoutedLedger } from './region-ledger';
@@ -279,7 +279,7 @@ function readinessChecks(regions: readonly RegionRuntime[], multiRegion: boolean
       {
         name: name('migrations'),
         check: async () => {
-          const pending = await pendingMigrations(r.databaseUrl);
+          const pending = await pendingMigrationsOf(r.dataSource);
           if (pending.length) throw new Error(`pending: ${pending.join(', ')}`);
         },
       },

@@ -1,6 +1,6 @@
 import { createTestDatabase, type TestDatabase } from '@test/support';
 import { Client } from 'pg';
-import { pendingMigrations, runMigrations } from './data-source';
+import { createDataSource, pendingMigrations, pendingMigrationsOf, runMigrations } from './data-source';
 import { migrations } from './migrations';
 
 const ALL = migrations.map((m) => m.name);
@@ -12,6 +12,32 @@ describe('read-model migrations', () => {
   });
   afterAll(async () => {
     await db.drop();
+  });
+
+  it('are reported pending through an open data source and its pool, as /readyz asks', async () => {
+    const fresh = await createTestDatabase('proj_mig_of');
+    const ds = createDataSource({ url: fresh.url, poolSize: 1 });
+    await ds.initialize();
+    try {
+      expect(await pendingMigrationsOf(ds)).toEqual(ALL);
+      await runMigrations(fresh.url);
+      expect(await pendingMigrationsOf(ds)).toEqual([]);
+      // The pool answers every call: no session is opened per check.
+      const sessions = async () => {
+        await ds.query('SELECT pg_stat_clear_snapshot()');
+        const [row] = await ds.query<{ n: string }[]>(
+          'SELECT sessions::text AS n FROM pg_stat_database WHERE datname = current_database()',
+        );
+        return Number(row.n);
+      };
+      const before = await sessions();
+      for (let i = 0; i < 5; i++) await pendingMigrationsOf(ds);
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await sessions()) - before).toBe(0);
+    } finally {
+      await ds.destroy();
+      await fresh.drop();
+    }
   });
 
   it('apply to an empty database, then apply nothing the second time', async () => {

@@ -93,21 +93,27 @@ export async function runMigrations(
   });
 }
 
-/** Names of migrations not yet applied (for /readyz: ready means empty). */
+/** Names of migrations not yet applied to the database at `url` (empty when up to date). */
 export async function pendingMigrations(
   url: string,
   options: Omit<DataSourceConfig, 'url'> = {},
 ): Promise<string[]> {
-  return withDataSource({ ...options, url }, async (ds) => {
-    const tables = await ds.query<{ n: number }[]>(
-      `SELECT count(*)::int AS n FROM pg_tables WHERE tablename = $1 AND schemaname = current_schema()`,
-      [MIGRATIONS_TABLE],
-    );
-    const done = new Set<string>();
-    if (tables[0].n > 0) {
-      const rows = await ds.query<{ name: string }[]>(`SELECT name FROM ${MIGRATIONS_TABLE}`);
-      for (const r of rows) done.add(r.name);
-    }
-    return ds.migrations.map((m) => m.name ?? m.constructor.name).filter((n) => !done.has(n));
-  });
+  return withDataSource({ ...options, url }, pendingMigrationsOf);
+}
+
+/**
+ * Names of migrations not yet applied, through an initialised data source of `createDataSource`
+ * and its pool (for /readyz, which a new connection per call would make costly to ask).
+ */
+export async function pendingMigrationsOf(ds: DataSource): Promise<string[]> {
+  const tables = await ds.query<{ n: number }[]>(
+    `SELECT count(*)::int AS n FROM pg_tables WHERE tablename = $1 AND schemaname = current_schema()`,
+    [MIGRATIONS_TABLE],
+  );
+  const done = new Set<string>();
+  if (tables[0].n > 0) {
+    const rows = await ds.query<{ name: string }[]>(`SELECT name FROM ${MIGRATIONS_TABLE}`);
+    for (const r of rows) done.add(r.name);
+  }
+  return ds.migrations.map((m) => m.name ?? m.constructor.name).filter((n) => !done.has(n));
 }
