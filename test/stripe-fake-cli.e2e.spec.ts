@@ -1,25 +1,17 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { createStripeClient } from '@gatehouse/api';
-import { eventually, repoRoot } from '@test/support';
+import { eventually, startCliProcess } from '@test/support';
 
 // `gatehouse stripe fake` as a user runs it for a demo: the fake Stripe API in the foreground, reached
 // by the real Stripe SDK through STRIPE_API_BASE, stopped with Ctrl-C.
 
 describe('gatehouse stripe fake', () => {
   it('serves the Stripe API to the real SDK until SIGINT', async () => {
-    const bin = path.join(repoRoot, 'packages', 'cli', 'bin', 'gatehouse.js');
-    const child = spawn(process.execPath, [bin, 'stripe', 'fake', '--port', '0'], {
-      env: { PATH: process.env.PATH ?? '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const fake = startCliProcess(['stripe', 'fake', '--port', '0'], { PATH: process.env.PATH });
     try {
-      const url = await eventually(async () => /STRIPE_API_BASE=(http:\/\/\S+)/.exec(stdout)?.[1], 30_000);
+      const url = await eventually(
+        async () => /STRIPE_API_BASE=(http:\/\/\S+)/.exec(fake.stdout())?.[1],
+        30_000,
+      );
       const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
 
       const product = await stripe.products.create({ name: 'Gold' });
@@ -39,9 +31,9 @@ describe('gatehouse stripe fake', () => {
       expect(listed.data.map((c) => c.id)).toEqual([customer.id]);
       await expect(stripe.customers.retrieve('cus_missing')).rejects.toMatchObject({ statusCode: 404 });
     } finally {
-      child.kill('SIGINT');
+      fake.kill('SIGINT');
     }
-    expect(await exited).toBe(0);
-    expect(stderr).toContain('fake Stripe API stopped');
+    expect(await fake.exited).toBe(0);
+    expect(fake.stderr()).toContain('fake Stripe API stopped');
   }, 60_000);
 });

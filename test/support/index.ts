@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 
 export { repoRoot } from './services';
+export { startCliProcess, type CliProcess } from './cli-process';
 
 /** The PostgreSQL server chosen by the global setup (an admin URL). */
 export function testDatabaseServerUrl(): string {

@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import { Client } from 'pg';
-import { repoRoot } from './services';
+import { startCliProcess } from './cli-process';
 
 // Talking to a started Gatehouse as Stripe and as an admin would: signed webhook POSTs, GraphQL,
 // the CLI as a child process, and a direct look at the database behind it.
@@ -150,21 +148,10 @@ export function runCli(
   env: Record<string, string | undefined>,
   timeoutMs = 60_000,
 ): Promise<CliResult> {
-  const bin = path.join(repoRoot, 'packages', 'cli', 'bin', 'gatehouse.js');
-  const child = spawn(process.execPath, [bin, ...args], {
-    cwd: repoRoot,
-    env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  const cli = startCliProcess(args, env);
+  const timer = setTimeout(() => cli.kill('SIGKILL'), timeoutMs);
+  return cli.exited.then((code) => {
+    clearTimeout(timer);
+    return { code, stdout: cli.stdout(), stderr: cli.stderr() };
   });
 }

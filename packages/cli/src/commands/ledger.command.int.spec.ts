@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { PostgresLedger, type NewEvent } from '@gatehouse/ledger';
 import { Projector, archiveProjection, createDataSource, runMigrations } from '@gatehouse/projections';
-import { createTestDatabase, eventually, repoRoot, type TestDatabase } from '@test/support';
+import { createTestDatabase, eventually, repoRoot, startCliProcess, type TestDatabase } from '@test/support';
 import pino from 'pino';
 
 // The CLI as a user runs it: the built `gatehouse` against a real database.
@@ -126,25 +126,23 @@ describe('gatehouse ledger', () => {
 
   // Last: it appends to the ledger the tests above count.
   it('tails what is appended from now on, of one community, and stops cleanly on SIGINT', async () => {
-    const bin = path.join(repoRoot, 'packages', 'cli', 'bin', 'gatehouse.js');
-    const child = spawn(process.execPath, [bin, 'ledger', 'tail', '--community', 'c-two'], {
-      env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const tail = startCliProcess(['ledger', 'tail', '--community', 'c-two'], {
+      PATH: process.env.PATH,
+      LOG_LEVEL: 'warn',
+      ...env,
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     const ledger = new PostgresLedger({ connectionString: db.url });
     try {
-      await eventually(async () => (stderr.includes('following the ledger') ? true : undefined), 60_000);
+      await eventually(
+        async () => (tail.stderr().includes('following the ledger') ? true : undefined),
+        60_000,
+      );
       await ledger.append([
         { ...event(100_000, 'c-one'), id: 'tail-one' },
         { ...event(100_001, 'c-two'), id: 'tail-two' },
       ]);
       const printed = await eventually(
-        async () => (stdout.includes('tail-two') ? stdout : undefined),
+        async () => (tail.stdout().includes('tail-two') ? tail.stdout() : undefined),
         20_000,
       );
       // Nothing of the 50,000 events already there, nothing of the other community.
@@ -156,8 +154,8 @@ describe('gatehouse ledger', () => {
       ).toEqual(['tail-two']);
     } finally {
       await ledger.close();
-      child.kill('SIGINT');
+      tail.kill('SIGINT');
     }
-    expect(await exited).toBe(0);
+    expect(await tail.exited).toBe(0);
   }, 120_000);
 });
