@@ -57,6 +57,7 @@ export function registerProjectorLagGauge(
     labelNames: ['region'] as const,
     registers: [metrics.registry],
     async collect() {
+      // As below: a failed read leaves the last values.
       const lags = await lagByRegion().catch(() => undefined);
       for (const { region, behind } of lags ?? []) this.set({ region }, behind);
     },
@@ -65,8 +66,9 @@ export function registerProjectorLagGauge(
 
 /**
  * `gatehouse_stripe_quarantined_events`: Stripe events held for connected accounts that no community
- * has linked yet, read at scrape time (at most every `SCRAPE_CACHE_MS`). A count that stays above zero usually means a community's
- * `stripeAccountId` is missing or mistyped (`gatehouse stripe quarantine` lists the accounts).
+ * has linked yet, read at scrape time (at most every `SCRAPE_CACHE_MS`). A count that stays above
+ * zero usually means a community's `stripeAccountId` is missing or mistyped (`gatehouse stripe
+ * quarantine` lists the accounts).
  */
 export function registerQuarantineGauge(
   metrics: Metrics,
