@@ -19,7 +19,10 @@ export * from './reconcile/reconciler';
 export {
   startFakeStripe,
   stripeConfigForApiBase,
+  FAKE_STRIPE_API_VERSION,
+  type FakeDelivery,
   type FakeStripe,
   type FakeStripeOptions,
+  type FakeWebhookTarget,
 } from './testing/fake-stripe/fake-stripe';
 export * as stripeTestKit from './testing';

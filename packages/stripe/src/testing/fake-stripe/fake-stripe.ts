@@ -2,6 +2,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { StripeEvent } from '../../stripe-event';
+import { buildEvent } from '../stripe-events';
+import { BASIL_API } from '../stripe-objects';
 import {
   FakeAccountStore,
   FakeStripeError,
@@ -23,6 +25,9 @@ import {
   strParam,
   type Params,
 } from './fake-stripe-params';
+import { WebhookSender, type FakeDelivery, type FakeWebhookTarget } from './fake-stripe-webhooks';
+
+export type { FakeDelivery, FakeWebhookTarget } from './fake-stripe-webhooks';
 
 export type FakeStripeRequest = {
   method: string;
@@ -41,6 +46,13 @@ export type FakeStripeOptions = {
   host?: string;
   /** Unix seconds for `created` and period starts; the wall clock by default. */
   clock?: () => number;
+  /**
+   * An endpoint to send every recorded event to, signed with its secret, as Stripe sends to a
+   * webhook endpoint (in order, one attempt each; a failed one is listed with `delivery_success=false`).
+   */
+  webhooks?: FakeWebhookTarget;
+  /** Called after each delivery attempt (for progress output). */
+  onDelivery?: (delivery: FakeDelivery) => void;
 };
 
 export type FakeStripe = {
@@ -49,8 +61,24 @@ export type FakeStripe = {
   port: number;
   /** Every API request received, in order. */
   readonly requests: FakeStripeRequest[];
-  /** Adds an event to the Events API (of `event.account`, or the platform). */
+  /**
+   * Adds an event to the Events API (of `event.account`, or the platform), as if it had happened;
+   * it is not sent to the webhook endpoint. The fake records its own events for what its API and
+   * its Checkout page change.
+   */
   emit(event: StripeEvent, options?: { deliverySuccess?: boolean }): void;
+  /**
+   * Pays an open Checkout session, as a buyer on the Checkout page would: the customer (created when
+   * the session names none), the subscription (subscription mode) or a payment intent (payment
+   * mode), the completed session, and their events. Returns the session as it is now.
+   */
+  completeCheckout(sessionId: string, options?: { email?: string }): FakeObject;
+  /** Every webhook delivery attempted so far, in order. */
+  readonly deliveries: readonly FakeDelivery[];
+  /** Sends the events recorded from now on to this endpoint (null: to none), like `webhooks`. */
+  forward(target: FakeWebhookTarget | null): void;
+  /** Resolves once every event recorded so far has had its delivery attempt. */
+  settled(): Promise<void>;
   /** Puts any Stripe object (an invoice built with the kit, say) where the API will find it. */
   seed(object: FakeObject, account?: string): void;
   /** An object as the fake holds it now. */
@@ -58,7 +86,38 @@ export type FakeStripe = {
   close(): Promise<void>;
 };
 
-type Ctx = { store: FakeAccountStore; account: string | null; params: Params; now: number; base: string };
+/** The events a request caused, recorded once it succeeds (Stripe answers before it sends them). */
+type PendingEvent = { type: string; object: FakeObject; previous?: Record<string, unknown> };
+
+type Ctx = {
+  store: FakeAccountStore;
+  account: string | null;
+  params: Params;
+  now: number;
+  base: string;
+  events: PendingEvent[];
+};
+
+/** The API version whose object shapes the fake serves (period dates on items, `discounts[]`). */
+export const FAKE_STRIPE_API_VERSION = BASIL_API;
+
+/** Records `type` for `object` as it is now. */
+function emitEvent(ctx: Ctx, type: string, object: FakeObject): void {
+  ctx.events.push({ type, object: structuredClone(object) });
+}
+
+/**
+ * Records `type` when `object` differs from `before` (a copy taken before the change), with the
+ * earlier values of the top-level fields that changed, as Stripe's `previous_attributes`.
+ */
+function emitChange(ctx: Ctx, type: string, before: FakeObject, object: FakeObject): void {
+  const previous: Record<string, unknown> = {};
+  for (const key of new Set([...Object.keys(before), ...Object.keys(object)])) {
+    if (JSON.stringify(before[key]) !== JSON.stringify(object[key])) previous[key] = before[key] ?? null;
+  }
+  if (Object.keys(previous).length === 0) return;
+  ctx.events.push({ type, object: structuredClone(object), previous });
+}
 type Handler = (ctx: Ctx, req: Request) => unknown;
 
 const INTERVAL_SECONDS: Record<string, number> = { day: 86_400, week: 7 * 86_400 };
@@ -224,10 +283,152 @@ function schedulePhases(ctx: Ctx, params: Params): FakeObject[] {
   });
 }
 
-function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, string, Handler][] {
-  const created = (ctx: Ctx, obj: Omit<FakeObject, 'created' | 'livemode'> & { created?: number }) =>
-    ctx.store.put({ created: ctx.now, livemode: false, ...obj } as unknown as FakeObject);
+/** Stores a new object and records `<event prefix>.created` for it (null: no event). */
+function created(
+  ctx: Ctx,
+  obj: Omit<FakeObject, 'created' | 'livemode'> & { created?: number },
+  eventPrefix: string | null = String(obj.object),
+): FakeObject {
+  const stored = ctx.store.put({ created: ctx.now, livemode: false, ...obj } as unknown as FakeObject);
+  if (eventPrefix) emitEvent(ctx, `${eventPrefix}.created`, stored);
+  return stored;
+}
 
+type NewSubscription = {
+  customer: string;
+  /** `items[]` as the API takes them: `{ price, quantity?, metadata? }`. */
+  items: Params[];
+  trialDays?: number;
+  metadata: Record<string, string>;
+  discounts: { coupon: string | null; promotion_code: string | null }[];
+};
+
+/** A subscription whose first period starts now (or its trial), and `customer.subscription.created`. */
+function createSubscription(ctx: Ctx, spec: NewSubscription): FakeObject {
+  ctx.store.get('customer', spec.customer);
+  const id = newId('sub');
+  if (spec.items.length === 0) throw required('items');
+  const trialDays = spec.trialDays;
+  if (trialDays !== undefined && (trialDays < 0 || trialDays > 730))
+    throw invalid('trial_period_days', 'trial_period_days must be at most 730');
+  const first = priceOf(ctx, strParam(spec.items[0], 'price') ?? '', 'items[0][price]');
+  const recurring = first.recurring as { interval: string; interval_count: number } | null;
+  if (!recurring) throw invalid('items[0][price]', 'The price must be recurring');
+  const trialEnd = trialDays ? ctx.now + trialDays * 86_400 : null;
+  const periodEnd = trialEnd ?? addInterval(ctx.now, recurring.interval, recurring.interval_count);
+  const sub = created(
+    ctx,
+    {
+      id,
+      object: 'subscription',
+      customer: spec.customer,
+      status: trialEnd ? 'trialing' : 'active',
+      billing_cycle_anchor: periodEnd,
+      cancel_at: null,
+      cancel_at_period_end: false,
+      canceled_at: null,
+      ended_at: null,
+      currency: first.currency,
+      discounts: spec.discounts,
+      latest_invoice: null,
+      metadata: spec.metadata,
+      pending_update: null,
+      schedule: null,
+      start_date: ctx.now,
+      trial_start: trialEnd ? ctx.now : null,
+      trial_end: trialEnd,
+    },
+    null,
+  );
+  setItems(
+    sub,
+    spec.items.map((s, i) => subscriptionItem(ctx, id, s, ctx.now, periodEnd, i)),
+  );
+  emitEvent(ctx, 'customer.subscription.created', sub);
+  return sub;
+}
+
+/**
+ * What Stripe does when a buyer pays an open Checkout session: a customer when the session names
+ * none (always in subscription mode, on `customer_creation=always` in payment mode), the
+ * subscription from the line items and `subscription_data`, or a payment intent, then the session
+ * completes. It neither invoices nor charges: those events are the tests' to `emit`.
+ */
+function completeSession(ctx: Ctx, session: FakeObject, email: string | undefined): FakeObject {
+  if (session.status === 'complete') return session;
+  if (session.status !== 'open')
+    throw invalid('checkout_session', `This Checkout session is ${String(session.status)}.`);
+  const mode = String(session.mode);
+  const buyerEmail = email ?? (session.customer_email as string | null) ?? null;
+  let customer = (session.customer as string | null) ?? null;
+  if (!customer && (mode !== 'payment' || session.customer_creation === 'always')) {
+    customer = created(ctx, {
+      id: newId('cus'),
+      object: 'customer',
+      email: buyerEmail,
+      name: null,
+      metadata: {},
+    }).id;
+  }
+  const discounts = (session.discounts ?? []) as { coupon: string | null; promotion_code: string | null }[];
+  let subscription: FakeObject | null = null;
+  if (mode === 'subscription') {
+    const data = (session.subscription_data ?? {}) as Params;
+    const lineItems = (session.line_items as { data: FakeObject[] }).data;
+    subscription = createSubscription(ctx, {
+      customer: customer!,
+      items: lineItems.map((li) => ({
+        price: (li.price as FakeObject).id,
+        quantity: String(li.quantity),
+      })),
+      trialDays: intParam(data, 'trial_period_days'),
+      metadata: metadataParam(data),
+      discounts,
+    });
+  }
+  for (const d of discounts) {
+    const promotion = d.promotion_code ? ctx.store.find(d.promotion_code) : undefined;
+    if (promotion) promotion.times_redeemed = Number(promotion.times_redeemed ?? 0) + 1;
+    const coupon = ctx.store.find(d.coupon ?? (promotion?.coupon as FakeObject | undefined)?.id ?? '');
+    if (coupon) coupon.times_redeemed = Number(coupon.times_redeemed ?? 0) + 1;
+  }
+  Object.assign(session, {
+    status: 'complete',
+    // Nothing is due today in setup mode or when a trial starts.
+    payment_status: mode === 'setup' || subscription?.status === 'trialing' ? 'no_payment_required' : 'paid',
+    customer,
+    customer_details: { email: buyerEmail, name: null, phone: null, address: null, tax_exempt: 'none' },
+    subscription: subscription?.id ?? null,
+    payment_intent: mode === 'payment' ? newId('pi') : null,
+  });
+  // Stripe's session objects carry no line items unless asked to expand them: nor does the event.
+  const { line_items: _lineItems, ...shown } = session;
+  emitEvent(ctx, 'checkout.session.completed', shown as FakeObject);
+  return session;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
+}
+
+function checkoutPage(session: FakeObject): string {
+  const id = escapeHtml(String(session.id));
+  const total = `${Number(session.amount_total)} ${escapeHtml(String(session.currency ?? ''))}`;
+  const email = session.customer
+    ? ''
+    : `<p><label>Email <input type="email" name="email" value="${escapeHtml(String(session.customer_email ?? ''))}"></label></p>`;
+  const action =
+    session.status === 'open'
+      ? `<form method="post" action="/checkout/${id}/complete">${email}<p><button type="submit">Pay ${total}</button></p></form>` +
+        (session.cancel_url ? `<p><a href="${escapeHtml(String(session.cancel_url))}">Cancel</a></p>` : '')
+      : `<p>This session is ${escapeHtml(String(session.status))}.</p>`;
+  return `<!doctype html><meta charset="utf-8"><title>Fake Stripe Checkout</title><h1>Fake Stripe Checkout</h1><p>Session <code>${id}</code> (${escapeHtml(String(session.mode))}), total ${total}.</p>${action}<p>This page stands in for Stripe Checkout in tests and demos.</p>`;
+}
+
+function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, string, Handler][] {
   return [
     // Customers
     [
@@ -248,9 +449,11 @@ function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, stri
       '/v1/customers/:id',
       (ctx, req) => {
         const c = ctx.store.get('customer', String(req.params.id));
+        const before = structuredClone(c);
         const email = strParam(ctx.params, 'email');
         if (email !== undefined) c.email = email;
         c.metadata = { ...(c.metadata as object), ...metadataParam(ctx.params) };
+        emitChange(ctx, 'customer.updated', before, c);
         return c;
       },
     ],
@@ -321,9 +524,11 @@ function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, stri
       '/v1/prices/:id',
       (ctx, req) => {
         const p = ctx.store.get('price', String(req.params.id));
+        const before = structuredClone(p);
         const active = boolParam(ctx.params, 'active');
         if (active !== undefined) p.active = active;
         p.metadata = { ...(p.metadata as object), ...metadataParam(ctx.params) };
+        emitChange(ctx, 'price.updated', before, p);
         return p;
       },
     ],
@@ -431,8 +636,10 @@ function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, stri
       '/v1/promotion_codes/:id',
       (ctx, req) => {
         const p = ctx.store.get('promotion_code', String(req.params.id), 'promotion code');
+        const before = structuredClone(p);
         const active = boolParam(ctx.params, 'active');
         if (active !== undefined) p.active = active;
+        emitChange(ctx, 'promotion_code.updated', before, p);
         return p;
       },
     ],
@@ -494,35 +701,45 @@ function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, stri
         }
         const id = `cs_test_${newId('x').slice(2)}`;
         const subscriptionData = objParam(ctx.params, 'subscription_data');
-        return created(ctx, {
-          id,
-          object: 'checkout.session',
-          mode,
-          status: 'open',
-          payment_status: 'unpaid',
-          url: `${ctx.base}/checkout/${id}`,
-          success_url: strParam(ctx.params, 'success_url') ?? null,
-          cancel_url: strParam(ctx.params, 'cancel_url') ?? null,
-          customer: customer ?? null,
-          customer_email: strParam(ctx.params, 'customer_email') ?? null,
-          client_reference_id: strParam(ctx.params, 'client_reference_id') ?? null,
-          metadata: metadataParam(ctx.params),
-          allow_promotion_codes: boolParam(ctx.params, 'allow_promotion_codes') ?? null,
-          discounts,
-          subscription_data: subscriptionData ?? null,
-          amount_total: lineItems.reduce((s, li) => s + li.amount_total, 0),
-          currency: (lineItems[0]?.currency as string | undefined) ?? null,
-          subscription: null,
-          payment_intent: null,
-          invoice: null,
-          expires_at: ctx.now + 86_400,
-          line_items: {
-            object: 'list',
-            data: lineItems,
-            has_more: false,
-            url: `/v1/checkout/sessions/${id}/line_items`,
+        const customerCreation = strParam(ctx.params, 'customer_creation');
+        if (customerCreation && !['always', 'if_required'].includes(customerCreation))
+          throw invalid('customer_creation', `Invalid customer_creation: ${customerCreation}`);
+        // Stripe records no event for a new session: its first is `checkout.session.completed`.
+        return created(
+          ctx,
+          {
+            id,
+            object: 'checkout.session',
+            mode,
+            status: 'open',
+            payment_status: 'unpaid',
+            url: `${ctx.base}/checkout/${id}`,
+            success_url: strParam(ctx.params, 'success_url') ?? null,
+            cancel_url: strParam(ctx.params, 'cancel_url') ?? null,
+            customer: customer ?? null,
+            customer_email: strParam(ctx.params, 'customer_email') ?? null,
+            client_reference_id: strParam(ctx.params, 'client_reference_id') ?? null,
+            metadata: metadataParam(ctx.params),
+            allow_promotion_codes: boolParam(ctx.params, 'allow_promotion_codes') ?? null,
+            customer_creation: customerCreation ?? null,
+            customer_details: null,
+            discounts,
+            subscription_data: subscriptionData ?? null,
+            amount_total: lineItems.reduce((s, li) => s + li.amount_total, 0),
+            currency: (lineItems[0]?.currency as string | undefined) ?? null,
+            subscription: null,
+            payment_intent: null,
+            invoice: null,
+            expires_at: ctx.now + 86_400,
+            line_items: {
+              object: 'list',
+              data: lineItems,
+              has_more: false,
+              url: `/v1/checkout/sessions/${id}/line_items`,
+            },
           },
-        });
+          null,
+        );
       },
     ],
     [
@@ -540,46 +757,14 @@ function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, stri
     [
       'post',
       '/v1/subscriptions',
-      (ctx) => {
-        const customer = requiredStr(ctx.params, 'customer');
-        ctx.store.get('customer', customer);
-        const id = newId('sub');
-        const specs = arrayParam(ctx.params, 'items');
-        if (specs.length === 0) throw required('items');
-        const trialDays = intParam(ctx.params, 'trial_period_days');
-        if (trialDays !== undefined && (trialDays < 0 || trialDays > 730))
-          throw invalid('trial_period_days', 'trial_period_days must be at most 730');
-        const first = priceOf(ctx, strParam(specs[0], 'price') ?? '', 'items[0][price]');
-        const recurring = first.recurring as { interval: string; interval_count: number } | null;
-        if (!recurring) throw invalid('items[0][price]', 'The price must be recurring');
-        const trialEnd = trialDays ? ctx.now + trialDays * 86_400 : null;
-        const periodEnd = trialEnd ?? addInterval(ctx.now, recurring.interval, recurring.interval_count);
-        const sub = created(ctx, {
-          id,
-          object: 'subscription',
-          customer,
-          status: trialEnd ? 'trialing' : 'active',
-          billing_cycle_anchor: periodEnd,
-          cancel_at: null,
-          cancel_at_period_end: false,
-          canceled_at: null,
-          ended_at: null,
-          currency: first.currency,
-          discounts: discountsParam(ctx, ctx.params),
-          latest_invoice: null,
+      (ctx) =>
+        createSubscription(ctx, {
+          customer: requiredStr(ctx.params, 'customer'),
+          items: arrayParam(ctx.params, 'items'),
+          trialDays: intParam(ctx.params, 'trial_period_days'),
           metadata: metadataParam(ctx.params),
-          pending_update: null,
-          schedule: null,
-          start_date: ctx.now,
-          trial_start: trialEnd ? ctx.now : null,
-          trial_end: trialEnd,
-        });
-        setItems(
-          sub,
-          specs.map((s, i) => subscriptionItem(ctx, id, s, ctx.now, periodEnd, i)),
-        );
-        return sub;
-      },
+          discounts: discountsParam(ctx, ctx.params),
+        }),
     ],
     ['get', '/v1/subscriptions/:id', (ctx, req) => ctx.store.get('subscription', String(req.params.id))],
     [
@@ -592,6 +777,7 @@ function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, stri
             'subscription',
             'A canceled subscription can only update its cancellation_details and metadata.',
           );
+        const before = structuredClone(sub);
         const items = [...itemsOf(sub)];
         arrayParam(ctx.params, 'items').forEach((spec, i) => {
           const itemId = strParam(spec, 'id');
@@ -627,6 +813,7 @@ function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, stri
         if (ctx.params.metadata !== undefined)
           sub.metadata = { ...(sub.metadata as object), ...metadataParam(ctx.params) };
         if (ctx.params.discounts !== undefined) sub.discounts = discountsParam(ctx, ctx.params);
+        emitChange(ctx, 'customer.subscription.updated', before, sub);
         return sub;
       },
     ],
@@ -635,8 +822,10 @@ function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, stri
       '/v1/subscriptions/:id',
       (ctx, req) => {
         const sub = ctx.store.get('subscription', String(req.params.id));
-        if (sub.status !== 'canceled')
+        if (sub.status !== 'canceled') {
           Object.assign(sub, { status: 'canceled', canceled_at: ctx.now, ended_at: ctx.now });
+          emitEvent(ctx, 'customer.subscription.deleted', sub);
+        }
         return sub;
       },
     ],
@@ -676,7 +865,9 @@ function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, stri
               'from_subscription',
               `The subscription is already attached to a schedule (${String(sub.schedule)}).`,
             );
+          const subBefore = structuredClone(sub);
           sub.schedule = id;
+          emitChange(ctx, 'customer.subscription.updated', subBefore, sub);
           const items = itemsOf(sub);
           return created(ctx, {
             id,
@@ -732,11 +923,13 @@ function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, stri
         if (s.status === 'released' || s.status === 'canceled' || s.status === 'completed') {
           throw invalid('schedule', `You cannot update a subscription schedule that is ${String(s.status)}.`);
         }
+        const before = structuredClone(s);
         if (ctx.params.phases !== undefined) s.phases = schedulePhases(ctx, ctx.params);
         const endBehavior = strParam(ctx.params, 'end_behavior');
         if (endBehavior) s.end_behavior = endBehavior;
         if (ctx.params.metadata !== undefined)
           s.metadata = { ...(s.metadata as object), ...metadataParam(ctx.params) };
+        emitChange(ctx, 'subscription_schedule.updated', before, s);
         return s;
       },
     ],
@@ -751,13 +944,18 @@ function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, stri
             `You cannot release a subscription schedule that is ${String(s.status)}.`,
           );
         const sub = s.subscription ? ctx.store.find(String(s.subscription)) : undefined;
-        if (sub) sub.schedule = null;
+        if (sub) {
+          const subBefore = structuredClone(sub);
+          sub.schedule = null;
+          emitChange(ctx, 'customer.subscription.updated', subBefore, sub);
+        }
         Object.assign(s, {
           status: 'released',
           released_at: ctx.now,
           released_subscription: s.subscription,
           subscription: null,
         });
+        emitEvent(ctx, 'subscription_schedule.released', s);
         return s;
       },
     ],
@@ -789,7 +987,7 @@ function buildRoutes(fake: { emitted: Map<string, Set<string>> }): [string, stri
         const type = strParam(ctx.params, 'type');
         const types = arrayParam(ctx.params, 'types').map((t) => String(t.value));
         const deliverySuccess = boolParam(ctx.params, 'delivery_success');
-        const failed = fake.emitted.get(ctx.account ?? '') ?? new Set<string>();
+        const failed = fake.failed.get(ctx.account ?? '') ?? new Set<string>();
         return list(
           ctx.store
             .all('event')
@@ -848,7 +1046,9 @@ function expand(obj: unknown, ctx: Ctx): unknown {
 /**
  * Starts a small stateful imitation of Stripe's v1 API for tests and demos. Point the real SDK at it:
  * `STRIPE_API_BASE=http://127.0.0.1:12111` ⇒ `new Stripe(key, stripeConfigForApiBase(base))`.
- * It stores and echoes what it is told; it does not invoice, charge or prorate.
+ * It stores and echoes what it is told, records the events Stripe would record for those changes
+ * (in the Events API, and sent to `webhooks` when given), and completes Checkout sessions paid on
+ * its Checkout page; it does not invoice, charge or prorate.
  */
 export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<FakeStripe> {
   const clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
@@ -862,31 +1062,98 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   };
   const requests: FakeStripeRequest[] = [];
   const idempotent = new Map<string, { status: number; body: unknown; fingerprint: string }>();
-  const state = { emitted: new Map<string, Set<string>>() };
+  /** Per account: events whose delivery failed (what `delivery_success=false` lists). */
+  const state = { failed: new Map<string, Set<string>>() };
+  const markFailed = (account: string | null, eventId: string) => {
+    const key = account ?? '';
+    if (!state.failed.has(key)) state.failed.set(key, new Set());
+    state.failed.get(key)!.add(eventId);
+  };
+  const deliveries: FakeDelivery[] = [];
+  let target: FakeWebhookTarget | null = options.webhooks ?? null;
+  const sender = new WebhookSender((d) => {
+    deliveries.push(d);
+    if (!d.ok) markFailed(d.account, d.eventId);
+    options.onDelivery?.(d);
+  });
   let base = '';
+
+  const newCtx = (account: string | null, params: Params): Ctx => ({
+    store: storeFor(account),
+    account,
+    params,
+    now: clock(),
+    base,
+    events: [],
+  });
+  /** Records what a request (or the Checkout page: no request) caused, and sends it to the endpoint. */
+  const record = (ctx: Ctx, request: { id: string | null; idempotency_key: string | null }) => {
+    for (const pending of ctx.events) {
+      const event = buildEvent(pending.type, pending.object, {
+        apiVersion: FAKE_STRIPE_API_VERSION,
+        created: ctx.now,
+        ...(ctx.account && { account: ctx.account }),
+        ...(pending.previous && { previousAttributes: pending.previous }),
+        pendingWebhooks: target ? 1 : 0,
+      });
+      event.request = request;
+      ctx.store.put(event as unknown as FakeObject);
+      if (target) sender.send(structuredClone(event) as unknown as FakeObject, target);
+    }
+    ctx.events.length = 0;
+  };
+  const findSession = (id: string): { session: FakeObject; account: string | null } | undefined => {
+    for (const [key, store] of accounts) {
+      const o = store.find(id);
+      if (o?.object === 'checkout.session') return { session: o, account: key === '' ? null : key };
+    }
+    return undefined;
+  };
+  const complete = (id: string, email: string | undefined): FakeObject => {
+    const found = findSession(id);
+    if (!found) throw missing('checkout session', id);
+    const ctx = newCtx(found.account, {});
+    completeSession(ctx, found.session, email);
+    record(ctx, { id: null, idempotency_key: null });
+    return found.session;
+  };
 
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'extended');
   app.use(express.urlencoded({ extended: true, parameterLimit: 10_000 }));
 
+  const notFoundPage = '<!doctype html><title>Not found</title><p>No such checkout session.</p>';
   app.get('/checkout/:id', (req, res) => {
-    const session = [...accounts.values()]
-      .map((s) => s.find(String(req.params.id)))
-      .find((o) => o?.object === 'checkout.session');
-    if (!session) {
-      res
-        .status(404)
-        .type('html')
-        .send('<!doctype html><title>Not found</title><p>No such checkout session.</p>');
+    const found = findSession(String(req.params.id));
+    if (!found) {
+      res.status(404).type('html').send(notFoundPage);
       return;
     }
-    const id = String(session.id).replace(/[^A-Za-z0-9_]/g, '');
-    res
-      .type('html')
-      .send(
-        `<!doctype html><meta charset="utf-8"><title>Fake Stripe Checkout</title><h1>Fake Stripe Checkout</h1><p>Session <code>${id}</code> (${String(session.mode)}), total ${Number(session.amount_total)} ${String(session.currency ?? '').replace(/[^a-z]/g, '')}.</p><p>This page stands in for Stripe Checkout in tests and demos.</p>`,
-      );
+    res.type('html').send(checkoutPage(found.session));
+  });
+  // The buyer pays: the session completes and the buyer returns to `success_url`, as from Stripe.
+  app.post('/checkout/:id/complete', (req, res) => {
+    const found = findSession(String(req.params.id));
+    if (!found) {
+      res.status(404).type('html').send(notFoundPage);
+      return;
+    }
+    const email = typeof req.body?.email === 'string' && req.body.email !== '' ? req.body.email : undefined;
+    let session: FakeObject;
+    try {
+      session = complete(found.session.id, email);
+    } catch (err) {
+      if (!(err instanceof FakeStripeError)) throw err;
+      res
+        .status(err.status)
+        .type('html')
+        .send(`<!doctype html><p>${escapeHtml(err.message)}</p>`);
+      return;
+    }
+    const success = session.success_url ? String(session.success_url) : null;
+    if (success) res.redirect(303, success.replace('{CHECKOUT_SESSION_ID}', session.id));
+    else res.type('html').send(checkoutPage(session));
   });
   app.get('/billing_portal/:id', (_req, res) => {
     res
@@ -901,7 +1168,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       const account = req.header('stripe-account') ?? null;
       const key = req.header('idempotency-key') ?? null;
       const params = (method === 'get' ? req.query : (req.body ?? {})) as Params;
-      const record = (status: number) =>
+      const logRequest = (status: number) =>
         requests.push({
           method: req.method,
           path: req.path,
@@ -920,30 +1187,29 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
             'idempotency_error',
             `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`,
           );
-          record(400);
+          logRequest(400);
           res.status(400).json(err.toBody());
           return;
         }
-        record(seen.status);
+        logRequest(seen.status);
         res.status(seen.status).setHeader('idempotent-replayed', 'true').json(seen.body);
         return;
       }
       let status = 200;
       let body: unknown;
+      const requestId = `req_${newId('x').slice(2, 16)}`;
       try {
-        const ctx: Ctx = { store: storeFor(account), account, params, now: clock(), base };
+        const ctx = newCtx(account, params);
         body = structuredClone(expand(handler(ctx, req), ctx));
+        record(ctx, { id: requestId, idempotency_key: key });
       } catch (err) {
         if (!(err instanceof FakeStripeError)) throw err;
         status = err.status;
         body = err.toBody();
       }
       if (slot) idempotent.set(slot, { status, body, fingerprint });
-      record(status);
-      res
-        .status(status)
-        .setHeader('request-id', `req_${newId('x').slice(2, 16)}`)
-        .json(body);
+      logRequest(status);
+      res.status(status).setHeader('request-id', requestId).json(body);
     });
   }
   app.use((req: Request, res: Response) => {
@@ -968,14 +1234,18 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     url: base,
     port,
     requests,
+    deliveries,
+    forward(next) {
+      target = next;
+    },
     emit(event, opts = {}) {
       storeFor(event.account).put(structuredClone(event) as unknown as FakeObject);
-      if (opts.deliverySuccess === false) {
-        const key = event.account ?? '';
-        if (!state.emitted.has(key)) state.emitted.set(key, new Set());
-        state.emitted.get(key)?.add(event.id);
-      }
+      if (opts.deliverySuccess === false) markFailed(event.account ?? null, event.id);
     },
+    completeCheckout(sessionId, opts = {}) {
+      return structuredClone(complete(sessionId, opts.email));
+    },
+    settled: () => sender.settled(),
     seed(object, account) {
       if (!object.id || !object.object) throw missing('object', String(object.id));
       storeFor(account).put(

@@ -1,0 +1,311 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Stripe from 'stripe';
+import { startFakeStripe, stripeConfigForApiBase, type FakeStripe } from './fake-stripe';
+
+// The events the fake records for what its API and Checkout page change, and their delivery.
+
+const NOW = 1_767_225_600;
+const ACCOUNT = 'acct_fakeevents';
+const SECRET = 'whsec_fake_events';
+
+type Received = { event: Stripe.Event; header: string; body: string };
+
+/** A webhook endpoint that verifies with Stripe's SDK and answers `status()` (200 by default). */
+async function endpoint(status: () => number = () => 200) {
+  const received: Received[] = [];
+  const verifier = new Stripe('sk_test_verify_only');
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const header = String(req.headers['stripe-signature']);
+      const event = verifier.webhooks.constructEvent(body, header, SECRET, 300);
+      received.push({ event, header, body });
+      res.statusCode = status();
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/stripe`;
+  return {
+    url,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('fake Stripe events', () => {
+  let fake: FakeStripe;
+  let stripe: Stripe;
+
+  afterEach(() => fake?.close());
+
+  async function start(options: Parameters<typeof startFakeStripe>[0] = {}) {
+    fake = await startFakeStripe({ clock: () => NOW, ...options });
+    stripe = new Stripe('sk_test_fake', { ...stripeConfigForApiBase(fake.url), maxNetworkRetries: 0 });
+  }
+
+  async function subscriptionCatalog(opts: Stripe.RequestOptions = {}) {
+    const product = await stripe.products.create({ name: 'Gold' }, opts);
+    const price = await stripe.prices.create(
+      { product: product.id, unit_amount: 1200, currency: 'eur', recurring: { interval: 'month' } },
+      opts,
+    );
+    return { product, price };
+  }
+
+  const types = async (opts: Stripe.RequestOptions = {}) =>
+    (await stripe.events.list({ limit: 100 }, opts)).data.map((e) => e.type).reverse();
+
+  it('records an event per change made through the API, with the request that made it', async () => {
+    await start();
+    const customer = await stripe.customers.create(
+      { email: 'a@example.com' },
+      { idempotencyKey: 'create-customer-1' },
+    );
+    const [event] = (await stripe.events.list()).data;
+    expect(event).toMatchObject({
+      object: 'event',
+      type: 'customer.created',
+      api_version: '2025-03-31.basil',
+      created: NOW,
+      livemode: false,
+      pending_webhooks: 0,
+      request: { idempotency_key: 'create-customer-1' },
+      data: { object: { id: customer.id, email: 'a@example.com' } },
+    });
+    expect(event.id).toMatch(/^evt_/);
+    expect(event.request?.id).toMatch(/^req_/);
+    expect(event).not.toHaveProperty('account');
+    expect(await stripe.events.retrieve(event.id)).toEqual(event);
+
+    await stripe.customers.update(customer.id, { email: 'b@example.com' });
+    const [updated] = (await stripe.events.list({ type: 'customer.updated' })).data;
+    expect(updated.data.object).toMatchObject({ email: 'b@example.com' });
+    expect(updated.data.previous_attributes).toEqual({ email: 'a@example.com' });
+
+    // Neither a change that changes nothing, a replayed request nor a refused one records anything.
+    await stripe.customers.update(customer.id, { email: 'b@example.com' });
+    await stripe.customers.create({ email: 'a@example.com' }, { idempotencyKey: 'create-customer-1' });
+    await expect(
+      stripe.prices.create({ product: 'prod_nope', unit_amount: 1, currency: 'eur' }),
+    ).rejects.toThrow(/No such product/);
+    expect(await types()).toEqual(['customer.created', 'customer.updated']);
+  });
+
+  it('records a subscription’s life: created, updated with its previous attributes, deleted', async () => {
+    await start();
+    const { price } = await subscriptionCatalog();
+    const customer = await stripe.customers.create({ email: 'm@example.com' });
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: price.id }],
+      metadata: { gatehouse_member_id: 'm1' },
+    });
+    await stripe.subscriptions.update(sub.id, { cancel_at_period_end: true });
+    await stripe.subscriptions.cancel(sub.id);
+    await stripe.subscriptions.cancel(sub.id);
+    expect(await types()).toEqual([
+      'product.created',
+      'price.created',
+      'customer.created',
+      'customer.subscription.created',
+      'customer.subscription.updated',
+      'customer.subscription.deleted',
+    ]);
+    const byType = new Map((await stripe.events.list({ limit: 100 })).data.map((e) => [e.type, e]));
+    const createdSub = byType.get('customer.subscription.created')!.data.object as Stripe.Subscription;
+    expect(createdSub).toMatchObject({
+      id: sub.id,
+      status: 'active',
+      metadata: { gatehouse_member_id: 'm1' },
+    });
+    expect(createdSub.items.data[0]).toMatchObject({ price: { id: price.id } });
+    expect(byType.get('customer.subscription.updated')!.data.previous_attributes).toEqual({
+      cancel_at_period_end: false,
+      canceled_at: null,
+    });
+    expect(byType.get('customer.subscription.deleted')!.data.object).toMatchObject({ status: 'canceled' });
+  });
+
+  it('keeps a connected account’s events in its own Events API, naming the account', async () => {
+    await start();
+    await stripe.customers.create({ email: 'c@example.com' }, { stripeAccount: ACCOUNT });
+    expect(await types()).toEqual([]);
+    const [event] = (await stripe.events.list({}, { stripeAccount: ACCOUNT })).data;
+    expect(event).toMatchObject({ type: 'customer.created', account: ACCOUNT });
+  });
+
+  it('completes a subscription-mode session paid on its Checkout page and returns the buyer', async () => {
+    await start();
+    const opts = { stripeAccount: ACCOUNT };
+    const { price } = await subscriptionCatalog(opts);
+    const session = await stripe.checkout.sessions.create(
+      {
+        mode: 'subscription',
+        line_items: [{ price: price.id, quantity: 1 }],
+        customer_email: 'buyer@example.com',
+        success_url: 'https://makers.example/thanks?session={CHECKOUT_SESSION_ID}',
+        cancel_url: 'https://makers.example/',
+        client_reference_id: 'm7',
+        metadata: { gatehouse_member_id: 'm7' },
+        subscription_data: { metadata: { gatehouse_member_id: 'm7' }, trial_period_days: 14 },
+      },
+      opts,
+    );
+    expect(await types(opts)).toEqual(['product.created', 'price.created']);
+
+    const page = await (await fetch(session.url!)).text();
+    expect(page).toContain(`action="/checkout/${session.id}/complete"`);
+    expect(page).toContain('value="buyer@example.com"');
+    const paid = await fetch(`${fake.url}/checkout/${session.id}/complete`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'email=buyer%40example.com',
+      redirect: 'manual',
+    });
+    expect(paid.status).toBe(303);
+    expect(paid.headers.get('location')).toBe(`https://makers.example/thanks?session=${session.id}`);
+
+    const done = await stripe.checkout.sessions.retrieve(session.id, {}, opts);
+    expect(done).toMatchObject({ status: 'complete', payment_status: 'no_payment_required' });
+    expect(done.customer).toMatch(/^cus_/);
+    const sub = await stripe.subscriptions.retrieve(done.subscription as string, {}, opts);
+    expect(sub).toMatchObject({
+      customer: done.customer,
+      status: 'trialing',
+      trial_end: NOW + 14 * 86_400,
+      metadata: { gatehouse_member_id: 'm7' },
+    });
+    expect(sub.items.data.map((i) => [i.price.id, i.quantity])).toEqual([[price.id, 1]]);
+
+    expect(await types(opts)).toEqual([
+      'product.created',
+      'price.created',
+      'customer.created',
+      'customer.subscription.created',
+      'checkout.session.completed',
+    ]);
+    const [completed] = (await stripe.events.list({ type: 'checkout.session.completed' }, opts)).data;
+    expect(completed).toMatchObject({ account: ACCOUNT, request: { id: null, idempotency_key: null } });
+    expect(completed.data.object).toMatchObject({
+      id: session.id,
+      subscription: sub.id,
+      customer_details: { email: 'buyer@example.com' },
+      metadata: { gatehouse_member_id: 'm7' },
+    });
+    // As from Stripe: the line items are not in the event (they are expanded through the API).
+    expect(completed.data.object).not.toHaveProperty('line_items');
+
+    // Paying again changes nothing.
+    fake.completeCheckout(session.id);
+    expect(await types(opts)).toHaveLength(5);
+    expect((await stripe.subscriptions.list({}, opts)).data).toHaveLength(1);
+    expect(await (await fetch(session.url!)).text()).toContain('This session is complete.');
+  });
+
+  it('completes a payment-mode session with a payment intent, creating the customer when asked', async () => {
+    await start();
+    const product = await stripe.products.create({ name: 'Workshop' });
+    const price = await stripe.prices.create({ product: product.id, unit_amount: 5000, currency: 'eur' });
+    const coupon = await stripe.coupons.create({ percent_off: 10, duration: 'once' });
+    const promo = await stripe.promotionCodes.create({
+      promotion: { type: 'coupon', coupon: coupon.id },
+      code: 'TEN',
+    } as Stripe.PromotionCodeCreateParams);
+    const session = await stripe.checkout.sessions.create({
+      mode: 'payment',
+      line_items: [{ price: price.id, quantity: 1 }],
+      success_url: 'https://makers.example/thanks',
+      customer_creation: 'always',
+      discounts: [{ promotion_code: promo.id }],
+    });
+    const done = fake.completeCheckout(session.id, { email: 'once@example.com' });
+    expect(done).toMatchObject({ status: 'complete', payment_status: 'paid', subscription: null });
+    expect(done.payment_intent).toMatch(/^pi_/);
+    expect((await stripe.customers.retrieve(done.customer as string)) as Stripe.Customer).toMatchObject({
+      email: 'once@example.com',
+    });
+    expect((await stripe.promotionCodes.retrieve(promo.id)).times_redeemed).toBe(1);
+    expect((await stripe.coupons.retrieve(coupon.id)).times_redeemed).toBe(1);
+    expect((await types()).slice(-2)).toEqual(['customer.created', 'checkout.session.completed']);
+
+    // Without customer_creation, a one-time buyer gets no Customer object.
+    const guest = await stripe.checkout.sessions.create({
+      mode: 'payment',
+      line_items: [{ price: price.id, quantity: 1 }],
+      success_url: 'https://makers.example/thanks',
+    });
+    expect(fake.completeCheckout(guest.id).customer).toBeNull();
+    expect(() => fake.completeCheckout('cs_test_nope')).toThrow(/No such checkout session/);
+  });
+
+  it('sends each event to the webhook endpoint in order, signed with its secret', async () => {
+    const hook = await endpoint();
+    try {
+      const seen: string[] = [];
+      await start({ webhooks: { url: hook.url, secret: SECRET }, onDelivery: (d) => seen.push(d.type) });
+      const { price } = await subscriptionCatalog({ stripeAccount: ACCOUNT });
+      const customer = await stripe.customers.create({}, { stripeAccount: ACCOUNT });
+      await stripe.subscriptions.create(
+        { customer: customer.id, items: [{ price: price.id }] },
+        { stripeAccount: ACCOUNT },
+      );
+      await fake.settled();
+      const listed = (await stripe.events.list({}, { stripeAccount: ACCOUNT })).data.reverse();
+      // Verified by the SDK's constructEvent (signature and a 300 s tolerance) in the endpoint.
+      expect(hook.received.map((r) => r.event.id)).toEqual(listed.map((e) => e.id));
+      expect(hook.received.map((r) => r.event)).toEqual(listed);
+      expect(listed.every((e) => e.pending_webhooks === 1 && e.account === ACCOUNT)).toBe(true);
+      expect(seen).toEqual(listed.map((e) => e.type));
+      expect(fake.deliveries.every((d) => d.ok && d.status === 200 && d.account === ACCOUNT)).toBe(true);
+      // Stripe's own body: the event pretty-printed; a different serialisation would not verify.
+      expect(hook.received[0].body).toBe(JSON.stringify(listed[0], null, 2));
+      expect(
+        (await stripe.events.list({ delivery_success: false }, { stripeAccount: ACCOUNT })).data,
+      ).toEqual([]);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('lists an event whose delivery failed with delivery_success=false, and goes on with the next', async () => {
+    let answer = 503;
+    const hook = await endpoint(() => answer);
+    try {
+      await start({ webhooks: { url: hook.url, secret: SECRET } });
+      const first = await stripe.customers.create({ email: 'first@example.com' });
+      await fake.settled();
+      answer = 200;
+      await stripe.customers.create({ email: 'second@example.com' });
+      await fake.settled();
+      expect(fake.deliveries.map((d) => [d.type, d.status, d.ok])).toEqual([
+        ['customer.created', 503, false],
+        ['customer.created', 200, true],
+      ]);
+      const failed = (await stripe.events.list({ delivery_success: false })).data;
+      expect(failed.map((e) => (e.data.object as Stripe.Customer).id)).toEqual([first.id]);
+      const delivered = (await stripe.events.list({ delivery_success: true })).data;
+      expect(delivered.map((e) => (e.data.object as Stripe.Customer).email)).toEqual(['second@example.com']);
+    } finally {
+      await hook.close();
+    }
+
+    // Nobody listening: the attempt fails without an answer.
+    await stripe.customers.create({ email: 'third@example.com' });
+    await fake.settled();
+    expect(fake.deliveries.at(-1)).toMatchObject({ status: null, ok: false, error: 'ECONNREFUSED' });
+
+    // No endpoint: recorded, not sent.
+    fake.forward(null);
+    await stripe.customers.create({ email: 'fourth@example.com' });
+    await fake.settled();
+    expect(fake.deliveries).toHaveLength(3);
+    expect((await stripe.events.list({ limit: 1 })).data[0]).toMatchObject({
+      pending_webhooks: 0,
+      data: { object: { email: 'fourth@example.com' } },
+    });
+  });
+});
