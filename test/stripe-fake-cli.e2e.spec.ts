@@ -1,5 +1,9 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Stripe from 'stripe';
 import { createStripeClient } from '@gatehouse/api';
 import { eventually, startCliProcess } from '@test/support';
+import { runCli } from './support/webhook-client';
 
 // `gatehouse stripe fake` as a user runs it for a demo: the fake Stripe API in the foreground, reached
 // by the real Stripe SDK through STRIPE_API_BASE, stopped with Ctrl-C.
@@ -36,4 +40,70 @@ describe('gatehouse stripe fake', () => {
     expect(await fake.exited).toBe(0);
     expect(fake.stderr()).toContain('fake Stripe API stopped');
   }, 60_000);
+
+  it('sends what it records to --forward-to, signed with --webhook-secret, one line per delivery', async () => {
+    const whsec = 'whsec_fake_cli_forward';
+    const verifier = new Stripe('sk_test_verify_only');
+    const received: Stripe.Event[] = [];
+    const endpoint = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        try {
+          received.push(
+            verifier.webhooks.constructEvent(
+              Buffer.concat(chunks),
+              String(req.headers['stripe-signature']),
+              whsec,
+            ),
+          );
+          res.statusCode = 200;
+        } catch {
+          res.statusCode = 400;
+        }
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+    const target = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/webhooks/stripe`;
+    const fake = startCliProcess(
+      ['stripe', 'fake', '--port', '0', '--forward-to', target, '--webhook-secret', whsec],
+      { PATH: process.env.PATH },
+    );
+    try {
+      const url = await eventually(
+        async () => /STRIPE_API_BASE=(http:\/\/\S+)/.exec(fake.stdout())?.[1],
+        30_000,
+      );
+      expect(fake.stdout()).toContain(`Sending its events to ${target}`);
+      const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
+      const customer = await stripe.customers.create(
+        { email: 'grace@example.com' },
+        { stripeAccount: 'acct_forwarded' },
+      );
+      const event = await eventually(async () => received[0], 10_000);
+      expect(event).toMatchObject({
+        type: 'customer.created',
+        account: 'acct_forwarded',
+        data: { object: { id: customer.id, email: 'grace@example.com' } },
+      });
+      await eventually(
+        async () =>
+          fake.stderr().includes(`--> customer.created [${event.id}] acct_forwarded: 200`) || undefined,
+        10_000,
+      );
+    } finally {
+      fake.kill('SIGINT');
+      endpoint.close();
+    }
+    expect(await fake.exited).toBe(0);
+  }, 60_000);
+
+  it('refuses a --forward-to that is not an http(s) URL', async () => {
+    const r = await runCli(['stripe', 'fake', '--port', '0', '--forward-to', 'localhost:4000'], {
+      PATH: process.env.PATH,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('--forward-to must be');
+  });
 });

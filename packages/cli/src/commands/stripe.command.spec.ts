@@ -4,7 +4,9 @@ import {
   compareSubscription,
   formatDrift,
   formatQuarantine,
+  formatDelivery,
   formatReconcileReport,
+  parseForwardToOrThrow,
   parsePortOrThrow,
   parseSinceOrThrow,
   type ProjectedSubscription,
@@ -160,5 +162,31 @@ describe('gatehouse stripe quarantine: the list', () => {
 
   it('says when nothing is held', () => {
     expect(formatQuarantine([])).toMatch(/^no Stripe events held/);
+  });
+});
+
+describe('gatehouse stripe fake: --forward-to and the delivery lines', () => {
+  it('takes an http(s) URL and refuses anything else with a usage error', () => {
+    expect(parseForwardToOrThrow('http://127.0.0.1:4000/webhooks/stripe')).toBe(
+      'http://127.0.0.1:4000/webhooks/stripe',
+    );
+    expect(parseForwardToOrThrow('https://gatehouse.example/webhooks/stripe')).toBe(
+      'https://gatehouse.example/webhooks/stripe',
+    );
+    for (const bad of ['', 'localhost:4000', 'ftp://127.0.0.1/webhooks', '/webhooks/stripe'])
+      expect(() => parseForwardToOrThrow(bad)).toThrow(CliUsageError);
+  });
+
+  it('prints one line per attempt: the event, its account and the answer', () => {
+    const base = { eventId: 'evt_1', type: 'customer.created', ms: 3 };
+    expect(formatDelivery({ ...base, account: 'acct_1', status: 200, ok: true })).toBe(
+      '--> customer.created [evt_1] acct_1: 200\n',
+    );
+    expect(formatDelivery({ ...base, account: null, status: 400, ok: false })).toBe(
+      '-x- customer.created [evt_1]: 400\n',
+    );
+    expect(formatDelivery({ ...base, account: null, status: null, ok: false, error: 'ECONNREFUSED' })).toBe(
+      '-x- customer.created [evt_1]: no answer (ECONNREFUSED)\n',
+    );
   });
 });

@@ -8,6 +8,7 @@ import {
   openStores,
   RegionRoutedLedger,
   regionStores,
+  withDevSecrets,
   type Config,
 } from '@gatehouse/api';
 import {
@@ -17,6 +18,7 @@ import {
   startFakeStripe,
   translateSubscription,
   type CommunityDirectory,
+  type FakeDelivery,
   type HeldAccount,
   type ReconcileReport,
 } from '@gatehouse/stripe';
@@ -176,15 +178,55 @@ export async function reconcileCommand(opts: {
   }
 }
 
-export async function fakeCommand(opts: { port: string; host: string }): Promise<number> {
+export type FakeOptions = { port: string; host: string; forwardTo?: string; webhookSecret?: string };
+
+/** `--forward-to`: an http(s) URL, or a usage error naming what is wrong. */
+export function parseForwardToOrThrow(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new CliUsageError(
+      `--forward-to must be a URL like http://127.0.0.1:4000/webhooks/stripe; got "${value}"`,
+    );
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new CliUsageError(`--forward-to must be an http(s) URL; got "${value}"`);
+  return url.toString();
+}
+
+/** One line per delivery attempt, as `stripe listen` prints them. */
+export function formatDelivery(d: FakeDelivery): string {
+  const answer = d.status === null ? `no answer (${d.error ?? 'failed'})` : String(d.status);
+  return `${d.ok ? '-->' : '-x-'} ${d.type} [${d.eventId}]${d.account ? ` ${d.account}` : ''}: ${answer}\n`;
+}
+
+export async function fakeCommand(opts: FakeOptions): Promise<number> {
   const port = parsePortOrThrow(opts.port);
-  const fake = await startFakeStripe({ port, host: opts.host });
+  let webhooks: { url: string; secret: string } | undefined;
+  if (opts.forwardTo !== undefined) {
+    const url = parseForwardToOrThrow(opts.forwardTo);
+    // The secret the local server checks, as for `gatehouse stripe sign`.
+    const secret = opts.webhookSecret ?? withDevSecrets(loadConfig()).stripeWebhookSecrets[0];
+    if (!secret)
+      throw new CliUsageError('no webhook secret: set STRIPE_WEBHOOK_SECRET or pass --webhook-secret');
+    webhooks = { url, secret };
+  }
+  const fake = await startFakeStripe({
+    port,
+    host: opts.host,
+    webhooks,
+    onDelivery: (d) => process.stderr.write(formatDelivery(d)),
+  });
   process.stdout.write(
     [
       `Fake Stripe API listening on ${fake.url}`,
       'Point Gatehouse at it with:',
       `  STRIPE_API_BASE=${fake.url}`,
       '  STRIPE_SECRET_KEY=sk_test_fake',
+      webhooks
+        ? `Sending its events to ${webhooks.url} (signed with the webhook secret).`
+        : 'Its events stay in its Events API (--forward-to sends them to a webhook endpoint).',
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
@@ -449,7 +491,15 @@ export function registerStripeCommands(program: Command): void {
     .description('run the fake Stripe API in the foreground until Ctrl-C (for demos and manual tests)')
     .option('--port <n>', 'port to listen on (0 picks a free one)', '12111')
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
-    .action(run((opts: { port: string; host: string }) => fakeCommand(opts)));
+    .option(
+      '--forward-to <url>',
+      'send every event it records, signed, to this webhook endpoint (e.g. http://127.0.0.1:4000/webhooks/stripe)',
+    )
+    .option(
+      '--webhook-secret <whsec>',
+      'secret to sign with (default: the first of STRIPE_WEBHOOK_SECRET, else the local dev secret)',
+    )
+    .action(run((opts: FakeOptions) => fakeCommand(opts)));
 
   stripe
     .command('quarantine')
