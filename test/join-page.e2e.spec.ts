@@ -1,15 +1,17 @@
 import jwt from 'jsonwebtoken';
 import { chromium, type Browser } from 'playwright-core';
 import { startFakeStripe, type FakeStripe } from '@gatehouse/stripe';
-import { createTestDatabase, type TestDatabase } from '@test/support';
+import { createTestDatabase, eventually, type TestDatabase } from '@test/support';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 
-// The invitation page in a real browser (Debian's chromium): open, read the offer, click, land on Checkout.
+// The invitation page in a real browser (Debian's chromium): open, read the offer, click, pay on the
+// fake Stripe's Checkout page, come back; the fake's signed webhooks make the buyer a member.
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Loose = Record<string, any>;
 const secret = 'join-page-e2e-secret-'.padEnd(40, 'x');
 const adminToken = jwt.sign({ roles: ['platform-admin'] }, secret, { algorithm: 'HS256', subject: 'root' });
+const whsec = 'whsec_join_page';
 
 describe('the join page in headless Chromium', () => {
   let db: TestDatabase;
@@ -38,13 +40,14 @@ describe('the join page in headless Chromium', () => {
       GATEHOUSE_JWT_SECRET: secret,
       STRIPE_SECRET_KEY: 'sk_test_join_page',
       STRIPE_API_BASE: fake.url,
-      STRIPE_WEBHOOK_SECRET: 'whsec_join_page',
+      STRIPE_WEBHOOK_SECRET: whsec,
       LOG_LEVEL: 'warn',
       PORT: '0',
       HOST: '127.0.0.1',
     });
     if (!started.ok) throw new Error(`server did not start:\n${started.output}`);
     server = started.server;
+    fake.forward({ url: `${server.url}/webhooks/stripe`, secret: whsec });
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
       args: [
@@ -67,9 +70,11 @@ describe('the join page in headless Chromium', () => {
     await db?.drop();
   });
 
-  it('shows the community, the price in words and the trial, and the button lands on Stripe Checkout', async () => {
+  it('shows the community, the price in words and the trial; the buyer pays on Checkout and becomes a member', async () => {
     const communityId = (
-      await ok(`mutation { createCommunity(input: { name: "Makers & Friends", region: EU }) { id } }`)
+      await ok(
+        `mutation { createCommunity(input: { name: "Makers & Friends", region: EU, stripeAccountId: "acct_joinpage" }) { id } }`,
+      )
     ).createCommunity.id;
     const tierId = (
       await ok(`mutation($c: ID!) { createTier(input: { communityId: $c, name: "Gold", rank: 1 }) { id } }`, {
@@ -119,6 +124,28 @@ describe('the join page in headless Chromium', () => {
         mode: 'subscription',
         metadata: { gatehouse_price_id: price.id },
       });
+      const memberId = (session.params as Loose).metadata.gatehouse_member_id as string;
+
+      await page.getByLabel('Email').fill('joiner@example.com');
+      await Promise.all([
+        page.waitForURL(`${server.url}/join/${link.token}/done`, { timeout: 15_000 }),
+        page.getByRole('button', { name: /^Pay / }).click(),
+      ]);
+      await expect(page.locator('h1').textContent()).resolves.toBe('Thank you');
+      await fake.settled();
+      const membership = await eventually(async () => {
+        const m = (
+          await ok(
+            `query($c: ID!, $m: ID!) { membership(communityId: $c, memberId: $m) { status tier { name } trialEndsAt } }`,
+            { c: communityId, m: memberId },
+          )
+        ).membership;
+        return m.status === 'NONE' ? undefined : m;
+      });
+      expect(membership).toMatchObject({ status: 'TRIALING', tier: { name: 'Gold' } });
+      const trialDays = (Date.parse(membership.trialEndsAt) - Date.now()) / 86_400_000;
+      expect(trialDays).toBeGreaterThan(13.9);
+      expect(trialDays).toBeLessThanOrEqual(14);
     } finally {
       await page.close();
     }

@@ -22,6 +22,18 @@ describe('config', () => {
     expect(c.stripeWebhookToleranceSeconds).toBe(300);
     expect(c.jwtSecretGenerated).toBe(true);
     expect(c.publicUrl).toBe('http://localhost:4000');
+    expect(c.publicUrlFromListener).toBe(false);
+  });
+
+  it('takes invitation links’ base from the listening server on PORT=0, unless GATEHOUSE_PUBLIC_URL is set', () => {
+    expect(loadConfig({ PORT: '0' }).publicUrlFromListener).toBe(true);
+    expect(loadConfig({ PORT: '4100' })).toMatchObject({
+      publicUrl: 'http://localhost:4100',
+      publicUrlFromListener: false,
+    });
+    expect(
+      loadConfig({ PORT: '0', GATEHOUSE_PUBLIC_URL: 'https://join.example.com' }).publicUrlFromListener,
+    ).toBe(false);
   });
 
   it('reads every documented variable', () => {

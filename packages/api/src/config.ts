@@ -42,6 +42,8 @@ export type Config = {
   jwtSecretGenerated: boolean;
   /** GATEHOUSE_PUBLIC_URL: base of invitation links. Default http://localhost:$PORT. */
   publicUrl: string;
+  /** No GATEHOUSE_PUBLIC_URL and PORT=0: the server's address is its base once it listens. */
+  publicUrlFromListener: boolean;
   /** NODE_ENV: `production` turns off introspection and requires every secret. */
   production: boolean;
   /** LOG_LEVEL: pino level. Default `info`. */
@@ -214,6 +216,7 @@ export function loadConfig(env: Env = process.env): Config {
     jwtSecret,
     jwtSecretGenerated,
     publicUrl: publicUrlRaw.replace(/\/$/, ''),
+    publicUrlFromListener: !env.GATEHOUSE_PUBLIC_URL && port === 0,
     production,
     logLevel,
     reconcileIntervalSeconds: int(env, 'GATEHOUSE_RECONCILE_INTERVAL', 0, 0, 86_400),

@@ -111,9 +111,11 @@ export async function startGatehouse(
     const multiRegion = layout.length > 1;
     const regions: RegionRuntime[] = [];
     const fallback = () => regions.find((r) => r.region === config.defaultRegion)!;
+    let publicUrl = config.publicUrl;
     for (const { region, config: regionConfig } of layout) {
       const runtime = await startRegion(region, regionConfig, log, {
         stripe,
+        publicUrl: () => publicUrl,
         communityIdPrefix: multiRegion ? communityIdPrefix(region) : undefined,
         // Events held for an unknown connected account join the owning region's ledger once a
         // community links it (they wait in the default region's quarantine until then).
@@ -259,6 +261,7 @@ export async function startGatehouse(
     );
     const port = (server.address() as net.AddressInfo).port;
     const base = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
+    if (config.publicUrlFromListener) publicUrl = base;
     log.info(
       { url: `${base}/graphql`, port, ledger: home.ledger.kind, regions: regions.map((r) => r.region) },
       'Gatehouse is listening',

@@ -101,6 +101,8 @@ export async function startRegion(
   log: Logger,
   shared: {
     stripe: Stripe | null;
+    /** Base of invitation links (default: `config.publicUrl`). */
+    publicUrl?: () => string;
     /** Prefix of the ids of communities created here (set when several regions run). */
     communityIdPrefix?: string;
     onStripeAccountLinked?: (accountId: string, communityId: string) => Promise<void>;
@@ -141,7 +143,7 @@ export async function startRegion(
       projector,
       stripe: shared.stripe,
       log: regionLog,
-      publicUrl: config.publicUrl,
+      publicUrl: shared.publicUrl ?? config.publicUrl,
       accessIndex,
       communityIdPrefix: shared.communityIdPrefix,
       onStripeAccountLinked: shared.onStripeAccountLinked,

@@ -51,7 +51,8 @@ export type CommerceServiceDeps = CommandContext & {
   /** Null when STRIPE_SECRET_KEY is not set. */
   stripe: Stripe | null;
   /** Base of invitation URLs (`GATEHOUSE_PUBLIC_URL`). */
-  publicUrl: string;
+  /** Base of invitation links (read when a link is made: a server on port 0 knows it once it listens). */
+  publicUrl: string | (() => string);
 };
 
 /** What an invitation page shows. */
@@ -116,7 +117,8 @@ export class CommerceService {
   }
 
   invitationUrl(token: string): string {
-    return `${this.deps.publicUrl.replace(/\/+$/, '')}/join/${encodeURIComponent(token)}`;
+    const base = typeof this.deps.publicUrl === 'function' ? this.deps.publicUrl() : this.deps.publicUrl;
+    return `${base.replace(/\/+$/, '')}/join/${encodeURIComponent(token)}`;
   }
 
   /** A snippet a community owner pastes on their own site: a plain link styled as a button. */
@@ -458,7 +460,8 @@ export function createCommerceService(deps: {
   ledger: Ledger;
   projector: Projector;
   stripe: Stripe | null;
-  publicUrl: string;
+  /** Base of invitation links (read when a link is made: a server on port 0 knows it once it listens). */
+  publicUrl: string | (() => string);
   clock?: () => Date;
   waitMs?: number;
 }): CommerceService {

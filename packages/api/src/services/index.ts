@@ -39,7 +39,7 @@ export type ServiceDeps = {
   projector: Projector;
   stripe: Stripe | null;
   log: Logger;
-  publicUrl: string;
+  publicUrl: string | (() => string);
   clock?: () => Date;
   waitMs?: number;
   accessIndex?: AccessIndex;
