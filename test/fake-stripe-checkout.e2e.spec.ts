@@ -1,0 +1,155 @@
+import jwt from 'jsonwebtoken';
+import type Stripe from 'stripe';
+import { createStripeClient } from '@gatehouse/api';
+import { eventually } from '@test/support';
+import { graphqlAs, type Loose } from './support/e2e-calls';
+import { startGatehouseUnderTest, type GatehouseUnderTest } from './support/gatehouse-server';
+import { runCli } from './support/webhook-client';
+
+// The loop a user tries by hand with `gatehouse stripe fake --forward-to …`: a buyer pays on the fake
+// Stripe's Checkout page, the fake sends its signed events to the server's webhook endpoint, and the
+// member's access follows; an event the endpoint missed is recovered by `gatehouse stripe reconcile`.
+
+const secret = 'fake-checkout-e2e-secret-'.padEnd(40, 'x');
+const whsec = 'whsec_fake_checkout_e2e';
+const account = 'acct_fakecheckout';
+const admin = jwt.sign({ roles: ['platform-admin'] }, secret, { algorithm: 'HS256', subject: 'root' });
+const urls = { successUrl: 'https://makers.example/thanks', cancelUrl: 'https://makers.example/' };
+
+describe('buying on the fake Stripe’s Checkout page', () => {
+  let gh: GatehouseUnderTest;
+  let stripe: Stripe;
+  let c: string;
+  let group: string;
+  let monthly: string;
+  let workshop: string;
+
+  const gql = graphqlAs(() => gh.server.url, admin);
+  const endpoint = () => ({ url: `${gh.server.url}/webhooks/stripe`, secret: whsec });
+
+  const membership = (member: string) =>
+    gql(
+      `query($c: ID!, $m: ID!) { membership(communityId: $c, memberId: $m) { status tier { name } stripeSubscriptionId } }`,
+      { c, m: member },
+    ).then((d) => d.membership as Loose);
+  const allowed = (member: string, resource: Loose) =>
+    gql(
+      `query($c: ID!, $m: ID!, $r: ResourceInput!) { canAccess(communityId: $c, memberId: $m, resource: $r) { allowed } }`,
+      { c, m: member, r: resource },
+    ).then((d) => d.canAccess.allowed as boolean);
+
+  /** Starts a checkout through Gatehouse and pays it on the fake's page, as a buyer would. */
+  async function buy(member: string, priceId: string): Promise<string> {
+    const d = await gql(`mutation($input: StartCheckoutInput!) { startCheckout(input: $input) { id url } }`, {
+      input: { communityId: c, priceId, memberId: member, email: `${member}@example.com`, ...urls },
+    });
+    const page = await (await fetch(d.startCheckout.url)).text();
+    const action = /<form method="post" action="([^"]+)"/.exec(page)?.[1];
+    expect(action).toBe(`/checkout/${d.startCheckout.id}/complete`);
+    const paid = await fetch(new URL(action!, d.startCheckout.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ email: `${member}@example.com` }),
+      redirect: 'manual',
+    });
+    expect(paid.status).toBe(303);
+    expect(paid.headers.get('location')).toBe(urls.successUrl);
+    await gh.fake.settled();
+    return d.startCheckout.id as string;
+  }
+
+  beforeAll(async () => {
+    gh = await startGatehouseUnderTest(
+      {
+        GATEHOUSE_JWT_SECRET: secret,
+        STRIPE_WEBHOOK_SECRET: whsec,
+        STRIPE_SECRET_KEY: 'sk_test_fake_checkout',
+      },
+      'gh_fake_checkout',
+    );
+    gh.fake.forward(endpoint());
+    stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(gh.fake.url) })!;
+    c = (
+      await gql(
+        `mutation { createCommunity(input: { name: "Makers", region: EU, stripeAccountId: "${account}" }) { id } }`,
+      )
+    ).createCommunity.id;
+    group = (await gql(`mutation { createGroup(input: { communityId: "${c}", name: "Workshop" }) { id } }`))
+      .createGroup.id;
+    const tier = (
+      await gql(
+        `mutation { createTier(input: { communityId: "${c}", name: "Gold", rank: 1, groupIds: ["${group}"] }) { id } }`,
+      )
+    ).createTier.id;
+    // Without a stripePriceId, Gatehouse creates the product and price in the (fake) Stripe account.
+    const price = (kind: string, id: string, frequency: string) =>
+      gql(`mutation($input: CreatePriceInput!) { createPrice(input: $input) { id stripePriceId } }`, {
+        input: { communityId: c, product: { kind, id }, amount: 1500, currency: 'eur', frequency },
+      }).then((d) => d.createPrice.id as string);
+    monthly = await price('TIER', tier, 'MONTHLY');
+    workshop = await price('GROUP', group, 'ONE_TIME');
+  }, 180_000);
+
+  afterAll(() => gh?.close());
+
+  it('a new member pays for a subscription: the fake’s webhooks grant the tier and its group', async () => {
+    await buy('ada', monthly);
+    const subs = await stripe.subscriptions.list({}, { stripeAccount: account });
+    const sub = subs.data.find((s) => s.metadata.gatehouse_member_id === 'ada')!;
+    expect(sub).toBeDefined();
+    const m = await eventually(async () => {
+      const now = await membership('ada');
+      return now.status === 'ACTIVE' ? now : undefined;
+    });
+    expect(m).toEqual({ status: 'ACTIVE', tier: { name: 'Gold' }, stripeSubscriptionId: sub.id });
+    expect(await allowed('ada', { kind: 'GROUP', id: group })).toBe(true);
+    // Every event the fake recorded for the account reached the server and was acknowledged.
+    const sent = gh.fake.deliveries.filter((d) => d.account === account);
+    expect(sent.map((d) => d.type)).toEqual(
+      expect.arrayContaining([
+        'customer.created',
+        'customer.subscription.created',
+        'checkout.session.completed',
+      ]),
+    );
+    expect(sent.every((d) => d.status === 200)).toBe(true);
+  }, 60_000);
+
+  it('the owner cancels the subscription in Stripe: the member loses access', async () => {
+    const sub = (await stripe.subscriptions.list({}, { stripeAccount: account })).data.find(
+      (s) => s.metadata.gatehouse_member_id === 'ada',
+    )!;
+    await stripe.subscriptions.cancel(sub.id, {}, { stripeAccount: account });
+    await gh.fake.settled();
+    await eventually(async () => ((await membership('ada')).status === 'CANCELED' ? true : undefined));
+    expect(await allowed('ada', { kind: 'GROUP', id: group })).toBe(false);
+  }, 60_000);
+
+  it('a one-time purchase grants its group, though Stripe’s session event names no line items', async () => {
+    expect(await allowed('bea', { kind: 'GROUP', id: group })).toBe(false);
+    await buy('bea', workshop);
+    await eventually(async () => ((await allowed('bea', { kind: 'GROUP', id: group })) ? true : undefined));
+  }, 60_000);
+
+  it('an event the endpoint did not take is listed as undelivered and recovered by reconcile', async () => {
+    // The endpoint is gone (nothing listens on port 9): every delivery attempt fails.
+    gh.fake.forward({ url: 'http://127.0.0.1:9/webhooks/stripe', secret: whsec });
+    await buy('cyd', monthly);
+    expect(gh.fake.deliveries.at(-1)).toMatchObject({ type: 'checkout.session.completed', ok: false });
+    const undelivered = await stripe.events.list({ delivery_success: false }, { stripeAccount: account });
+    expect(undelivered.data.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['customer.subscription.created', 'checkout.session.completed']),
+    );
+    expect((await membership('cyd')).status).toBe('NONE');
+
+    const reconciled = await runCli(['stripe', 'reconcile', '--since', '1h', '--community', c], {
+      ...gh.env,
+      STRIPE_SECRET_KEY: 'sk_test_fake_checkout',
+    });
+    expect(reconciled.code).toBe(0);
+    for (const e of undelivered.data) expect(reconciled.stdout).toContain(`  + ${e.id}`);
+    await eventually(async () => ((await membership('cyd')).status === 'ACTIVE' ? true : undefined));
+    expect(await allowed('cyd', { kind: 'GROUP', id: group })).toBe(true);
+    gh.fake.forward(endpoint());
+  }, 90_000);
+});
