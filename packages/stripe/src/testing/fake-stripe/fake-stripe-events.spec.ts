@@ -242,6 +242,38 @@ describe('fake Stripe events', () => {
     expect(() => fake.completeCheckout('cs_test_nope')).toThrow(/No such checkout session/);
   });
 
+  it('expires a session through the API or once its expires_at has passed, and will not take payment after', async () => {
+    let now = NOW;
+    fake = await startFakeStripe({ clock: () => now });
+    stripe = new Stripe('sk_test_fake', { ...stripeConfigForApiBase(fake.url), maxNetworkRetries: 0 });
+    const { price } = await subscriptionCatalog();
+    const open = (expiresAt?: number) =>
+      stripe.checkout.sessions.create({
+        mode: 'subscription',
+        line_items: [{ price: price.id, quantity: 1 }],
+        success_url: 'https://makers.example/thanks',
+        ...(expiresAt !== undefined && { expires_at: expiresAt }),
+      });
+
+    const first = await open();
+    expect(first.expires_at).toBe(NOW + 86_400);
+    expect(await stripe.checkout.sessions.expire(first.id)).toMatchObject({ status: 'expired' });
+    await expect(stripe.checkout.sessions.expire(first.id)).rejects.toThrow(/status of open can be expired/);
+    expect(() => fake.completeCheckout(first.id)).toThrow(/This Checkout session is expired/);
+
+    const second = await open(NOW + 3_600);
+    expect(second.expires_at).toBe(NOW + 3_600);
+    now = NOW + 3_600;
+    expect(() => fake.completeCheckout(second.id)).toThrow(/expired/);
+    const expired = (await stripe.events.list({ type: 'checkout.session.expired' })).data;
+    expect(expired.map((e) => (e.data.object as Stripe.Checkout.Session).id)).toEqual([second.id, first.id]);
+    expect(expired[0].data.object).not.toHaveProperty('line_items');
+    expect((await stripe.subscriptions.list()).data).toEqual([]);
+
+    for (const bad of [now + 1_799, now + 86_401])
+      await expect(open(bad)).rejects.toThrow(/between 30 minutes and 24 hours/);
+  });
+
   it('sends each event to the webhook endpoint in order, signed with its secret', async () => {
     const hook = await endpoint();
     try {

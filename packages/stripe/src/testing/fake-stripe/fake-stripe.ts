@@ -356,6 +356,8 @@ function createSubscription(ctx: Ctx, spec: NewSubscription): FakeObject {
  */
 function completeSession(ctx: Ctx, session: FakeObject, email: string | undefined): FakeObject {
   if (session.status === 'complete') return session;
+  // Stripe expires a session at `expires_at`; the fake does when it is next paid for.
+  if (session.status === 'open' && ctx.now >= Number(session.expires_at)) expireSession(ctx, session);
   if (session.status !== 'open')
     throw invalid('checkout_session', `This Checkout session is ${String(session.status)}.`);
   const mode = String(session.mode);
@@ -401,10 +403,20 @@ function completeSession(ctx: Ctx, session: FakeObject, email: string | undefine
     subscription: subscription?.id ?? null,
     payment_intent: mode === 'payment' ? newId('pi') : null,
   });
-  // Stripe's session objects carry no line items unless asked to expand them: nor does the event.
-  const { line_items: _lineItems, ...shown } = session;
-  emitEvent(ctx, 'checkout.session.completed', shown as FakeObject);
+  emitEvent(ctx, 'checkout.session.completed', withoutLineItems(session));
   return session;
+}
+
+/** Stripe's session objects carry no line items unless asked to expand them: nor do its events. */
+function withoutLineItems(session: FakeObject): FakeObject {
+  const { line_items: _lineItems, ...shown } = session;
+  return shown as FakeObject;
+}
+
+/** An open session ends unpaid: `checkout.session.expired`. */
+function expireSession(ctx: Ctx, session: FakeObject): void {
+  session.status = 'expired';
+  emitEvent(ctx, 'checkout.session.expired', withoutLineItems(session));
 }
 
 function escapeHtml(text: string): string {
@@ -701,6 +713,12 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
         }
         const id = `cs_test_${newId('x').slice(2)}`;
         const subscriptionData = objParam(ctx.params, 'subscription_data');
+        const expiresAt = intParam(ctx.params, 'expires_at') ?? ctx.now + 86_400;
+        if (expiresAt < ctx.now + 1_800 || expiresAt > ctx.now + 86_400)
+          throw invalid(
+            'expires_at',
+            'The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.',
+          );
         const customerCreation = strParam(ctx.params, 'customer_creation');
         if (customerCreation && !['always', 'if_required'].includes(customerCreation))
           throw invalid('customer_creation', `Invalid customer_creation: ${customerCreation}`);
@@ -730,7 +748,7 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
             subscription: null,
             payment_intent: null,
             invoice: null,
-            expires_at: ctx.now + 86_400,
+            expires_at: expiresAt,
             line_items: {
               object: 'list',
               data: lineItems,
@@ -746,6 +764,20 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
       'get',
       '/v1/checkout/sessions/:id',
       (ctx, req) => ctx.store.get('checkout.session', String(req.params.id), 'checkout session'),
+    ],
+    [
+      'post',
+      '/v1/checkout/sessions/:id/expire',
+      (ctx, req) => {
+        const session = ctx.store.get('checkout.session', String(req.params.id), 'checkout session');
+        if (session.status !== 'open')
+          throw invalid(
+            'session',
+            `Only Checkout Sessions with a status of open can be expired. This session has a status of ${String(session.status)}.`,
+          );
+        expireSession(ctx, session);
+        return session;
+      },
     ],
     [
       'get',
@@ -1113,8 +1145,12 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     const found = findSession(id);
     if (!found) throw missing('checkout session', id);
     const ctx = newCtx(found.account, {});
-    completeSession(ctx, found.session, email);
-    record(ctx, { id: null, idempotency_key: null });
+    try {
+      completeSession(ctx, found.session, email);
+    } finally {
+      // A session found past its expiry is expired (and its event recorded) even as payment is refused.
+      record(ctx, { id: null, idempotency_key: null });
+    }
     return found.session;
   };
 
