@@ -282,6 +282,47 @@ describe('selling access end to end', () => {
     expect(checkoutRequests().length - before).toBe(5);
   }, 60_000);
 
+  it('a buyer who leaves Checkout holds a use of a capped link for an hour; Stripe’s expiry gives it back', async () => {
+    const link = (
+      await ok(
+        `mutation($input: CreateInvitationLinkInput!) { createInvitationLink(input: $input) { token } }`,
+        { input: { communityId, priceIds: [prices.monthly.id], audience: 'ANYONE', maxUses: 1 } },
+      )
+    ).createInvitationLink;
+    const start = () =>
+      gql(
+        START,
+        { input: { communityId, priceId: prices.monthly.id, invitationToken: link.token, ...urls } },
+        null,
+      );
+    const held = await start();
+    expect(held.errors).toBeUndefined();
+    const expiresAt = Number((checkoutRequests().at(-1)!.params as Loose).expires_at);
+    expect(Math.abs(expiresAt - (Math.floor(Date.now() / 1000) + 3600))).toBeLessThan(60);
+    expect((await start()).errors?.[0].extensions?.code).toBe('CONFLICT');
+
+    // Stripe expires the abandoned session and says so with a signed webhook.
+    fake.forward({ url: `${server.url}/webhooks/stripe`, secret: whsec });
+    try {
+      const sdk = new Stripe('sk_test_commerce_e2e', {
+        host: new URL(fake.url).hostname,
+        port: Number(new URL(fake.url).port),
+        protocol: 'http',
+      });
+      await sdk.checkout.sessions.expire(held.data!.startCheckout.id, {}, { stripeAccount: account });
+      await fake.settled();
+      expect(fake.deliveries.at(-1)).toMatchObject({ type: 'checkout.session.expired', status: 200 });
+    } finally {
+      fake.forward(null);
+    }
+    const next = await eventually(async () => {
+      const r = await start();
+      return r.errors ? undefined : r;
+    });
+    expect(next.data!.startCheckout.id).not.toBe(held.data!.startCheckout.id);
+    expect((await start()).errors?.[0].extensions?.code).toBe('CONFLICT');
+  }, 60_000);
+
   it('an expired invitation link is refused', async () => {
     const link = (
       await ok(

@@ -270,7 +270,11 @@ export class InvitationLink {
   @Field(() => [Price]) prices!: Price[];
   @Field(() => Date, { nullable: true }) expiresAt!: Date | null;
   @Field(() => Int, { nullable: true }) maxUses!: number | null;
-  @Field(() => Int) uses!: number;
+  @Field(() => Int, {
+    description:
+      'Uses taken: one when a buyer starts Checkout, given back if Stripe expires the session unpaid (after an hour on a link with maxUses).',
+  })
+  uses!: number;
 }
 
 @ObjectType()

@@ -62,6 +62,12 @@ export type JoinOffer = {
   promo: PromoCodeState | null;
 };
 
+/**
+ * How long a buyer on Checkout holds a use of an invitation link with a maximum: the session expires
+ * after this (Stripe's default is 24 hours; its minimum 30 minutes), and the expiry gives the use back.
+ */
+export const CAPPED_LINK_HOLD_SECONDS = 3_600;
+
 const HTML_ESCAPES: Record<string, string> = {
   '&': '&amp;',
   '<': '&lt;',
@@ -356,6 +362,9 @@ export class CommerceService {
       cancel_url: cancelUrl,
       client_reference_id: memberId,
       metadata,
+      ...(link?.maxUses !== undefined && {
+        expires_at: Math.floor(now / 1000) + CAPPED_LINK_HOLD_SECONDS,
+      }),
       ...(customer ? { customer } : email ? { customer_email: email } : {}),
       ...(plan.promo
         ? { discounts: [{ promotion_code: plan.promo.stripePromotionCodeId }] }

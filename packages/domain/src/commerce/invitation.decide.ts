@@ -23,6 +23,9 @@ export type InvitationLinkState = InvitationLinkCreated['data'] & { uses: number
 
 export type RedemptionOutcome = 'ACCEPTED' | 'EXPIRED' | 'USED_UP';
 
+/** An accepted use given back: its Checkout session expired unpaid. */
+export type RedemptionRelease = 'RELEASED';
+
 /** A link that can no longer be used: the page answers 410 Gone, GraphQL CONFLICT. */
 export class InvitationClosedError extends ConflictError {
   constructor(readonly reason: 'EXPIRED' | 'USED_UP') {

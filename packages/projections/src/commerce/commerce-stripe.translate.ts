@@ -4,7 +4,7 @@
  * nothing rather than throwing.
  */
 export type CommerceStripeReading = {
-  kind: 'checkout-completed' | 'invoice-paid' | 'subscription' | 'other';
+  kind: 'checkout-completed' | 'checkout-expired' | 'invoice-paid' | 'subscription' | 'other';
   objectId?: string;
   memberId?: string;
   customerId?: string;
@@ -26,6 +26,7 @@ const list = (v: unknown): unknown[] =>
 export const COMMERCE_STRIPE_TYPES: readonly string[] = [
   'checkout.session.completed',
   'checkout.session.async_payment_succeeded',
+  'checkout.session.expired',
   'invoice.paid',
   'invoice.payment_succeeded',
   'customer.subscription.created',
@@ -86,6 +87,7 @@ export function readCommerceStripeEvent(event: unknown): CommerceStripeReading {
       ...(idOf(o.subscription) && { subscriptionId: idOf(o.subscription) }),
     };
   }
+  if (type === 'checkout.session.expired') return { kind: 'checkout-expired', ...common };
   if (type === 'invoice.paid' || type === 'invoice.payment_succeeded') {
     const sub = invoiceSubscription(o);
     return { kind: 'invoice-paid', ...common, ...(sub && { subscriptionId: sub }) };

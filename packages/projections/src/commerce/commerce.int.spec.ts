@@ -149,6 +149,66 @@ describe('commerce projection', () => {
     expect((await query.invitationLink(community, 'link_exp'))?.uses).toBe(0);
   });
 
+  it('gives a use back when Stripe expires the session that held it unpaid, once; a paid session keeps its use', async () => {
+    await append([
+      admin('InvitationLinkCreated', link({ linkId: 'link_hold', token: 'tok_hold', maxUses: 1 })),
+    ]);
+    const redeem = (redemptionId: string, memberId: string) =>
+      admin('InvitationLinkRedeemed', {
+        communityId: community,
+        linkId: 'link_hold',
+        redemptionId,
+        memberId,
+        at: T0 + 1,
+      });
+    const started = (redemptionId: string, memberId: string, session: string): NewEvent =>
+      admin('CheckoutStarted', {
+        communityId: community,
+        checkoutId: `chk_${session}`,
+        memberId,
+        priceId: 'p1',
+        stripePriceId: 'price_1',
+        stripeCheckoutSessionId: session,
+        mode: 'subscription',
+        invitationLinkId: 'link_hold',
+        redemptionId,
+        startedAt: T0 + 1,
+      } satisfies CheckoutStarted['data']);
+    const session = (type: string, id: string) =>
+      stripe(type, { id, object: 'checkout.session', mode: 'subscription', status: 'expired' });
+    const uses = async () => (await query.invitationLink(community, 'link_hold'))?.uses;
+
+    await append([redeem('red_hold_1', 'm_hold_1'), started('red_hold_1', 'm_hold_1', 'cs_hold_1')]);
+    await append([redeem('red_hold_2', 'm_hold_2')]);
+    expect(await uses()).toBe(1);
+    expect((await query.redemption(community, 'red_hold_2'))?.outcome).toBe('USED_UP');
+
+    const expired = session('checkout.session.expired', 'cs_hold_1');
+    await append([expired]);
+    expect(await uses()).toBe(0);
+    expect((await query.redemption(community, 'red_hold_1'))?.outcome).toBe('RELEASED');
+    expect((await query.checkouts(community, 'm_hold_1'))[0].expiredAt).toBe(Date.parse(expired.occurredAt!));
+    // Stripe's twin of the same expiry, or the same event again: nothing more is given back.
+    await append([session('checkout.session.expired', 'cs_hold_1')]);
+    expect(await uses()).toBe(0);
+
+    // The use is free again; this buyer pays, and a late expiry of a paid session changes nothing.
+    await append([redeem('red_hold_3', 'm_hold_3'), started('red_hold_3', 'm_hold_3', 'cs_hold_3')]);
+    expect((await query.redemption(community, 'red_hold_3'))?.outcome).toBe('ACCEPTED');
+    await append([session('checkout.session.completed', 'cs_hold_3')]);
+    await append([session('checkout.session.expired', 'cs_hold_3')]);
+    expect(await uses()).toBe(1);
+    expect((await query.redemption(community, 'red_hold_3'))?.outcome).toBe('ACCEPTED');
+    // An expiry of a session we did not start is ignored.
+    await append([session('checkout.session.expired', 'cs_unknown')]);
+    expect(await uses()).toBe(1);
+
+    await projector.rebuild('commerce');
+    expect(await uses()).toBe(1);
+    expect((await query.redemption(community, 'red_hold_1'))?.outcome).toBe('RELEASED');
+    expect((await query.redemption(community, 'red_hold_2'))?.outcome).toBe('USED_UP');
+  });
+
   it('counts a promo code once per subscription or payment, from sessions and invoices, duplicates ignored', async () => {
     await append([admin('PromoCodeCreated', promo)]);
     const started: CheckoutStarted['data'] = {

@@ -151,6 +151,43 @@ export class CommerceProjection implements Projection {
     );
   }
 
+  /**
+   * Stripe expired a session unpaid: the checkout is marked, and a use of an invitation link it held
+   * is given back (the link's `uses` goes down, its redemption becomes RELEASED). Once per session; a
+   * completed session keeps its use.
+   */
+  private async checkoutExpired(tx: ProjectionTx, e: RecordedEvent, sessionId: string): Promise<void> {
+    const [checkout] = await tx.query<{
+      data: CheckoutStarted['data'];
+      completed_at: Date | null;
+      expired_at: Date | null;
+    }>(
+      `SELECT data, completed_at, expired_at FROM commerce_checkouts
+        WHERE community_id = $1 AND stripe_checkout_session_id = $2`,
+      [e.communityId, sessionId],
+    );
+    if (!checkout || checkout.completed_at || checkout.expired_at) return;
+    await tx.query(
+      `UPDATE commerce_checkouts SET expired_at = $3 WHERE community_id = $1 AND stripe_checkout_session_id = $2`,
+      [e.communityId, sessionId, e.occurredAt],
+    );
+    const { redemptionId, invitationLinkId } = checkout.data;
+    if (!redemptionId || !invitationLinkId) return;
+    const [redemption] = await tx.query<{ outcome: string }>(
+      'SELECT outcome FROM commerce_invitation_redemptions WHERE community_id = $1 AND redemption_id = $2',
+      [e.communityId, redemptionId],
+    );
+    if (redemption?.outcome !== 'ACCEPTED') return;
+    await tx.query(
+      `UPDATE commerce_invitation_redemptions SET outcome = 'RELEASED' WHERE community_id = $1 AND redemption_id = $2`,
+      [e.communityId, redemptionId],
+    );
+    await tx.query(
+      'UPDATE commerce_invitation_links SET uses = uses - 1 WHERE community_id = $1 AND link_id = $2 AND uses > 0',
+      [e.communityId, invitationLinkId],
+    );
+  }
+
   private async stripeEvent(
     tx: ProjectionTx,
     e: RecordedEvent,
@@ -159,6 +196,10 @@ export class CommerceProjection implements Projection {
   ): Promise<void> {
     if (r.kind === 'other') return;
     const c = e.communityId;
+    if (r.kind === 'checkout-expired') {
+      if (r.objectId) await this.checkoutExpired(tx, e, r.objectId);
+      return;
+    }
     const promos = new Set(r.promotionCodeIds);
     let memberId = r.memberId;
     if (r.kind === 'checkout-completed' && r.objectId) {

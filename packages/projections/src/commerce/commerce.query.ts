@@ -5,6 +5,7 @@ import type {
   PromoCodeCreated,
   PromoCodeState,
   RedemptionOutcome,
+  RedemptionRelease,
 } from '@gatehouse/domain';
 import type { DataSource } from 'typeorm';
 
@@ -12,10 +13,14 @@ export type InvitationRedemptionRecord = {
   redemptionId: string;
   linkId: string;
   memberId: string;
-  outcome: RedemptionOutcome | 'UNKNOWN_LINK';
+  outcome: RedemptionOutcome | RedemptionRelease | 'UNKNOWN_LINK';
 };
 
-export type CheckoutRecord = CheckoutStarted['data'] & { completedAt: number | null };
+export type CheckoutRecord = CheckoutStarted['data'] & {
+  completedAt: number | null;
+  /** When Stripe expired the session unpaid. */
+  expiredAt: number | null;
+};
 
 const PROMO_SELECT = `
   SELECT p.data, (SELECT count(*)::int FROM commerce_promo_redemptions r
@@ -98,12 +103,18 @@ export class CommerceQuery {
   }
 
   async checkouts(communityId: string, memberId?: string): Promise<CheckoutRecord[]> {
-    const rows = await this.ds.query<{ data: CheckoutStarted['data']; completed_at: Date | null }[]>(
-      `SELECT data, completed_at FROM commerce_checkouts WHERE community_id = $1 AND ($2::text IS NULL OR member_id = $2)
+    const rows = await this.ds.query<
+      { data: CheckoutStarted['data']; completed_at: Date | null; expired_at: Date | null }[]
+    >(
+      `SELECT data, completed_at, expired_at FROM commerce_checkouts WHERE community_id = $1 AND ($2::text IS NULL OR member_id = $2)
         ORDER BY started_at, checkout_id`,
       [communityId, memberId ?? null],
     );
-    return rows.map((r) => ({ ...r.data, completedAt: r.completed_at ? r.completed_at.getTime() : null }));
+    return rows.map((r) => ({
+      ...r.data,
+      completedAt: r.completed_at ? r.completed_at.getTime() : null,
+      expiredAt: r.expired_at ? r.expired_at.getTime() : null,
+    }));
   }
 
   /**

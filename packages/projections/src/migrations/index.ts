@@ -7,6 +7,7 @@ import { Tiers1764230400600 } from './1764230400600-tiers';
 import { InstallmentPlans1764230400700 } from './1764230400700-installment-plans';
 import { StripeUnlinkedKeys1764230400800 } from './1764230400800-stripe-unlinked-keys';
 import { LedgerEventsLz41764230400900 } from './1764230400900-ledger-events-lz4';
+import { CheckoutExpiry1764230401000 } from './1764230401000-checkout-expiry';
 
 /** Every read-model migration, oldest first. New ones are appended here. */
 export const migrations = [
@@ -19,4 +20,5 @@ export const migrations = [
   InstallmentPlans1764230400700,
   StripeUnlinkedKeys1764230400800,
   LedgerEventsLz41764230400900,
+  CheckoutExpiry1764230401000,
 ];
