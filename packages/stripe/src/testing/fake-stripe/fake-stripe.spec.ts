@@ -181,6 +181,21 @@ describe('fake Stripe API, driven by the real stripe SDK', () => {
     ).rejects.toThrow(Stripe.errors.StripeIdempotencyError);
   });
 
+  it('forgets an Idempotency-Key after 24 hours, as Stripe may', async () => {
+    let now = NOW;
+    const later = await startFakeStripe({ clock: () => now });
+    try {
+      const sdk = new Stripe('sk_test_fake', { ...stripeConfigForApiBase(later.url), maxNetworkRetries: 0 });
+      const a = await sdk.products.create({ name: 'Gold' }, { idempotencyKey: 'k-day' });
+      now = NOW + 86_399;
+      expect((await sdk.products.create({ name: 'Gold' }, { idempotencyKey: 'k-day' })).id).toBe(a.id);
+      now = NOW + 86_400;
+      expect((await sdk.products.create({ name: 'Gold' }, { idempotencyKey: 'k-day' })).id).not.toBe(a.id);
+    } finally {
+      await later.close();
+    }
+  });
+
   it('serves seeded invoices and emitted events', async () => {
     const invoice = buildInvoice({ id: 'in_seeded', subscription: 'sub_x' }, '2025-03-31.basil');
     fake.seed(invoice as never);

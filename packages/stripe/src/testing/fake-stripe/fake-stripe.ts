@@ -98,6 +98,9 @@ type Ctx = {
   events: PendingEvent[];
 };
 
+/** How long Stripe keeps an Idempotency-Key (it may forget it any time after). */
+const IDEMPOTENCY_KEY_SECONDS = 86_400;
+
 /** The API version whose object shapes the fake serves (period dates on items, `discounts[]`). */
 export const FAKE_STRIPE_API_VERSION = BASIL_API;
 
@@ -1093,7 +1096,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     return s;
   };
   const requests: FakeStripeRequest[] = [];
-  const idempotent = new Map<string, { status: number; body: unknown; fingerprint: string }>();
+  const idempotent = new Map<string, { status: number; body: unknown; fingerprint: string; at: number }>();
   /** Per account: events whose delivery failed (what `delivery_success=false` lists). */
   const state = { failed: new Map<string, Set<string>>() };
   const markFailed = (account: string | null, eventId: string) => {
@@ -1215,7 +1218,9 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
         });
       const fingerprint = JSON.stringify([req.method, req.path, account, params]);
       const slot = key && method !== 'get' ? `${account ?? ''}|${key}` : null;
-      const seen = slot ? idempotent.get(slot) : undefined;
+      // Stripe forgets a key 24 hours after its first use: the same key then makes a new object.
+      const kept = slot ? idempotent.get(slot) : undefined;
+      const seen = kept && clock() - kept.at < IDEMPOTENCY_KEY_SECONDS ? kept : undefined;
       if (seen) {
         if (seen.fingerprint !== fingerprint) {
           const err = new FakeStripeError(
@@ -1243,7 +1248,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
         status = err.status;
         body = err.toBody();
       }
-      if (slot) idempotent.set(slot, { status, body, fingerprint });
+      if (slot) idempotent.set(slot, { status, body, fingerprint, at: clock() });
       logRequest(status);
       res.status(status).setHeader('request-id', requestId).json(body);
     });
