@@ -23,6 +23,9 @@ describe('buying on the fake Stripe’s Checkout page', () => {
   let group: string;
   let monthly: string;
   let workshop: string;
+  let tier: string;
+  /** Added to the fake Stripe's clock (seconds). */
+  let shift = 0;
 
   const gql = graphqlAs(() => gh.server.url, admin);
   const endpoint = () => ({ url: `${gh.server.url}/webhooks/stripe`, secret: whsec });
@@ -66,6 +69,7 @@ describe('buying on the fake Stripe’s Checkout page', () => {
         STRIPE_SECRET_KEY: 'sk_test_fake_checkout',
       },
       'gh_fake_checkout',
+      { clock: () => Math.floor(Date.now() / 1000) + shift },
     );
     gh.fake.forward(endpoint());
     stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(gh.fake.url) })!;
@@ -76,7 +80,7 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     ).createCommunity.id;
     group = (await gql(`mutation { createGroup(input: { communityId: "${c}", name: "Workshop" }) { id } }`))
       .createGroup.id;
-    const tier = (
+    tier = (
       await gql(
         `mutation { createTier(input: { communityId: "${c}", name: "Gold", rank: 1, groupIds: ["${group}"] }) { id } }`,
       )
@@ -152,4 +156,35 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     expect(await allowed('cyd', { kind: 'GROUP', id: group })).toBe(true);
     gh.fake.forward(endpoint());
   }, 90_000);
+
+  it('a price added a day later is created under the tier’s Stripe product, not a second one', async () => {
+    // Stripe keeps idempotency keys for 24 hours: the product must be found from the catalog.
+    shift = 25 * 3600;
+    try {
+      const annual = await gql(
+        `mutation($input: CreatePriceInput!) { createPrice(input: $input) { stripePriceId } }`,
+        {
+          input: {
+            communityId: c,
+            product: { kind: 'TIER', id: tier },
+            amount: 15000,
+            currency: 'eur',
+            frequency: 'ANNUAL',
+          },
+        },
+      );
+      const products = (await stripe.products.list({ limit: 100 }, { stripeAccount: account })).data.filter(
+        (p) => p.metadata.gatehouse_product === `TIER:${tier}`,
+      );
+      expect(products).toHaveLength(1);
+      const price = await stripe.prices.retrieve(
+        annual.createPrice.stripePriceId,
+        {},
+        { stripeAccount: account },
+      );
+      expect(price.product).toBe(products[0].id);
+    } finally {
+      shift = 0;
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { startFakeStripe, type FakeStripe } from '@gatehouse/stripe';
+import { startFakeStripe, type FakeStripe, type FakeStripeOptions } from '@gatehouse/stripe';
 import { Client } from 'pg';
 import { createTestDatabase, type TestDatabase } from './index';
 import { startServerProcess, type ServerProcess } from './server-process';
@@ -18,9 +18,10 @@ export type GatehouseUnderTest = {
 export async function startGatehouseUnderTest(
   env: Record<string, string | undefined>,
   prefix = 'gh_e2e',
+  fakeOptions: FakeStripeOptions = {},
 ): Promise<GatehouseUnderTest> {
   const db = await createTestDatabase(prefix);
-  const fake = await startFakeStripe();
+  const fake = await startFakeStripe(fakeOptions);
   const fullEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,

@@ -262,10 +262,24 @@ export class CatalogService {
   }
 }
 
+/**
+ * The Stripe product behind one of ours: the one it was created with, else the one an earlier price
+ * of it was created under (Stripe's idempotency keys last 24 hours: a key alone would let a price
+ * added a day later make a second product).
+ */
 function productStripeId(catalog: Catalog, product: ProductRef): string | undefined {
-  if (product.kind === 'TIER') return catalog.tiers[product.id]?.stripeProductId;
-  if (product.kind === 'GROUP') return catalog.groups[product.id]?.stripeProductId;
-  return catalog.events[product.id]?.stripeProductId;
+  const own =
+    product.kind === 'TIER'
+      ? catalog.tiers[product.id]?.stripeProductId
+      : product.kind === 'GROUP'
+        ? catalog.groups[product.id]?.stripeProductId
+        : catalog.events[product.id]?.stripeProductId;
+  return (
+    own ??
+    Object.values(catalog.prices).find(
+      (p) => p.product.kind === product.kind && p.product.id === product.id && p.stripeProductId,
+    )?.stripeProductId
+  );
 }
 
 function productName(catalog: Catalog, product: ProductRef): string {
