@@ -3,10 +3,12 @@ import type { Command } from 'commander';
 import { loadConfig, signToken, withDevSecrets } from '@gatehouse/api';
 import { stripeTestKit as kit } from '@gatehouse/stripe';
 import { run } from './run';
-import { graphqlClient, serverAnswers, serverUrl } from './server-client';
+import { GraphQLCallError, graphqlClient, serverAnswers, serverUrl, type Gql } from './server-client';
 
 // `gatehouse demo`: seeds a community against a running server and plays about a month of member
-// activity as signed Stripe webhooks, then prints queries to try.
+// activity as signed Stripe webhooks (built with the Stripe test kit), then prints queries to try.
+// When the server has Stripe behind it (the fake Stripe API, say), the catalog is created there and
+// a new member buys through Checkout.
 
 const DAY = 86_400;
 
@@ -40,9 +42,15 @@ export async function demoCommand(opts: { url?: string }): Promise<number> {
     { input: { name: `Makers Guild ${tag}`, region: 'EU', stripeAccountId: account, pastDueGraceDays: 3 } },
   );
   const c = community.id as string;
+  // A launch promo code is created in Stripe: it also tells whether the server has Stripe behind it
+  // (`gatehouse stripe fake`, or a test-mode key). With Stripe, products and prices are created
+  // there too and a member buys through Checkout at the end; without, they carry made-up Stripe ids.
+  const promoCode = `LAUNCH-${tag.toUpperCase()}`;
+  const stripeBacked = await createPromoCode(admin, c, promoCode);
+  const made = (stripeProductId: string) => (stripeBacked ? {} : { stripeProductId });
   const group = (
     await admin(`mutation($i: CreateGroupInput!) { createGroup(input: $i) { id } }`, {
-      i: { communityId: c, name: 'Founders channel', stripeProductId: `prod_demoGroup${tag}` },
+      i: { communityId: c, name: 'Founders channel', ...made(`prod_demoGroup${tag}`) },
     })
   ).createGroup.id as string;
   const tiers: Record<string, string> = {};
@@ -54,7 +62,7 @@ export async function demoCommand(opts: { url?: string }): Promise<number> {
           name,
           rank: rank + 1,
           groupIds: name === 'Gold' ? [group] : [],
-          stripeProductId: `prod_demo${name}${tag}`,
+          ...made(`prod_demo${name}${tag}`),
         },
       })
     ).createTier.id as string;
@@ -68,22 +76,29 @@ export async function demoCommand(opts: { url?: string }): Promise<number> {
         startsAt: starts.toISOString(),
         endsAt: new Date(starts.getTime() + 3 * 3600_000).toISOString(),
         capacity: 50,
-        stripeProductId: `prod_demoEvent${tag}`,
+        ...made(`prod_demoEvent${tag}`),
       },
     })
   ).createEvent.id as string;
 
+  /** Our price id for each Stripe price id. */
+  const priceIds = new Map<string, string>();
   const price = async (
     product: { kind: string; id: string },
     amount: number,
     frequency: string,
     extra: Record<string, unknown> = {},
   ) => {
-    const stripePriceId = `price_demo${frequency.replace('_', '')}${amount}${tag}`;
-    await admin(`mutation($i: CreatePriceInput!) { createPrice(input: $i) { id } }`, {
-      i: { communityId: c, product, amount, currency: 'eur', frequency, stripePriceId, ...extra },
-    });
-    return stripePriceId;
+    const given = stripeBacked
+      ? {}
+      : { stripePriceId: `price_demo${frequency.replace('_', '')}${amount}${tag}` };
+    const created = (
+      await admin(`mutation($i: CreatePriceInput!) { createPrice(input: $i) { id stripePriceId } }`, {
+        i: { communityId: c, product, amount, currency: 'eur', frequency, ...given, ...extra },
+      })
+    ).createPrice as { id: string; stripePriceId: string };
+    priceIds.set(created.stripePriceId, created.id);
+    return created.stripePriceId;
   };
   const p = {
     bronzeWeekly: await price({ kind: 'TIER', id: tiers.Bronze }, 300, 'WEEKLY'),
@@ -377,12 +392,20 @@ export async function demoCommand(opts: { url?: string }): Promise<number> {
   }
   process.stderr.write('\n');
 
+  const bought = stripeBacked
+    ? await buyThroughCheckout(admin, url, c, priceIds.get(p.goldMonthly)!, promoCode)
+    : `Stripe is not configured on the server, so nothing was bought through Checkout. To see that too:
+  npx gatehouse stripe fake --forward-to ${url}/webhooks/stripe
+and start the server with STRIPE_API_BASE=http://127.0.0.1:12111 STRIPE_SECRET_KEY=sk_test_fake.
+`;
+
   const member = signToken(config.jwtSecret, { sub: 'alice', roles: [`member:${c}`] }, '7d');
   const adminToken = signToken(config.jwtSecret, { sub: 'demo-admin', roles: [`admin:${c}`] }, '7d');
   process.stdout.write(`
 Community ${community.name}: ${c}
 GraphQL: ${url}/graphql
 
+${bought}
 Alice (member token, 7 days):
   ${member}
 Community admin token (7 days):
@@ -403,11 +426,87 @@ curl -s ${url}/graphql -H 'content-type: application/json' -H "authorization: Be
   return 0;
 }
 
+/**
+ * Creates a promo code (10 % off, once) in Stripe through the server. False when the server has no
+ * Stripe configured; any other failure (Stripe unreachable, say) stops the demo.
+ */
+async function createPromoCode(admin: Gql, communityId: string, code: string): Promise<boolean> {
+  try {
+    await admin(`mutation($input: CreatePromoCodeInput!) { createPromoCode(input: $input) { id } }`, {
+      input: { communityId, code, percentOff: 10, duration: 'ONCE' },
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof GraphQLCallError && /Stripe is not configured/.test(err.message)) return false;
+    throw err;
+  }
+}
+
+/**
+ * A new member (ivan) buys Gold monthly with the promo code: the session is started through the
+ * server and, when Checkout is the fake Stripe's page, paid there; the member's status is then read
+ * back once the fake's webhooks have arrived. Returns what to print.
+ */
+async function buyThroughCheckout(
+  admin: Gql,
+  url: string,
+  communityId: string,
+  priceId: string,
+  promoCode: string,
+): Promise<string> {
+  process.stderr.write('ivan buys Gold through Checkout…\n');
+  const { startCheckout } = await admin(
+    `mutation($input: StartCheckoutInput!) { startCheckout(input: $input) { id url } }`,
+    {
+      input: {
+        communityId,
+        priceId,
+        memberId: 'ivan',
+        email: 'ivan@example.com',
+        promoCode,
+        successUrl: `${url}/healthz`,
+        cancelUrl: `${url}/healthz`,
+      },
+    },
+  );
+  const page = await (await fetch(startCheckout.url)).text();
+  const action = /<form method="post" action="([^"]+\/complete)"/.exec(page)?.[1];
+  if (!action)
+    return `Checkout session for ivan (Gold, promo code ${promoCode}): pay it in a browser, then ask for ivan's membership:
+  ${startCheckout.url}
+`;
+  const paid = await fetch(new URL(action, startCheckout.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ email: 'ivan@example.com' }),
+    redirect: 'manual',
+  });
+  if (paid.status !== 303)
+    return `The fake Stripe refused the payment (${paid.status}): ${await paid.text()}\n`;
+  const deadline = Date.now() + 15_000;
+  let status = 'NONE';
+  while (Date.now() < deadline) {
+    const { membership } = await admin(
+      `query($c: ID!) { membership(communityId: $c, memberId: "ivan") { status } }`,
+      { c: communityId },
+    );
+    status = membership.status as string;
+    if (status !== 'NONE') break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (status === 'NONE')
+    return `ivan paid on the fake Stripe's Checkout page, but no webhook has arrived: is the fake running with
+  --forward-to ${url}/webhooks/stripe ?
+`;
+  return `ivan bought Gold through the fake Stripe's Checkout (promo code ${promoCode}): membership ${status}.
+`;
+}
+
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description(
-      'seed a community on a running server and play a month of member activity as signed webhooks',
+      'seed a community on a running server and play a month of member activity as signed webhooks (with Stripe behind the server, also a purchase through Checkout)',
     )
     .option('--url <url>', 'the server (default http://localhost:$PORT)')
     .action(run((opts: { url?: string }) => demoCommand(opts)));
