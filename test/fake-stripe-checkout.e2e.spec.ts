@@ -157,6 +157,30 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     gh.fake.forward(endpoint());
   }, 90_000);
 
+  it('drift finds a change the server missed, and none once reconcile has caught up', async () => {
+    const cli = (args: string[]) => runCli(args, { ...gh.env, STRIPE_SECRET_KEY: 'sk_test_fake_checkout' });
+    const before = await cli(['stripe', 'drift', '--community', c]);
+    expect(before.stdout).toMatch(/^no drift: \d+ subscription\(s\) match Stripe$/m);
+    expect(before.code).toBe(0);
+
+    // The owner cancels cyd in Stripe while nothing receives the webhook.
+    gh.fake.forward(null);
+    const sub = (await stripe.subscriptions.list({}, { stripeAccount: account })).data.find(
+      (s) => s.metadata.gatehouse_member_id === 'cyd',
+    )!;
+    await stripe.subscriptions.cancel(sub.id, {}, { stripeAccount: account });
+    const drifted = await cli(['stripe', 'drift', '--community', c]);
+    expect(drifted.code).toBe(1);
+    expect(drifted.stdout).toContain(`${c} cyd ${sub.id} status: projected active, Stripe canceled`);
+
+    expect((await cli(['stripe', 'reconcile', '--since', '1h', '--community', c])).code).toBe(0);
+    await eventually(async () => ((await membership('cyd')).status === 'CANCELED' ? true : undefined));
+    const after = await cli(['stripe', 'drift', '--community', c]);
+    expect(after.stdout).toMatch(/^no drift/m);
+    expect(after.code).toBe(0);
+    gh.fake.forward(endpoint());
+  }, 90_000);
+
   it('a price added a day later is created under the tier’s Stripe product, not a second one', async () => {
     // Stripe keeps idempotency keys for 24 hours: the product must be found from the catalog.
     shift = 25 * 3600;
