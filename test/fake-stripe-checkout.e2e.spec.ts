@@ -42,7 +42,7 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     ).then((d) => d.canAccess.allowed as boolean);
 
   /** Starts a checkout through Gatehouse and pays it on the fake's page, as a buyer would. */
-  async function buy(member: string, priceId: string): Promise<string> {
+  async function buy(member: string, priceId: string, promotionCode?: string): Promise<string> {
     const d = await gql(`mutation($input: StartCheckoutInput!) { startCheckout(input: $input) { id url } }`, {
       input: { communityId: c, priceId, memberId: member, email: `${member}@example.com`, ...urls },
     });
@@ -52,7 +52,10 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     const paid = await fetch(new URL(action!, d.startCheckout.url), {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ email: `${member}@example.com` }),
+      body: new URLSearchParams({
+        email: `${member}@example.com`,
+        ...(promotionCode && { promotion_code: promotionCode }),
+      }),
       redirect: 'manual',
     });
     expect(paid.status).toBe(303);
@@ -156,6 +159,21 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     expect(await allowed('cyd', { kind: 'GROUP', id: group })).toBe(true);
     gh.fake.forward(endpoint());
   }, 90_000);
+
+  it('a buyer types a promo code on the Checkout page: the redemption is counted from Stripe’s events', async () => {
+    // Created through Gatehouse, so it exists in the (fake) Stripe account too.
+    await gql(`mutation($input: CreatePromoCodeInput!) { createPromoCode(input: $input) { id } }`, {
+      input: { communityId: c, code: 'Friends-15', percentOff: 15, duration: 'ONCE' },
+    });
+    await buy('dee', monthly, 'friends-15');
+    await eventually(async () => ((await membership('dee')).status === 'ACTIVE' ? true : undefined));
+    const redeemed = await eventually(async () => {
+      const d = await gql(`query($c: ID!) { promoCodes(communityId: $c) { code timesRedeemed } }`, { c });
+      const promo = (d.promoCodes as Loose[]).find((p) => p.code === 'Friends-15')!;
+      return promo.timesRedeemed > 0 ? promo.timesRedeemed : undefined;
+    });
+    expect(redeemed).toBe(1);
+  }, 60_000);
 
   it('drift finds a change the server missed, and none once reconcile has caught up', async () => {
     const cli = (args: string[]) => runCli(args, { ...gh.env, STRIPE_SECRET_KEY: 'sk_test_fake_checkout' });

@@ -20,6 +20,7 @@ export {
   startFakeStripe,
   stripeConfigForApiBase,
   FAKE_STRIPE_API_VERSION,
+  type CheckoutPayment,
   type FakeDelivery,
   type FakeStripe,
   type FakeStripeOptions,

@@ -242,6 +242,55 @@ describe('fake Stripe events', () => {
     expect(() => fake.completeCheckout('cs_test_nope')).toThrow(/No such checkout session/);
   });
 
+  it('takes a promotion code typed on the Checkout page when the session allows them', async () => {
+    await start();
+    const { price } = await subscriptionCatalog();
+    const coupon = await stripe.coupons.create({ percent_off: 20, duration: 'once' });
+    const promo = await stripe.promotionCodes.create({
+      promotion: { type: 'coupon', coupon: coupon.id },
+      code: 'SPRING-20',
+      max_redemptions: 1,
+    } as Stripe.PromotionCodeCreateParams);
+    const open = (allow: boolean) =>
+      stripe.checkout.sessions.create({
+        mode: 'subscription',
+        line_items: [{ price: price.id, quantity: 1 }],
+        success_url: 'https://makers.example/thanks',
+        ...(allow && { allow_promotion_codes: true }),
+      });
+    const pay = (id: string, code: string) =>
+      fetch(`${fake.url}/checkout/${id}/complete`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ email: 'p@example.com', promotion_code: code }),
+        redirect: 'manual',
+      });
+
+    const session = await open(true);
+    expect(await (await fetch(session.url!)).text()).toContain('name="promotion_code"');
+    const unknown = await pay(session.id, 'WINTER');
+    expect(unknown.status).toBe(400);
+    expect(await unknown.text()).toContain('This code is invalid: WINTER');
+    expect((await stripe.checkout.sessions.retrieve(session.id)).status).toBe('open');
+
+    expect((await pay(session.id, 'spring-20')).status).toBe(303);
+    const done = await stripe.checkout.sessions.retrieve(session.id);
+    expect(done.discounts).toEqual([{ coupon: null, promotion_code: promo.id }]);
+    const sub = await stripe.subscriptions.retrieve(done.subscription as string);
+    expect(sub.discounts).toEqual([{ coupon: null, promotion_code: promo.id }]);
+    expect((await stripe.promotionCodes.retrieve(promo.id)).times_redeemed).toBe(1);
+    const [completed] = (await stripe.events.list({ type: 'checkout.session.completed' })).data;
+    expect((completed.data.object as Stripe.Checkout.Session).discounts).toEqual(done.discounts);
+
+    // Used up, and refused where the session does not allow codes.
+    expect((await pay((await open(true)).id, 'SPRING-20')).status).toBe(400);
+    const strict = await open(false);
+    expect(await (await fetch(strict.url!)).text()).not.toContain('promotion_code');
+    expect(() => fake.completeCheckout(strict.id, { promotionCode: 'SPRING-20' })).toThrow(
+      /does not take promotion codes/,
+    );
+  });
+
   it('expires a session through the API or once its expires_at has passed, and will not take payment after', async () => {
     let now = NOW;
     fake = await startFakeStripe({ clock: () => now });

@@ -55,6 +55,13 @@ export type FakeStripeOptions = {
   onDelivery?: (delivery: FakeDelivery) => void;
 };
 
+/** What a buyer enters on the Checkout page. */
+export type CheckoutPayment = {
+  email?: string;
+  /** A customer-facing code (`LAUNCH-10`), when the session allows promotion codes. */
+  promotionCode?: string;
+};
+
 export type FakeStripe = {
   /** Base URL, e.g. `http://127.0.0.1:12111`: what `STRIPE_API_BASE` is set to. */
   url: string;
@@ -72,7 +79,7 @@ export type FakeStripe = {
    * the session names none), the subscription (subscription mode) or a payment intent (payment
    * mode), the completed session, and their events. Returns the session as it is now.
    */
-  completeCheckout(sessionId: string, options?: { email?: string }): FakeObject;
+  completeCheckout(sessionId: string, options?: CheckoutPayment): FakeObject;
   /** Every webhook delivery attempted so far, in order. */
   readonly deliveries: readonly FakeDelivery[];
   /** Sends the events recorded from now on to this endpoint (null: to none), like `webhooks`. */
@@ -357,8 +364,24 @@ function createSubscription(ctx: Ctx, spec: NewSubscription): FakeObject {
  * subscription from the line items and `subscription_data`, or a payment intent, then the session
  * completes. It neither invoices nor charges: those events are the tests' to `emit`.
  */
-function completeSession(ctx: Ctx, session: FakeObject, email: string | undefined): FakeObject {
+/** The active promotion code a buyer typed, checked as Checkout checks it, or a 400. */
+function redeemablePromotionCode(ctx: Ctx, code: string): FakeObject {
+  const promo = ctx.store
+    .all('promotion_code')
+    .find((p) => p.active && String(p.code).toLowerCase() === code.toLowerCase());
+  const coupon = promo?.coupon as FakeObject | undefined;
+  const usable =
+    promo &&
+    (promo.expires_at === null || ctx.now < Number(promo.expires_at)) &&
+    (promo.max_redemptions === null || Number(promo.times_redeemed) < Number(promo.max_redemptions)) &&
+    coupon?.valid !== false;
+  if (!usable) throw invalid('promotion_code', `This code is invalid: ${code}`);
+  return promo;
+}
+
+function completeSession(ctx: Ctx, session: FakeObject, payment: CheckoutPayment): FakeObject {
   if (session.status === 'complete') return session;
+  const email = payment.email;
   // Stripe expires a session at `expires_at`; the fake does when it is next paid for.
   if (session.status === 'open' && ctx.now >= Number(session.expires_at)) expireSession(ctx, session);
   if (session.status !== 'open')
@@ -374,6 +397,12 @@ function completeSession(ctx: Ctx, session: FakeObject, email: string | undefine
       name: null,
       metadata: {},
     }).id;
+  }
+  if (payment.promotionCode !== undefined) {
+    if (!session.allow_promotion_codes)
+      throw invalid('promotion_code', 'This Checkout session does not take promotion codes.');
+    const promo = redeemablePromotionCode(ctx, payment.promotionCode);
+    session.discounts = [{ coupon: null, promotion_code: promo.id }];
   }
   const discounts = (session.discounts ?? []) as { coupon: string | null; promotion_code: string | null }[];
   let subscription: FakeObject | null = null;
@@ -435,9 +464,12 @@ function checkoutPage(session: FakeObject): string {
   const email = session.customer
     ? ''
     : `<p><label>Email <input type="email" name="email" value="${escapeHtml(String(session.customer_email ?? ''))}"></label></p>`;
+  const promotion = session.allow_promotion_codes
+    ? '<p><label>Promotion code <input name="promotion_code"></label></p>'
+    : '';
   const action =
     session.status === 'open'
-      ? `<form method="post" action="/checkout/${id}/complete">${email}<p><button type="submit">Pay ${total}</button></p></form>` +
+      ? `<form method="post" action="/checkout/${id}/complete">${email}${promotion}<p><button type="submit">Pay ${total}</button></p></form>` +
         (session.cancel_url ? `<p><a href="${escapeHtml(String(session.cancel_url))}">Cancel</a></p>` : '')
       : `<p>This session is ${escapeHtml(String(session.status))}.</p>`;
   return `<!doctype html><meta charset="utf-8"><title>Fake Stripe Checkout</title><h1>Fake Stripe Checkout</h1><p>Session <code>${id}</code> (${escapeHtml(String(session.mode))}), total ${total}.</p>${action}<p>This page stands in for Stripe Checkout in tests and demos.</p>`;
@@ -1144,12 +1176,12 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     }
     return undefined;
   };
-  const complete = (id: string, email: string | undefined): FakeObject => {
+  const complete = (id: string, payment: CheckoutPayment): FakeObject => {
     const found = findSession(id);
     if (!found) throw missing('checkout session', id);
     const ctx = newCtx(found.account, {});
     try {
-      completeSession(ctx, found.session, email);
+      completeSession(ctx, found.session, payment);
     } finally {
       // A session found past its expiry is expired (and its event recorded) even as payment is refused.
       record(ctx, { id: null, idempotency_key: null });
@@ -1178,10 +1210,16 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       res.status(404).type('html').send(notFoundPage);
       return;
     }
-    const email = typeof req.body?.email === 'string' && req.body.email !== '' ? req.body.email : undefined;
+    const field = (name: string): string | undefined => {
+      const v = (req.body as Record<string, unknown> | undefined)?.[name];
+      return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
+    };
     let session: FakeObject;
     try {
-      session = complete(found.session.id, email);
+      session = complete(found.session.id, {
+        email: field('email'),
+        promotionCode: field('promotion_code'),
+      });
     } catch (err) {
       if (!(err instanceof FakeStripeError)) throw err;
       res
@@ -1283,8 +1321,8 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       storeFor(event.account).put(structuredClone(event) as unknown as FakeObject);
       if (opts.deliverySuccess === false) markFailed(event.account ?? null, event.id);
     },
-    completeCheckout(sessionId, opts = {}) {
-      return structuredClone(complete(sessionId, opts.email));
+    completeCheckout(sessionId, payment = {}) {
+      return structuredClone(complete(sessionId, payment));
     },
     settled: () => sender.settled(),
     seed(object, account) {
