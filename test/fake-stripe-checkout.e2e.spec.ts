@@ -175,6 +175,39 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     expect(redeemed).toBe(1);
   }, 60_000);
 
+  it('the member cancels in the billing portal: access stays until the end of the paid period', async () => {
+    const d = await gql(
+      `mutation($c: ID!) { billingPortalUrl(communityId: $c, memberId: "dee", returnUrl: "https://makers.example/account") }`,
+      { c },
+    );
+    const page = await (await fetch(d.billingPortalUrl)).text();
+    const cancel =
+      /<form method="post" action="([^"]+\/cancel)"><input type="hidden" name="subscription" value="([^"]+)">/.exec(
+        page,
+      );
+    expect(cancel).not.toBeNull();
+    const res = await fetch(new URL(cancel![1], d.billingPortalUrl), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ subscription: cancel![2] }),
+      redirect: 'manual',
+    });
+    expect(res.status).toBe(303);
+    await gh.fake.settled();
+    const m = await eventually(async () => {
+      const now = (
+        await gql(
+          `query($c: ID!) { membership(communityId: $c, memberId: "dee") { status cancelAtPeriodEnd currentPeriodEnd } }`,
+          { c },
+        )
+      ).membership as Loose;
+      return now.cancelAtPeriodEnd ? now : undefined;
+    });
+    expect(m.status).toBe('ACTIVE');
+    expect(Date.parse(m.currentPeriodEnd)).toBeGreaterThan(Date.now() + 27 * 86_400_000);
+    expect(await allowed('dee', { kind: 'GROUP', id: group })).toBe(true);
+  }, 60_000);
+
   it('drift finds a change the server missed, and none once reconcile has caught up', async () => {
     const cli = (args: string[]) => runCli(args, { ...gh.env, STRIPE_SECRET_KEY: 'sk_test_fake_checkout' });
     const before = await cli(['stripe', 'drift', '--community', c]);

@@ -291,6 +291,77 @@ describe('fake Stripe events', () => {
     );
   });
 
+  it('lets a customer cancel, renew and change their e-mail in the billing portal, with the events', async () => {
+    await start();
+    const opts = { stripeAccount: ACCOUNT };
+    const { price } = await subscriptionCatalog(opts);
+    const customer = await stripe.customers.create({ email: 'old@example.com' }, opts);
+    const other = await stripe.customers.create({ email: 'other@example.com' }, opts);
+    const sub = await stripe.subscriptions.create(
+      { customer: customer.id, items: [{ price: price.id }] },
+      opts,
+    );
+    const theirs = await stripe.subscriptions.create(
+      { customer: other.id, items: [{ price: price.id }] },
+      opts,
+    );
+    const portal = await stripe.billingPortal.sessions.create(
+      { customer: customer.id, return_url: 'https://makers.example/account' },
+      opts,
+    );
+    const post = (action: string, fields: Record<string, string>) =>
+      fetch(`${fake.url}/billing_portal/${portal.id}/${action}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(fields),
+        redirect: 'manual',
+      });
+
+    const page = await (await fetch(portal.url)).text();
+    expect(page).toContain(`value="${sub.id}"`);
+    expect(page).not.toContain(theirs.id);
+    expect(page).toContain('Cancel plan');
+    expect(page).toContain('href="https://makers.example/account"');
+
+    const cancelled = await post('cancel', { subscription: sub.id });
+    expect(cancelled.status).toBe(303);
+    expect(cancelled.headers.get('location')).toBe(`/billing_portal/${portal.id}`);
+    expect(await stripe.subscriptions.retrieve(sub.id, {}, opts)).toMatchObject({
+      cancel_at_period_end: true,
+      canceled_at: NOW,
+      status: 'active',
+    });
+    expect(await (await fetch(portal.url)).text()).toContain('Renew plan');
+    expect((await post('renew', { subscription: sub.id })).status).toBe(303);
+    expect((await stripe.subscriptions.retrieve(sub.id, {}, opts)).cancel_at_period_end).toBe(false);
+    expect((await post('email', { email: 'new@example.com' })).status).toBe(303);
+    expect(((await stripe.customers.retrieve(customer.id, {}, opts)) as Stripe.Customer).email).toBe(
+      'new@example.com',
+    );
+
+    const events = (await stripe.events.list({ limit: 3 }, opts)).data.reverse();
+    expect(events.map((e) => [e.type, e.data.previous_attributes, e.request])).toEqual([
+      [
+        'customer.subscription.updated',
+        { cancel_at_period_end: false, canceled_at: null },
+        { id: null, idempotency_key: null },
+      ],
+      [
+        'customer.subscription.updated',
+        { cancel_at_period_end: true, canceled_at: NOW },
+        { id: null, idempotency_key: null },
+      ],
+      ['customer.updated', { email: 'old@example.com' }, { id: null, idempotency_key: null }],
+    ]);
+    // Another customer's subscription, a bad e-mail, an unknown portal: refused, nothing recorded
+    // (the seven events before the portal's three: product, price, two customers, two
+    // subscriptions, the portal session).
+    expect((await post('cancel', { subscription: theirs.id })).status).toBe(404);
+    expect((await post('email', { email: 'not-an-email' })).status).toBe(400);
+    expect((await fetch(`${fake.url}/billing_portal/bps_nope`)).status).toBe(404);
+    expect((await stripe.events.list({ limit: 100 }, opts)).data).toHaveLength(events.length + 7);
+  });
+
   it('expires a session through the API or once its expires_at has passed, and will not take payment after', async () => {
     let now = NOW;
     fake = await startFakeStripe({ clock: () => now });

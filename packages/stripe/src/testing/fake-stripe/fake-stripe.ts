@@ -451,6 +451,59 @@ function expireSession(ctx: Ctx, session: FakeObject): void {
   emitEvent(ctx, 'checkout.session.expired', withoutLineItems(session));
 }
 
+/**
+ * The customer's changes in the billing portal: `email` (their billing e-mail), `cancel` (at the end
+ * of the period, Stripe's default) and `renew` (undo a pending cancellation) of one of their
+ * subscriptions, named by `subscription`.
+ */
+function portalAction(ctx: Ctx, portal: FakeObject, action: string, body: Record<string, unknown>): void {
+  const customer = ctx.store.get('customer', String(portal.customer));
+  if (action === 'email') {
+    const email = typeof body.email === 'string' ? body.email.trim() : '';
+    if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw invalid('email', 'Enter a valid e-mail address.');
+    const before = structuredClone(customer);
+    customer.email = email;
+    emitChange(ctx, 'customer.updated', before, customer);
+    return;
+  }
+  if (action !== 'cancel' && action !== 'renew') throw missing('billing portal action', action);
+  const sub = ctx.store.find(String(body.subscription ?? ''));
+  if (!sub || sub.object !== 'subscription' || sub.customer !== customer.id || sub.status === 'canceled')
+    throw missing('subscription', String(body.subscription ?? ''));
+  const before = structuredClone(sub);
+  sub.cancel_at_period_end = action === 'cancel';
+  sub.canceled_at = action === 'cancel' ? ctx.now : null;
+  emitChange(ctx, 'customer.subscription.updated', before, sub);
+}
+
+function portalPage(
+  portal: FakeObject,
+  customer: FakeObject | undefined,
+  subscriptions: FakeObject[],
+): string {
+  const id = escapeHtml(String(portal.id));
+  const form = (action: string, fields: string, label: string) =>
+    `<form method="post" action="/billing_portal/${id}/${action}">${fields}<button type="submit">${label}</button></form>`;
+  const rows = subscriptions.map((s) => {
+    const item = itemsOf(s)[0];
+    const price = item?.price as FakeObject | undefined;
+    const what = `${escapeHtml(String(price?.id ?? ''))} (${escapeHtml(String(s.status))})`;
+    const hidden = `<input type="hidden" name="subscription" value="${escapeHtml(s.id)}">`;
+    return s.cancel_at_period_end
+      ? `<li>${what}, ends at the end of its period ${form('renew', hidden, 'Renew plan')}</li>`
+      : `<li>${what} ${form('cancel', hidden, 'Cancel plan')}</li>`;
+  });
+  const email = form(
+    'email',
+    `<label>Billing e-mail <input type="email" name="email" value="${escapeHtml(String(customer?.email ?? ''))}"></label>`,
+    'Update',
+  );
+  const back = portal.return_url
+    ? `<p><a href="${escapeHtml(String(portal.return_url))}">Return</a></p>`
+    : '';
+  return `<!doctype html><meta charset="utf-8"><title>Fake billing portal</title><h1>Fake Stripe billing portal</h1>${email}<h2>Subscriptions</h2><ul>${rows.join('') || '<li>None</li>'}</ul>${back}`;
+}
+
 function escapeHtml(text: string): string {
   return text.replace(
     /[&<>"']/g,
@@ -1232,12 +1285,48 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     if (success) res.redirect(303, success.replace('{CHECKOUT_SESSION_ID}', session.id));
     else res.type('html').send(checkoutPage(session));
   });
-  app.get('/billing_portal/:id', (_req, res) => {
-    res
-      .type('html')
-      .send(
-        '<!doctype html><meta charset="utf-8"><title>Fake billing portal</title><h1>Fake Stripe billing portal</h1>',
-      );
+  const findPortal = (id: string): { portal: FakeObject; account: string | null } | undefined => {
+    for (const [key, store] of accounts) {
+      const o = store.find(id);
+      if (o?.object === 'billing_portal.session') return { portal: o, account: key === '' ? null : key };
+    }
+    return undefined;
+  };
+  const portalNotFound = '<!doctype html><title>Not found</title><p>No such billing portal session.</p>';
+  app.get('/billing_portal/:id', (req, res) => {
+    const found = findPortal(String(req.params.id));
+    if (!found) {
+      res.status(404).type('html').send(portalNotFound);
+      return;
+    }
+    const store = storeFor(found.account);
+    const customer = store.find(String(found.portal.customer));
+    const subscriptions = store
+      .all('subscription')
+      .filter((s) => s.customer === found.portal.customer && s.status !== 'canceled');
+    res.type('html').send(portalPage(found.portal, customer, subscriptions));
+  });
+  // What a customer changes in the portal, as Stripe records it: the object updated and its event.
+  app.post('/billing_portal/:id/:action', (req, res) => {
+    const found = findPortal(String(req.params.id));
+    if (!found) {
+      res.status(404).type('html').send(portalNotFound);
+      return;
+    }
+    const ctx = newCtx(found.account, {});
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    try {
+      portalAction(ctx, found.portal, String(req.params.action), body);
+    } catch (err) {
+      if (!(err instanceof FakeStripeError)) throw err;
+      res
+        .status(err.status)
+        .type('html')
+        .send(`<!doctype html><p>${escapeHtml(err.message)}</p>`);
+      return;
+    }
+    record(ctx, { id: null, idempotency_key: null });
+    res.redirect(303, `/billing_portal/${found.portal.id}`);
   });
 
   for (const [method, path, handler] of buildRoutes(state)) {
