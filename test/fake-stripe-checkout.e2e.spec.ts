@@ -23,6 +23,7 @@ describe('buying on the fake Stripe’s Checkout page', () => {
   let group: string;
   let monthly: string;
   let workshop: string;
+  let plan: string;
   let tier: string;
   /** Added to the fake Stripe's clock (seconds). */
   let shift = 0;
@@ -89,12 +90,13 @@ describe('buying on the fake Stripe’s Checkout page', () => {
       )
     ).createTier.id;
     // Without a stripePriceId, Gatehouse creates the product and price in the (fake) Stripe account.
-    const price = (kind: string, id: string, frequency: string) =>
+    const price = (kind: string, id: string, frequency: string, extra: Loose = {}) =>
       gql(`mutation($input: CreatePriceInput!) { createPrice(input: $input) { id stripePriceId } }`, {
-        input: { communityId: c, product: { kind, id }, amount: 1500, currency: 'eur', frequency },
+        input: { communityId: c, product: { kind, id }, amount: 1500, currency: 'eur', frequency, ...extra },
       }).then((d) => d.createPrice.id as string);
     monthly = await price('TIER', tier, 'MONTHLY');
     workshop = await price('GROUP', group, 'ONE_TIME');
+    plan = await price('GROUP', group, 'INSTALLMENTS', { installments: 3 });
   }, 180_000);
 
   afterAll(() => gh?.close());
@@ -136,6 +138,30 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     expect(await allowed('bea', { kind: 'GROUP', id: group })).toBe(false);
     await buy('bea', workshop);
     await eventually(async () => ((await allowed('bea', { kind: 'GROUP', id: group })) ? true : undefined));
+  }, 60_000);
+
+  it('an installment plan bought on Checkout is bounded in Stripe: Gatehouse sets its cancel_at', async () => {
+    await buy('eve', plan);
+    const sub = await eventually(async () => {
+      const found = (await stripe.subscriptions.list({}, { stripeAccount: account })).data.find(
+        (s) => s.metadata.gatehouse_member_id === 'eve',
+      );
+      return found?.cancel_at ? found : undefined;
+    });
+    // Three monthly installments from the start (no trial).
+    const ends = new Date(sub.start_date * 1000);
+    ends.setUTCMonth(ends.getUTCMonth() + 3);
+    expect(sub.cancel_at).toBe(Math.floor(ends.getTime() / 1000));
+    expect(sub.metadata.gatehouse_installments).toBe('3');
+    await gh.fake.settled();
+    const update = gh.fake.deliveries.filter((d) => d.type === 'customer.subscription.updated').at(-1);
+    expect(update).toMatchObject({ status: 200, account });
+    const m = await gql(
+      `query($c: ID!) { membership(communityId: $c, memberId: "eve") { status installmentsTotal } }`,
+      { c },
+    );
+    expect(m.membership).toMatchObject({ installmentsTotal: 3 });
+    expect(await allowed('eve', { kind: 'GROUP', id: group })).toBe(true);
   }, 60_000);
 
   it('an event the endpoint did not take is listed as undelivered and recovered by reconcile', async () => {

@@ -136,6 +136,17 @@ describe('fake Stripe API, driven by the real stripe SDK', () => {
     expect((await stripe.subscriptions.list({ customer: customer.id, status: 'all' })).data).toHaveLength(1);
   });
 
+  it('sets and clears cancel_at, refusing a time that has passed', async () => {
+    const { monthly, customer } = await catalog();
+    const sub = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: monthly.id }] });
+    expect(sub.cancel_at).toBeNull();
+    expect((await stripe.subscriptions.update(sub.id, { cancel_at: NOW + 90 * 86_400 })).cancel_at).toBe(
+      NOW + 90 * 86_400,
+    );
+    await expect(stripe.subscriptions.update(sub.id, { cancel_at: NOW })).rejects.toThrow(/in the future/);
+    expect((await stripe.subscriptions.update(sub.id, { cancel_at: '' as never })).cancel_at).toBeNull();
+  });
+
   it('creates a schedule from a subscription, updates its phases and releases it', async () => {
     const { monthly, annual, customer } = await catalog();
     const sub = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: annual.id }] });

@@ -930,6 +930,13 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
           sub.cancel_at_period_end = cancelAtPeriodEnd;
           sub.canceled_at = cancelAtPeriodEnd ? ctx.now : null;
         }
+        if (ctx.params.cancel_at !== undefined) {
+          // An empty value clears it; a time must be in the future. (No proration: none is computed here.)
+          const cancelAt = intParam(ctx.params, 'cancel_at');
+          if (cancelAt !== undefined && cancelAt <= ctx.now)
+            throw invalid('cancel_at', 'cancel_at must be in the future.');
+          sub.cancel_at = cancelAt ?? null;
+        }
         if (ctx.params.metadata !== undefined)
           sub.metadata = { ...(sub.metadata as object), ...metadataParam(ctx.params) };
         if (ctx.params.discounts !== undefined) sub.discounts = discountsParam(ctx, ctx.params);
