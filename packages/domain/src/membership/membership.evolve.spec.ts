@@ -98,6 +98,46 @@ describe('membership fold: installment plans', () => {
     expect(communityUntil([plan(), paid(1), paid(2), end])).toBe(T0 + 3 * PERIOD);
   });
 
+  it('does not count the $0 invoice Stripe pays when a trial starts, so a trial does not pay an installment', () => {
+    const trialStart = invoicePaid({
+      invoiceId: 'in_trial',
+      eventId: 'evt_in_trial',
+      billingReason: 'subscription_create',
+      amountPaid: 0,
+      lines: [
+        {
+          amount: 0,
+          proration: false,
+          periodStart: T0,
+          periodEnd: T0 + 7 * DAY_MS,
+          description: 'Trial period for Gold',
+          quantity: 1,
+        },
+      ],
+    });
+    expect(installmentsPaid(fold([trialStart, paid(1), paid(2)]), 'sub_1')).toBe(2);
+    // Two of three installments paid after a trial: the plan's end still revokes.
+    expect(communityUntil([plan(), trialStart, paid(1), paid(2), end])).toBe(T0 + 3 * PERIOD);
+    // A 100 %-off coupon brings an installment to 0: it is paid all the same.
+    const free = invoicePaid({
+      invoiceId: 'in_free',
+      eventId: 'evt_in_free',
+      observedAt: T0 + 2 * PERIOD,
+      amountPaid: 0,
+      lines: [
+        {
+          amount: 1000,
+          proration: false,
+          periodStart: T0 + 2 * PERIOD,
+          periodEnd: T0 + 3 * PERIOD,
+          description: '1 × Gold',
+          quantity: 1,
+        },
+      ],
+    });
+    expect(communityUntil([plan(), trialStart, paid(1), paid(2), free, end])).toBeNull();
+  });
+
   it('does not count proration invoices as installments', () => {
     const proration = invoicePaid({ invoiceId: 'in_p', billingReason: 'subscription_update' });
     expect(installmentsPaid(fold([paid(1), proration]), 'sub_1')).toBe(1);

@@ -1,6 +1,6 @@
 import type { MemberAdminEvent, ResourceRef } from '../catalog/catalog.events';
 import type { EpochMs } from '../time';
-import type { SchedulePhase, StripeFact, SubscriptionSnapshot } from './membership.events';
+import type { InvoiceFact, SchedulePhase, StripeFact, SubscriptionSnapshot } from './membership.events';
 import { compareSnapshots, isTerminal } from './subscription-order';
 
 /** Admin facts carry the ledger's event id in `metadata` (decide cannot know it). */
@@ -81,6 +81,14 @@ export function emptyMemberState(): MemberState {
 // Billing reasons of invoices that pay a period (not proration or manual invoices): installments count these.
 const PERIOD_INVOICE_REASONS = new Set(['subscription_create', 'subscription_cycle', 'subscription']);
 
+/**
+ * Did this invoice charge for a period? Not the $0 invoice Stripe makes (and reports paid) when a
+ * trial starts; an invoice a 100 %-off coupon brought to 0 still did: its lines carry the price.
+ */
+function chargesForAPeriod(d: InvoiceFact): boolean {
+  return d.amountPaid > 0 || d.lines.some((l) => !l.proration && l.amount > 0);
+}
+
 /** Whether (atA, idA) comes no later than (atB, idB): earliest time first, then the smaller event id. */
 const isFirst = (atA: EpochMs, idA: string, atB: EpochMs, idB: string): boolean =>
   atA < atB || (atA === atB && idA <= idB);
@@ -118,7 +126,8 @@ export function evolveMembership(state: MemberState, event: MembershipEvent): Me
     }
     case 'InvoicePaid': {
       const d = event.data;
-      if (!d.subscriptionId || !PERIOD_INVOICE_REASONS.has(d.billingReason)) return state;
+      if (!d.subscriptionId || !PERIOD_INVOICE_REASONS.has(d.billingReason) || !chargesForAPeriod(d))
+        return state;
       const forSub = state.paidInvoices[d.subscriptionId] ?? {};
       const prev = forSub[d.invoiceId];
       const paid: PaidInvoice = {
