@@ -26,6 +26,11 @@ export type SubscriptionSnapshot = {
   cancelAt?: EpochMs;
   endedAt?: EpochMs;
   scheduleId?: string;
+  /**
+   * Read from `customer.subscription.updated`: it reports a change, so within the second of its
+   * creation (Stripe's `created` has no finer grain) it is the later state.
+   */
+  update?: boolean;
   observedAt: EpochMs;
   eventId: string;
 };

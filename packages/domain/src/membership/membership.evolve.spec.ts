@@ -34,6 +34,18 @@ describe('membership fold: subscriptions', () => {
     expect(fold([a, b]).subscriptions.sub_1.latest.eventId).toBe('evt_a');
   });
 
+  it('takes an update made in the second of the creation as the later state, whatever the event ids', () => {
+    for (const [createdId, updatedId] of [
+      ['evt_a', 'evt_z'],
+      ['evt_z', 'evt_a'],
+    ]) {
+      const created = observed({ eventId: createdId });
+      const updated = observed({ cancelAtPeriodEnd: true, update: true, eventId: updatedId });
+      expect(fold([created, updated]).subscriptions.sub_1.latest.cancelAtPeriodEnd).toBe(true);
+      expect(fold([updated, created]).subscriptions.sub_1.latest.cancelAtPeriodEnd).toBe(true);
+    }
+  });
+
   it('orders same-second snapshots of one period by status precedence', () => {
     const active = observed({ status: 'active', eventId: 'evt_z' });
     const pastDue = observed({ status: 'past_due', eventId: 'evt_a' });

@@ -49,6 +49,22 @@ describe('readStripeEvent', () => {
     expect(hints).toEqual({ memberId: 'mem_1', customerId: 'cus_1', subscriptionId: 'sub_1' });
   });
 
+  it('marks what an update reports as an update (the later state within its second), not a creation', () => {
+    const spec = {
+      id: 'sub_u',
+      customer: 'cus_u',
+      status: 'active',
+      price: 'price_u',
+      product: 'prod_u',
+      periodStart: created * 1000,
+      periodEnd: (created + 86_400) * 1000,
+    };
+    const updated = readStripeEvent(subscriptionEvent('customer.subscription.updated', created * 1000, spec));
+    const made = readStripeEvent(subscriptionEvent('customer.subscription.created', created * 1000, spec));
+    expect(updated.fact?.data).toMatchObject({ update: true });
+    expect(made.fact?.data).not.toHaveProperty('update');
+  });
+
   it('reads the period from the items in the basil shape and treats a deletion as SubscriptionDeleted', () => {
     const e = subscriptionEvent('customer.subscription.deleted', created * 1000, {
       id: 'sub_2',

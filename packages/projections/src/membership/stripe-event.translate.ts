@@ -159,7 +159,10 @@ export function readStripeEvent(event: unknown): StripeReading {
     const fact: StripeFact =
       type === 'customer.subscription.deleted'
         ? { type: 'SubscriptionDeleted', data: snap }
-        : { type: 'SubscriptionObserved', data: snap };
+        : {
+            type: 'SubscriptionObserved',
+            data: type === 'customer.subscription.updated' ? { ...snap, update: true } : snap,
+          };
     return { fact, hints };
   }
   if (type.startsWith('customer.') && str(o.object) === 'customer') {
