@@ -6,6 +6,8 @@ import { startFakeStripe, stripeConfigForApiBase, type FakeStripe } from './fake
 // The events the fake records for what its API and Checkout page change, and their delivery.
 
 const NOW = 1_767_225_600;
+/** What Stripe records when it invoices a period (paid at once). */
+const INVOICED = ['invoice.created', 'invoice.finalized', 'invoice.paid', 'invoice.payment_succeeded'];
 const ACCOUNT = 'acct_fakeevents';
 const SECRET = 'whsec_fake_events';
 
@@ -112,6 +114,7 @@ describe('fake Stripe events', () => {
       'price.created',
       'customer.created',
       'customer.subscription.created',
+      ...INVOICED,
       'customer.subscription.updated',
       'customer.subscription.deleted',
     ]);
@@ -186,6 +189,7 @@ describe('fake Stripe events', () => {
       'price.created',
       'customer.created',
       'customer.subscription.created',
+      ...INVOICED,
       'checkout.session.completed',
     ]);
     const [completed] = (await stripe.events.list({ type: 'checkout.session.completed' }, opts)).data;
@@ -201,7 +205,7 @@ describe('fake Stripe events', () => {
 
     // Paying again changes nothing.
     fake.completeCheckout(session.id);
-    expect(await types(opts)).toHaveLength(5);
+    expect(await types(opts)).toHaveLength(9);
     expect((await stripe.subscriptions.list({}, opts)).data).toHaveLength(1);
     expect(await (await fetch(session.url!)).text()).toContain('This session is complete.');
   });
@@ -354,12 +358,12 @@ describe('fake Stripe events', () => {
       ['customer.updated', { email: 'old@example.com' }, { id: null, idempotency_key: null }],
     ]);
     // Another customer's subscription, a bad e-mail, an unknown portal: refused, nothing recorded
-    // (the seven events before the portal's three: product, price, two customers, two
-    // subscriptions, the portal session).
+    // (the fifteen events before the portal's three: product, price, two customers, two
+    // subscriptions and their first invoices, the portal session).
     expect((await post('cancel', { subscription: theirs.id })).status).toBe(404);
     expect((await post('email', { email: 'not-an-email' })).status).toBe(400);
     expect((await fetch(`${fake.url}/billing_portal/bps_nope`)).status).toBe(404);
-    expect((await stripe.events.list({ limit: 100 }, opts)).data).toHaveLength(events.length + 7);
+    expect((await stripe.events.list({ limit: 100 }, opts)).data).toHaveLength(events.length + 15);
   });
 
   it('expires a session through the API or once its expires_at has passed, and will not take payment after', async () => {

@@ -25,6 +25,14 @@ import {
   strParam,
   type Params,
 } from './fake-stripe-params';
+import {
+  addInterval,
+  billAt,
+  invoicePeriod,
+  itemsOf,
+  nextBillingMoment,
+  type BillingCtx,
+} from './fake-stripe-billing';
 import { WebhookSender, type FakeDelivery, type FakeWebhookTarget } from './fake-stripe-webhooks';
 
 export type { FakeDelivery, FakeWebhookTarget } from './fake-stripe-webhooks';
@@ -80,6 +88,14 @@ export type FakeStripe = {
    * mode), the completed session, and their events. Returns the session as it is now.
    */
   completeCheckout(sessionId: string, options?: CheckoutPayment): FakeObject;
+  /**
+   * Moves the fake's time forward, billing every subscription on the way as Stripe would (renewals
+   * with their paid invoices, trials ending, cancellations falling due), in time order; each event
+   * is dated when it happened. Also `POST /fake/advance` with `days` or `seconds`.
+   */
+  advance(seconds: number): { now: number; events: number };
+  /** The fake's time (unix seconds): its clock plus what `advance` added. */
+  now(): number;
   /** Every webhook delivery attempted so far, in order. */
   readonly deliveries: readonly FakeDelivery[];
   /** Sends the events recorded from now on to this endpoint (null: to none), like `webhooks`. */
@@ -111,6 +127,20 @@ const IDEMPOTENCY_KEY_SECONDS = 86_400;
 /** The API version whose object shapes the fake serves (period dates on items, `discounts[]`). */
 export const FAKE_STRIPE_API_VERSION = BASIL_API;
 
+/** Billing's view of a request: its store, its time, and its events. */
+function billingOf(ctx: Ctx): BillingCtx {
+  return {
+    store: ctx.store,
+    now: ctx.now,
+    emit: (type, object, previous) =>
+      ctx.events.push({
+        type,
+        object: structuredClone(object),
+        ...(previous && Object.keys(previous).length > 0 && { previous }),
+      }),
+  };
+}
+
 /** Records `type` for `object` as it is now. */
 function emitEvent(ctx: Ctx, type: string, object: FakeObject): void {
   ctx.events.push({ type, object: structuredClone(object) });
@@ -129,17 +159,6 @@ function emitChange(ctx: Ctx, type: string, before: FakeObject, object: FakeObje
   ctx.events.push({ type, object: structuredClone(object), previous });
 }
 type Handler = (ctx: Ctx, req: Request) => unknown;
-
-const INTERVAL_SECONDS: Record<string, number> = { day: 86_400, week: 7 * 86_400 };
-
-// Calendar arithmetic for period ends, enough for a fake: months and years keep the day of month.
-function addInterval(at: number, interval: string, count: number): number {
-  if (INTERVAL_SECONDS[interval]) return at + INTERVAL_SECONDS[interval] * count;
-  const d = new Date(at * 1000);
-  if (interval === 'month') d.setUTCMonth(d.getUTCMonth() + count);
-  else d.setUTCFullYear(d.getUTCFullYear() + count);
-  return Math.floor(d.getTime() / 1000);
-}
 
 function list(items: FakeObject[], params: Params, url: string): Record<string, unknown> {
   const limit = Math.min(Math.max(intParam(params, 'limit') ?? 10, 1), 100);
@@ -212,10 +231,6 @@ function subscriptionItem(
     subscription: subscriptionId,
     tax_rates: [],
   };
-}
-
-function itemsOf(sub: FakeObject): FakeObject[] {
-  return (sub.items as { data: FakeObject[] }).data;
 }
 
 function setItems(sub: FakeObject, items: FakeObject[]): void {
@@ -355,6 +370,8 @@ function createSubscription(ctx: Ctx, spec: NewSubscription): FakeObject {
     spec.items.map((s, i) => subscriptionItem(ctx, id, s, ctx.now, periodEnd, i)),
   );
   emitEvent(ctx, 'customer.subscription.created', sub);
+  // Stripe invoices the first period at once; a trial's invoice is for $0 (and is paid all the same).
+  invoicePeriod(billingOf(ctx), sub, 'subscription_create', ctx.now, periodEnd, trialEnd !== null);
   return sub;
 }
 
@@ -1179,6 +1196,9 @@ function expand(obj: unknown, ctx: Ctx): unknown {
  */
 export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<FakeStripe> {
   const clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
+  /** How far `advance` has moved the fake's time past its clock (seconds). */
+  let offset = 0;
+  const now = () => clock() + offset;
   const host = options.host ?? '127.0.0.1';
   const accounts = new Map<string, FakeAccountStore>();
   const storeFor = (account: string | null | undefined) => {
@@ -1209,7 +1229,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     store: storeFor(account),
     account,
     params,
-    now: clock(),
+    now: now(),
     base,
     events: [],
   });
@@ -1228,6 +1248,32 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       if (target) sender.send(structuredClone(event) as unknown as FakeObject, target);
     }
     ctx.events.length = 0;
+  };
+  const advance = (seconds: number): { now: number; events: number } => {
+    if (!Number.isInteger(seconds) || seconds <= 0 || seconds > 10 * 366 * 86_400)
+      throw invalid('seconds', 'Advance by a whole number of seconds (or days), up to ten years.');
+    const target = now() + seconds;
+    let events = 0;
+    for (;;) {
+      // The earliest moment any subscription of any account falls due, up to the target.
+      let next: { account: string | null; sub: FakeObject; moment: { at: number; ends: boolean } } | null =
+        null;
+      for (const [key, store] of accounts) {
+        for (const sub of store.all('subscription')) {
+          const moment = nextBillingMoment(sub);
+          if (moment && moment.at <= target && (!next || moment.at < next.moment.at))
+            next = { account: key === '' ? null : key, sub, moment };
+        }
+      }
+      if (!next) break;
+      offset += Math.max(0, next.moment.at - now());
+      const ctx = newCtx(next.account, {});
+      billAt(billingOf(ctx), next.sub, next.moment);
+      events += ctx.events.length;
+      record(ctx, { id: null, idempotency_key: null });
+    }
+    offset += target - now();
+    return { now: now(), events };
   };
   const findSession = (id: string): { session: FakeObject; account: string | null } | undefined => {
     for (const [key, store] of accounts) {
@@ -1254,6 +1300,26 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   app.set('query parser', 'extended');
   app.use(express.urlencoded({ extended: true, parameterLimit: 10_000 }));
 
+  // Not Stripe's API: moves the fake's time (see `advance`), e.g. `curl -X POST …/fake/advance -d days=30`.
+  app.post('/fake/advance', (req, res) => {
+    const body = {
+      ...(req.query as Record<string, unknown>),
+      ...((req.body ?? {}) as Record<string, unknown>),
+    };
+    const number = (v: unknown) => (typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : NaN);
+    const seconds =
+      body.days !== undefined
+        ? number(body.days) * 86_400
+        : body.seconds !== undefined
+          ? number(body.seconds)
+          : NaN;
+    try {
+      res.json({ object: 'fake_clock', ...advance(seconds) });
+    } catch (err) {
+      if (!(err instanceof FakeStripeError)) throw err;
+      res.status(err.status).json(err.toBody());
+    }
+  });
   const notFoundPage = '<!doctype html><title>Not found</title><p>No such checkout session.</p>';
   app.get('/checkout/:id', (req, res) => {
     const found = findSession(String(req.params.id));
@@ -1354,7 +1420,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       const slot = key && method !== 'get' ? `${account ?? ''}|${key}` : null;
       // Stripe forgets a key 24 hours after its first use: the same key then makes a new object.
       const kept = slot ? idempotent.get(slot) : undefined;
-      const seen = kept && clock() - kept.at < IDEMPOTENCY_KEY_SECONDS ? kept : undefined;
+      const seen = kept && now() - kept.at < IDEMPOTENCY_KEY_SECONDS ? kept : undefined;
       if (seen) {
         if (seen.fingerprint !== fingerprint) {
           const err = new FakeStripeError(
@@ -1382,7 +1448,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
         status = err.status;
         body = err.toBody();
       }
-      if (slot) idempotent.set(slot, { status, body, fingerprint, at: clock() });
+      if (slot) idempotent.set(slot, { status, body, fingerprint, at: now() });
       logRequest(status);
       res.status(status).setHeader('request-id', requestId).json(body);
     });
@@ -1410,6 +1476,8 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     port,
     requests,
     deliveries,
+    advance,
+    now,
     forward(next) {
       target = next;
     },
@@ -1424,7 +1492,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     seed(object, account) {
       if (!object.id || !object.object) throw missing('object', String(object.id));
       storeFor(account).put(
-        structuredClone({ livemode: false, ...object, created: object.created ?? clock() }),
+        structuredClone({ livemode: false, ...object, created: object.created ?? now() }),
       );
     },
     get(id, account) {

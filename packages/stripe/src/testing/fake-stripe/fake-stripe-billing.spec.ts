@@ -1,0 +1,185 @@
+import Stripe from 'stripe';
+import { translateInvoice } from '../../translate/invoice.translate';
+import { translateSubscription } from '../../translate/subscription.translate';
+import { startFakeStripe, stripeConfigForApiBase, type FakeStripe } from './fake-stripe';
+
+// The fake's billing as time passes: first invoices, renewals, trials ending, cancellations.
+
+const NOW = 1_767_225_600; // 2026-01-01T00:00:00Z
+const DAY = 86_400;
+
+describe('fake Stripe billing', () => {
+  let fake: FakeStripe;
+  let stripe: Stripe;
+
+  beforeEach(async () => {
+    fake = await startFakeStripe({ clock: () => NOW });
+    stripe = new Stripe('sk_test_fake', { ...stripeConfigForApiBase(fake.url), maxNetworkRetries: 0 });
+  });
+  afterEach(() => fake.close());
+
+  async function subscribe(interval: 'week' | 'month', extra: Partial<Stripe.SubscriptionCreateParams> = {}) {
+    const product = await stripe.products.create({ name: 'Gold' });
+    const price = await stripe.prices.create({
+      product: product.id,
+      unit_amount: 1200,
+      currency: 'eur',
+      recurring: { interval },
+    });
+    const customer = await stripe.customers.create({ email: 'm@example.com' });
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: price.id, quantity: 2 }],
+      ...extra,
+    });
+    return { product, price, customer, sub };
+  }
+
+  const invoicesOf = async (sub: string) =>
+    (await stripe.invoices.list({ subscription: sub, limit: 100 })).data
+      .map((i) => translateInvoice(i))
+      .reverse();
+  const typesSince = async (created: number) =>
+    (await stripe.events.list({ created: { gte: created }, limit: 100 })).data.map((e) => e.type).reverse();
+
+  it('invoices the first period at once, paid, in the shape the translators read', async () => {
+    const { sub, price, customer } = await subscribe('month');
+    const [first] = await invoicesOf(sub.id);
+    expect(first).toMatchObject({
+      customerId: customer.id,
+      subscriptionId: sub.id,
+      billingReason: 'subscription_create',
+      status: 'paid',
+      paid: true,
+      amountPaid: 2400,
+      currency: 'eur',
+    });
+    expect(first.lines).toEqual([
+      expect.objectContaining({
+        amount: 2400,
+        priceId: price.id,
+        quantity: 2,
+        proration: false,
+        periodStart: NOW * 1000,
+        periodEnd: Date.UTC(2026, 1, 1),
+        description: '2 × Gold',
+      }),
+    ]);
+    expect((await stripe.subscriptions.retrieve(sub.id)).latest_invoice).toBe(first.id);
+    const paid = (await stripe.events.list({ type: 'invoice.paid' })).data[0];
+    expect(paid.data.object).toMatchObject({ id: first.id, customer_email: 'm@example.com' });
+  });
+
+  it('gives a trial a $0 first invoice, then bills the first paid period when the trial ends', async () => {
+    const { sub } = await subscribe('month', { trial_period_days: 14 });
+    expect(sub.status).toBe('trialing');
+    const [trial] = await invoicesOf(sub.id);
+    expect(trial).toMatchObject({ amountPaid: 0, billingReason: 'subscription_create' });
+    expect(trial.lines[0]).toMatchObject({ amount: 0, description: 'Trial period for Gold' });
+
+    expect(fake.advance(13 * DAY)).toEqual({ now: NOW + 13 * DAY, events: 0 });
+    const trialEnd = NOW + 14 * DAY;
+    expect(fake.advance(2 * DAY)).toEqual({ now: NOW + 15 * DAY, events: 5 });
+    expect(await typesSince(trialEnd)).toEqual([
+      'customer.subscription.updated',
+      'invoice.created',
+      'invoice.finalized',
+      'invoice.paid',
+      'invoice.payment_succeeded',
+    ]);
+    const [updated] = (await stripe.events.list({ type: 'customer.subscription.updated' })).data;
+    expect(updated.created).toBe(trialEnd);
+    expect(updated.data.previous_attributes).toMatchObject({ status: 'trialing' });
+    const now = translateSubscription(await stripe.subscriptions.retrieve(sub.id));
+    expect(now).toMatchObject({ status: 'active' });
+    expect(now.items[0]).toMatchObject({
+      currentPeriodStart: trialEnd * 1000,
+      currentPeriodEnd: Date.UTC(2026, 1, 15),
+    });
+    const invoices = await invoicesOf(sub.id);
+    expect(invoices.map((i) => [i.billingReason, i.amountPaid])).toEqual([
+      ['subscription_create', 0],
+      ['subscription_cycle', 2400],
+    ]);
+  });
+
+  it('renews subscriptions of every account in time order, each event dated when it happened', async () => {
+    const weekly = (await subscribe('week')).sub;
+    const account = { stripeAccount: 'acct_billing' };
+    const product = await stripe.products.create({ name: 'Silver' }, account);
+    const price = await stripe.prices.create(
+      { product: product.id, unit_amount: 500, currency: 'eur', recurring: { interval: 'month' } },
+      account,
+    );
+    const customer = await stripe.customers.create({}, account);
+    const monthly = await stripe.subscriptions.create(
+      { customer: customer.id, items: [{ price: price.id }] },
+      account,
+    );
+
+    fake.advance(35 * DAY);
+    expect(fake.now()).toBe(NOW + 35 * DAY);
+    const weeklyCycles = (await invoicesOf(weekly.id)).filter(
+      (i) => i.billingReason === 'subscription_cycle',
+    );
+    expect(weeklyCycles.map((i) => i.lines[0].periodStart)).toEqual(
+      [7, 14, 21, 28, 35].map((d) => (NOW + d * DAY) * 1000),
+    );
+    const monthlyPaid = (await stripe.events.list({ type: 'invoice.paid' }, account)).data;
+    expect(monthlyPaid.map((e) => e.created)).toEqual([Date.UTC(2026, 1, 1) / 1000, NOW]);
+    expect(monthlyPaid.every((e) => e.account === 'acct_billing')).toBe(true);
+    expect(
+      translateSubscription(await stripe.subscriptions.retrieve(monthly.id, {}, account)).items[0]
+        .currentPeriodEnd,
+    ).toBe(Date.UTC(2026, 2, 1));
+    // The platform's events follow one another in time.
+    const created = (await stripe.events.list({ limit: 100 })).data.map((e) => e.created).reverse();
+    expect(created).toEqual([...created].sort((a, b) => a - b));
+  });
+
+  it('ends a subscription at the period end asked for, or at cancel_at, and bills nothing after', async () => {
+    const atEnd = (await subscribe('month')).sub;
+    await stripe.subscriptions.update(atEnd.id, { cancel_at_period_end: true });
+    const bounded = (await subscribe('week')).sub;
+    const cancelAt = NOW + 10 * DAY;
+    await stripe.subscriptions.update(bounded.id, { cancel_at: cancelAt });
+
+    fake.advance(90 * DAY);
+    expect(await stripe.subscriptions.retrieve(atEnd.id)).toMatchObject({
+      status: 'canceled',
+      ended_at: Date.UTC(2026, 1, 1) / 1000,
+      canceled_at: NOW,
+    });
+    expect(await stripe.subscriptions.retrieve(bounded.id)).toMatchObject({
+      status: 'canceled',
+      ended_at: cancelAt,
+    });
+    // One renewal of the weekly plan (day 7) before its cancel_at (day 10); none of the other.
+    expect((await invoicesOf(atEnd.id)).map((i) => i.billingReason)).toEqual(['subscription_create']);
+    expect((await invoicesOf(bounded.id)).map((i) => i.billingReason)).toEqual([
+      'subscription_create',
+      'subscription_cycle',
+    ]);
+    const deleted = (await stripe.events.list({ type: 'customer.subscription.deleted' })).data;
+    expect(deleted.map((e) => e.created).sort()).toEqual([cancelAt, Date.UTC(2026, 1, 1) / 1000]);
+  });
+
+  it('moves its time over HTTP, and refuses a step that is not a positive whole number', async () => {
+    await subscribe('week');
+    const post = (body: string) =>
+      fetch(`${fake.url}/fake/advance`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      });
+    const moved = await post('days=8');
+    expect(moved.status).toBe(200);
+    expect(await moved.json()).toEqual({ object: 'fake_clock', now: NOW + 8 * DAY, events: 5 });
+    expect(await (await post('seconds=60')).json()).toMatchObject({ now: NOW + 8 * DAY + 60, events: 0 });
+    for (const bad of ['days=0', 'days=-1', 'days=1.5', 'seconds=abc', ''])
+      expect((await post(bad)).status).toBe(400);
+    expect(fake.now()).toBe(NOW + 8 * DAY + 60);
+    // New objects are dated at the fake's time.
+    expect((await stripe.customers.create({})).created).toBe(NOW + 8 * DAY + 60);
+  });
+});

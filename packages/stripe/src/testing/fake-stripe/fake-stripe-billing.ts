@@ -1,0 +1,137 @@
+import { buildInvoice, BASIL_API } from '../stripe-objects';
+import { newId, type FakeAccountStore, type FakeObject } from './fake-stripe-store';
+
+// What Stripe's billing does to a subscription as time passes, as far as a fake goes: an invoice
+// for each period (paid at once; $0 for a trial), renewals at the period's end, a trial turning
+// into a paid period, and the cancellation asked for (`cancel_at`, `cancel_at_period_end`). Amounts
+// are the price times the quantity: no proration, no discounts, no taxes are worked out here.
+
+/** Where billing stores its objects and records its events. */
+export type BillingCtx = {
+  store: FakeAccountStore;
+  now: number;
+  emit(type: string, object: FakeObject, previous?: Record<string, unknown>): void;
+};
+
+const INTERVAL_SECONDS: Record<string, number> = { day: 86_400, week: 7 * 86_400 };
+
+// Calendar arithmetic for period ends, enough for a fake: months and years keep the day of month.
+export function addInterval(at: number, interval: string, count: number): number {
+  if (INTERVAL_SECONDS[interval]) return at + INTERVAL_SECONDS[interval] * count;
+  const d = new Date(at * 1000);
+  if (interval === 'month') d.setUTCMonth(d.getUTCMonth() + count);
+  else d.setUTCFullYear(d.getUTCFullYear() + count);
+  return Math.floor(d.getTime() / 1000);
+}
+
+export function itemsOf(sub: FakeObject): FakeObject[] {
+  return (sub.items as { data: FakeObject[] }).data;
+}
+
+function recurringOf(item: FakeObject): { interval: string; interval_count: number } {
+  const price = item.price as FakeObject;
+  return (
+    (price.recurring as { interval: string; interval_count: number } | null) ?? {
+      interval: 'month',
+      interval_count: 1,
+    }
+  );
+}
+
+/**
+ * A paid invoice for the subscription's period `[start, end)`, with its events (`invoice.created`,
+ * `invoice.finalized`, `invoice.paid`, `invoice.payment_succeeded`), in the `basil` shape.
+ */
+export function invoicePeriod(
+  ctx: BillingCtx,
+  sub: FakeObject,
+  reason: 'subscription_create' | 'subscription_cycle',
+  start: number,
+  end: number,
+  trial: boolean,
+): FakeObject {
+  const items = itemsOf(sub);
+  const currency = String(sub.currency ?? 'usd');
+  const lines = items.map((item) => {
+    const price = item.price as FakeObject;
+    const quantity = Number(item.quantity ?? 1);
+    const product = ctx.store.find(String(price.product));
+    const name = String(product?.name ?? price.product);
+    return {
+      amount: trial ? 0 : Number(price.unit_amount) * quantity,
+      priceId: price.id,
+      productId: String(price.product),
+      periodStart: start,
+      periodEnd: end,
+      quantity,
+      subscriptionItem: item.id,
+      description: trial ? `Trial period for ${name}` : `${quantity} × ${name}`,
+    };
+  });
+  const customer = ctx.store.find(String(sub.customer));
+  const invoice = buildInvoice(
+    {
+      id: newId('in'),
+      customer: String(sub.customer),
+      subscription: sub.id,
+      billingReason: reason,
+      status: 'paid',
+      currency,
+      periodStart: start,
+      periodEnd: start,
+      lines,
+      extra: {
+        created: ctx.now,
+        customer_email: (customer?.email as string | null | undefined) ?? null,
+        number: null,
+        status_transitions: { finalized_at: ctx.now, paid_at: ctx.now, voided_at: null },
+      },
+    },
+    BASIL_API,
+  ) as FakeObject;
+  ctx.store.put(invoice);
+  sub.latest_invoice = invoice.id;
+  for (const type of ['invoice.created', 'invoice.finalized', 'invoice.paid', 'invoice.payment_succeeded'])
+    ctx.emit(type, invoice);
+  return invoice;
+}
+
+/** When the subscription next needs billing, and what happens then; null when it has ended. */
+export function nextBillingMoment(sub: FakeObject): { at: number; ends: boolean } | null {
+  if (sub.status === 'canceled' || sub.status === 'incomplete_expired') return null;
+  const items = itemsOf(sub);
+  if (items.length === 0) return null;
+  const periodEnd = Number(items[0].current_period_end);
+  const cancelAt = typeof sub.cancel_at === 'number' ? sub.cancel_at : null;
+  if (cancelAt !== null && cancelAt <= periodEnd) return { at: cancelAt, ends: true };
+  return { at: periodEnd, ends: sub.cancel_at_period_end === true };
+}
+
+/**
+ * Bills the subscription at `ctx.now`, the moment `nextBillingMoment` named: it ends
+ * (`customer.subscription.deleted`), or its next period starts (`customer.subscription.updated`,
+ * a trial becoming active) and is invoiced.
+ */
+export function billAt(ctx: BillingCtx, sub: FakeObject, moment: { at: number; ends: boolean }): void {
+  const before = structuredClone(sub);
+  if (moment.ends) {
+    Object.assign(sub, {
+      status: 'canceled',
+      ended_at: moment.at,
+      canceled_at: sub.canceled_at ?? moment.at,
+    });
+    ctx.emit('customer.subscription.deleted', sub);
+    return;
+  }
+  const items = itemsOf(sub);
+  const { interval, interval_count } = recurringOf(items[0]);
+  const start = moment.at;
+  const end = addInterval(start, interval, interval_count);
+  for (const item of items) Object.assign(item, { current_period_start: start, current_period_end: end });
+  if (sub.status === 'trialing') sub.status = 'active';
+  const previous: Record<string, unknown> = {};
+  for (const key of ['items', 'status'])
+    if (JSON.stringify(before[key]) !== JSON.stringify(sub[key])) previous[key] = before[key];
+  ctx.emit('customer.subscription.updated', sub, previous);
+  invoicePeriod(ctx, sub, 'subscription_cycle', start, end, false);
+}
