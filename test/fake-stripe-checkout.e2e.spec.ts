@@ -288,4 +288,40 @@ describe('buying on the fake Stripe’s Checkout page', () => {
       shift = 0;
     }
   });
+
+  it('time passes in the fake: the plan’s installments are billed, it ends, and the member keeps the group', async () => {
+    const sub = (await stripe.subscriptions.list({}, { stripeAccount: account })).data.find(
+      (s) => s.metadata.gatehouse_member_id === 'eve',
+    )!;
+    expect(sub.cancel_at).not.toBeNull();
+    const before = gh.fake.deliveries.length;
+    gh.fake.advance(sub.cancel_at! - gh.fake.now() + 3600);
+    await gh.fake.settled();
+    const billed = gh.fake.deliveries.slice(before);
+    expect(billed.length).toBeGreaterThan(0);
+    expect(billed.filter((d) => !d.ok)).toEqual([]);
+    const invoices = await stripe.invoices.list({ subscription: sub.id }, { stripeAccount: account });
+    expect(invoices.data.map((i) => [i.billing_reason, i.amount_paid]).reverse()).toEqual([
+      ['subscription_create', 1500],
+      ['subscription_cycle', 1500],
+      ['subscription_cycle', 1500],
+    ]);
+    const after = new Date((sub.cancel_at! + 86_400) * 1000).toISOString();
+    const m = await eventually(async () => {
+      const d = await gql(
+        `query($c: ID!, $at: DateTime) { membership(communityId: $c, memberId: "eve", asOf: $at) { status installmentsPaid installmentsTotal } }`,
+        { c, at: after },
+      );
+      return d.membership.installmentsPaid === 3 && d.membership.status === 'CANCELED'
+        ? d.membership
+        : undefined;
+    });
+    expect(m).toEqual({ status: 'CANCELED', installmentsPaid: 3, installmentsTotal: 3 });
+    // Paid in full: the group stays after the plan's subscription has ended.
+    const access = await gql(
+      `query($c: ID!, $r: ResourceInput!, $at: DateTime) { canAccess(communityId: $c, memberId: "eve", resource: $r, at: $at) { allowed validUntil } }`,
+      { c, r: { kind: 'GROUP', id: group }, at: after },
+    );
+    expect(access.canAccess).toEqual({ allowed: true, validUntil: null });
+  }, 60_000);
 });

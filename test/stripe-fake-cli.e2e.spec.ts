@@ -34,6 +34,22 @@ describe('gatehouse stripe fake', () => {
       const listed = await stripe.customers.list({ email: 'ada@example.com' });
       expect(listed.data.map((c) => c.id)).toEqual([customer.id]);
       await expect(stripe.customers.retrieve('cus_missing')).rejects.toMatchObject({ statusCode: 404 });
+
+      // The printed way to move its time: a monthly subscription renews 31 days on.
+      const sub = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: price.id }] });
+      const advance = /curl -X POST (\S+\/fake\/advance) -d days=30/.exec(fake.stdout())?.[1];
+      expect(advance).toBe(`${url}/fake/advance`);
+      const moved = await fetch(advance!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'days=31',
+      });
+      expect(moved.status).toBe(200);
+      const invoices = await stripe.invoices.list({ subscription: sub.id });
+      expect(invoices.data.map((i) => i.billing_reason)).toEqual([
+        'subscription_cycle',
+        'subscription_create',
+      ]);
     } finally {
       fake.kill('SIGINT');
     }

@@ -227,6 +227,8 @@ export async function fakeCommand(opts: FakeOptions): Promise<number> {
       webhooks
         ? `Sending its events to ${webhooks.url} (signed with the webhook secret).`
         : 'Its events stay in its Events API (--forward-to sends them to a webhook endpoint).',
+      `Move its time (renewals and their invoices, trials ending, cancellations falling due):`,
+      `  curl -X POST ${fake.url}/fake/advance -d days=30`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
