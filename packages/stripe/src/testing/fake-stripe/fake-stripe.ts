@@ -521,6 +521,15 @@ function portalPage(
   return `<!doctype html><meta charset="utf-8"><title>Fake billing portal</title><h1>Fake Stripe billing portal</h1>${email}<h2>Subscriptions</h2><ul>${rows.join('') || '<li>None</li>'}</ul>${back}`;
 }
 
+/** A refused page action (a Stripe-shaped error) as a short HTML page; anything else is a fault. */
+function sendErrorPage(res: Response, err: unknown): void {
+  if (!(err instanceof FakeStripeError)) throw err;
+  res
+    .status(err.status)
+    .type('html')
+    .send(`<!doctype html><p>${escapeHtml(err.message)}</p>`);
+}
+
 function escapeHtml(text: string): string {
   return text.replace(
     /[&<>"']/g,
@@ -1275,12 +1284,20 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     offset += target - now();
     return { now: now(), events };
   };
-  const findSession = (id: string): { session: FakeObject; account: string | null } | undefined => {
+  /** An object of this kind in whichever account holds it (pages are reached by id alone). */
+  const findAnywhere = (
+    id: string,
+    kind: string,
+  ): { object: FakeObject; account: string | null } | undefined => {
     for (const [key, store] of accounts) {
       const o = store.find(id);
-      if (o?.object === 'checkout.session') return { session: o, account: key === '' ? null : key };
+      if (o?.object === kind) return { object: o, account: key === '' ? null : key };
     }
     return undefined;
+  };
+  const findSession = (id: string) => {
+    const found = findAnywhere(id, 'checkout.session');
+    return found && { session: found.object, account: found.account };
   };
   const complete = (id: string, payment: CheckoutPayment): FakeObject => {
     const found = findSession(id);
@@ -1347,23 +1364,16 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
         promotionCode: field('promotion_code'),
       });
     } catch (err) {
-      if (!(err instanceof FakeStripeError)) throw err;
-      res
-        .status(err.status)
-        .type('html')
-        .send(`<!doctype html><p>${escapeHtml(err.message)}</p>`);
+      sendErrorPage(res, err);
       return;
     }
     const success = session.success_url ? String(session.success_url) : null;
     if (success) res.redirect(303, success.replace('{CHECKOUT_SESSION_ID}', session.id));
     else res.type('html').send(checkoutPage(session));
   });
-  const findPortal = (id: string): { portal: FakeObject; account: string | null } | undefined => {
-    for (const [key, store] of accounts) {
-      const o = store.find(id);
-      if (o?.object === 'billing_portal.session') return { portal: o, account: key === '' ? null : key };
-    }
-    return undefined;
+  const findPortal = (id: string) => {
+    const found = findAnywhere(id, 'billing_portal.session');
+    return found && { portal: found.object, account: found.account };
   };
   const portalNotFound = '<!doctype html><title>Not found</title><p>No such billing portal session.</p>';
   app.get('/billing_portal/:id', (req, res) => {
@@ -1391,11 +1401,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     try {
       portalAction(ctx, found.portal, String(req.params.action), body);
     } catch (err) {
-      if (!(err instanceof FakeStripeError)) throw err;
-      res
-        .status(err.status)
-        .type('html')
-        .send(`<!doctype html><p>${escapeHtml(err.message)}</p>`);
+      sendErrorPage(res, err);
       return;
     }
     record(ctx, { id: null, idempotency_key: null });
