@@ -70,7 +70,7 @@ describe('the join page in headless Chromium', () => {
     await db?.drop();
   });
 
-  it('shows the community, the price in words and the trial; the buyer pays on Checkout and becomes a member', async () => {
+  it('shows the community, the price in words and the trial; the buyer pays on Checkout, trials, then is billed', async () => {
     const communityId = (
       await ok(
         `mutation { createCommunity(input: { name: "Makers & Friends", region: EU, stripeAccountId: "acct_joinpage" }) { id } }`,
@@ -146,6 +146,21 @@ describe('the join page in headless Chromium', () => {
       const trialDays = (Date.parse(membership.trialEndsAt) - Date.now()) / 86_400_000;
       expect(trialDays).toBeGreaterThan(13.9);
       expect(trialDays).toBeLessThanOrEqual(14);
+
+      // Fifteen days on, Stripe bills the first paid period: the member is active.
+      fake.advance(15 * 86_400);
+      await fake.settled();
+      const later = new Date((fake.now() + 60) * 1000).toISOString();
+      const paid = await eventually(async () => {
+        const m = (
+          await ok(
+            `query($c: ID!, $m: ID!, $at: DateTime) { membership(communityId: $c, memberId: $m, asOf: $at) { status currentPeriodEnd } }`,
+            { c: communityId, m: memberId, at: later },
+          )
+        ).membership;
+        return m.status === 'ACTIVE' ? m : undefined;
+      });
+      expect(Date.parse(paid.currentPeriodEnd)).toBeGreaterThan(Date.parse(membership.trialEndsAt));
     } finally {
       await page.close();
     }
