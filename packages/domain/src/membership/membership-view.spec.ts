@@ -47,4 +47,48 @@ describe('membershipView', () => {
       effectiveAt: T0 + PERIOD,
     });
   });
+
+  describe('a schedule Gatehouse creates and then gives phases, within one second', () => {
+    const at = (
+      o: Partial<Extract<MembershipEvent, { type: 'ScheduleObserved' }>['data']>,
+    ): MembershipEvent => ({
+      type: 'ScheduleObserved',
+      data: {
+        scheduleId: 'sub_sched_2',
+        subscriptionId: 'sub_1',
+        phases: [{ priceId: 'price_gold', start: T0, end: T0 + PERIOD }],
+        observedAt: T0,
+        eventId: 'evt_s',
+        ...o,
+      },
+    });
+    const twoPhases = [
+      { priceId: 'price_gold', start: T0, end: T0 + PERIOD },
+      { priceId: 'price_basic', start: T0 + PERIOD },
+    ];
+
+    it.each([
+      ['evt_a', 'evt_z'],
+      ['evt_z', 'evt_a'],
+    ])('shows the phases of the update, whichever event id sorts first (%s, %s)', (createdId, updatedId) => {
+      const created = at({ eventId: createdId });
+      const updated = at({ phases: twoPhases, update: true, eventId: updatedId });
+      for (const order of [
+        [created, updated],
+        [updated, created],
+      ]) {
+        expect(view([observed(), ...order]).scheduledChange).toEqual({
+          toStripePriceId: 'price_basic',
+          effectiveAt: T0 + PERIOD,
+        });
+      }
+    });
+
+    it('shows nothing scheduled once the schedule is released, though its phases remain', () => {
+      const updated = at({ phases: twoPhases, update: true, eventId: 'evt_u' });
+      const released = at({ phases: twoPhases, ended: true, eventId: 'evt_a', observedAt: T0 });
+      expect(view([observed(), updated, released]).scheduledChange).toBeUndefined();
+      expect(view([observed(), released, updated]).scheduledChange).toBeUndefined();
+    });
+  });
 });

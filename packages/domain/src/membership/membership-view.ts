@@ -51,7 +51,7 @@ export function membershipView(state: MemberState, catalog: Catalog, at: EpochMs
   const price = priceByStripePriceId(catalog, s.priceId);
   const plan = price?.frequency === 'INSTALLMENTS';
   const next = Object.values(state.schedules)
-    .filter((sc) => sc.subscriptionId === s.subscriptionId)
+    .filter((sc) => sc.subscriptionId === s.subscriptionId && !sc.ended)
     .flatMap((sc) => sc.phases)
     .filter((p) => p.start > at && p.priceId !== s.priceId)
     .sort((a, b) => a.start - b.start)[0];

@@ -98,6 +98,10 @@ export type ScheduleObserved = Fact<
     scheduleId: string;
     subscriptionId: string;
     phases: SchedulePhase[];
+    /** Released, canceled or completed: its phases no longer say what comes next. */
+    ended?: boolean;
+    /** Read from `subscription_schedule.updated` (later than the creation within its second). */
+    update?: boolean;
     observedAt: EpochMs;
     eventId: string;
   }

@@ -49,9 +49,25 @@ export type ComplimentaryGrant = {
 export type Schedule = {
   subscriptionId: string;
   phases: SchedulePhase[];
+  ended?: boolean;
+  update?: boolean;
   observedAt: EpochMs;
   eventId: string;
 };
+
+/**
+ * Order of two observations of one schedule: the later second; within a second, an end beats an
+ * update, which beats the creation (Gatehouse creates a schedule and sets its phases in one go, so
+ * both events usually share their `created`); then the event id, so twins resolve alike.
+ */
+function compareSchedules(a: Schedule, b: Schedule): number {
+  return (
+    a.observedAt - b.observedAt ||
+    Number(a.ended === true) - Number(b.ended === true) ||
+    Number(a.update === true) - Number(b.update === true) ||
+    (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0)
+  );
+}
 
 export type MemberState = {
   subscriptions: Record<string, SubscriptionState>;
@@ -219,18 +235,15 @@ export function evolveMembership(state: MemberState, event: MembershipEvent): Me
     case 'ScheduleObserved': {
       const d = event.data;
       const prev = state.schedules[d.scheduleId];
-      if (
-        prev &&
-        (prev.observedAt > d.observedAt || (prev.observedAt === d.observedAt && prev.eventId >= d.eventId))
-      ) {
-        return state;
-      }
-      const schedule = {
+      const schedule: Schedule = {
         subscriptionId: d.subscriptionId,
         phases: d.phases,
+        ...(d.ended && { ended: true }),
+        ...(d.update && { update: true }),
         observedAt: d.observedAt,
         eventId: d.eventId,
       };
+      if (prev && compareSchedules(prev, schedule) >= 0) return state;
       return { ...state, schedules: { ...state.schedules, [d.scheduleId]: schedule } };
     }
     case 'MemberJoined': {

@@ -65,6 +65,37 @@ describe('readStripeEvent', () => {
     expect(made.fact?.data).not.toHaveProperty('update');
   });
 
+  it('reads a schedule’s update as an update, and its release (no subscription left) as its end', () => {
+    const schedule = (type: string, object: Record<string, unknown>) =>
+      readStripeEvent({
+        id: `evt_${type}`,
+        type,
+        created,
+        data: {
+          object: {
+            id: 'sub_sched_1',
+            object: 'subscription_schedule',
+            customer: 'cus_1',
+            phases: [{ start_date: created, end_date: created + 86_400, items: [{ price: 'price_1' }] }],
+            ...object,
+          },
+        },
+      }).fact;
+    expect(
+      schedule('subscription_schedule.updated', { status: 'active', subscription: 'sub_1' }),
+    ).toMatchObject({ type: 'ScheduleObserved', data: { subscriptionId: 'sub_1', update: true } });
+    const released = schedule('subscription_schedule.released', {
+      status: 'released',
+      subscription: null,
+      released_subscription: 'sub_1',
+    });
+    expect(released).toMatchObject({
+      type: 'ScheduleObserved',
+      data: { subscriptionId: 'sub_1', ended: true },
+    });
+    expect(released?.data).not.toHaveProperty('update');
+  });
+
   it('reads the period from the items in the basil shape and treats a deletion as SubscriptionDeleted', () => {
     const e = subscriptionEvent('customer.subscription.deleted', created * 1000, {
       id: 'sub_2',

@@ -267,7 +267,8 @@ export function readStripeEvent(event: unknown): StripeReading {
     };
   }
   if (type.startsWith('subscription_schedule.')) {
-    const sub = idOf(o.subscription);
+    // A released schedule names its former subscription apart.
+    const sub = idOf(o.subscription) ?? idOf(o.released_subscription);
     const hints: StripeHints = {
       ...(idOf(o.customer) && { customerId: idOf(o.customer) }),
       ...(sub && { subscriptionId: sub }),
@@ -281,10 +282,21 @@ export function readStripeEvent(event: unknown): StripeReading {
       const end = ms(p.end_date);
       return [{ priceId, start, ...(end !== undefined && { end }) }];
     });
+    const ended =
+      ['released', 'canceled', 'completed'].includes(str(o.status) ?? '') ||
+      ['released', 'canceled', 'completed', 'aborted'].some((t) => type === `subscription_schedule.${t}`);
     return {
       fact: {
         type: 'ScheduleObserved',
-        data: { scheduleId: str(o.id) ?? '', subscriptionId: sub, phases, observedAt, eventId },
+        data: {
+          scheduleId: str(o.id) ?? '',
+          subscriptionId: sub,
+          phases,
+          ...(ended && { ended: true }),
+          ...(type === 'subscription_schedule.updated' && { update: true }),
+          observedAt,
+          eventId,
+        },
       },
       hints,
     };
