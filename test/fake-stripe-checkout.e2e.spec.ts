@@ -24,6 +24,7 @@ describe('buying on the fake Stripe’s Checkout page', () => {
   let monthly: string;
   let workshop: string;
   let plan: string;
+  let silverMonthly: string;
   let tier: string;
   /** Added to the fake Stripe's clock (seconds). */
   let shift = 0;
@@ -86,7 +87,7 @@ describe('buying on the fake Stripe’s Checkout page', () => {
       .createGroup.id;
     tier = (
       await gql(
-        `mutation { createTier(input: { communityId: "${c}", name: "Gold", rank: 1, groupIds: ["${group}"] }) { id } }`,
+        `mutation { createTier(input: { communityId: "${c}", name: "Gold", rank: 2, groupIds: ["${group}"] }) { id } }`,
       )
     ).createTier.id;
     // Without a stripePriceId, Gatehouse creates the product and price in the (fake) Stripe account.
@@ -97,6 +98,10 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     monthly = await price('TIER', tier, 'MONTHLY');
     workshop = await price('GROUP', group, 'ONE_TIME');
     plan = await price('GROUP', group, 'INSTALLMENTS', { installments: 3 });
+    const silver = (
+      await gql(`mutation { createTier(input: { communityId: "${c}", name: "Silver", rank: 1 }) { id } }`)
+    ).createTier.id as string;
+    silverMonthly = await price('TIER', silver, 'MONTHLY', { amount: 900 });
   }, 180_000);
 
   afterAll(() => gh?.close());
@@ -288,6 +293,51 @@ describe('buying on the fake Stripe’s Checkout page', () => {
       shift = 0;
     }
   });
+
+  it('a downgrade waits for the period end in a schedule; when the fake’s time gets there, the tier changes', async () => {
+    await buy('gus', monthly);
+    await eventually(async () => ((await membership('gus')).status === 'ACTIVE' ? true : undefined));
+    const changed = await gql(
+      `mutation($input: ChangeTierInput!) { changeTier(input: $input) { tier { name } currentPeriodEnd scheduledChange { toPrice { id } effectiveAt } } }`,
+      { input: { communityId: c, memberId: 'gus', toPriceId: silverMonthly } },
+    );
+    const periodEnd = Date.parse(changed.changeTier.currentPeriodEnd);
+    expect(changed.changeTier.tier).toEqual({ name: 'Gold' });
+    // The schedule's events come back from the fake: the change is shown as scheduled.
+    await gh.fake.settled();
+    const scheduled = await eventually(async () => {
+      const d = await gql(
+        `query($c: ID!) { membership(communityId: $c, memberId: "gus") { tier { name } scheduledChange { toPrice { id } effectiveAt } } }`,
+        { c },
+      );
+      return d.membership.scheduledChange ? d.membership : undefined;
+    });
+    expect(scheduled.tier).toEqual({ name: 'Gold' });
+    expect(scheduled.scheduledChange.toPrice).toEqual({ id: silverMonthly });
+    expect(Date.parse(scheduled.scheduledChange.effectiveAt)).toBe(periodEnd);
+
+    gh.fake.advance(Math.floor(periodEnd / 1000) - gh.fake.now() + 3600);
+    await gh.fake.settled();
+    const after = new Date(periodEnd + 7_200_000).toISOString();
+    const m = await eventually(async () => {
+      const d = await gql(
+        `query($c: ID!, $at: DateTime) { membership(communityId: $c, memberId: "gus", asOf: $at) { status tier { name } scheduledChange { effectiveAt } } }`,
+        { c, at: after },
+      );
+      return d.membership.tier?.name === 'Silver' ? d.membership : undefined;
+    });
+    expect(m).toEqual({ status: 'ACTIVE', tier: { name: 'Silver' }, scheduledChange: null });
+    const gold = await gql(
+      `query($c: ID!, $r: ResourceInput!, $at: DateTime) { canAccess(communityId: $c, memberId: "gus", resource: $r, at: $at) { allowed } }`,
+      { c, r: { kind: 'GROUP', id: group }, at: after },
+    );
+    expect(gold.canAccess.allowed).toBe(false);
+    const sub = (await stripe.subscriptions.list({}, { stripeAccount: account })).data.find(
+      (x) => x.metadata.gatehouse_member_id === 'gus',
+    )!;
+    const invoices = await stripe.invoices.list({ subscription: sub.id }, { stripeAccount: account });
+    expect(invoices.data.map((i) => i.amount_paid)).toEqual([900, 1500]);
+  }, 60_000);
 
   it('time passes in the fake: the plan’s installments are billed, it ends, and the member keeps the group', async () => {
     const sub = (await stripe.subscriptions.list({}, { stripeAccount: account })).data.find(

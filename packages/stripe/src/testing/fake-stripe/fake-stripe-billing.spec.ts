@@ -164,6 +164,66 @@ describe('fake Stripe billing', () => {
     expect(deleted.map((e) => e.created).sort()).toEqual([cancelAt, Date.UTC(2026, 1, 1) / 1000]);
   });
 
+  it('follows a schedule: the next phase’s price from the period end, then the release', async () => {
+    const { sub, price, product } = await subscribe('month');
+    const silver = await stripe.prices.create({
+      product: product.id,
+      unit_amount: 700,
+      currency: 'eur',
+      recurring: { interval: 'month' },
+    });
+    const schedule = await stripe.subscriptionSchedules.create({ from_subscription: sub.id });
+    const periodEnd = Date.UTC(2026, 1, 1) / 1000;
+    await stripe.subscriptionSchedules.update(schedule.id, {
+      end_behavior: 'release',
+      phases: [
+        { items: [{ price: price.id, quantity: 2 }], start_date: NOW, end_date: periodEnd },
+        { items: [{ price: silver.id, quantity: 2 }], duration: { interval: 'month', interval_count: 1 } },
+      ],
+    });
+
+    fake.advance(32 * DAY);
+    const switched = await stripe.subscriptions.retrieve(sub.id);
+    expect(switched.items.data[0].price.id).toBe(silver.id);
+    expect(switched.schedule).toBe(schedule.id);
+    const cycle = (await invoicesOf(sub.id)).at(-1)!;
+    expect(cycle).toMatchObject({ billingReason: 'subscription_cycle', amountPaid: 1400 });
+    const [updated] = (await stripe.events.list({ type: 'customer.subscription.updated' })).data;
+    expect(updated.created).toBe(periodEnd);
+    expect(
+      (updated.data.previous_attributes as { items: Stripe.ApiList<Stripe.SubscriptionItem> }).items.data[0]
+        .price.id,
+    ).toBe(price.id);
+
+    // The last phase ends with the next period: the schedule lets go, the subscription goes on.
+    fake.advance(30 * DAY);
+    expect(await stripe.subscriptionSchedules.retrieve(schedule.id)).toMatchObject({
+      status: 'released',
+      released_subscription: sub.id,
+    });
+    const released = await stripe.subscriptions.retrieve(sub.id);
+    expect(released).toMatchObject({ status: 'active', schedule: null });
+    expect(released.items.data[0].price.id).toBe(silver.id);
+    expect((await stripe.events.list({ type: 'subscription_schedule.released' })).data[0].created).toBe(
+      Date.UTC(2026, 2, 1) / 1000,
+    );
+  });
+
+  it('ends a subscription whose schedule cancels after its last phase', async () => {
+    const { sub, price } = await subscribe('month');
+    const schedule = await stripe.subscriptionSchedules.create({ from_subscription: sub.id });
+    await stripe.subscriptionSchedules.update(schedule.id, {
+      end_behavior: 'cancel',
+      phases: [{ items: [{ price: price.id, quantity: 2 }], start_date: NOW, end_date: NOW + 10 * DAY }],
+    });
+    fake.advance(40 * DAY);
+    expect(await stripe.subscriptions.retrieve(sub.id)).toMatchObject({
+      status: 'canceled',
+      ended_at: NOW + 10 * DAY,
+    });
+    expect((await invoicesOf(sub.id)).map((i) => i.billingReason)).toEqual(['subscription_create']);
+  });
+
   it('moves its time over HTTP, and refuses a step that is not a positive whole number', async () => {
     await subscribe('week');
     const post = (body: string) =>

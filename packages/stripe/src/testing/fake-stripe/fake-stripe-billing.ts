@@ -3,8 +3,10 @@ import { newId, type FakeAccountStore, type FakeObject } from './fake-stripe-sto
 
 // What Stripe's billing does to a subscription as time passes, as far as a fake goes: an invoice
 // for each period (paid at once; $0 for a trial), renewals at the period's end, a trial turning
-// into a paid period, and the cancellation asked for (`cancel_at`, `cancel_at_period_end`). Amounts
-// are the price times the quantity: no proration, no discounts, no taxes are worked out here.
+// into a paid period, the cancellation asked for (`cancel_at`, `cancel_at_period_end`), and the
+// phases of a subscription's schedule (the next phase's prices from its start; after the last, the
+// schedule's `end_behavior`). Amounts are the price times the quantity: no proration, no discounts,
+// no taxes are worked out here.
 
 /** Where billing stores its objects and records its events. */
 export type BillingCtx = {
@@ -96,15 +98,68 @@ export function invoicePeriod(
   return invoice;
 }
 
+type Phase = {
+  start_date: number;
+  end_date: number | null;
+  items: { price: string; quantity: number }[];
+};
+
+/** The active schedule the subscription follows, if any. */
+function scheduleOf(store: FakeAccountStore, sub: FakeObject): FakeObject | undefined {
+  const schedule = sub.schedule ? store.find(String(sub.schedule)) : undefined;
+  return schedule?.status === 'active' ? schedule : undefined;
+}
+
 /** When the subscription next needs billing, and what happens then; null when it has ended. */
-export function nextBillingMoment(sub: FakeObject): { at: number; ends: boolean } | null {
+export function nextBillingMoment(
+  store: FakeAccountStore,
+  sub: FakeObject,
+): { at: number; ends: boolean } | null {
   if (sub.status === 'canceled' || sub.status === 'incomplete_expired') return null;
   const items = itemsOf(sub);
   if (items.length === 0) return null;
   const periodEnd = Number(items[0].current_period_end);
   const cancelAt = typeof sub.cancel_at === 'number' ? sub.cancel_at : null;
   if (cancelAt !== null && cancelAt <= periodEnd) return { at: cancelAt, ends: true };
+  // A schedule that cancels when its last phase ends.
+  const schedule = scheduleOf(store, sub);
+  if (schedule && schedule.end_behavior === 'cancel') {
+    const last = (schedule.phases as Phase[]).at(-1);
+    if (last?.end_date != null && last.end_date <= periodEnd) return { at: last.end_date, ends: true };
+  }
   return { at: periodEnd, ends: sub.cancel_at_period_end === true };
+}
+
+/**
+ * At a period boundary, the schedule's phase that starts then sets the subscription's prices; past
+ * its last phase, a releasing schedule lets the subscription go on as it is (`subscription_schedule.released`).
+ */
+function followSchedule(ctx: BillingCtx, sub: FakeObject, at: number): void {
+  const schedule = scheduleOf(ctx.store, sub);
+  if (!schedule) return;
+  const phases = schedule.phases as Phase[];
+  const phase = phases.find((p) => p.start_date <= at && (p.end_date === null || at < p.end_date));
+  if (!phase) {
+    Object.assign(schedule, {
+      status: 'released',
+      released_at: at,
+      released_subscription: sub.id,
+      subscription: null,
+      current_phase: null,
+    });
+    sub.schedule = null;
+    ctx.emit('subscription_schedule.released', schedule);
+    return;
+  }
+  schedule.current_phase = { start_date: phase.start_date, end_date: phase.end_date };
+  const items = itemsOf(sub);
+  phase.items.forEach((want, i) => {
+    const item = items[i];
+    const price = ctx.store.find(want.price);
+    if (!item || !price) return;
+    item.price = price;
+    item.quantity = want.quantity;
+  });
 }
 
 /**
@@ -123,6 +178,7 @@ export function billAt(ctx: BillingCtx, sub: FakeObject, moment: { at: number; e
     ctx.emit('customer.subscription.deleted', sub);
     return;
   }
+  followSchedule(ctx, sub, moment.at);
   const items = itemsOf(sub);
   const { interval, interval_count } = recurringOf(items[0]);
   const start = moment.at;
@@ -130,7 +186,7 @@ export function billAt(ctx: BillingCtx, sub: FakeObject, moment: { at: number; e
   for (const item of items) Object.assign(item, { current_period_start: start, current_period_end: end });
   if (sub.status === 'trialing') sub.status = 'active';
   const previous: Record<string, unknown> = {};
-  for (const key of ['items', 'status'])
+  for (const key of ['items', 'status', 'schedule'])
     if (JSON.stringify(before[key]) !== JSON.stringify(sub[key])) previous[key] = before[key];
   ctx.emit('customer.subscription.updated', sub, previous);
   invoicePeriod(ctx, sub, 'subscription_cycle', start, end, false);

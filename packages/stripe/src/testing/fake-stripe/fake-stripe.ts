@@ -1269,7 +1269,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
         null;
       for (const [key, store] of accounts) {
         for (const sub of store.all('subscription')) {
-          const moment = nextBillingMoment(sub);
+          const moment = nextBillingMoment(store, sub);
           if (moment && moment.at <= target && (!next || moment.at < next.moment.at))
             next = { account: key === '' ? null : key, sub, moment };
         }
