@@ -8,7 +8,8 @@ import { runCli } from './support/webhook-client';
 
 // The loop a user tries by hand with `gatehouse stripe fake --forward-to …`: a buyer pays on the fake
 // Stripe's Checkout page, the fake sends its signed events to the server's webhook endpoint, and the
-// member's access follows; an event the endpoint missed is recovered by `gatehouse stripe reconcile`.
+// member's access follows; a delivery the endpoint refused is tried again, and an event the endpoint
+// missed is recovered by `gatehouse stripe reconcile`.
 
 const secret = 'fake-checkout-e2e-secret-'.padEnd(40, 'x');
 const whsec = 'whsec_fake_checkout_e2e';
@@ -161,11 +162,15 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     await gh.fake.settled();
     const update = gh.fake.deliveries.filter((d) => d.type === 'customer.subscription.updated').at(-1);
     expect(update).toMatchObject({ status: 200, account });
-    const m = await gql(
-      `query($c: ID!) { membership(communityId: $c, memberId: "eve") { status installmentsTotal } }`,
-      { c },
-    );
-    expect(m.membership).toMatchObject({ installmentsTotal: 3 });
+    // Acknowledged means durable, not yet projected: the projector applies it a moment later.
+    const m = await eventually(async () => {
+      const d = await gql(
+        `query($c: ID!) { membership(communityId: $c, memberId: "eve") { status installmentsTotal } }`,
+        { c },
+      );
+      return d.membership?.installmentsTotal === 3 ? d.membership : undefined;
+    });
+    expect(m).toMatchObject({ status: 'ACTIVE', installmentsTotal: 3 });
     expect(await allowed('eve', { kind: 'GROUP', id: group })).toBe(true);
   }, 60_000);
 
@@ -190,6 +195,37 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     expect(await allowed('cyd', { kind: 'GROUP', id: group })).toBe(true);
     gh.fake.forward(endpoint());
   }, 90_000);
+
+  it('deliveries the server refused are tried again by the fake an hour later, and the purchase lands', async () => {
+    // The endpoint is set up with the wrong signing secret: the server answers 400 and keeps nothing.
+    gh.fake.forward({ ...endpoint(), secret: 'whsec_not_the_servers' });
+    const from = gh.fake.deliveries.length;
+    await buy('hal', monthly);
+    const refused = gh.fake.deliveries.slice(from);
+    expect(refused.map((d) => d.type)).toContain('checkout.session.completed');
+    expect(refused.every((d) => d.status === 400 && d.attempt === 1 && d.nextAttemptAt !== undefined)).toBe(
+      true,
+    );
+    expect((await membership('hal')).status).toBe('NONE');
+
+    // Set right; an hour later, by the fake's own clock, it tries each of them again.
+    gh.fake.forward(endpoint());
+    const before = gh.fake.deliveries.length;
+    shift = 3_600;
+    try {
+      await eventually(async () => gh.fake.deliveries.length >= before + refused.length || undefined);
+      await gh.fake.settled();
+    } finally {
+      shift = 0;
+    }
+    const retried = gh.fake.deliveries.slice(before);
+    expect(retried.every((d) => d.ok && d.attempt === 2)).toBe(true);
+    expect(retried.map((d) => d.eventId)).toEqual(expect.arrayContaining(refused.map((d) => d.eventId)));
+    const undelivered = await stripe.events.list({ delivery_success: false }, { stripeAccount: account });
+    for (const d of refused) expect(undelivered.data.map((e) => e.id)).not.toContain(d.eventId);
+    await eventually(async () => ((await membership('hal')).status === 'ACTIVE' ? true : undefined));
+    expect(await allowed('hal', { kind: 'GROUP', id: group })).toBe(true);
+  }, 60_000);
 
   it('a buyer types a promo code on the Checkout page: the redemption is counted from Stripe’s events', async () => {
     // Created through Gatehouse, so it exists in the (fake) Stripe account too.

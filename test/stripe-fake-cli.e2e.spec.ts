@@ -61,19 +61,20 @@ describe('gatehouse stripe fake', () => {
     const whsec = 'whsec_fake_cli_forward';
     const verifier = new Stripe('sk_test_verify_only');
     const received: Stripe.Event[] = [];
+    /** The endpoint answers 503 to these customers' events until told otherwise. */
+    const refusing = new Set(['late@example.com']);
     const endpoint = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         try {
-          received.push(
-            verifier.webhooks.constructEvent(
-              Buffer.concat(chunks),
-              String(req.headers['stripe-signature']),
-              whsec,
-            ),
+          const event = verifier.webhooks.constructEvent(
+            Buffer.concat(chunks),
+            String(req.headers['stripe-signature']),
+            whsec,
           );
-          res.statusCode = 200;
+          received.push(event);
+          res.statusCode = refusing.has(String((event.data.object as { email?: string }).email)) ? 503 : 200;
         } catch {
           res.statusCode = 400;
         }
@@ -108,6 +109,32 @@ describe('gatehouse stripe fake', () => {
           fake.stderr().includes(`--> customer.created [${event.id}] acct_forwarded: 200`) || undefined,
         10_000,
       );
+
+      // Refused: the line says when it is tried again; moving the fake's time an hour on sends it.
+      await stripe.customers.create({ email: 'late@example.com' });
+      const late = await eventually(async () => received[1], 10_000);
+      const refused = await eventually(
+        async () =>
+          new RegExp(`-x- customer\\.created \\[${late.id}\\]: 503, tried again at (\\S+)\\n`).exec(
+            fake.stderr(),
+          )?.[1],
+        10_000,
+      );
+      // An hour after the refusal (the wall clock may have ticked on since the event was created).
+      expect(Date.parse(refused) / 1000 - late.created - 3_600).toBeGreaterThanOrEqual(0);
+      expect(Date.parse(refused) / 1000 - late.created - 3_600).toBeLessThan(3);
+      refusing.clear();
+      const advanced = await fetch(`${url}/fake/advance`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'seconds=3600',
+      });
+      expect(advanced.status).toBe(200);
+      await eventually(
+        async () => fake.stderr().includes(`--> customer.created [${late.id}]: 200 (attempt 2)`) || undefined,
+        10_000,
+      );
+      expect(received.map((e) => e.id)).toEqual([event.id, late.id, late.id]);
     } finally {
       fake.kill('SIGINT');
       endpoint.close();

@@ -177,8 +177,8 @@ describe('gatehouse stripe fake: --forward-to and the delivery lines', () => {
       expect(() => parseForwardToOrThrow(bad)).toThrow(CliUsageError);
   });
 
-  it('prints one line per attempt: the event, its account and the answer', () => {
-    const base = { eventId: 'evt_1', type: 'customer.created', ms: 3 };
+  it('prints one line per attempt: the event, its account, the answer and when it is tried again', () => {
+    const base = { eventId: 'evt_1', type: 'customer.created', ms: 3, attempt: 1 };
     expect(formatDelivery({ ...base, account: 'acct_1', status: 200, ok: true })).toBe(
       '--> customer.created [evt_1] acct_1: 200\n',
     );
@@ -187,6 +187,12 @@ describe('gatehouse stripe fake: --forward-to and the delivery lines', () => {
     );
     expect(formatDelivery({ ...base, account: null, status: null, ok: false, error: 'ECONNREFUSED' })).toBe(
       '-x- customer.created [evt_1]: no answer (ECONNREFUSED)\n',
+    );
+    expect(
+      formatDelivery({ ...base, account: null, status: 503, ok: false, nextAttemptAt: 1_800_003_600 }),
+    ).toBe('-x- customer.created [evt_1]: 503, tried again at 2027-01-15T09:00:00Z\n');
+    expect(formatDelivery({ ...base, account: null, status: 200, ok: true, attempt: 2 })).toBe(
+      '--> customer.created [evt_1]: 200 (attempt 2)\n',
     );
   });
 });

@@ -198,7 +198,12 @@ export function parseForwardToOrThrow(value: string): string {
 /** One line per delivery attempt, as `stripe listen` prints them. */
 export function formatDelivery(d: FakeDelivery): string {
   const answer = d.status === null ? `no answer (${d.error ?? 'failed'})` : String(d.status);
-  return `${d.ok ? '-->' : '-x-'} ${d.type} [${d.eventId}]${d.account ? ` ${d.account}` : ''}: ${answer}\n`;
+  const attempt = d.attempt > 1 ? ` (attempt ${d.attempt})` : '';
+  const retry =
+    d.nextAttemptAt === undefined
+      ? ''
+      : `, tried again at ${new Date(d.nextAttemptAt * 1000).toISOString().replace('.000', '')}`;
+  return `${d.ok ? '-->' : '-x-'} ${d.type} [${d.eventId}]${d.account ? ` ${d.account}` : ''}: ${answer}${attempt}${retry}\n`;
 }
 
 export async function fakeCommand(opts: FakeOptions): Promise<number> {

@@ -13,8 +13,8 @@ const SECRET = 'whsec_fake_events';
 
 type Received = { event: Stripe.Event; header: string; body: string };
 
-/** A webhook endpoint that verifies with Stripe's SDK and answers `status()` (200 by default). */
-async function endpoint(status: () => number = () => 200) {
+/** A webhook endpoint that verifies with Stripe's SDK and answers `status(event)` (200 by default). */
+async function endpoint(status: (event: Stripe.Event) => number = () => 200) {
   const received: Received[] = [];
   const verifier = new Stripe('sk_test_verify_only');
   const server: Server = createServer((req: IncomingMessage, res) => {
@@ -25,7 +25,7 @@ async function endpoint(status: () => number = () => 200) {
       const header = String(req.headers['stripe-signature']);
       const event = verifier.webhooks.constructEvent(body, header, SECRET, 300);
       received.push({ event, header, body });
-      res.statusCode = status();
+      res.statusCode = status(event);
       res.end('{}');
     });
   });
@@ -36,6 +36,15 @@ async function endpoint(status: () => number = () => 200) {
     received,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** An address nothing listens on: a delivery to it is refused. */
+async function closedPortUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}/webhooks/stripe`;
 }
 
 describe('fake Stripe events', () => {
@@ -413,12 +422,14 @@ describe('fake Stripe events', () => {
       const listed = (await stripe.events.list({}, { stripeAccount: ACCOUNT })).data.reverse();
       // Verified by the SDK's constructEvent (signature and a 300 s tolerance) in the endpoint.
       expect(hook.received.map((r) => r.event.id)).toEqual(listed.map((e) => e.id));
-      expect(hook.received.map((r) => r.event)).toEqual(listed);
-      expect(listed.every((e) => e.pending_webhooks === 1 && e.account === ACCOUNT)).toBe(true);
+      // Sent while one endpoint still had to take it; listed once it has.
+      expect(hook.received.every((r) => r.event.pending_webhooks === 1)).toBe(true);
+      expect(listed.every((e) => e.pending_webhooks === 0 && e.account === ACCOUNT)).toBe(true);
+      expect(hook.received.map((r) => ({ ...r.event, pending_webhooks: 0 }))).toEqual(listed);
       expect(seen).toEqual(listed.map((e) => e.type));
       expect(fake.deliveries.every((d) => d.ok && d.status === 200 && d.account === ACCOUNT)).toBe(true);
       // Stripe's own body: the event pretty-printed; a different serialisation would not verify.
-      expect(hook.received[0].body).toBe(JSON.stringify(listed[0], null, 2));
+      expect(hook.received[0].body).toBe(JSON.stringify({ ...listed[0], pending_webhooks: 1 }, null, 2));
       expect(
         (await stripe.events.list({ delivery_success: false }, { stripeAccount: ACCOUNT })).data,
       ).toEqual([]);
@@ -437,9 +448,9 @@ describe('fake Stripe events', () => {
       answer = 200;
       await stripe.customers.create({ email: 'second@example.com' });
       await fake.settled();
-      expect(fake.deliveries.map((d) => [d.type, d.status, d.ok])).toEqual([
-        ['customer.created', 503, false],
-        ['customer.created', 200, true],
+      expect(fake.deliveries.map((d) => [d.type, d.status, d.ok, d.attempt, d.nextAttemptAt])).toEqual([
+        ['customer.created', 503, false, 1, NOW + 3_600],
+        ['customer.created', 200, true, 1, undefined],
       ]);
       const failed = (await stripe.events.list({ delivery_success: false })).data;
       expect(failed.map((e) => (e.data.object as Stripe.Customer).id)).toEqual([first.id]);
@@ -463,5 +474,123 @@ describe('fake Stripe events', () => {
       pending_webhooks: 0,
       data: { object: { email: 'fourth@example.com' } },
     });
+  });
+
+  it('tries a failed delivery again after 1, 3 and 6 hours of the fake’s time, then gives up', async () => {
+    const email = (e: Stripe.Event) => (e.data.object as Stripe.Customer).email;
+    let refuse = (_e: Stripe.Event) => true;
+    const hook = await endpoint((e) => (refuse(e) ? 500 : 200));
+    try {
+      await start({ webhooks: { url: hook.url, secret: SECRET } });
+      await stripe.customers.create({ email: 'late@example.com' });
+      await stripe.customers.create({ email: 'never@example.com' });
+      await fake.settled();
+      const attempts = (from: number) =>
+        fake.deliveries.slice(from).map((d) => [d.attempt, d.status, d.nextAttemptAt]);
+      expect(attempts(0)).toEqual([
+        [1, 500, NOW + 3_600],
+        [1, 500, NOW + 3_600],
+      ]);
+      const undelivered = async () => (await stripe.events.list({ delivery_success: false })).data.map(email);
+      expect(await undelivered()).toEqual(['never@example.com', 'late@example.com']);
+      expect((await stripe.events.list()).data.every((e) => e.pending_webhooks === 1)).toBe(true);
+
+      fake.advance(3_599);
+      await fake.settled();
+      expect(fake.deliveries).toHaveLength(2);
+
+      fake.advance(1);
+      await fake.settled();
+      expect(attempts(2)).toEqual([
+        [2, 500, NOW + 3 * 3_600],
+        [2, 500, NOW + 3 * 3_600],
+      ]);
+      // The same event again (verified by the endpoint, signed when sent).
+      expect(hook.received[2].event).toEqual(hook.received[0].event);
+
+      // The endpoint takes one of the two from now on.
+      refuse = (e) => email(e) === 'never@example.com';
+      fake.advance(2 * 3_600);
+      await fake.settled();
+      expect(attempts(4)).toEqual([
+        [3, 200, undefined],
+        [3, 500, NOW + 6 * 3_600],
+      ]);
+      expect(await undelivered()).toEqual(['never@example.com']);
+      const late = (await stripe.events.list()).data.find((e) => email(e) === 'late@example.com')!;
+      expect(late.pending_webhooks).toBe(0);
+
+      // The last retry, then no more.
+      fake.advance(3 * 3_600);
+      await fake.settled();
+      expect(attempts(6)).toEqual([[4, 500, undefined]]);
+      fake.advance(30 * 86_400);
+      await fake.settled();
+      expect(fake.deliveries).toHaveLength(7);
+      expect(await undelivered()).toEqual(['never@example.com']);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('sends a retry to the endpoint set in place of the old one, and none once the endpoint is removed', async () => {
+    const gone = { url: await closedPortUrl(), secret: SECRET };
+    const hook = await endpoint();
+    try {
+      await start({ webhooks: gone });
+      await stripe.customers.create({ email: 'moved@example.com' });
+      await fake.settled();
+      expect(fake.deliveries[0]).toMatchObject({
+        ok: false,
+        error: 'ECONNREFUSED',
+        nextAttemptAt: NOW + 3_600,
+      });
+      fake.forward({ url: hook.url, secret: SECRET });
+      fake.advance(3_600);
+      await fake.settled();
+      expect(fake.deliveries[1]).toMatchObject({ attempt: 2, ok: true });
+      expect(hook.received.map((r) => (r.event.data.object as Stripe.Customer).email)).toEqual([
+        'moved@example.com',
+      ]);
+
+      fake.forward(gone);
+      await stripe.customers.create({ email: 'dropped@example.com' });
+      await fake.settled();
+      fake.forward(null);
+      fake.forward({ url: hook.url, secret: SECRET });
+      fake.advance(86_400);
+      await fake.settled();
+      expect(fake.deliveries).toHaveLength(3);
+      expect(hook.received).toHaveLength(1);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('retries when the fake’s own clock gets there, without an advance', async () => {
+    let clock = NOW;
+    const hook = await endpoint();
+    try {
+      await start({
+        clock: () => clock,
+        webhooks: { url: await closedPortUrl(), secret: SECRET },
+      });
+      await stripe.customers.create({ email: 'patient@example.com' });
+      await fake.settled();
+      fake.forward({ url: hook.url, secret: SECRET });
+      clock += 3_599;
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(hook.received).toHaveLength(0);
+      clock += 1;
+      const deadline = Date.now() + 5_000;
+      while (hook.received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await fake.settled();
+      expect(fake.deliveries.map((d) => [d.attempt, d.ok])).toEqual([
+        [1, false],
+        [2, true],
+      ]);
+    } finally {
+      await hook.close();
+    }
   });
 });

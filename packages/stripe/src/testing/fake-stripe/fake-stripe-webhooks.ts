@@ -8,29 +8,38 @@ export type FakeDelivery = {
   eventId: string;
   type: string;
   account: string | null;
+  /** 1 for the first delivery of the event, then one more for each retry. */
+  attempt: number;
   /** The endpoint's HTTP status, or null when no answer came (refused, timed out). */
   status: number | null;
   ok: boolean;
   /** Why no answer came. */
   error?: string;
   ms: number;
+  /** For a failed attempt that will be retried: when (the fake's time, unix seconds). */
+  nextAttemptAt?: number;
 };
+
+/**
+ * After a failed attempt, the next one waits this long (seconds, by the fake's time): three retries
+ * over a few hours, as Stripe retries in test mode (it publishes no intervals; these are the fake's).
+ */
+export const FAKE_RETRY_DELAYS_SECONDS: readonly number[] = [3_600, 2 * 3_600, 3 * 3_600];
 
 /** How long an endpoint may take to answer before the delivery counts as failed (Stripe: 10–20 s). */
 const DELIVERY_TIMEOUT_MS = 10_000;
 
 /**
- * Sends events one at a time, in the order they were recorded, one attempt each. A failed delivery
- * is reported, not retried: the event stays in the Events API (listed with `delivery_success=false`),
- * which is what a reconciler recovers it from.
+ * Sends events one at a time, in the order they are handed over. Each call is one attempt; the fake
+ * decides whether and when a failed one is tried again.
  */
 export class WebhookSender {
   private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly onDelivery: (d: FakeDelivery) => void) {}
 
-  send(event: FakeObject, target: FakeWebhookTarget): void {
-    this.queue = this.queue.then(() => this.deliver(event, target));
+  send(event: FakeObject, target: FakeWebhookTarget, attempt = 1): void {
+    this.queue = this.queue.then(() => this.deliver(event, target, attempt));
   }
 
   /** Resolves once every event sent so far has had its attempt. */
@@ -38,7 +47,7 @@ export class WebhookSender {
     return this.queue;
   }
 
-  private async deliver(event: FakeObject, target: FakeWebhookTarget): Promise<void> {
+  private async deliver(event: FakeObject, target: FakeWebhookTarget, attempt: number): Promise<void> {
     const started = performance.now();
     // Signed when sent, with the wall clock: the receiver checks the timestamp against its own.
     const { rawBody, header } = signPayload(event as never, target.secret, Math.floor(Date.now() / 1000));
@@ -65,6 +74,7 @@ export class WebhookSender {
       eventId: event.id,
       type: String(event.type),
       account: typeof event.account === 'string' ? event.account : null,
+      attempt,
       status,
       ok: status !== null && status >= 200 && status < 300,
       ...(error !== undefined && { error }),

@@ -33,9 +33,14 @@ import {
   nextBillingMoment,
   type BillingCtx,
 } from './fake-stripe-billing';
-import { WebhookSender, type FakeDelivery, type FakeWebhookTarget } from './fake-stripe-webhooks';
+import {
+  FAKE_RETRY_DELAYS_SECONDS,
+  WebhookSender,
+  type FakeDelivery,
+  type FakeWebhookTarget,
+} from './fake-stripe-webhooks';
 
-export type { FakeDelivery, FakeWebhookTarget } from './fake-stripe-webhooks';
+export { FAKE_RETRY_DELAYS_SECONDS, type FakeDelivery, type FakeWebhookTarget } from './fake-stripe-webhooks';
 
 export type FakeStripeRequest = {
   method: string;
@@ -56,7 +61,9 @@ export type FakeStripeOptions = {
   clock?: () => number;
   /**
    * An endpoint to send every recorded event to, signed with its secret, as Stripe sends to a
-   * webhook endpoint (in order, one attempt each; a failed one is listed with `delivery_success=false`).
+   * webhook endpoint: in order; a failed delivery is listed with `delivery_success=false` and tried
+   * again after 1, 3 and 6 hours of the fake's time (`FAKE_RETRY_DELAYS_SECONDS`), while an endpoint
+   * is set.
    */
   webhooks?: FakeWebhookTarget;
   /** Called after each delivery attempt (for progress output). */
@@ -90,15 +97,19 @@ export type FakeStripe = {
   completeCheckout(sessionId: string, options?: CheckoutPayment): FakeObject;
   /**
    * Moves the fake's time forward, billing every subscription on the way as Stripe would (renewals
-   * with their paid invoices, trials ending, cancellations falling due), in time order; each event
-   * is dated when it happened. Also `POST /fake/advance` with `days` or `seconds`.
+   * with their paid invoices, trials ending, cancellations falling due) and retrying the failed
+   * deliveries that fall due, in time order; each event is dated when it happened. Also
+   * `POST /fake/advance` with `days` or `seconds`.
    */
   advance(seconds: number): { now: number; events: number };
   /** The fake's time (unix seconds): its clock plus what `advance` added. */
   now(): number;
   /** Every webhook delivery attempted so far, in order. */
   readonly deliveries: readonly FakeDelivery[];
-  /** Sends the events recorded from now on to this endpoint (null: to none), like `webhooks`. */
+  /**
+   * Sends the events recorded from now on, and the retries still due, to this endpoint, like
+   * `webhooks`; null removes the endpoint, and with it the retries (as Stripe drops them).
+   */
   forward(target: FakeWebhookTarget | null): void;
   /** Resolves once every event recorded so far has had its delivery attempt. */
   settled(): Promise<void>;
@@ -1227,11 +1238,39 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   };
   const deliveries: FakeDelivery[] = [];
   let target: FakeWebhookTarget | null = options.webhooks ?? null;
+  /** Failed deliveries to try again, earliest first. */
+  let retries: { event: FakeObject; attempt: number; due: number }[] = [];
   const sender = new WebhookSender((d) => {
+    const stored = storeFor(d.account).find(d.eventId);
+    if (d.ok) {
+      state.failed.get(d.account ?? '')?.delete(d.eventId);
+      if (stored) stored.pending_webhooks = 0;
+    } else {
+      markFailed(d.account, d.eventId);
+      const delay = FAKE_RETRY_DELAYS_SECONDS[d.attempt - 1];
+      if (delay !== undefined && target && stored) {
+        d.nextAttemptAt = now() + delay;
+        retries.push({ event: stored, attempt: d.attempt + 1, due: d.nextAttemptAt });
+        retries.sort((a, b) => a.due - b.due);
+      }
+    }
     deliveries.push(d);
-    if (!d.ok) markFailed(d.account, d.eventId);
     options.onDelivery?.(d);
   });
+  /** Sends the retries due by `at` (the fake's time), in the order they fell due. */
+  const sendRetriesDue = (at: number) => {
+    if (!target) {
+      retries = [];
+      return;
+    }
+    while (retries.length > 0 && retries[0].due <= at) {
+      const { event, attempt } = retries.shift()!;
+      sender.send(structuredClone(event), target, attempt);
+    }
+  };
+  // Retries also fall due as the fake's clock runs on by itself.
+  const retryTimer = setInterval(() => sendRetriesDue(now()), 1_000);
+  retryTimer.unref();
   let base = '';
 
   const newCtx = (account: string | null, params: Params): Ctx => ({
@@ -1273,6 +1312,13 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
           if (moment && moment.at <= target && (!next || moment.at < next.moment.at))
             next = { account: key === '' ? null : key, sub, moment };
         }
+      }
+      // Retries due before the next billing moment (or the target) go first, at their time.
+      const until = next?.moment.at ?? target;
+      if (retries.length > 0 && retries[0].due <= until) {
+        offset += Math.max(0, retries[0].due - now());
+        sendRetriesDue(retries[0].due);
+        continue;
       }
       if (!next) break;
       offset += Math.max(0, next.moment.at - now());
@@ -1486,6 +1532,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     now,
     forward(next) {
       target = next;
+      if (!next) retries = [];
     },
     emit(event, opts = {}) {
       storeFor(event.account).put(structuredClone(event) as unknown as FakeObject);
@@ -1507,6 +1554,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     },
     close: () =>
       new Promise<void>((resolve, reject) => {
+        clearInterval(retryTimer);
         server.closeAllConnections();
         server.close((err) => (err ? reject(err) : resolve()));
       }),
