@@ -160,9 +160,12 @@ export class MembershipProjection implements Projection {
     const pairs = [...wantedKeys].flatMap(([c, keys]) => [...keys].map((k) => [c, k] as const));
     if (pairs.length > 0) {
       for (const r of await tx.query<{ community_id: string; stripe_key: string; member_id: string }>(
-        // One primary-key probe per wanted key (LATERAL), never a scan of every link.
+        // One primary-key probe per wanted key, never a scan of every link. The LIMIT (a key has one
+        // link) keeps the planner from flattening the subquery into a join, which it would hash over
+        // the whole table: a batch then cost as much as all the links ever learned.
         `SELECT l.community_id, l.stripe_key, l.member_id FROM unnest($1::text[], $2::text[]) AS w(c, k)
-           CROSS JOIN LATERAL (SELECT * FROM stripe_links s WHERE s.community_id = w.c AND s.stripe_key = w.k) l`,
+           CROSS JOIN LATERAL (
+             SELECT * FROM stripe_links s WHERE s.community_id = w.c AND s.stripe_key = w.k LIMIT 1) l`,
         [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
       )) {
         links.get(r.community_id)?.set(r.stripe_key, r.member_id);
@@ -563,16 +566,21 @@ export class MembershipProjection implements Projection {
       doc: MemberDoc;
       history_count: number;
     }>(
-      `SELECT s.community_id, s.member_id, s.doc, s.history_count FROM member_states s
-         JOIN unnest($1::text[], $2::text[]) AS w(c, m) ON s.community_id = w.c AND s.member_id = w.m`,
+      // Probes per member, as for the links: LIMIT (one state per member) and OFFSET 0 keep the
+      // subqueries from being flattened into joins hashed over every member of every community.
+      `SELECT s.community_id, s.member_id, s.doc, s.history_count FROM unnest($1::text[], $2::text[]) AS w(c, m)
+         CROSS JOIN LATERAL (
+           SELECT * FROM member_states s WHERE s.community_id = w.c AND s.member_id = w.m LIMIT 1) s`,
       [cs, ms],
     );
     const grants = await tx.query<Parameters<typeof grantFromRow>[0] & { id: string; recorded_at: Date }>(
       `SELECT g.id, g.recorded_at, ${GRANT_COLUMNS.split(', ')
         .map((c) => `g.${c}`)
-        .join(', ')} FROM access_grants g
-         JOIN unnest($1::text[], $2::text[]) AS w(c, m) ON g.community_id = w.c AND g.member_id = w.m
-        WHERE g.superseded_at IS NULL ORDER BY g.id`,
+        .join(', ')} FROM unnest($1::text[], $2::text[]) AS w(c, m)
+         CROSS JOIN LATERAL (
+           SELECT * FROM access_grants g
+            WHERE g.community_id = w.c AND g.member_id = w.m AND g.superseded_at IS NULL OFFSET 0) g
+        ORDER BY g.id`,
       [cs, ms],
     );
     this.fill(rows, grants, slots);
