@@ -44,15 +44,47 @@ export type IngestFigure = {
    */
   cpuPerWebhook: CpuSample;
   cpuPerInsert: CpuSample;
+  /** Median WAL the database server wrote per webhook until projected, and per INSERT (PostgreSQL 14+). */
+  walPerWebhook: WalSample | null;
+  walPerInsert: WalSample | null;
 };
+
+/** Write-ahead log written by the whole database server (`pg_stat_wal`). */
+export type WalSample = { records: number; fullPageImages: number; bytes: number };
 
 type RunResult = {
   perSecond: number;
   p99Ms: number;
   failures: number;
   cpu?: CpuSample;
+  wal?: WalSample | null;
   projectedPerSecond?: number;
 };
+
+/** The server's WAL counters so far, or null where `pg_stat_wal` is missing (before PostgreSQL 14). */
+async function walSample(pool: Pool): Promise<WalSample | null> {
+  try {
+    const { rows } = await pool.query<{ records: string; fpi: string; bytes: string }>(
+      'SELECT wal_records::text AS records, wal_fpi::text AS fpi, wal_bytes::text AS bytes FROM pg_stat_wal',
+    );
+    return {
+      records: Number(rows[0].records),
+      fullPageImages: Number(rows[0].fpi),
+      bytes: Number(rows[0].bytes),
+    };
+  } catch {
+    return null;
+  }
+}
+
+function walPer(before: WalSample | null, after: WalSample | null, operations: number): WalSample | null {
+  if (!before || !after) return null;
+  return {
+    records: (after.records - before.records) / operations,
+    fullPageImages: (after.fullPageImages - before.fullPageImages) / operations,
+    bytes: (after.bytes - before.bytes) / operations,
+  };
+}
 
 /** The projector counts as idle once no checkpoint has moved for this long. */
 const QUIET_MS = 1_000;
@@ -330,6 +362,7 @@ async function compare(
     for (const which of order) {
       const { bodies, headers } = signedEvents(n, accounts);
       await projectorIdle(rig);
+      const walBefore = await walSample(rig.pool);
       const before = cpuSample();
       if (which === 'hooks') {
         const started = Date.now();
@@ -338,10 +371,17 @@ async function compare(
         const projectedAt = await projectorIdle(rig);
         const projectedPerSecond = (n / Math.max(1, projectedAt - started)) * 1000;
         // Until projected: what the run leaves for the projector is part of each webhook's cost.
-        hooks.push({ ...result, cpu: cpuPer(before, cpuSample(), n), projectedPerSecond });
+        const cpu = cpuPer(before, cpuSample(), n);
+        hooks.push({
+          ...result,
+          cpu,
+          wal: walPer(walBefore, await walSample(rig.pool), n),
+          projectedPerSecond,
+        });
       } else {
         const result = await insertAll(rig.pool, rig.rawTable, rig.communityOf, bodies, concurrency);
-        base.push({ ...result, cpu: cpuPer(before, cpuSample(), n) });
+        const cpu = cpuPer(before, cpuSample(), n);
+        base.push({ ...result, cpu, wal: walPer(walBefore, await walSample(rig.pool), n) });
       }
     }
   }
@@ -352,6 +392,14 @@ async function compare(
       postgresMs: rig.localPostgres && pg.every((v) => v !== null) ? median(pg as number[]) : null,
     };
   };
+  const walOf = (results: RunResult[]): WalSample | null =>
+    results.every((x) => x.wal)
+      ? {
+          records: median(results.map((x) => x.wal!.records)),
+          fullPageImages: median(results.map((x) => x.wal!.fullPageImages)),
+          bytes: median(results.map((x) => x.wal!.bytes)),
+        }
+      : null;
   const w = median(hooks.map((h) => h.perSecond));
   const b = median(base.map((h) => h.perSecond));
   const figure: IngestFigure = {
@@ -365,6 +413,8 @@ async function compare(
     projectedPerSecond: median(hooks.map((h) => h.projectedPerSecond!)),
     cpuPerWebhook: cpuOf(hooks),
     cpuPerInsert: cpuOf(base),
+    walPerWebhook: walOf(hooks),
+    walPerInsert: walOf(base),
   };
   const cpu = (c: CpuSample) =>
     `node ${c.nodeMs.toFixed(2)} ms` +
@@ -381,6 +431,12 @@ async function compare(
   options.log(
     `${''.padEnd(29)} cpu per webhook: ${cpu(figure.cpuPerWebhook)}   per insert: ${cpu(figure.cpuPerInsert)}`,
   );
+  const wal = (x: WalSample) =>
+    `${x.records.toFixed(1)} records, ${x.fullPageImages.toFixed(2)} full-page images, ${(x.bytes / 1024).toFixed(1)} KiB`;
+  if (figure.walPerWebhook && figure.walPerInsert)
+    options.log(
+      `${''.padEnd(29)} WAL per webhook: ${wal(figure.walPerWebhook)}   per insert: ${wal(figure.walPerInsert)}`,
+    );
   options.log(
     `${''.padEnd(29)} acknowledged and projected: ${figure.projectedPerSecond.toFixed(0)}/s (first request to the projector's last batch)`,
   );
@@ -476,6 +532,9 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
   ];
   options.log(
     'cpu per webhook (until projected): this process (server, projector, load generator thread) and, for a server on this machine, PostgreSQL’s processes; every run starts on an idle projector',
+  );
+  options.log(
+    'WAL per webhook (until projected) and per insert: what the whole database server logged (pg_stat_wal, PostgreSQL 14+); full-page images are pages changed for the first time since a checkpoint',
   );
   if (!options.kafkaBrokers?.length) options.log('kafka: skipped (no KAFKA_BROKERS)');
   for (const adapter of adapters) {
