@@ -1300,21 +1300,21 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   const advance = (seconds: number): { now: number; events: number } => {
     if (!Number.isInteger(seconds) || seconds <= 0 || seconds > 10 * 366 * 86_400)
       throw invalid('seconds', 'Advance by a whole number of seconds (or days), up to ten years.');
-    const target = now() + seconds;
+    const end = now() + seconds;
     let events = 0;
     for (;;) {
-      // The earliest moment any subscription of any account falls due, up to the target.
+      // The earliest moment any subscription of any account falls due, up to the end.
       let next: { account: string | null; sub: FakeObject; moment: { at: number; ends: boolean } } | null =
         null;
       for (const [key, store] of accounts) {
         for (const sub of store.all('subscription')) {
           const moment = nextBillingMoment(store, sub);
-          if (moment && moment.at <= target && (!next || moment.at < next.moment.at))
+          if (moment && moment.at <= end && (!next || moment.at < next.moment.at))
             next = { account: key === '' ? null : key, sub, moment };
         }
       }
-      // Retries due before the next billing moment (or the target) go first, at their time.
-      const until = next?.moment.at ?? target;
+      // Retries due before the next billing moment (or the end) go first, at their time.
+      const until = next?.moment.at ?? end;
       if (retries.length > 0 && retries[0].due <= until) {
         offset += Math.max(0, retries[0].due - now());
         sendRetriesDue(retries[0].due);
@@ -1327,7 +1327,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       events += ctx.events.length;
       record(ctx, { id: null, idempotency_key: null });
     }
-    offset += target - now();
+    offset += end - now();
     return { now: now(), events };
   };
   /** An object of this kind in whichever account holds it (pages are reached by id alone). */
