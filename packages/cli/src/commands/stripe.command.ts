@@ -230,9 +230,9 @@ export async function fakeCommand(opts: FakeOptions): Promise<number> {
       `  STRIPE_API_BASE=${fake.url}`,
       '  STRIPE_SECRET_KEY=sk_test_fake',
       webhooks
-        ? `Sending its events to ${webhooks.url} (signed with the webhook secret).`
+        ? `Sending its events to ${webhooks.url} (signed with the webhook secret; a refused one is tried again after 1, 3 and 6 hours of its time).`
         : 'Its events stay in its Events API (--forward-to sends them to a webhook endpoint).',
-      `Move its time (renewals and their invoices, trials ending, cancellations falling due):`,
+      `Move its time (renewals and their invoices, trials ending, cancellations and retries falling due):`,
       `  curl -X POST ${fake.url}/fake/advance -d days=30`,
       'Press Ctrl-C to stop.',
       '',
