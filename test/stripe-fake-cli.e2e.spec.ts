@@ -93,6 +93,7 @@ describe('gatehouse stripe fake', () => {
         30_000,
       );
       expect(fake.stdout()).toContain(`Sending its events to ${target}`);
+      expect(fake.stdout()).toContain('a refused one is tried again after 1, 3 and 6 hours of its time');
       const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
       const customer = await stripe.customers.create(
         { email: 'grace@example.com' },

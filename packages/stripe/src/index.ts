@@ -20,6 +20,7 @@ export {
   startFakeStripe,
   stripeConfigForApiBase,
   FAKE_STRIPE_API_VERSION,
+  FAKE_RETRY_DELAYS_SECONDS,
   type CheckoutPayment,
   type FakeDelivery,
   type FakeStripe,

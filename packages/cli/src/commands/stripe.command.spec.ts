@@ -5,6 +5,7 @@ import {
   formatDrift,
   formatQuarantine,
   formatDelivery,
+  retryHours,
   formatReconcileReport,
   parseForwardToOrThrow,
   parsePortOrThrow,
@@ -175,6 +176,11 @@ describe('gatehouse stripe fake: --forward-to and the delivery lines', () => {
     );
     for (const bad of ['', 'localhost:4000', 'ftp://127.0.0.1/webhooks', '/webhooks/stripe'])
       expect(() => parseForwardToOrThrow(bad)).toThrow(CliUsageError);
+  });
+
+  it('says when a refused delivery is tried again, from the fake’s own delays', () => {
+    expect(retryHours()).toBe('1, 3 and 6');
+    expect(retryHours([1_800, 1_800])).toBe('0.5 and 1');
   });
 
   it('prints one line per attempt: the event, its account, the answer and when it is tried again', () => {

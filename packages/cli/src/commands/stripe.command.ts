@@ -14,6 +14,7 @@ import {
 import {
   EVENTS_API_WINDOW_MS,
   PostgresQuarantineStore,
+  FAKE_RETRY_DELAYS_SECONDS,
   reconcile,
   startFakeStripe,
   translateSubscription,
@@ -206,6 +207,13 @@ export function formatDelivery(d: FakeDelivery): string {
   return `${d.ok ? '-->' : '-x-'} ${d.type} [${d.eventId}]${d.account ? ` ${d.account}` : ''}: ${answer}${attempt}${retry}\n`;
 }
 
+/** When the fake tries a refused delivery again, in hours after the first attempt: "1, 3 and 6". */
+export function retryHours(delaysSeconds: readonly number[] = FAKE_RETRY_DELAYS_SECONDS): string {
+  let after = 0;
+  const hours = delaysSeconds.map((d) => String((after += d) / 3_600));
+  return hours.length > 1 ? `${hours.slice(0, -1).join(', ')} and ${hours.at(-1)}` : (hours[0] ?? '');
+}
+
 export async function fakeCommand(opts: FakeOptions): Promise<number> {
   const port = parsePortOrThrow(opts.port);
   let webhooks: { url: string; secret: string } | undefined;
@@ -230,7 +238,7 @@ export async function fakeCommand(opts: FakeOptions): Promise<number> {
       `  STRIPE_API_BASE=${fake.url}`,
       '  STRIPE_SECRET_KEY=sk_test_fake',
       webhooks
-        ? `Sending its events to ${webhooks.url} (signed with the webhook secret; a refused one is tried again after 1, 3 and 6 hours of its time).`
+        ? `Sending its events to ${webhooks.url} (signed with the webhook secret; a refused one is tried again after ${retryHours()} hours of its time).`
         : 'Its events stay in its Events API (--forward-to sends them to a webhook endpoint).',
       `Move its time (renewals and their invoices, trials ending, cancellations and retries falling due):`,
       `  curl -X POST ${fake.url}/fake/advance -d days=30`,
