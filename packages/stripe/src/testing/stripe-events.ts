@@ -1,5 +1,5 @@
 import type { StripeEvent, StripeObject } from '../stripe-event';
-import { FIXED_NOW, stripeId } from './stripe-ids';
+import { FIXED_NOW, randomCode, stripeId } from './stripe-ids';
 import {
   buildCharge,
   buildCheckoutSession,
@@ -33,16 +33,18 @@ export type EventOptions = {
 /** Wraps an object in an Event envelope shaped like Stripe's. */
 export function buildEvent(type: string, object: StripeObject, options: EventOptions = {}): StripeEvent {
   const requestId = options.requestId === undefined ? null : options.requestId;
+  const created = options.created ?? FIXED_NOW;
   return {
-    id: options.id ?? stripeId('evt'),
+    // Stripe's event ids carry the second the event was created in.
+    id: options.id ?? stripeId('evt', created),
     object: 'event',
     ...(options.account && { account: options.account }),
     api_version: options.apiVersion ?? LEGACY_API,
-    created: options.created ?? FIXED_NOW,
+    created,
     data: { object, ...(options.previousAttributes && { previous_attributes: options.previousAttributes }) },
     livemode: false,
     pending_webhooks: options.pendingWebhooks ?? 1,
-    request: { id: requestId, idempotency_key: requestId ? stripeId('idem') : null },
+    request: { id: requestId, idempotency_key: requestId ? randomCode(24) : null },
     type,
   };
 }

@@ -4,6 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { StripeEvent } from '../../stripe-event';
 import { buildEvent } from '../stripe-events';
 import { BASIL_API } from '../stripe-objects';
+import { randomCode } from '../stripe-ids';
 import {
   FakeAccountStore,
   FakeStripeError,
@@ -732,7 +733,7 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
           strParam(ctx.params, 'coupon') ?? (promotion ? strParam(promotion, 'coupon') : undefined);
         if (!couponId) throw required('promotion');
         const coupon = ctx.store.get('coupon', couponId);
-        const code = strParam(ctx.params, 'code') ?? newId('X').slice(2, 10).toUpperCase();
+        const code = strParam(ctx.params, 'code') ?? randomCode(8).toUpperCase();
         if (!/^[A-Za-z0-9-]+$/.test(code))
           throw invalid('code', 'Promotion codes may only contain letters, digits and dashes');
         if (
@@ -1490,7 +1491,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       }
       let status = 200;
       let body: unknown;
-      const requestId = `req_${newId('x').slice(2, 16)}`;
+      const requestId = `req_${randomCode(14)}`;
       try {
         const ctx = newCtx(account, params);
         body = structuredClone(expand(handler(ctx, req), ctx));
