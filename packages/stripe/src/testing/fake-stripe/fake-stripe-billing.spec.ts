@@ -224,6 +224,70 @@ describe('fake Stripe billing', () => {
     expect((await invoicesOf(sub.id)).map((i) => i.billingReason)).toEqual(['subscription_create']);
   });
 
+  it('starts a schedule’s subscription when its start date comes: at once for now, later as time passes', async () => {
+    const { price, customer } = await subscribe('month');
+    const now = await stripe.subscriptionSchedules.create({
+      customer: customer.id,
+      start_date: 'now',
+      end_behavior: 'cancel',
+      phases: [{ items: [{ price: price.id }], iterations: 2 }],
+    });
+    expect(now).toMatchObject({ status: 'active', current_phase: { start_date: NOW } });
+    const first = await stripe.subscriptions.retrieve(now.subscription as string);
+    expect(first).toMatchObject({ status: 'active', schedule: now.id, start_date: NOW });
+    expect((await invoicesOf(first.id)).map((i) => [i.billingReason, i.amountPaid])).toEqual([
+      ['subscription_create', 1200],
+    ]);
+    const [announced] = (await stripe.events.list({ type: 'subscription_schedule.created' })).data;
+    expect(announced.data.object).toMatchObject({ id: now.id, status: 'active', subscription: first.id });
+
+    const later = NOW + 10 * DAY;
+    const planned = await stripe.subscriptionSchedules.create({
+      customer: customer.id,
+      start_date: later,
+      metadata: { gatehouse_member_id: 'mem_later' },
+      phases: [{ items: [{ price: price.id, quantity: 3 }] }],
+    });
+    expect(planned).toMatchObject({ status: 'not_started', subscription: null });
+    fake.advance(10 * DAY - 1);
+    expect(await stripe.subscriptionSchedules.retrieve(planned.id)).toMatchObject({ status: 'not_started' });
+    const subscriptionsBefore = (await stripe.subscriptions.list({ customer: customer.id })).data.length;
+
+    fake.advance(1);
+    const started = await stripe.subscriptionSchedules.retrieve(planned.id);
+    expect(started).toMatchObject({ status: 'active', current_phase: { start_date: later } });
+    const sub = await stripe.subscriptions.retrieve(started.subscription as string);
+    expect(sub).toMatchObject({
+      status: 'active',
+      schedule: planned.id,
+      start_date: later,
+      metadata: { gatehouse_member_id: 'mem_later' },
+    });
+    expect(sub.items.data[0]).toMatchObject({ quantity: 3, current_period_start: later });
+    expect((await stripe.subscriptions.list({ customer: customer.id })).data).toHaveLength(
+      subscriptionsBefore + 1,
+    );
+    const [update] = (await stripe.events.list({ type: 'subscription_schedule.updated' })).data;
+    expect(update).toMatchObject({
+      created: later,
+      data: { object: { id: planned.id, status: 'active' }, previous_attributes: { status: 'not_started' } },
+    });
+    expect((await invoicesOf(sub.id)).map((i) => [i.billingReason, i.amountPaid])).toEqual([
+      ['subscription_create', 3600],
+    ]);
+
+    // The first schedule's two months are over by then: it cancels its subscription.
+    fake.advance(60 * DAY);
+    expect(await stripe.subscriptions.retrieve(first.id)).toMatchObject({ status: 'canceled' });
+    await expect(
+      stripe.subscriptionSchedules.create({
+        customer: customer.id,
+        start_date: -5 as unknown as number,
+        phases: [{ items: [{ price: price.id }] }],
+      }),
+    ).rejects.toMatchObject({ statusCode: 400, param: 'start_date' });
+  });
+
   it('moves its time over HTTP, and refuses a step that is not a positive whole number', async () => {
     await subscribe('week');
     const post = (body: string) =>

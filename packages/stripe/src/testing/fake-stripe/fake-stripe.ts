@@ -270,8 +270,8 @@ function discountsParam(
   });
 }
 
-function schedulePhases(ctx: Ctx, params: Params): FakeObject[] {
-  let cursor: number | null = null;
+function schedulePhases(ctx: Ctx, params: Params, firstStart: number | null = null): FakeObject[] {
+  let cursor: number | null = firstStart;
   return arrayParam(params, 'phases').map((p, i) => {
     const startRaw = strParam(p, 'start_date');
     const start =
@@ -338,6 +338,8 @@ type NewSubscription = {
   trialDays?: number;
   metadata: Record<string, string>;
   discounts: { coupon: string | null; promotion_code: string | null }[];
+  /** The schedule that starts it. */
+  schedule?: string;
 };
 
 /** A subscription whose first period starts now (or its trial), and `customer.subscription.created`. */
@@ -370,7 +372,7 @@ function createSubscription(ctx: Ctx, spec: NewSubscription): FakeObject {
       latest_invoice: null,
       metadata: spec.metadata,
       pending_update: null,
-      schedule: null,
+      schedule: spec.schedule ?? null,
       start_date: ctx.now,
       trial_start: trialEnd ? ctx.now : null,
       trial_end: trialEnd,
@@ -385,6 +387,47 @@ function createSubscription(ctx: Ctx, spec: NewSubscription): FakeObject {
   // Stripe invoices the first period at once; a trial's invoice is for $0 (and is paid all the same).
   invoicePeriod(billingOf(ctx), sub, 'subscription_create', ctx.now, periodEnd, trialEnd !== null);
   return sub;
+}
+
+/** A new schedule's `start_date`: `now` (the default) or a unix time. */
+function scheduleStartParam(ctx: Ctx): number {
+  const raw = strParam(ctx.params, 'start_date');
+  if (raw === undefined || raw === 'now') return ctx.now;
+  const at = Number(raw);
+  if (!Number.isInteger(at) || at <= 0) throw invalid('start_date', `Invalid start_date: ${raw}`);
+  return at;
+}
+
+/** When a schedule that has not started yet starts its subscription; null once it has. */
+function scheduleStart(schedule: FakeObject): number | null {
+  if (schedule.status !== 'not_started') return null;
+  return Number((schedule.phases as { start_date: number }[])[0].start_date);
+}
+
+/**
+ * A schedule's start: its subscription, from the first phase's prices (and metadata), billed from
+ * now, and the schedule active (`subscription_schedule.updated`).
+ */
+function startSchedule(ctx: Ctx, schedule: FakeObject, announce = true): void {
+  const [phase] = schedule.phases as { items: { price: string; quantity: number }[]; metadata: object }[];
+  const before = structuredClone(schedule);
+  const sub = createSubscription(ctx, {
+    customer: String(schedule.customer),
+    items: phase.items.map((it) => ({ price: it.price, quantity: String(it.quantity) })),
+    metadata: {
+      ...(schedule.metadata as Record<string, string>),
+      ...(phase.metadata as Record<string, string>),
+    },
+    discounts: [],
+    schedule: String(schedule.id),
+  });
+  const current = (schedule.phases as { start_date: number; end_date: number | null }[])[0];
+  Object.assign(schedule, {
+    status: 'active',
+    subscription: sub.id,
+    current_phase: { start_date: current.start_date, end_date: current.end_date },
+  });
+  if (announce) emitChange(ctx, 'subscription_schedule.updated', before, schedule);
 }
 
 /**
@@ -1062,17 +1105,27 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
         }
         const customer = requiredStr(ctx.params, 'customer');
         ctx.store.get('customer', customer);
-        return created(ctx, {
-          id,
-          object: 'subscription_schedule',
-          customer,
-          subscription: null,
-          status: 'not_started',
-          end_behavior: strParam(ctx.params, 'end_behavior') ?? 'release',
-          metadata: metadataParam(ctx.params),
-          released_subscription: null,
-          phases: schedulePhases(ctx, ctx.params),
-        });
+        const schedule = created(
+          ctx,
+          {
+            id,
+            object: 'subscription_schedule',
+            customer,
+            subscription: null,
+            status: 'not_started',
+            current_phase: null,
+            end_behavior: strParam(ctx.params, 'end_behavior') ?? 'release',
+            metadata: metadataParam(ctx.params),
+            released_subscription: null,
+            phases: schedulePhases(ctx, ctx.params, scheduleStartParam(ctx)),
+          },
+          null,
+        );
+        // A first phase from `now` (or an earlier date) starts at once, and the schedule is created
+        // active; a later one starts as the clock gets there.
+        if (scheduleStart(schedule)! <= ctx.now) startSchedule(ctx, schedule, false);
+        emitEvent(ctx, 'subscription_schedule.created', schedule);
+        return schedule;
       },
     ],
     [
@@ -1314,11 +1367,28 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
             next = { account: key === '' ? null : key, sub, moment };
         }
       }
+      // Schedules that start their subscription before then.
+      let starting: { account: string | null; schedule: FakeObject; at: number } | null = null;
+      for (const [key, store] of accounts) {
+        for (const schedule of store.all('subscription_schedule')) {
+          const at = scheduleStart(schedule);
+          if (at !== null && at <= end && (!starting || at < starting.at))
+            starting = { account: key === '' ? null : key, schedule, at };
+        }
+      }
       // Retries due before the next billing moment (or the end) go first, at their time.
-      const until = next?.moment.at ?? end;
+      const until = Math.min(next?.moment.at ?? end, starting?.at ?? end);
       if (retries.length > 0 && retries[0].due <= until) {
         offset += Math.max(0, retries[0].due - now());
         sendRetriesDue(retries[0].due);
+        continue;
+      }
+      if (starting && (!next || starting.at <= next.moment.at)) {
+        offset += Math.max(0, starting.at - now());
+        const ctx = newCtx(starting.account, {});
+        startSchedule(ctx, starting.schedule);
+        events += ctx.events.length;
+        record(ctx, { id: null, idempotency_key: null });
         continue;
       }
       if (!next) break;
