@@ -288,6 +288,67 @@ describe('fake Stripe billing', () => {
     ).rejects.toMatchObject({ statusCode: 400, param: 'start_date' });
   });
 
+  it('takes a subscription’s coupons off its invoices for as long as each lasts', async () => {
+    const { price, customer, product } = await subscribe('month'); // 2 × 1200 a month
+    const repeating = await stripe.coupons.create({
+      percent_off: 25,
+      duration: 'repeating',
+      duration_in_months: 2,
+    });
+    const flat = await stripe.coupons.create({ amount_off: 500, currency: 'eur', duration: 'forever' });
+    const dollars = await stripe.coupons.create({ amount_off: 500, currency: 'usd', duration: 'forever' });
+    const other = await stripe.products.create({ name: 'Other' });
+    const elsewhere = await stripe.coupons.create({
+      percent_off: 50,
+      duration: 'forever',
+      applies_to: { products: [other.id] },
+    });
+    const sub = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: price.id, quantity: 2 }],
+      discounts: [
+        { coupon: repeating.id },
+        { coupon: flat.id },
+        { coupon: dollars.id },
+        { coupon: elsewhere.id },
+      ],
+    });
+    expect(sub.discounts).toHaveLength(4);
+    const [quarter, fixed] = sub.discounts as string[];
+
+    fake.advance(95 * DAY);
+    const invoices = (await stripe.invoices.list({ subscription: sub.id, limit: 100 })).data.reverse();
+    // 25 % of 2,400, then 500 off the rest; the dollar coupon and the other product's take nothing.
+    expect(invoices.map((i) => [i.subtotal, i.total, i.amount_paid])).toEqual([
+      [2400, 1300, 1300],
+      [2400, 1300, 1300],
+      [2400, 1900, 1900],
+      [2400, 1900, 1900],
+    ]);
+    expect(invoices[0].total_discount_amounts).toEqual([
+      { amount: 600, discount: quarter },
+      { amount: 500, discount: fixed },
+    ]);
+    expect(invoices[0].lines.data[0]).toMatchObject({
+      amount: 2400,
+      discount_amounts: [
+        { amount: 600, discount: quarter },
+        { amount: 500, discount: fixed },
+      ],
+    });
+    expect(invoices[2].discounts).toEqual([fixed]);
+    expect(product.id).not.toBe(other.id);
+  });
+
+  it('takes a once coupon off the first invoice with something to pay, after a trial', async () => {
+    const once = await stripe.coupons.create({ amount_off: 5000, currency: 'eur', duration: 'once' });
+    const { sub } = await subscribe('month', { trial_period_days: 7, discounts: [{ coupon: once.id }] });
+    fake.advance(40 * DAY);
+    const paid = (await invoicesOf(sub.id)).map((i) => i.amountPaid);
+    // The trial's $0, then the whole 2,400 taken (never below zero), then the full price.
+    expect(paid).toEqual([0, 0, 2400]);
+  });
+
   it('moves its time over HTTP, and refuses a step that is not a positive whole number', async () => {
     await subscribe('week');
     const post = (body: string) =>

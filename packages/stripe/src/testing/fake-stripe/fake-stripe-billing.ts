@@ -5,8 +5,8 @@ import { newId, type FakeAccountStore, type FakeObject } from './fake-stripe-sto
 // for each period (paid at once; $0 for a trial), renewals at the period's end, a trial turning
 // into a paid period, the cancellation asked for (`cancel_at`, `cancel_at_period_end`), and the
 // phases of a subscription's schedule (the next phase's prices from its start; after the last, the
-// schedule's `end_behavior`). Amounts are the price times the quantity: no proration, no discounts,
-// no taxes are worked out here.
+// schedule's `end_behavior`). Amounts are the price times the quantity less the subscription's
+// discounts (its coupons, as Stripe applies them); no proration and no taxes are worked out here.
 
 /** Where billing stores its objects and records its events. */
 export type BillingCtx = {
@@ -91,6 +91,7 @@ export function invoicePeriod(
     },
     BASIL_API,
   ) as FakeObject;
+  if (!trial) applyDiscounts(ctx.store, sub, invoice, start);
   ctx.store.put(invoice);
   sub.latest_invoice = invoice.id;
   for (const type of ['invoice.created', 'invoice.finalized', 'invoice.paid', 'invoice.payment_succeeded'])
@@ -190,4 +191,132 @@ export function billAt(ctx: BillingCtx, sub: FakeObject, moment: { at: number; e
     if (JSON.stringify(before[key]) !== JSON.stringify(sub[key])) previous[key] = before[key];
   ctx.emit('customer.subscription.updated', sub, previous);
   invoicePeriod(ctx, sub, 'subscription_cycle', start, end, false);
+}
+
+/** A coupon or promotion code as an API call or a Checkout session names it. */
+export type DiscountRequest = { coupon: string | null; promotion_code: string | null };
+
+/** The coupon a request applies: its own, or its promotion code's. */
+export function couponOf(store: FakeAccountStore, d: DiscountRequest): FakeObject | undefined {
+  const promotion = d.promotion_code ? store.find(d.promotion_code) : undefined;
+  return store.find(d.coupon ?? (promotion?.coupon as FakeObject | undefined)?.id ?? '');
+}
+
+type Line = { amount: number; product: string | null };
+
+/**
+ * What one coupon takes off each line: a percentage of each line it applies to (rounded per line),
+ * or a fixed amount in the coupon's currency, spread over those lines by their amounts and never
+ * more than they come to. `applies_to.products` limits the lines.
+ */
+export function couponAmounts(coupon: FakeObject, currency: string, lines: readonly Line[]): number[] {
+  const products = (coupon.applies_to as { products: string[] } | null)?.products;
+  const base = lines.map((l) =>
+    l.amount > 0 && (!products || (l.product !== null && products.includes(l.product))) ? l.amount : 0,
+  );
+  if (typeof coupon.percent_off === 'number') {
+    const percent = coupon.percent_off;
+    return base.map((a) => Math.round((a * percent) / 100));
+  }
+  const total = base.reduce((sum, a) => sum + a, 0);
+  if (typeof coupon.amount_off !== 'number' || total === 0) return base.map(() => 0);
+  if (String(coupon.currency).toLowerCase() !== currency.toLowerCase()) return base.map(() => 0);
+  const off = Math.min(coupon.amount_off, total);
+  const last = base.reduce((at, a, i) => (a > 0 ? i : at), -1);
+  let left = off;
+  return base.map((a, i) => {
+    const share = i === last ? left : Math.floor((off * a) / total);
+    left -= share;
+    return share;
+  });
+}
+
+/**
+ * Discount objects (`di_…`) for a subscription's coupons, from `at`; a `repeating` coupon's ends
+ * after its months. Returns their ids, which is how a subscription lists them.
+ */
+export function attachDiscounts(
+  store: FakeAccountStore,
+  requests: readonly DiscountRequest[],
+  at: number,
+  owner: { customer: string; subscription: string; checkoutSession?: string | null },
+): string[] {
+  return requests.map((d) => {
+    const coupon = couponOf(store, d);
+    if (!coupon) throw new Error(`No coupon for discount ${JSON.stringify(d)}`);
+    const months = coupon.duration === 'repeating' ? Number(coupon.duration_in_months) : null;
+    const discount = {
+      id: newId('di'),
+      object: 'discount',
+      checkout_session: owner.checkoutSession ?? null,
+      coupon: structuredClone(coupon),
+      customer: owner.customer,
+      end: months === null ? null : addInterval(at, 'month', months),
+      invoice: null,
+      invoice_item: null,
+      promotion_code: d.promotion_code,
+      start: at,
+      subscription: owner.subscription,
+      subscription_item: null,
+    };
+    store.put(discount as unknown as FakeObject);
+    return discount.id;
+  });
+}
+
+/** `once` discounts that have had their invoice. */
+const spent = new WeakSet<object>();
+
+/**
+ * The subscription's discounts on an invoice for the period from `start`, as Stripe shows them:
+ * each line's `discount_amounts`, the invoice's `discounts` and `total_discount_amounts`, and the
+ * total and amounts due and paid less them. A `once` coupon takes off the first invoice with
+ * something to discount; a `repeating` one those of periods that start before its end.
+ */
+export function applyDiscounts(
+  store: FakeAccountStore,
+  sub: FakeObject,
+  invoice: FakeObject,
+  start: number,
+): void {
+  const ids = ((sub.discounts ?? []) as unknown[]).filter((d): d is string => typeof d === 'string');
+  const lines = (invoice.lines as { data: FakeObject[] }).data;
+  const currency = String(invoice.currency);
+  const remaining: Line[] = lines.map((l) => ({
+    amount: Number(l.amount),
+    product:
+      ((l.pricing as { price_details?: { product?: string } } | undefined)?.price_details?.product ??
+        ((l.price as FakeObject | undefined)?.product as string | undefined)) ||
+      null,
+  }));
+  const totals: { amount: number; discount: string }[] = [];
+  for (const id of ids) {
+    const discount = store.find(id);
+    if (!discount || (discount.end != null && start >= Number(discount.end))) continue;
+    const coupon = discount.coupon as FakeObject;
+    if (coupon.duration === 'once' && spent.has(discount)) continue;
+    const off = couponAmounts(coupon, currency, remaining);
+    const sum = off.reduce((a, b) => a + b, 0);
+    if (sum === 0) continue;
+    if (coupon.duration === 'once') spent.add(discount);
+    off.forEach((amount, i) => {
+      if (amount === 0) return;
+      (lines[i].discount_amounts as unknown[]).push({ amount, discount: id });
+      (lines[i].discounts as unknown[]).push(id);
+      remaining[i].amount -= amount;
+    });
+    totals.push({ amount: sum, discount: id });
+  }
+  if (totals.length === 0) return;
+  const total = Number(invoice.subtotal) - totals.reduce((a, t) => a + t.amount, 0);
+  const due = Math.max(total, 0);
+  Object.assign(invoice, {
+    discounts: totals.map((t) => t.discount),
+    total_discount_amounts: totals,
+    total,
+    total_excluding_tax: total,
+    amount_due: due,
+    amount_paid: invoice.status === 'paid' ? due : 0,
+    amount_remaining: invoice.status === 'paid' ? 0 : due,
+  });
 }

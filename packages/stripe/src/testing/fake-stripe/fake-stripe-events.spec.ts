@@ -289,8 +289,23 @@ describe('fake Stripe events', () => {
     expect((await pay(session.id, 'spring-20')).status).toBe(303);
     const done = await stripe.checkout.sessions.retrieve(session.id);
     expect(done.discounts).toEqual([{ coupon: null, promotion_code: promo.id }]);
+    // 20 % off what is paid today, and off the first invoice: a subscription lists its discounts by id.
+    const unit = price.unit_amount!;
+    expect(done).toMatchObject({
+      amount_subtotal: unit,
+      amount_total: unit - Math.round(unit * 0.2),
+      total_details: { amount_discount: Math.round(unit * 0.2) },
+    });
     const sub = await stripe.subscriptions.retrieve(done.subscription as string);
-    expect(sub.discounts).toEqual([{ coupon: null, promotion_code: promo.id }]);
+    expect(sub.discounts).toEqual([expect.stringMatching(/^di_/)]);
+    const invoice = await stripe.invoices.retrieve(sub.latest_invoice as string);
+    expect(invoice).toMatchObject({
+      subtotal: unit,
+      total: done.amount_total,
+      amount_paid: done.amount_total,
+      discounts: sub.discounts,
+      total_discount_amounts: [{ amount: Math.round(unit * 0.2), discount: sub.discounts[0] }],
+    });
     expect((await stripe.promotionCodes.retrieve(promo.id)).times_redeemed).toBe(1);
     const [completed] = (await stripe.events.list({ type: 'checkout.session.completed' })).data;
     expect((completed.data.object as Stripe.Checkout.Session).discounts).toEqual(done.discounts);

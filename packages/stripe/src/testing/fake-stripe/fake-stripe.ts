@@ -28,11 +28,15 @@ import {
 } from './fake-stripe-params';
 import {
   addInterval,
+  attachDiscounts,
   billAt,
+  couponAmounts,
+  couponOf,
   invoicePeriod,
   itemsOf,
   nextBillingMoment,
   type BillingCtx,
+  type DiscountRequest,
 } from './fake-stripe-billing';
 import {
   FAKE_RETRY_DELAYS_SECONDS,
@@ -255,10 +259,7 @@ function setItems(sub: FakeObject, items: FakeObject[]): void {
   };
 }
 
-function discountsParam(
-  ctx: Ctx,
-  params: Params,
-): { coupon: string | null; promotion_code: string | null }[] {
+function discountsParam(ctx: Ctx, params: Params): DiscountRequest[] {
   return arrayParam(params, 'discounts').map((d, i) => {
     const coupon = strParam(d, 'coupon') ?? null;
     const promotionCode = strParam(d, 'promotion_code') ?? null;
@@ -337,7 +338,9 @@ type NewSubscription = {
   items: Params[];
   trialDays?: number;
   metadata: Record<string, string>;
-  discounts: { coupon: string | null; promotion_code: string | null }[];
+  discounts: DiscountRequest[];
+  /** The Checkout session it comes from. */
+  checkoutSession?: string;
   /** The schedule that starts it. */
   schedule?: string;
 };
@@ -355,6 +358,11 @@ function createSubscription(ctx: Ctx, spec: NewSubscription): FakeObject {
   if (!recurring) throw invalid('items[0][price]', 'The price must be recurring');
   const trialEnd = trialDays ? ctx.now + trialDays * 86_400 : null;
   const periodEnd = trialEnd ?? addInterval(ctx.now, recurring.interval, recurring.interval_count);
+  const discounts = attachDiscounts(ctx.store, spec.discounts, ctx.now, {
+    customer: spec.customer,
+    subscription: id,
+    checkoutSession: spec.checkoutSession,
+  });
   const sub = created(
     ctx,
     {
@@ -368,7 +376,7 @@ function createSubscription(ctx: Ctx, spec: NewSubscription): FakeObject {
       canceled_at: null,
       ended_at: null,
       currency: first.currency,
-      discounts: spec.discounts,
+      discounts,
       latest_invoice: null,
       metadata: spec.metadata,
       pending_update: null,
@@ -475,8 +483,9 @@ function completeSession(ctx: Ctx, session: FakeObject, payment: CheckoutPayment
       throw invalid('promotion_code', 'This Checkout session does not take promotion codes.');
     const promo = redeemablePromotionCode(ctx, payment.promotionCode);
     session.discounts = [{ coupon: null, promotion_code: promo.id }];
+    priceSession(ctx, session);
   }
-  const discounts = (session.discounts ?? []) as { coupon: string | null; promotion_code: string | null }[];
+  const discounts = (session.discounts ?? []) as DiscountRequest[];
   let subscription: FakeObject | null = null;
   if (mode === 'subscription') {
     const data = (session.subscription_data ?? {}) as Params;
@@ -490,12 +499,13 @@ function completeSession(ctx: Ctx, session: FakeObject, payment: CheckoutPayment
       trialDays: intParam(data, 'trial_period_days'),
       metadata: metadataParam(data),
       discounts,
+      checkoutSession: String(session.id),
     });
   }
   for (const d of discounts) {
     const promotion = d.promotion_code ? ctx.store.find(d.promotion_code) : undefined;
     if (promotion) promotion.times_redeemed = Number(promotion.times_redeemed ?? 0) + 1;
-    const coupon = ctx.store.find(d.coupon ?? (promotion?.coupon as FakeObject | undefined)?.id ?? '');
+    const coupon = couponOf(ctx.store, d);
     if (coupon) coupon.times_redeemed = Number(coupon.times_redeemed ?? 0) + 1;
   }
   Object.assign(session, {
@@ -509,6 +519,33 @@ function completeSession(ctx: Ctx, session: FakeObject, payment: CheckoutPayment
   });
   emitEvent(ctx, 'checkout.session.completed', withoutLineItems(session));
   return session;
+}
+
+/**
+ * A session's totals: `amount_subtotal` from its line items, `amount_total` less its discounts
+ * (whatever the coupon's duration: this is what is paid today), `total_details.amount_discount`.
+ */
+function priceSession(ctx: Ctx, session: FakeObject): void {
+  const items = (session.line_items as { data: FakeObject[] }).data;
+  const currency = String(session.currency ?? '');
+  const lines = items.map((li) => ({
+    amount: Number(li.amount_total),
+    product: String((li.price as FakeObject).product),
+  }));
+  const subtotal = lines.reduce((sum, l) => sum + l.amount, 0);
+  let discount = 0;
+  for (const d of (session.discounts ?? []) as DiscountRequest[]) {
+    const coupon = couponOf(ctx.store, d);
+    if (!coupon) continue;
+    const off = couponAmounts(coupon, currency, lines);
+    off.forEach((amount, i) => (lines[i].amount -= amount));
+    discount += off.reduce((a, b) => a + b, 0);
+  }
+  Object.assign(session, {
+    amount_subtotal: subtotal,
+    amount_total: subtotal - discount,
+    total_details: { amount_discount: discount, amount_shipping: 0, amount_tax: 0 },
+  });
 }
 
 /** Stripe's session objects carry no line items unless asked to expand them: nor do its events. */
@@ -892,7 +929,7 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
         if (customerCreation && !['always', 'if_required'].includes(customerCreation))
           throw invalid('customer_creation', `Invalid customer_creation: ${customerCreation}`);
         // Stripe records no event for a new session: its first is `checkout.session.completed`.
-        return created(
+        const session = created(
           ctx,
           {
             id,
@@ -927,6 +964,8 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
           },
           null,
         );
+        priceSession(ctx, session);
+        return session;
       },
     ],
     [
@@ -1020,7 +1059,11 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
         }
         if (ctx.params.metadata !== undefined)
           sub.metadata = { ...(sub.metadata as object), ...metadataParam(ctx.params) };
-        if (ctx.params.discounts !== undefined) sub.discounts = discountsParam(ctx, ctx.params);
+        if (ctx.params.discounts !== undefined)
+          sub.discounts = attachDiscounts(ctx.store, discountsParam(ctx, ctx.params), ctx.now, {
+            customer: String(sub.customer),
+            subscription: sub.id,
+          });
         emitChange(ctx, 'customer.subscription.updated', before, sub);
         return sub;
       },
