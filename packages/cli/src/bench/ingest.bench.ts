@@ -521,6 +521,20 @@ async function growLedger(rig: Rig, target: number, log: (l: string) => void): P
   }
 }
 
+/**
+ * CPU per webhook against the empty ledger's: the rates move with whatever else the shared machine
+ * runs, while the work done per webhook does not.
+ */
+function cpuGrowth(f: IngestFigure, empty: IngestFigure): string {
+  const total = (c: CpuSample) => (c.postgresMs === null ? null : c.nodeMs + c.postgresMs);
+  const now = total(f.cpuPerWebhook);
+  const then = total(empty.cpuPerWebhook);
+  if (now === null || then === null) {
+    return `   cpu per webhook (node): ${(f.cpuPerWebhook.nodeMs / empty.cpuPerWebhook.nodeMs).toFixed(2)}×`;
+  }
+  return `   cpu per webhook: ${(now / then).toFixed(2)}× (${then.toFixed(2)} → ${now.toFixed(2)} ms)`;
+}
+
 export async function runIngestBench(options: IngestBenchOptions): Promise<IngestFigure[]> {
   const tag = randomBytes(4).toString('hex');
   const concurrency = options.concurrency ?? 32;
@@ -559,7 +573,8 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
           options.log(
             // The baseline's own change says how much of it is the database server, not the ledger.
             `postgres ${f.scenario.padEnd(20)} rate vs the empty ledger ${(f.webhooksPerSecond / empty.webhooksPerSecond).toFixed(2)}` +
-              `   (pg insert: ${(f.baselinePerSecond / empty.baselinePerSecond).toFixed(2)})`,
+              `   (pg insert: ${(f.baselinePerSecond / empty.baselinePerSecond).toFixed(2)})` +
+              cpuGrowth(f, empty),
           );
         }
       }
