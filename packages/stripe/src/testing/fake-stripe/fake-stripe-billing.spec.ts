@@ -230,7 +230,7 @@ describe('fake Stripe billing', () => {
       customer: customer.id,
       start_date: 'now',
       end_behavior: 'cancel',
-      phases: [{ items: [{ price: price.id }], iterations: 2 }],
+      phases: [{ items: [{ price: price.id }], duration: { interval: 'month', interval_count: 2 } }],
     });
     expect(now).toMatchObject({ status: 'active', current_phase: { start_date: NOW } });
     const first = await stripe.subscriptions.retrieve(now.subscription as string);
