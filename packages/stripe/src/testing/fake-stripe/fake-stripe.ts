@@ -417,7 +417,12 @@ function scheduleStart(schedule: FakeObject): number | null {
  * now, and the schedule active (`subscription_schedule.updated`).
  */
 function startSchedule(ctx: Ctx, schedule: FakeObject, announce = true): void {
-  const [phase] = schedule.phases as { items: { price: string; quantity: number }[]; metadata: object }[];
+  const [phase] = schedule.phases as {
+    start_date: number;
+    end_date: number | null;
+    items: { price: string; quantity: number }[];
+    metadata: object;
+  }[];
   const before = structuredClone(schedule);
   const sub = createSubscription(ctx, {
     customer: String(schedule.customer),
@@ -429,11 +434,10 @@ function startSchedule(ctx: Ctx, schedule: FakeObject, announce = true): void {
     discounts: [],
     schedule: String(schedule.id),
   });
-  const current = (schedule.phases as { start_date: number; end_date: number | null }[])[0];
   Object.assign(schedule, {
     status: 'active',
     subscription: sub.id,
-    current_phase: { start_date: current.start_date, end_date: current.end_date },
+    current_phase: { start_date: phase.start_date, end_date: phase.end_date },
   });
   if (announce) emitChange(ctx, 'subscription_schedule.updated', before, schedule);
 }
