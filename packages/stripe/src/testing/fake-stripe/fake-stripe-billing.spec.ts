@@ -349,6 +349,20 @@ describe('fake Stripe billing', () => {
     expect(paid).toEqual([0, 0, 2400]);
   });
 
+  it('keeps a discount when the subscription’s discounts are set again, and adds one for a new coupon', async () => {
+    const once = await stripe.coupons.create({ amount_off: 300, currency: 'eur', duration: 'once' });
+    const tenth = await stripe.coupons.create({ percent_off: 10, duration: 'forever' });
+    const { sub } = await subscribe('month', { discounts: [{ coupon: once.id }] });
+    const updated = await stripe.subscriptions.update(sub.id, {
+      discounts: [{ coupon: once.id }, { coupon: tenth.id }],
+    });
+    expect(updated.discounts[0]).toBe(sub.discounts[0]);
+    expect(updated.discounts[1]).not.toBe(sub.discounts[0]);
+    fake.advance(31 * DAY);
+    // The once coupon had its invoice; setting it again does not give it another.
+    expect((await invoicesOf(sub.id)).map((i) => i.amountPaid)).toEqual([2100, 2160]);
+  });
+
   it('moves its time over HTTP, and refuses a step that is not a positive whole number', async () => {
     await subscribe('week');
     const post = (body: string) =>

@@ -233,17 +233,28 @@ export function couponAmounts(coupon: FakeObject, currency: string, lines: reado
 
 /**
  * Discount objects (`di_…`) for a subscription's coupons, from `at`; a `repeating` coupon's ends
- * after its months. Returns their ids, which is how a subscription lists them.
+ * after its months. Returns their ids, which is how a subscription lists them. A coupon (or code)
+ * among the `kept` discounts keeps its discount, as Stripe keeps it when the list is set again.
  */
 export function attachDiscounts(
   store: FakeAccountStore,
   requests: readonly DiscountRequest[],
   at: number,
   owner: { customer: string; subscription: string; checkoutSession?: string | null },
+  kept: readonly unknown[] = [],
 ): string[] {
   return requests.map((d) => {
     const coupon = couponOf(store, d);
     if (!coupon) throw new Error(`No coupon for discount ${JSON.stringify(d)}`);
+    const same = kept
+      .map((id) => (typeof id === 'string' ? store.find(id) : undefined))
+      .find(
+        (k) =>
+          k?.object === 'discount' &&
+          (k.coupon as FakeObject).id === coupon.id &&
+          (k.promotion_code ?? null) === d.promotion_code,
+      );
+    if (same) return same.id;
     const months = coupon.duration === 'repeating' ? Number(coupon.duration_in_months) : null;
     const discount = {
       id: newId('di'),

@@ -182,7 +182,13 @@ describe('fake Stripe events', () => {
     expect(paid.headers.get('location')).toBe(`https://makers.example/thanks?session=${session.id}`);
 
     const done = await stripe.checkout.sessions.retrieve(session.id, {}, opts);
-    expect(done).toMatchObject({ status: 'complete', payment_status: 'no_payment_required' });
+    // A trial starts: nothing is paid today.
+    expect(done).toMatchObject({
+      status: 'complete',
+      payment_status: 'no_payment_required',
+      amount_subtotal: 0,
+      amount_total: 0,
+    });
     expect(done.customer).toMatch(/^cus_/);
     const sub = await stripe.subscriptions.retrieve(done.subscription as string, {}, opts);
     expect(sub).toMatchObject({

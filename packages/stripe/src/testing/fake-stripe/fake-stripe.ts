@@ -526,14 +526,18 @@ function completeSession(ctx: Ctx, session: FakeObject, payment: CheckoutPayment
 }
 
 /**
- * A session's totals: `amount_subtotal` from its line items, `amount_total` less its discounts
- * (whatever the coupon's duration: this is what is paid today), `total_details.amount_discount`.
+ * A session's totals, what is paid today: `amount_subtotal` from its line items (nothing when a
+ * trial starts), `amount_total` less its discounts (whatever the coupon's duration),
+ * `total_details.amount_discount`.
  */
 function priceSession(ctx: Ctx, session: FakeObject): void {
   const items = (session.line_items as { data: FakeObject[] }).data;
   const currency = String(session.currency ?? '');
+  const trial =
+    session.mode === 'subscription' &&
+    Boolean(intParam((session.subscription_data ?? {}) as Params, 'trial_period_days'));
   const lines = items.map((li) => ({
-    amount: Number(li.amount_total),
+    amount: trial ? 0 : Number(li.amount_total),
     product: String((li.price as FakeObject).product),
   }));
   const subtotal = lines.reduce((sum, l) => sum + l.amount, 0);
@@ -1064,10 +1068,13 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
         if (ctx.params.metadata !== undefined)
           sub.metadata = { ...(sub.metadata as object), ...metadataParam(ctx.params) };
         if (ctx.params.discounts !== undefined)
-          sub.discounts = attachDiscounts(ctx.store, discountsParam(ctx, ctx.params), ctx.now, {
-            customer: String(sub.customer),
-            subscription: sub.id,
-          });
+          sub.discounts = attachDiscounts(
+            ctx.store,
+            discountsParam(ctx, ctx.params),
+            ctx.now,
+            { customer: String(sub.customer), subscription: sub.id },
+            sub.discounts as unknown[],
+          );
         emitChange(ctx, 'customer.subscription.updated', before, sub);
         return sub;
       },
