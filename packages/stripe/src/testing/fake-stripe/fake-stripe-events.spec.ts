@@ -172,6 +172,9 @@ describe('fake Stripe events', () => {
     const page = await (await fetch(session.url!)).text();
     expect(page).toContain(`action="/checkout/${session.id}/complete"`);
     expect(page).toContain('value="buyer@example.com"');
+    // A trial is started, not paid for.
+    expect(page).toContain('14-day free trial');
+    expect(page).toContain('>Start trial</button>');
     const paid = await fetch(`${fake.url}/checkout/${session.id}/complete`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -286,7 +289,9 @@ describe('fake Stripe events', () => {
       });
 
     const session = await open(true);
-    expect(await (await fetch(session.url!)).text()).toContain('name="promotion_code"');
+    const pageText = await (await fetch(session.url!)).text();
+    expect(pageText).toContain('name="promotion_code"');
+    expect(pageText).toContain(`>Pay ${price.unit_amount} eur</button>`);
     const unknown = await pay(session.id, 'WINTER');
     expect(unknown.status).toBe(400);
     expect(await unknown.text()).toContain('This code is invalid: WINTER');

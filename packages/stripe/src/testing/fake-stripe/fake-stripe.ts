@@ -530,12 +530,16 @@ function completeSession(ctx: Ctx, session: FakeObject, payment: CheckoutPayment
  * trial starts), `amount_total` less its discounts (whatever the coupon's duration),
  * `total_details.amount_discount`.
  */
+/** The free days a subscription-mode session starts with, if any. */
+function trialDaysOf(session: FakeObject): number | undefined {
+  if (session.mode !== 'subscription') return undefined;
+  return intParam((session.subscription_data ?? {}) as Params, 'trial_period_days') || undefined;
+}
+
 function priceSession(ctx: Ctx, session: FakeObject): void {
   const items = (session.line_items as { data: FakeObject[] }).data;
   const currency = String(session.currency ?? '');
-  const trial =
-    session.mode === 'subscription' &&
-    Boolean(intParam((session.subscription_data ?? {}) as Params, 'trial_period_days'));
+  const trial = trialDaysOf(session) !== undefined;
   const lines = items.map((li) => ({
     amount: trial ? 0 : Number(li.amount_total),
     product: String((li.price as FakeObject).product),
@@ -646,9 +650,12 @@ function checkoutPage(session: FakeObject): string {
   const promotion = session.allow_promotion_codes
     ? '<p><label>Promotion code <input name="promotion_code"></label></p>'
     : '';
+  // As Stripe's page does, a trial is started rather than paid for.
+  const trialDays = trialDaysOf(session);
+  const trial = trialDays ? `<p>${trialDays}-day free trial: nothing is paid today.</p>` : '';
   const action =
     session.status === 'open'
-      ? `<form method="post" action="/checkout/${id}/complete">${email}${promotion}<p><button type="submit">Pay ${total}</button></p></form>` +
+      ? `<form method="post" action="/checkout/${id}/complete">${email}${promotion}${trial}<p><button type="submit">${trialDays ? 'Start trial' : `Pay ${total}`}</button></p></form>` +
         (session.cancel_url ? `<p><a href="${escapeHtml(String(session.cancel_url))}">Cancel</a></p>` : '')
       : `<p>This session is ${escapeHtml(String(session.status))}.</p>`;
   return `<!doctype html><meta charset="utf-8"><title>Fake Stripe Checkout</title><h1>Fake Stripe Checkout</h1><p>Session <code>${id}</code> (${escapeHtml(String(session.mode))}), total ${total}.</p>${action}<p>This page stands in for Stripe Checkout in tests and demos.</p>`;
