@@ -522,17 +522,20 @@ async function growLedger(rig: Rig, target: number, log: (l: string) => void): P
 }
 
 /**
- * CPU per webhook against the empty ledger's: the rates move with whatever else the shared machine
- * runs, while the work done per webhook does not.
+ * CPU per webhook and per INSERT against the empty ledger's: closer to the work done than the rates,
+ * which move with whatever else the shared machine runs; the INSERT's shows how much a busier
+ * machine alone makes each operation cost.
  */
 function cpuGrowth(f: IngestFigure, empty: IngestFigure): string {
-  const total = (c: CpuSample) => (c.postgresMs === null ? null : c.nodeMs + c.postgresMs);
+  const samples = [f.cpuPerWebhook, empty.cpuPerWebhook, f.cpuPerInsert, empty.cpuPerInsert];
+  // PostgreSQL's share only when every sample has it (a server on this machine).
+  const withPostgres = samples.every((c) => c.postgresMs !== null);
+  const total = (c: CpuSample) => c.nodeMs + (withPostgres ? c.postgresMs! : 0);
+  const scope = withPostgres ? '' : ' (node)';
   const now = total(f.cpuPerWebhook);
   const then = total(empty.cpuPerWebhook);
-  if (now === null || then === null) {
-    return `   cpu per webhook (node): ${(f.cpuPerWebhook.nodeMs / empty.cpuPerWebhook.nodeMs).toFixed(2)}×`;
-  }
-  return `   cpu per webhook: ${(now / then).toFixed(2)}× (${then.toFixed(2)} → ${now.toFixed(2)} ms)`;
+  const insert = total(f.cpuPerInsert) / total(empty.cpuPerInsert);
+  return `   cpu per webhook${scope}: ${(now / then).toFixed(2)}× (${then.toFixed(2)} → ${now.toFixed(2)} ms), per insert: ${insert.toFixed(2)}×`;
 }
 
 export async function runIngestBench(options: IngestBenchOptions): Promise<IngestFigure[]> {
