@@ -9,7 +9,7 @@ import {
   type CommunityDirectory,
 } from '@gatehouse/stripe';
 import { AppendBatcher } from '@gatehouse/ledger';
-import { pendingMigrationsOf } from '@gatehouse/projections';
+import { countUnlinkedStripeEvents, pendingMigrationsOf } from '@gatehouse/projections';
 import type { Config } from './config';
 import { startRegion, regionStores, type RegionRuntime } from './region';
 import { RegionRoutedLedger } from './region-ledger';
@@ -19,7 +19,13 @@ import type { Services } from './services';
 import { buildGatehouseSchema } from './graphql/schema';
 import { createApp } from './http/app';
 import { joinRoutes } from './http/join.routes';
-import { createMetrics, registerProjectorLagGauge, registerQuarantineGauge } from './http/metrics';
+import {
+  createMetrics,
+  registerProjectorLagGauge,
+  registerQuarantineGauge,
+  registerUnlinkedGauge,
+  UNLINKED_COUNT_CAP,
+} from './http/metrics';
 
 // The composition root: the one place that builds concrete adapters from the configuration.
 
@@ -142,6 +148,14 @@ export async function startGatehouse(
     );
     registerQuarantineGauge(metrics, async () =>
       (await home.quarantine.held()).reduce((n, account) => n + account.events, 0),
+    );
+    registerUnlinkedGauge(metrics, () =>
+      Promise.all(
+        regions.map(async (r) => ({
+          region: r.region,
+          events: await countUnlinkedStripeEvents(r.dataSource, UNLINKED_COUNT_CAP),
+        })),
+      ),
     );
     const services = multiRegion ? routeServices(regions, config.defaultRegion) : home.services;
     const regionFor = (communityId: string) => regionOfCommunity(regions, home, communityId);

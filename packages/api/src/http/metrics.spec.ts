@@ -1,4 +1,9 @@
-import { createMetrics, registerProjectorLagGauge, registerQuarantineGauge } from './metrics';
+import {
+  createMetrics,
+  registerProjectorLagGauge,
+  registerQuarantineGauge,
+  registerUnlinkedGauge,
+} from './metrics';
 
 // The gauges read the database at scrape time; /metrics needs no token, so reads are shared and
 // kept for a while rather than made once per request.
@@ -39,5 +44,33 @@ describe('gauges read at scrape time', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(valueOf(await metrics.registry.metrics(), lag)).toBe(7);
     expect(lags).toEqual([]);
+  });
+
+  it('give the parked Stripe events of each region, keeping the last counts when a read fails', async () => {
+    const metrics = createMetrics();
+    const reads: ({ region: string; events: number }[] | Error)[] = [
+      [
+        { region: 'eu', events: 12 },
+        { region: 'in', events: 3 },
+      ],
+      new Error('database away'),
+    ];
+    registerUnlinkedGauge(
+      metrics,
+      async () => {
+        const next = reads.shift()!;
+        if (next instanceof Error) throw next;
+        return next;
+      },
+      1,
+    );
+    const region = (r: string) =>
+      new RegExp(`^gatehouse_stripe_unlinked_events\\{region="${r}"\\} (\\d+)$`, 'm');
+    const first = await metrics.registry.metrics();
+    expect([valueOf(first, region('eu')), valueOf(first, region('in'))]).toEqual([12, 3]);
+    await new Promise((r) => setTimeout(r, 5));
+    const second = await metrics.registry.metrics();
+    expect([valueOf(second, region('eu')), valueOf(second, region('in'))]).toEqual([12, 3]);
+    expect(reads).toHaveLength(0);
   });
 });

@@ -87,3 +87,31 @@ export function registerQuarantineGauge(
     },
   });
 }
+
+/** Parked Stripe events are counted up to this many per region. */
+export const UNLINKED_COUNT_CAP = 100_000;
+
+/**
+ * `gatehouse_stripe_unlinked_events{region}`: Stripe events the projection could not attribute to a
+ * member and keeps aside until one of their keys is linked (counted up to `UNLINKED_COUNT_CAP` + 1),
+ * read at scrape time (at most every `SCRAPE_CACHE_MS`). Events of a connected account's other sales
+ * stay here for good: a count that only grows is worth a look (`stripe_unlinked` has their reasons).
+ */
+export function registerUnlinkedGauge(
+  metrics: Metrics,
+  read: () => Promise<{ region: string; events: number }[]>,
+  ttlMs = SCRAPE_CACHE_MS,
+): void {
+  const byRegion = cachedRead(read, ttlMs);
+  new Gauge({
+    name: 'gatehouse_stripe_unlinked_events',
+    help: 'Stripe events kept aside until a member is found for them',
+    labelNames: ['region'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      // As above: a failed read leaves the last values.
+      const counts = await byRegion().catch(() => undefined);
+      for (const { region, events } of counts ?? []) this.set({ region }, events);
+    },
+  });
+}

@@ -131,3 +131,16 @@ export class MembershipQuery {
     return { ...view, communityId, memberId, paymentActionRequired: paymentActionRequired(doc) };
   }
 }
+
+/**
+ * Stripe events of every community parked because no member could be found for them, counted up
+ * to `cap + 1` (a larger table is not read through for a gauge). Needs a connection that sees every
+ * community (the projector's).
+ */
+export async function countUnlinkedStripeEvents(ds: DataSource, cap: number): Promise<number> {
+  const [row] = await ds.query<{ n: number }[]>(
+    'SELECT count(*)::int AS n FROM (SELECT 1 FROM stripe_unlinked LIMIT $1) parked',
+    [cap + 1],
+  );
+  return row.n;
+}
