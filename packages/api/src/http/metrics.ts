@@ -41,6 +41,26 @@ function cachedRead<T extends object | number>(read: () => Promise<T>, ttlMs: nu
   return async () => (await cache.fetch('value')) as T;
 }
 
+/** A gauge with one value per region, read at scrape time through `cachedRead`. */
+function registerRegionGauge(
+  metrics: Metrics,
+  gauge: { name: string; help: string },
+  read: () => Promise<{ region: string; value: number }[]>,
+  ttlMs: number,
+): void {
+  const byRegion = cachedRead(read, ttlMs);
+  new Gauge({
+    ...gauge,
+    labelNames: ['region'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      // As below: a failed read leaves the last values.
+      const values = await byRegion().catch(() => undefined);
+      for (const { region, value } of values ?? []) this.set({ region }, value);
+    },
+  });
+}
+
 /**
  * `gatehouse_projector_lag_events{region}`: events of the region's ledger that its slowest projection
  * has not applied yet (counted up to 10,000), read at scrape time (at most every `SCRAPE_CACHE_MS`).
@@ -50,18 +70,15 @@ export function registerProjectorLagGauge(
   read: () => Promise<{ region: string; behind: number }[]>,
   ttlMs = SCRAPE_CACHE_MS,
 ): void {
-  const lagByRegion = cachedRead(read, ttlMs);
-  new Gauge({
-    name: 'gatehouse_projector_lag_events',
-    help: 'Events appended to the ledger that the projector has not applied yet',
-    labelNames: ['region'] as const,
-    registers: [metrics.registry],
-    async collect() {
-      // As below: a failed read leaves the last values.
-      const lags = await lagByRegion().catch(() => undefined);
-      for (const { region, behind } of lags ?? []) this.set({ region }, behind);
+  registerRegionGauge(
+    metrics,
+    {
+      name: 'gatehouse_projector_lag_events',
+      help: 'Events appended to the ledger that the projector has not applied yet',
     },
-  });
+    async () => (await read()).map(({ region, behind }) => ({ region, value: behind })),
+    ttlMs,
+  );
 }
 
 /**
@@ -102,16 +119,13 @@ export function registerUnlinkedGauge(
   read: () => Promise<{ region: string; events: number }[]>,
   ttlMs = SCRAPE_CACHE_MS,
 ): void {
-  const byRegion = cachedRead(read, ttlMs);
-  new Gauge({
-    name: 'gatehouse_stripe_unlinked_events',
-    help: 'Stripe events kept aside until a member is found for them',
-    labelNames: ['region'] as const,
-    registers: [metrics.registry],
-    async collect() {
-      // As above: a failed read leaves the last values.
-      const counts = await byRegion().catch(() => undefined);
-      for (const { region, events } of counts ?? []) this.set({ region }, events);
+  registerRegionGauge(
+    metrics,
+    {
+      name: 'gatehouse_stripe_unlinked_events',
+      help: 'Stripe events kept aside until a member is found for them',
     },
-  });
+    async () => (await read()).map(({ region, events }) => ({ region, value: events })),
+    ttlMs,
+  );
 }
