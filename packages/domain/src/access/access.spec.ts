@@ -187,6 +187,19 @@ describe('diffGrants', () => {
     expect(kinds([grant({})], [suspended])).toEqual(['SUSPENDED']);
     expect(kinds([suspended], [grant({ causedBy: 'evt_paid' })])).toEqual(['RESTORED']);
   });
+  it('names the grant that ended as the cause of a loss, else the fact applied', () => {
+    const cause = (after: AccessGrant[], trigger?: string) =>
+      diffGrants([grant({})], after, at, trigger).map((c) => [c.change, c.causedBy]);
+    expect(cause([grant({ validUntil: at, causedBy: 'evt_deleted' })], 'evt_deleted')).toEqual([
+      ['REVOKED', 'evt_deleted'],
+    ]);
+    expect(cause([grant({ validUntil: at, suspended: true, causedBy: 'evt_failed' })], 'evt_x')).toEqual([
+      ['SUSPENDED', 'evt_failed'],
+    ]);
+    // Nothing ended: the grant is gone (refunded the second it was bought, say).
+    expect(cause([], 'evt_refund')).toEqual([['REVOKED', 'evt_refund']]);
+    expect(cause([])).toEqual([['REVOKED', 'evt_1']]);
+  });
   it('records nothing when access is unchanged', () =>
     expect(diffGrants([grant({})], [grant({ causedBy: 'evt_twin' })], at)).toEqual([]));
 });

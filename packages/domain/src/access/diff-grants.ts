@@ -34,12 +34,15 @@ const longest = (grants: AccessGrant[]): AccessGrant =>
 /**
  * What a new fact changed, per resource, as seen at `effectiveAt`: the rows of the access history.
  * Losing access is SUSPENDED when the ending grant is a suspension (past due, unpaid, paused,
- * disputed) and REVOKED otherwise; regaining it after a suspension is RESTORED.
+ * disputed) and REVOKED otherwise; regaining it after a suspension is RESTORED. Each row's cause is
+ * the grant's; a loss that leaves no ended grant behind (a purchase refunded the second it was
+ * made, a group taken out of a tier) is put down to `trigger`, the fact being applied, when given.
  */
 export function diffGrants(
   before: AccessGrant[],
   after: AccessGrant[],
   effectiveAt: EpochMs,
+  trigger?: string,
 ): AccessChange[] {
   const resources = new Map<string, ResourceRef>();
   for (const g of [...before, ...after]) resources.set(resourceKey(g.resource), g.resource);
@@ -62,7 +65,8 @@ export function diffGrants(
       );
     } else if (was.allowed && !is.allowed) {
       const ending = lastEnded(after, resource, effectiveAt);
-      changes.push(row(ending?.suspended ? 'SUSPENDED' : 'REVOKED', ending ?? longest(was.grants)));
+      const lost = ending ?? { ...longest(was.grants), ...(trigger !== undefined && { causedBy: trigger }) };
+      changes.push(row(ending?.suspended ? 'SUSPENDED' : 'REVOKED', lost));
     } else if (was.allowed && is.allowed) {
       const from = endOrInfinity(was.validUntil);
       const to = endOrInfinity(is.validUntil);

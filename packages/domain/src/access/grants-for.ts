@@ -86,12 +86,21 @@ function installmentWindow(
   return { ...window, until: null, suspended: false, causedBy: paid[total - 1].eventId };
 }
 
-/** Splits a paid purchase around disputes: open → suspended from opening; lost → ends there; won → resumes. */
+/**
+ * Splits a paid purchase around disputes: open → suspended from opening; lost → ends there; won →
+ * resumes. A window that ends names what ended it (the refund, the dispute), as a subscription's
+ * names its latest event: that is what the access history gives as the cause of the loss.
+ */
 function purchaseWindows(state: MemberState, purchase: Purchase & { paidAt: EpochMs }): Window[] {
   const pi = purchase.paymentIntentId;
   const refund = pi === undefined ? undefined : state.refunds[pi];
   let windows: Window[] = [
-    { from: purchase.paidAt, until: refund?.at ?? null, suspended: false, causedBy: purchase.eventId },
+    {
+      from: purchase.paidAt,
+      until: refund?.at ?? null,
+      suspended: false,
+      causedBy: refund?.eventId ?? purchase.eventId,
+    },
   ];
   const disputes = Object.values(state.disputes)
     .filter((d) => pi !== undefined && d.paymentIntentId === pi)
@@ -99,12 +108,22 @@ function purchaseWindows(state: MemberState, purchase: Purchase & { paidAt: Epoc
   for (const d of disputes) {
     const cut = d.openedAt ?? d.closed?.at ?? 0;
     const resume = d.closed?.status === 'won' ? d.closed.at : null;
+    // Lost, the dispute's end ends the purchase; open (or won later), its opening suspends it.
+    const cutBy = d.closed?.status === 'lost' ? d.closed.eventId : d.eventId;
     windows = windows.flatMap((w) => {
       if (w.until !== null && w.until <= cut) return [w];
-      const before: Window[] = cut > w.from ? [{ ...w, until: cut, suspended: d.closed === undefined }] : [];
+      const before: Window[] =
+        cut > w.from ? [{ ...w, until: cut, suspended: d.closed === undefined, causedBy: cutBy }] : [];
       const after: Window[] =
         resume !== null && (w.until === null || resume < w.until)
-          ? [{ ...w, from: Math.max(resume, w.from), causedBy: d.closed?.eventId ?? w.causedBy }]
+          ? [
+              {
+                ...w,
+                from: Math.max(resume, w.from),
+                // A refund after the dispute still ends it; otherwise the win is why access is back.
+                causedBy: w.until === null ? (d.closed?.eventId ?? w.causedBy) : w.causedBy,
+              },
+            ]
           : [];
       return [...before, ...after];
     });

@@ -184,8 +184,16 @@ describe('membership fold: one-time purchases', () => {
       type: 'OneTimePurchaseRefunded',
       data: { paymentIntentId: 'pi_1', full, observedAt: T0 + DAY_MS, eventId: 'evt_r' },
     });
-    expect(groupGrants([purchase(true, 'evt_c'), refund(false)])[0].validUntil).toBeNull();
-    expect(groupGrants([refund(true), purchase(true, 'evt_c')])[0].validUntil).toBe(T0 + DAY_MS);
+    expect(groupGrants([purchase(true, 'evt_c'), refund(false)])[0]).toMatchObject({
+      validUntil: null,
+      causedBy: 'evt_c',
+    });
+    // The refund is what ended it, whichever was recorded first.
+    expect(groupGrants([refund(true), purchase(true, 'evt_c')])[0]).toMatchObject({
+      validUntil: T0 + DAY_MS,
+      causedBy: 'evt_r',
+    });
+    expect(groupGrants([purchase(true, 'evt_c'), refund(true)])[0].causedBy).toBe('evt_r');
   });
 
   const opened: MembershipEvent = {
@@ -203,19 +211,30 @@ describe('membership fold: one-time purchases', () => {
     },
   });
 
-  it('suspends access while a dispute is open', () =>
+  it('suspends access while a dispute is open, for the dispute', () =>
     expect(groupGrants([purchase(true, 'evt_c'), opened])).toMatchObject([
-      { validUntil: T0 + DAY_MS, suspended: true },
+      { validUntil: T0 + DAY_MS, suspended: true, causedBy: 'evt_do' },
     ]));
 
   it('restores access when the dispute is won', () =>
     expect(groupGrants([purchase(true, 'evt_c'), closed('won'), opened])).toMatchObject([
-      { validFrom: T0, validUntil: T0 + DAY_MS, suspended: false },
+      { validFrom: T0, validUntil: T0 + DAY_MS, suspended: false, causedBy: 'evt_do' },
       { validFrom: T0 + 5 * DAY_MS, validUntil: null, causedBy: 'evt_dc' },
     ]));
 
-  it('revokes access from the dispute when it is lost', () =>
+  it('revokes access from the dispute when it is lost, for the loss', () =>
     expect(groupGrants([purchase(true, 'evt_c'), opened, closed('lost')])).toMatchObject([
-      { validUntil: T0 + DAY_MS, suspended: false },
+      { validUntil: T0 + DAY_MS, suspended: false, causedBy: 'evt_dc' },
     ]));
+
+  it('a refund after a won dispute still ends the purchase, for the refund', () => {
+    const later: MembershipEvent = {
+      type: 'OneTimePurchaseRefunded',
+      data: { paymentIntentId: 'pi_1', full: true, observedAt: T0 + 9 * DAY_MS, eventId: 'evt_r' },
+    };
+    expect(groupGrants([purchase(true, 'evt_c'), opened, closed('won'), later])).toMatchObject([
+      { validUntil: T0 + DAY_MS, causedBy: 'evt_do' },
+      { validFrom: T0 + 5 * DAY_MS, validUntil: T0 + 9 * DAY_MS, causedBy: 'evt_r' },
+    ]);
+  });
 });

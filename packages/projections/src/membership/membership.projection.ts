@@ -356,11 +356,11 @@ export class MembershipProjection implements Projection {
       slot.dirty = true;
       if (added.length === 0 && kept.length === before.length) return;
       const beforeGrants = before.map((g) => g.grant);
-      let diff = diffGrants(beforeGrants, after, effectiveAt);
+      let diff = diffGrants(beforeGrants, after, effectiveAt, producedBy);
       if (diff.length === 0) {
         // A grant that starts later (an admin grant from a future date) is a change at its start.
         const later = added.map((g) => g.grant.validFrom).filter((t) => t > effectiveAt);
-        if (later.length > 0) diff = diffGrants(beforeGrants, after, Math.min(...later));
+        if (later.length > 0) diff = diffGrants(beforeGrants, after, Math.min(...later), producedBy);
       }
       for (const d of diff) {
         const ordinal = slot.historyCount++;
