@@ -146,6 +146,88 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     await eventually(async () => ((await allowed('bea', { kind: 'GROUP', id: group })) ? true : undefined));
   }, 60_000);
 
+  /** The member's access changes to `group`, oldest first, with the ledger event that caused each. */
+  const groupHistory = async (member: string) =>
+    (
+      await gql(
+        `query($c: ID!, $m: ID!) { accessHistory(communityId: $c, memberId: $m, first: 50) { edges { node { change resource { kind id } causedBy { id type } } } } }`,
+        { c, m: member },
+      )
+    ).accessHistory.edges
+      .map((e: Loose) => e.node)
+      .filter((n: Loose) => n.resource.kind === 'GROUP' && n.resource.id === group)
+      .map((n: Loose) => ({ change: n.change, by: n.causedBy.type, event: n.causedBy.id })) as Loose[];
+
+  /** The charge of the one-time payment `member` made, as the owner finds it in Stripe. */
+  async function chargeOf(member: string): Promise<Stripe.Charge> {
+    const charges = await stripe.charges.list({ limit: 100 }, { stripeAccount: account });
+    const charge = charges.data.find((ch) => ch.billing_details.email === `${member}@example.com`);
+    expect(charge).toBeDefined();
+    return charge!;
+  }
+
+  /** The id of the latest event of `type` the fake recorded for the account. */
+  const latestEvent = async (type: string) =>
+    (await stripe.events.list({ type, limit: 1 }, { stripeAccount: account })).data[0].id;
+
+  it('the owner refunds the purchase in Stripe, part then the rest: only the full refund takes the group away', async () => {
+    const charge = await chargeOf('bea');
+    expect(charge).toMatchObject({ amount: 1500, currency: 'eur', refunded: false });
+    const pi = charge.payment_intent as string;
+    await stripe.refunds.create({ payment_intent: pi, amount: 500 }, { stripeAccount: account });
+    const partial = await latestEvent('charge.refunded');
+    await stripe.refunds.create({ payment_intent: pi }, { stripeAccount: account });
+    const full = await latestEvent('charge.refunded');
+    expect(full).not.toBe(partial);
+    await gh.fake.settled();
+    await eventually(async () => ((await allowed('bea', { kind: 'GROUP', id: group })) ? undefined : true));
+    const history = await groupHistory('bea');
+    expect(history.map((h) => [h.change, h.by])).toEqual([
+      ['GRANTED', 'checkout.session.completed'],
+      ['REVOKED', 'charge.refunded'],
+    ]);
+    expect(history[1].event).toBe(full);
+  }, 60_000);
+
+  it('the buyer’s bank disputes a purchase: access is suspended, back when the dispute is won, not when it is lost', async () => {
+    await buy('cyd', workshop);
+    await buy('dan', workshop);
+    for (const m of ['cyd', 'dan'])
+      await eventually(async () => ((await allowed(m, { kind: 'GROUP', id: group })) ? true : undefined));
+
+    // Disputes come later than the payment; the fake dates its events to the second.
+    await new Promise((r) => setTimeout(r, 1_100));
+    const cyd = gh.fake.dispute((await chargeOf('cyd')).id);
+    const dan = gh.fake.dispute((await chargeOf('dan')).payment_intent as string);
+    await gh.fake.settled();
+    for (const m of ['cyd', 'dan'])
+      await eventually(async () => ((await allowed(m, { kind: 'GROUP', id: group })) ? undefined : true));
+
+    // The owner accepts dan's dispute (Stripe counts it lost); the bank decides cyd's for the owner.
+    await stripe.disputes.close(dan.id, {}, { stripeAccount: account });
+    gh.fake.closeDispute(cyd.id, 'won');
+    await gh.fake.settled();
+    // Projected in log order: once cyd's win is in, so is dan's loss.
+    await eventually(async () => ((await allowed('cyd', { kind: 'GROUP', id: group })) ? true : undefined));
+    expect(await allowed('dan', { kind: 'GROUP', id: group })).toBe(false);
+    const opened = await stripe.events.list(
+      { type: 'charge.dispute.created', limit: 10 },
+      { stripeAccount: account },
+    );
+    const openedFor = (d: { id: string }) =>
+      opened.data.find((e) => (e.data.object as Stripe.Dispute).id === d.id)!.id;
+    expect(await groupHistory('cyd')).toEqual([
+      { change: 'GRANTED', by: 'checkout.session.completed', event: expect.any(String) },
+      { change: 'SUSPENDED', by: 'charge.dispute.created', event: openedFor(cyd) },
+      { change: 'RESTORED', by: 'charge.dispute.closed', event: await latestEvent('charge.dispute.closed') },
+    ]);
+    // Lost, the suspension is final; access was already gone, so the history has no new row.
+    expect((await groupHistory('dan')).map((h) => [h.change, h.event])).toEqual([
+      ['GRANTED', expect.any(String)],
+      ['SUSPENDED', openedFor(dan)],
+    ]);
+  }, 90_000);
+
   it('an installment plan bought on Checkout is bounded in Stripe: Gatehouse sets its cancel_at', async () => {
     await buy('eve', plan);
     const sub = await eventually(async () => {

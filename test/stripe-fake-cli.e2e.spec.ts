@@ -50,6 +50,38 @@ describe('gatehouse stripe fake', () => {
         'subscription_cycle',
         'subscription_create',
       ]);
+
+      // A one-time payment on its Checkout page, refunded in part, then disputed the printed way.
+      const once = await stripe.prices.create({ product: product.id, unit_amount: 2000, currency: 'eur' });
+      const session = await stripe.checkout.sessions.create({
+        mode: 'payment',
+        line_items: [{ price: once.id, quantity: 1 }],
+        success_url: 'https://example.com/thanks',
+      });
+      const paid = await fetch(`${url}/checkout/${session.id}/complete`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'email=bea%40example.com',
+        redirect: 'manual',
+      });
+      expect(paid.status).toBe(303);
+      const pi = (await stripe.checkout.sessions.retrieve(session.id)).payment_intent as string;
+      expect(await stripe.refunds.create({ payment_intent: pi, amount: 500 })).toMatchObject({ amount: 500 });
+      const disputes = /curl -X POST (\S+\/fake\/disputes) -d charge=ch_…/.exec(fake.stdout())?.[1];
+      expect(disputes).toBe(`${url}/fake/disputes`);
+      const opened = await fetch(disputes!, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `payment_intent=${pi}`,
+      });
+      expect(opened.status).toBe(200);
+      expect(await opened.json()).toMatchObject({
+        object: 'dispute',
+        amount: 1500,
+        status: 'needs_response',
+      });
+      const [charge] = (await stripe.charges.list({ payment_intent: pi })).data;
+      expect(charge).toMatchObject({ amount_refunded: 500, disputed: true });
     } finally {
       fake.kill('SIGINT');
     }

@@ -252,7 +252,14 @@ describe('fake Stripe events', () => {
     });
     expect((await stripe.promotionCodes.retrieve(promo.id)).times_redeemed).toBe(1);
     expect((await stripe.coupons.retrieve(coupon.id)).times_redeemed).toBe(1);
-    expect((await types()).slice(-2)).toEqual(['customer.created', 'checkout.session.completed']);
+    // The card is charged before the session completes.
+    expect((await types()).slice(-5)).toEqual([
+      'customer.created',
+      'payment_intent.created',
+      'charge.succeeded',
+      'payment_intent.succeeded',
+      'checkout.session.completed',
+    ]);
 
     // Without customer_creation, a one-time buyer gets no Customer object.
     const guest = await stripe.checkout.sessions.create({

@@ -44,6 +44,7 @@ import {
   type FakeDelivery,
   type FakeWebhookTarget,
 } from './fake-stripe-webhooks';
+import { closeDispute, openDispute, pay, refund } from './fake-stripe-payments';
 
 export { FAKE_RETRY_DELAYS_SECONDS, type FakeDelivery, type FakeWebhookTarget } from './fake-stripe-webhooks';
 
@@ -107,6 +108,17 @@ export type FakeStripe = {
    * `POST /fake/advance` with `days` or `seconds`.
    */
   advance(seconds: number): { now: number; events: number };
+  /**
+   * The buyer's bank disputes a payment (named by its charge or payment intent): the dispute and
+   * `charge.dispute.created`, which no API call makes happen. Also `POST /fake/disputes` with `charge`
+   * or `payment_intent` (and `reason`). Returns the dispute.
+   */
+  dispute(chargeOrPaymentIntent: string, options?: { reason?: string }): FakeObject;
+  /**
+   * The card network decides a dispute (`charge.dispute.closed`); `POST /v1/disputes/:id/close`, the
+   * merchant accepting it, loses it too. Also `POST /fake/disputes/:id/close` with `status`.
+   */
+  closeDispute(disputeId: string, status: 'won' | 'lost'): FakeObject;
   /** The fake's time (unix seconds): its clock plus what `advance` added. */
   now(): number;
   /** Every webhook delivery attempted so far, in order. */
@@ -442,12 +454,6 @@ function startSchedule(ctx: Ctx, schedule: FakeObject, announce = true): void {
   if (announce) emitChange(ctx, 'subscription_schedule.updated', before, schedule);
 }
 
-/**
- * What Stripe does when a buyer pays an open Checkout session: a customer when the session names
- * none (always in subscription mode, on `customer_creation=always` in payment mode), the
- * subscription from the line items and `subscription_data`, or a payment intent, then the session
- * completes. It neither invoices nor charges: those events are the tests' to `emit`.
- */
 /** The active promotion code a buyer typed, checked as Checkout checks it, or a 400. */
 function redeemablePromotionCode(ctx: Ctx, code: string): FakeObject {
   const promo = ctx.store
@@ -463,6 +469,13 @@ function redeemablePromotionCode(ctx: Ctx, code: string): FakeObject {
   return promo;
 }
 
+/**
+ * What Stripe does when a buyer pays an open Checkout session: a customer when the session names
+ * none (always in subscription mode, on `customer_creation=always` in payment mode), the
+ * subscription from the line items and `subscription_data` (its first invoice paid at once), or the
+ * card payment (a payment intent and its charge; none when nothing is due), then the session
+ * completes.
+ */
 function completeSession(ctx: Ctx, session: FakeObject, payment: CheckoutPayment): FakeObject {
   if (session.status === 'complete') return session;
   const email = payment.email;
@@ -512,17 +525,39 @@ function completeSession(ctx: Ctx, session: FakeObject, payment: CheckoutPayment
     const coupon = couponOf(ctx.store, d);
     if (coupon) coupon.times_redeemed = Number(coupon.times_redeemed ?? 0) + 1;
   }
+  const due = mode === 'payment' ? Number(session.amount_total) : 0;
+  const intentData = (session.payment_intent_data ?? {}) as Params;
+  const intent =
+    due > 0
+      ? pay(billingOf(ctx), {
+          amount: due,
+          currency: String(session.currency),
+          customer,
+          email: buyerEmail,
+          metadata: metadataParam(intentData),
+          description: strParam(intentData, 'description') ?? null,
+        })
+      : null;
   Object.assign(session, {
     status: 'complete',
-    // Nothing is due today in setup mode or when a trial starts.
-    payment_status: mode === 'setup' || subscription?.status === 'trialing' ? 'no_payment_required' : 'paid',
+    // Nothing is due today in setup mode, when a trial starts, or when a coupon takes it all off.
+    payment_status:
+      mode === 'setup' || subscription?.status === 'trialing' || (mode === 'payment' && due === 0)
+        ? 'no_payment_required'
+        : 'paid',
     customer,
     customer_details: { email: buyerEmail, name: null, phone: null, address: null, tax_exempt: 'none' },
     subscription: subscription?.id ?? null,
-    payment_intent: mode === 'payment' ? newId('pi') : null,
+    payment_intent: intent?.id ?? null,
   });
   emitEvent(ctx, 'checkout.session.completed', withoutLineItems(session));
   return session;
+}
+
+/** The free days a subscription-mode session starts with, if any. */
+function trialDaysOf(session: FakeObject): number | undefined {
+  if (session.mode !== 'subscription') return undefined;
+  return intParam((session.subscription_data ?? {}) as Params, 'trial_period_days') || undefined;
 }
 
 /**
@@ -530,12 +565,6 @@ function completeSession(ctx: Ctx, session: FakeObject, payment: CheckoutPayment
  * trial starts), `amount_total` less its discounts (whatever the coupon's duration),
  * `total_details.amount_discount`.
  */
-/** The free days a subscription-mode session starts with, if any. */
-function trialDaysOf(session: FakeObject): number | undefined {
-  if (session.mode !== 'subscription') return undefined;
-  return intParam((session.subscription_data ?? {}) as Params, 'trial_period_days') || undefined;
-}
-
 function priceSession(ctx: Ctx, session: FakeObject): void {
   const items = (session.line_items as { data: FakeObject[] }).data;
   const currency = String(session.currency ?? '');
@@ -964,6 +993,7 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
             customer_details: null,
             discounts,
             subscription_data: subscriptionData ?? null,
+            payment_intent_data: objParam(ctx.params, 'payment_intent_data') ?? null,
             amount_total: lineItems.reduce((s, li) => s + li.amount_total, 0),
             currency: (lineItems[0]?.currency as string | undefined) ?? null,
             subscription: null,
@@ -1257,6 +1287,66 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
       },
     ],
 
+    // Payments: what Checkout's payment mode charged, refunds, disputes
+    ['get', '/v1/payment_intents/:id', (ctx, req) => ctx.store.get('payment_intent', String(req.params.id))],
+    ['get', '/v1/charges/:id', (ctx, req) => ctx.store.get('charge', String(req.params.id))],
+    [
+      'get',
+      '/v1/charges',
+      (ctx) => {
+        const customer = strParam(ctx.params, 'customer');
+        const intent = strParam(ctx.params, 'payment_intent');
+        return list(
+          ctx.store
+            .all('charge')
+            .filter(
+              (c) => (!customer || c.customer === customer) && (!intent || c.payment_intent === intent),
+            ),
+          ctx.params,
+          '/v1/charges',
+        );
+      },
+    ],
+    ['post', '/v1/refunds', (ctx) => refund(billingOf(ctx), ctx.params)],
+    ['get', '/v1/refunds/:id', (ctx, req) => ctx.store.get('refund', String(req.params.id))],
+    [
+      'get',
+      '/v1/refunds',
+      (ctx) => {
+        const charge = strParam(ctx.params, 'charge');
+        const intent = strParam(ctx.params, 'payment_intent');
+        return list(
+          ctx.store
+            .all('refund')
+            .filter((r) => (!charge || r.charge === charge) && (!intent || r.payment_intent === intent)),
+          ctx.params,
+          '/v1/refunds',
+        );
+      },
+    ],
+    ['get', '/v1/disputes/:id', (ctx, req) => ctx.store.get('dispute', String(req.params.id))],
+    [
+      'get',
+      '/v1/disputes',
+      (ctx) => {
+        const charge = strParam(ctx.params, 'charge');
+        const intent = strParam(ctx.params, 'payment_intent');
+        return list(
+          ctx.store
+            .all('dispute')
+            .filter((d) => (!charge || d.charge === charge) && (!intent || d.payment_intent === intent)),
+          ctx.params,
+          '/v1/disputes',
+        );
+      },
+    ],
+    // Accepting a dispute loses it.
+    [
+      'post',
+      '/v1/disputes/:id/close',
+      (ctx, req) => closeDispute(billingOf(ctx), ctx.store.get('dispute', String(req.params.id)), 'lost'),
+    ],
+
     // Events
     [
       'get',
@@ -1326,8 +1416,9 @@ function expand(obj: unknown, ctx: Ctx): unknown {
  * Starts a small stateful imitation of Stripe's v1 API for tests and demos. Point the real SDK at it:
  * `STRIPE_API_BASE=http://127.0.0.1:12111` ⇒ `new Stripe(key, stripeConfigForApiBase(base))`.
  * It stores and echoes what it is told, records the events Stripe would record for those changes
- * (in the Events API, and sent to `webhooks` when given), and completes Checkout sessions paid on
- * its Checkout page; it does not invoice, charge or prorate.
+ * (in the Events API, and sent to `webhooks` when given), completes Checkout sessions paid on its
+ * Checkout page (charging the card in payment mode), bills what falls due as its time moves on,
+ * refunds, and opens and closes disputes on request; it does not prorate or tax.
  */
 export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<FakeStripe> {
   const clock = options.clock ?? (() => Math.floor(Date.now() / 1000));
@@ -1490,6 +1581,30 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     return found.session;
   };
 
+  const disputeOf = (id: string, reason: string | undefined): FakeObject => {
+    const found =
+      findAnywhere(id, 'charge') ??
+      (() => {
+        const intent = findAnywhere(id, 'payment_intent');
+        const charge = intent && storeFor(intent.account).find(String(intent.object.latest_charge));
+        return charge && { object: charge, account: intent.account };
+      })();
+    if (!found) throw missing('charge or payment intent', id);
+    const ctx = newCtx(found.account, {});
+    const dispute = openDispute(billingOf(ctx), found.object, reason);
+    record(ctx, { id: null, idempotency_key: null });
+    return dispute;
+  };
+  const decide = (id: string, status: string): FakeObject => {
+    if (status !== 'won' && status !== 'lost') throw invalid('status', 'A dispute closes as won or lost.');
+    const found = findAnywhere(id, 'dispute');
+    if (!found) throw missing('dispute', id);
+    const ctx = newCtx(found.account, {});
+    closeDispute(billingOf(ctx), found.object, status);
+    record(ctx, { id: null, idempotency_key: null });
+    return found.object;
+  };
+
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'extended');
@@ -1514,6 +1629,27 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       if (!(err instanceof FakeStripeError)) throw err;
       res.status(err.status).json(err.toBody());
     }
+  });
+  // Not Stripe's API either: what a card network does, e.g. `curl -X POST …/fake/disputes -d charge=ch_…`.
+  const fakeCall = (res: Response, call: () => FakeObject) => {
+    try {
+      res.json(structuredClone(call()));
+    } catch (err) {
+      if (!(err instanceof FakeStripeError)) throw err;
+      res.status(err.status).json(err.toBody());
+    }
+  };
+  app.post('/fake/disputes', (req, res) => {
+    const body = (req.body ?? {}) as Params;
+    fakeCall(res, () => {
+      const id = strParam(body, 'charge') ?? strParam(body, 'payment_intent');
+      if (!id) throw required('charge');
+      return disputeOf(id, strParam(body, 'reason'));
+    });
+  });
+  app.post('/fake/disputes/:id/close', (req, res) => {
+    const body = (req.body ?? {}) as Params;
+    fakeCall(res, () => decide(String(req.params.id), strParam(body, 'status') ?? ''));
   });
   const notFoundPage = '<!doctype html><title>Not found</title><p>No such checkout session.</p>';
   app.get('/checkout/:id', (req, res) => {
@@ -1670,6 +1806,8 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       storeFor(event.account).put(structuredClone(event) as unknown as FakeObject);
       if (opts.deliverySuccess === false) markFailed(event.account ?? null, event.id);
     },
+    dispute: (id, opts = {}) => structuredClone(disputeOf(id, opts.reason)),
+    closeDispute: (id, status) => structuredClone(decide(id, status)),
     completeCheckout(sessionId, payment = {}) {
       return structuredClone(complete(sessionId, payment));
     },

@@ -1,0 +1,233 @@
+import type { BillingCtx } from './fake-stripe-billing';
+import { FakeStripeError, invalid, newId, type FakeObject } from './fake-stripe-store';
+import { intParam, metadataParam, strParam, type Params } from './fake-stripe-params';
+
+// Card payments as Stripe records them for a Checkout session in payment mode, and what can happen to
+// them afterwards: refunds (the API, as from the Dashboard) and disputes (a card network's, so the
+// fake opens and closes them on request). Amounts are what was paid: nothing is computed here.
+
+export type Payment = {
+  amount: number;
+  currency: string;
+  customer: string | null;
+  email: string | null;
+  metadata: Record<string, string>;
+  description: string | null;
+};
+
+const REFUND_REASONS = ['duplicate', 'fraudulent', 'requested_by_customer'];
+
+/** How long a merchant has to answer a dispute before it is decided without evidence. */
+const DISPUTE_RESPONSE_SECONDS = 7 * 86_400;
+
+function paymentError(message: string, code: string, param?: string): FakeStripeError {
+  return new FakeStripeError(400, 'invalid_request_error', message, param, code);
+}
+
+/**
+ * A succeeded card payment: its PaymentIntent and Charge, with `payment_intent.created`,
+ * `charge.succeeded` and `payment_intent.succeeded`. Returns the PaymentIntent.
+ */
+export function pay(ctx: BillingCtx, p: Payment): FakeObject {
+  const piId = newId('pi');
+  const chargeId = newId('ch');
+  const paymentMethod = newId('pm');
+  const intent: FakeObject = {
+    id: piId,
+    object: 'payment_intent',
+    amount: p.amount,
+    amount_capturable: 0,
+    amount_received: 0,
+    canceled_at: null,
+    cancellation_reason: null,
+    capture_method: 'automatic_async',
+    client_secret: `${piId}_secret_${newId('x').slice(-24)}`,
+    confirmation_method: 'automatic',
+    created: ctx.now,
+    currency: p.currency,
+    customer: p.customer,
+    description: p.description,
+    latest_charge: null,
+    livemode: false,
+    metadata: p.metadata,
+    payment_method: null,
+    payment_method_types: ['card'],
+    status: 'requires_payment_method',
+  };
+  ctx.store.put(intent);
+  ctx.emit('payment_intent.created', intent);
+  const charge: FakeObject = {
+    id: chargeId,
+    object: 'charge',
+    amount: p.amount,
+    amount_captured: p.amount,
+    amount_refunded: 0,
+    balance_transaction: newId('txn'),
+    billing_details: { address: null, email: p.email, name: null, phone: null },
+    captured: true,
+    created: ctx.now,
+    currency: p.currency,
+    customer: p.customer,
+    description: p.description,
+    disputed: false,
+    failure_code: null,
+    failure_message: null,
+    livemode: false,
+    metadata: {},
+    outcome: {
+      network_status: 'approved_by_network',
+      reason: null,
+      risk_level: 'normal',
+      seller_message: 'Payment complete.',
+      type: 'authorized',
+    },
+    paid: true,
+    payment_intent: piId,
+    payment_method: paymentMethod,
+    payment_method_details: {
+      type: 'card',
+      card: { brand: 'visa', country: 'US', exp_month: 12, exp_year: 2034, funding: 'credit', last4: '4242' },
+    },
+    receipt_email: p.email,
+    refunded: false,
+    status: 'succeeded',
+  };
+  ctx.store.put(charge);
+  ctx.emit('charge.succeeded', charge);
+  Object.assign(intent, {
+    amount_received: p.amount,
+    latest_charge: chargeId,
+    payment_method: paymentMethod,
+    status: 'succeeded',
+  });
+  ctx.emit('payment_intent.succeeded', intent);
+  return intent;
+}
+
+/** The charge a request names by `charge` or `payment_intent` (its latest charge). */
+function chargeNamed(ctx: BillingCtx, params: Params): FakeObject {
+  const chargeId = strParam(params, 'charge');
+  const intentId = strParam(params, 'payment_intent');
+  if (!chargeId && !intentId)
+    throw paymentError(
+      'One of the following params should be provided for this request: payment_intent or charge.',
+      'parameter_missing',
+    );
+  let charge = chargeId ? ctx.store.get('charge', chargeId) : undefined;
+  if (intentId) {
+    const intent = ctx.store.get('payment_intent', intentId, 'payment_intent');
+    if (charge && charge.payment_intent !== intentId)
+      throw invalid('payment_intent', `The charge ${String(chargeId)} does not belong to ${intentId}.`);
+    if (!charge) {
+      if (typeof intent.latest_charge !== 'string')
+        throw paymentError(
+          `This PaymentIntent (${intentId}) does not have a successful charge to refund.`,
+          'charge_not_refundable',
+          'payment_intent',
+        );
+      charge = ctx.store.get('charge', intent.latest_charge);
+    }
+  }
+  return charge as FakeObject;
+}
+
+/**
+ * `POST /v1/refunds`: the whole unrefunded amount, or `amount` of it. The charge's `amount_refunded`
+ * grows (`refunded` once nothing is left), with `charge.refunded` and `refund.created`.
+ */
+export function refund(ctx: BillingCtx, params: Params): FakeObject {
+  const charge = chargeNamed(ctx, params);
+  if (charge.disputed === true)
+    throw paymentError(
+      `Charge ${charge.id} has been charged back; cannot issue a refund.`,
+      'charge_disputed',
+      'charge',
+    );
+  const left = Number(charge.amount_captured) - Number(charge.amount_refunded);
+  if (left <= 0)
+    throw paymentError(`Charge ${charge.id} has already been refunded.`, 'charge_already_refunded', 'charge');
+  const amount = intParam(params, 'amount') ?? left;
+  if (amount <= 0) throw invalid('amount', 'Refund amount must be a positive integer.');
+  if (amount > left)
+    throw paymentError(
+      `Refund amount (${amount}) is greater than unrefunded amount on charge (${left})`,
+      'amount_too_large',
+      'amount',
+    );
+  const reason = strParam(params, 'reason');
+  if (reason !== undefined && !REFUND_REASONS.includes(reason))
+    throw invalid('reason', `Invalid reason: must be one of ${REFUND_REASONS.join(', ')}`);
+  const made: FakeObject = {
+    id: newId('re'),
+    object: 'refund',
+    amount,
+    balance_transaction: newId('txn'),
+    charge: charge.id,
+    created: ctx.now,
+    currency: charge.currency,
+    destination_details: { type: 'card', card: { type: 'refund' } },
+    metadata: metadataParam(params),
+    payment_intent: charge.payment_intent,
+    reason: reason ?? null,
+    receipt_number: null,
+    source_transfer_reversal: null,
+    status: 'succeeded',
+    transfer_reversal: null,
+  };
+  ctx.store.put(made);
+  const before = { amount_refunded: charge.amount_refunded, refunded: charge.refunded };
+  charge.amount_refunded = Number(charge.amount_refunded) + amount;
+  charge.refunded = charge.amount_refunded === charge.amount_captured;
+  ctx.emit('charge.refunded', charge, before);
+  ctx.emit('refund.created', made);
+  return made;
+}
+
+/**
+ * The card network's side of a dispute, which no API call of Stripe's starts: the charge is
+ * `disputed` and a dispute `needs_response`, with `charge.dispute.created`.
+ */
+export function openDispute(ctx: BillingCtx, charge: FakeObject, reason = 'fraudulent'): FakeObject {
+  if (charge.disputed === true) throw invalid('charge', `Charge ${charge.id} is already disputed.`);
+  const dispute: FakeObject = {
+    id: newId('du'),
+    object: 'dispute',
+    amount: Number(charge.amount) - Number(charge.amount_refunded),
+    balance_transactions: [],
+    charge: charge.id,
+    created: ctx.now,
+    currency: charge.currency,
+    evidence_details: {
+      due_by: ctx.now + DISPUTE_RESPONSE_SECONDS,
+      has_evidence: false,
+      past_due: false,
+      submission_count: 0,
+    },
+    is_charge_refundable: false,
+    livemode: false,
+    metadata: {},
+    payment_intent: charge.payment_intent ?? null,
+    reason,
+    status: 'needs_response',
+  };
+  ctx.store.put(dispute);
+  charge.disputed = true;
+  ctx.emit('charge.dispute.created', dispute);
+  return dispute;
+}
+
+/**
+ * A dispute decided: `won` (the money comes back) or `lost`, as `POST /v1/disputes/:id/close` (the
+ * merchant accepts it) or the network decides; `charge.dispute.closed`.
+ */
+export function closeDispute(ctx: BillingCtx, dispute: FakeObject, status: 'won' | 'lost'): FakeObject {
+  if (dispute.status === 'won' || dispute.status === 'lost')
+    throw paymentError(
+      `This dispute is already closed (${String(dispute.status)}).`,
+      'dispute_already_closed',
+    );
+  const before = { status: dispute.status };
+  dispute.status = status;
+  ctx.emit('charge.dispute.closed', dispute, before);
+  return dispute;
+}
