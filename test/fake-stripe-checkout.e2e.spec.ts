@@ -189,7 +189,7 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     expect(history[1].event).toBe(full);
   }, 60_000);
 
-  it('the buyer’s bank disputes a purchase: access is suspended, back when the dispute is won, not when it is lost', async () => {
+  it('the buyer’s bank disputes a purchase: access is suspended, back when the dispute is won, revoked when it is lost', async () => {
     await buy('cyd', workshop);
     await buy('dan', workshop);
     for (const m of ['cyd', 'dan'])
@@ -221,10 +221,16 @@ describe('buying on the fake Stripe’s Checkout page', () => {
       { change: 'SUSPENDED', by: 'charge.dispute.created', event: openedFor(cyd) },
       { change: 'RESTORED', by: 'charge.dispute.closed', event: await latestEvent('charge.dispute.closed') },
     ]);
-    // Lost, the suspension is final; access was already gone, so the history has no new row.
+    // Lost, the suspension is final: revoked, for the dispute's end.
+    const closed = await stripe.events.list(
+      { type: 'charge.dispute.closed', limit: 10 },
+      { stripeAccount: account },
+    );
+    const lost = closed.data.find((e) => (e.data.object as Stripe.Dispute).id === dan.id)!.id;
     expect((await groupHistory('dan')).map((h) => [h.change, h.event])).toEqual([
       ['GRANTED', expect.any(String)],
       ['SUSPENDED', openedFor(dan)],
+      ['REVOKED', lost],
     ]);
   }, 90_000);
 

@@ -187,6 +187,18 @@ describe('diffGrants', () => {
     expect(kinds([grant({})], [suspended])).toEqual(['SUSPENDED']);
     expect(kinds([suspended], [grant({ causedBy: 'evt_paid' })])).toEqual(['RESTORED']);
   });
+  it('records a suspension made final as REVOKED, and a suspension still open as nothing new', () => {
+    const later = at + HOUR_MS;
+    const suspended = grant({ validUntil: at, suspended: true, causedBy: 'evt_opened' });
+    const final = grant({ validUntil: at, causedBy: 'evt_lost' });
+    expect(diffGrants([suspended], [final], later).map((c) => [c.change, c.causedBy])).toEqual([
+      ['REVOKED', 'evt_lost'],
+    ]);
+    expect(
+      kinds([suspended], [grant({ validUntil: at, suspended: true, causedBy: 'evt_x' })], later),
+    ).toEqual([]);
+    expect(kinds([final], [grant({ validUntil: at, causedBy: 'evt_y' })], later)).toEqual([]);
+  });
   it('names the grant that ended as the cause of a loss, else the fact applied', () => {
     const cause = (after: AccessGrant[], trigger?: string) =>
       diffGrants([grant({})], after, at, trigger).map((c) => [c.change, c.causedBy]);

@@ -34,7 +34,8 @@ const longest = (grants: AccessGrant[]): AccessGrant =>
 /**
  * What a new fact changed, per resource, as seen at `effectiveAt`: the rows of the access history.
  * Losing access is SUSPENDED when the ending grant is a suspension (past due, unpaid, paused,
- * disputed) and REVOKED otherwise; regaining it after a suspension is RESTORED. Each row's cause is
+ * disputed) and REVOKED otherwise; regaining it after a suspension is RESTORED, and a suspension
+ * that can no longer be lifted is REVOKED when that becomes known. Each row's cause is
  * the grant's; a loss that leaves no ended grant behind (a purchase refunded the second it was
  * made, a group taken out of a tier) is put down to `trigger`, the fact being applied, when given.
  */
@@ -67,6 +68,11 @@ export function diffGrants(
       const ending = lastEnded(after, resource, effectiveAt);
       const lost = ending ?? { ...longest(was.grants), ...(trigger !== undefined && { causedBy: trigger }) };
       changes.push(row(ending?.suspended ? 'SUSPENDED' : 'REVOKED', lost));
+    } else if (!was.allowed && !is.allowed) {
+      // A suspension that became final (a dispute lost, a past-due subscription canceled) revokes.
+      const ended = lastEnded(after, resource, effectiveAt);
+      if (lastEnded(before, resource, effectiveAt)?.suspended && ended && !ended.suspended)
+        changes.push(row('REVOKED', ended));
     } else if (was.allowed && is.allowed) {
       const from = endOrInfinity(was.validUntil);
       const to = endOrInfinity(is.validUntil);

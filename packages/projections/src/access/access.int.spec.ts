@@ -249,7 +249,8 @@ describe('membership and access through the ledger', () => {
       ),
     );
     expect(allowed('mem_disp', COURSE, at(20))).toBe(false);
-    expect(await changes('mem_disp')).toEqual(['GRANTED', 'SUSPENDED']);
+    // STRIPE.md: a lost dispute revokes; the history says so when the loss is known.
+    expect(await changes('mem_disp')).toEqual(['GRANTED', 'SUSPENDED', 'REVOKED']);
   });
 
   it('restores a disputed purchase when the dispute is won', async () => {
