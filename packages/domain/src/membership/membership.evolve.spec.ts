@@ -1,3 +1,4 @@
+import { diffGrants } from '../access/diff-grants';
 import { grantsFor } from '../access/grants-for';
 import { buildCatalog, deleted, invoicePaid, observed, PERIOD, T0 } from '../testing/builders';
 import { DAY_MS, HOUR_MS } from '../time';
@@ -69,6 +70,22 @@ describe('membership fold: subscriptions', () => {
     const canceled = deleted({ observedAt: T0 + DAY_MS, endedAt: T0 + DAY_MS, eventId: 'evt_del' });
     const late = observed({ observedAt: T0 + 2 * DAY_MS, eventId: 'evt_late' });
     expect(fold([canceled, late]).subscriptions.sub_1.latest.status).toBe('canceled');
+  });
+
+  it('revokes a past-due subscription suspended after its grace once it is canceled', () => {
+    const pastDue = observed({ status: 'past_due', observedAt: T0 + DAY_MS, eventId: 'evt_pd' });
+    const canceled = deleted({ observedAt: T0 + 6 * DAY_MS, endedAt: T0 + 6 * DAY_MS, eventId: 'evt_del' });
+    const communityGrants = (events: MembershipEvent[]) =>
+      grantsFor(fold(events), catalog, community).filter((g) => g.resource.kind === 'COMMUNITY');
+    const suspended = communityGrants([observed(), pastDue]);
+    expect(suspended).toMatchObject([{ validUntil: T0 + 4 * DAY_MS, suspended: true }]);
+    const history = diffGrants(
+      suspended,
+      communityGrants([observed(), pastDue, canceled]),
+      T0 + 6 * DAY_MS,
+      'evt_del',
+    );
+    expect(history.map((c) => [c.change, c.causedBy])).toEqual([['REVOKED', 'evt_del']]);
   });
 
   it('remembers when past due began even when the later snapshot arrives first', () => {
