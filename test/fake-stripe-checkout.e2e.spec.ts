@@ -189,6 +189,36 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     expect(history[1].event).toBe(full);
   }, 60_000);
 
+  it('the owner refunds a monthly payment in Stripe: a refund does not cancel the subscription', async () => {
+    await buy('ivy', monthly);
+    await eventually(async () => ((await membership('ivy')).status === 'ACTIVE' ? true : undefined));
+    const sub = (await stripe.subscriptions.list({}, { stripeAccount: account })).data.find(
+      (x) => x.metadata.gatehouse_member_id === 'ivy',
+    )!;
+    const [payment] = (
+      await stripe.invoicePayments.list({ invoice: sub.latest_invoice as string }, { stripeAccount: account })
+    ).data;
+    const refund = await stripe.refunds.create(
+      { payment_intent: payment.payment.payment_intent as string },
+      { stripeAccount: account },
+    );
+    expect(refund).toMatchObject({ amount: 1500, status: 'succeeded' });
+    // Something later in the community's log: once it is projected, so is the refund.
+    await buy('jon', workshop);
+    await eventually(async () => ((await allowed('jon', { kind: 'GROUP', id: group })) ? true : undefined));
+    const refunded = await latestEvent('charge.refunded');
+    const recorded = await gql(
+      `query($c: ID!) { ledgerEvents(communityId: $c, first: 500) { edges { node { id } } } }`,
+      {
+        c,
+      },
+    );
+    expect(recorded.ledgerEvents.edges.map((e: Loose) => e.node.id)).toContain(refunded);
+    expect(await membership('ivy')).toMatchObject({ status: 'ACTIVE', tier: { name: 'Gold' } });
+    expect(await allowed('ivy', { kind: 'GROUP', id: group })).toBe(true);
+    expect((await groupHistory('ivy')).map((h) => h.change)).toEqual(['GRANTED']);
+  }, 60_000);
+
   it('the buyer’s bank disputes a purchase: access is suspended, back when the dispute is won, revoked when it is lost', async () => {
     await buy('cyd', workshop);
     await buy('dan', workshop);

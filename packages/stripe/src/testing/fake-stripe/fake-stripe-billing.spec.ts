@@ -70,6 +70,39 @@ describe('fake Stripe billing', () => {
     expect(paid.data.object).toMatchObject({ id: first.id, customer_email: 'm@example.com' });
   });
 
+  it('charges the card for each invoice, tied to it by an invoice payment, and refunds it on request', async () => {
+    const { sub, customer } = await subscribe('month');
+    fake.advance(31 * DAY);
+    const invoices = await invoicesOf(sub.id);
+    expect(invoices.map((i) => i.amountPaid)).toEqual([2400, 2400]);
+    const charges = [];
+    for (const invoice of invoices) {
+      const [payment] = (await stripe.invoicePayments.list({ invoice: invoice.id })).data;
+      expect(payment).toMatchObject({
+        invoice: invoice.id,
+        amount_paid: 2400,
+        status: 'paid',
+        is_default: true,
+      });
+      const intent = await stripe.paymentIntents.retrieve(payment.payment.payment_intent as string);
+      expect(intent).toMatchObject({ amount: 2400, customer: customer.id, status: 'succeeded' });
+      charges.push(await stripe.charges.retrieve(intent.latest_charge as string));
+    }
+    expect(charges.map((c) => [c.amount, c.customer, c.billing_details.email])).toEqual([
+      [2400, customer.id, 'm@example.com'],
+      [2400, customer.id, 'm@example.com'],
+    ]);
+    expect(charges[0].created).toBe(NOW);
+    expect(charges[1].created).toBe(Date.UTC(2026, 1, 1) / 1000);
+    // The owner refunds the renewal: the charge says so; the subscription goes on.
+    await stripe.refunds.create({ charge: charges[1].id });
+    expect(await stripe.charges.retrieve(charges[1].id)).toMatchObject({
+      refunded: true,
+      amount_refunded: 2400,
+    });
+    expect((await stripe.subscriptions.retrieve(sub.id)).status).toBe('active');
+  });
+
   it('gives a trial a $0 first invoice, then bills the first paid period when the trial ends', async () => {
     const { sub } = await subscribe('month', { trial_period_days: 14 });
     expect(sub.status).toBe('trialing');
@@ -79,11 +112,15 @@ describe('fake Stripe billing', () => {
 
     expect(fake.advance(13 * DAY)).toEqual({ now: NOW + 13 * DAY, events: 0 });
     const trialEnd = NOW + 14 * DAY;
-    expect(fake.advance(2 * DAY)).toEqual({ now: NOW + 15 * DAY, events: 5 });
+    expect(fake.advance(2 * DAY)).toEqual({ now: NOW + 15 * DAY, events: 9 });
     expect(await typesSince(trialEnd)).toEqual([
       'customer.subscription.updated',
       'invoice.created',
       'invoice.finalized',
+      'payment_intent.created',
+      'charge.succeeded',
+      'payment_intent.succeeded',
+      'invoice_payment.paid',
       'invoice.paid',
       'invoice.payment_succeeded',
     ]);
@@ -373,7 +410,7 @@ describe('fake Stripe billing', () => {
       });
     const moved = await post('days=8');
     expect(moved.status).toBe(200);
-    expect(await moved.json()).toEqual({ object: 'fake_clock', now: NOW + 8 * DAY, events: 5 });
+    expect(await moved.json()).toEqual({ object: 'fake_clock', now: NOW + 8 * DAY, events: 9 });
     expect(await (await post('seconds=60')).json()).toMatchObject({ now: NOW + 8 * DAY + 60, events: 0 });
     for (const bad of ['days=0', 'days=-1', 'days=1.5', 'seconds=abc', ''])
       expect((await post(bad)).status).toBe(400);

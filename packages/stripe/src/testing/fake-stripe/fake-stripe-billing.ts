@@ -1,8 +1,9 @@
 import { buildInvoice, BASIL_API } from '../stripe-objects';
+import { pay } from './fake-stripe-payments';
 import { newId, type FakeAccountStore, type FakeObject } from './fake-stripe-store';
 
 // What Stripe's billing does to a subscription as time passes, as far as a fake goes: an invoice
-// for each period (paid at once; $0 for a trial), renewals at the period's end, a trial turning
+// for each period (paid at once, by a card charge; $0 for a trial), renewals at the period's end, a trial turning
 // into a paid period, the cancellation asked for (`cancel_at`, `cancel_at_period_end`), and the
 // phases of a subscription's schedule (the next phase's prices from its start; after the last, the
 // schedule's `end_behavior`). Amounts are the price times the quantity less the subscription's
@@ -42,7 +43,10 @@ function recurringOf(item: FakeObject): { interval: string; interval_count: numb
 
 /**
  * A paid invoice for the subscription's period `[start, end)`, with its events (`invoice.created`,
- * `invoice.finalized`, `invoice.paid`, `invoice.payment_succeeded`), in the `basil` shape.
+ * `invoice.finalized`, `invoice.paid`, `invoice.payment_succeeded`), in the `basil` shape. What it
+ * asks for is charged to the customer's card first: a payment intent, its charge and an
+ * `invoice_payment` tying it to the invoice (`invoice_payment.paid`), as `basil` invoices no longer
+ * name their charge.
  */
 export function invoicePeriod(
   ctx: BillingCtx,
@@ -94,8 +98,37 @@ export function invoicePeriod(
   if (!trial) applyDiscounts(ctx.store, sub, invoice, start);
   ctx.store.put(invoice);
   sub.latest_invoice = invoice.id;
-  for (const type of ['invoice.created', 'invoice.finalized', 'invoice.paid', 'invoice.payment_succeeded'])
-    ctx.emit(type, invoice);
+  ctx.emit('invoice.created', invoice);
+  ctx.emit('invoice.finalized', invoice);
+  const due = Number(invoice.amount_paid ?? 0);
+  if (due > 0) {
+    const intent = pay(ctx, {
+      amount: due,
+      currency,
+      customer: String(sub.customer),
+      email: (customer?.email as string | null | undefined) ?? null,
+      metadata: {},
+      description: reason === 'subscription_create' ? 'Subscription creation' : 'Subscription update',
+    });
+    const payment: FakeObject = {
+      id: newId('inpay'),
+      object: 'invoice_payment',
+      amount_paid: due,
+      amount_requested: due,
+      created: ctx.now,
+      currency,
+      invoice: invoice.id,
+      is_default: true,
+      livemode: false,
+      payment: { type: 'payment_intent', payment_intent: intent.id },
+      status: 'paid',
+      status_transitions: { canceled_at: null, paid_at: ctx.now },
+    };
+    ctx.store.put(payment);
+    ctx.emit('invoice_payment.paid', payment);
+  }
+  ctx.emit('invoice.paid', invoice);
+  ctx.emit('invoice.payment_succeeded', invoice);
   return invoice;
 }
 

@@ -6,8 +6,19 @@ import { startFakeStripe, stripeConfigForApiBase, type FakeStripe } from './fake
 // The events the fake records for what its API and Checkout page change, and their delivery.
 
 const NOW = 1_767_225_600;
-/** What Stripe records when it invoices a period (paid at once). */
-const INVOICED = ['invoice.created', 'invoice.finalized', 'invoice.paid', 'invoice.payment_succeeded'];
+/** What Stripe records when it invoices a period (paid at once, by a card charge). */
+const INVOICED = [
+  'invoice.created',
+  'invoice.finalized',
+  'payment_intent.created',
+  'charge.succeeded',
+  'payment_intent.succeeded',
+  'invoice_payment.paid',
+  'invoice.paid',
+  'invoice.payment_succeeded',
+];
+/** A $0 invoice (a trial's): nothing to charge. */
+const INVOICED_FREE = ['invoice.created', 'invoice.finalized', 'invoice.paid', 'invoice.payment_succeeded'];
 const ACCOUNT = 'acct_fakeevents';
 const SECRET = 'whsec_fake_events';
 
@@ -207,7 +218,7 @@ describe('fake Stripe events', () => {
       'price.created',
       'customer.created',
       'customer.subscription.created',
-      ...INVOICED,
+      ...INVOICED_FREE,
       'checkout.session.completed',
     ]);
     const [completed] = (await stripe.events.list({ type: 'checkout.session.completed' }, opts)).data;
@@ -400,12 +411,12 @@ describe('fake Stripe events', () => {
       ['customer.updated', { email: 'old@example.com' }, { id: null, idempotency_key: null }],
     ]);
     // Another customer's subscription, a bad e-mail, an unknown portal: refused, nothing recorded
-    // (the fifteen events before the portal's three: product, price, two customers, two
-    // subscriptions and their first invoices, the portal session).
+    // (the twenty-three events before the portal's three: product, price, two customers, two
+    // subscriptions and their first invoices with their payments, the portal session).
     expect((await post('cancel', { subscription: theirs.id })).status).toBe(404);
     expect((await post('email', { email: 'not-an-email' })).status).toBe(400);
     expect((await fetch(`${fake.url}/billing_portal/bps_nope`)).status).toBe(404);
-    expect((await stripe.events.list({ limit: 100 }, opts)).data).toHaveLength(events.length + 15);
+    expect((await stripe.events.list({ limit: 100 }, opts)).data).toHaveLength(events.length + 23);
   });
 
   it('expires a session through the API or once its expires_at has passed, and will not take payment after', async () => {
@@ -452,7 +463,7 @@ describe('fake Stripe events', () => {
         { stripeAccount: ACCOUNT },
       );
       await fake.settled();
-      const listed = (await stripe.events.list({}, { stripeAccount: ACCOUNT })).data.reverse();
+      const listed = (await stripe.events.list({ limit: 100 }, { stripeAccount: ACCOUNT })).data.reverse();
       // Verified by the SDK's constructEvent (signature and a 300 s tolerance) in the endpoint.
       expect(hook.received.map((r) => r.event.id)).toEqual(listed.map((e) => e.id));
       // Sent while one endpoint still had to take it; listed once it has.

@@ -1287,7 +1287,7 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
       },
     ],
 
-    // Payments: what Checkout's payment mode charged, refunds, disputes
+    // Payments: what Checkout's payment mode and invoices charged, refunds, disputes
     ['get', '/v1/payment_intents/:id', (ctx, req) => ctx.store.get('payment_intent', String(req.params.id))],
     ['get', '/v1/charges/:id', (ctx, req) => ctx.store.get('charge', String(req.params.id))],
     [
@@ -1306,6 +1306,23 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
           '/v1/charges',
         );
       },
+    ],
+    [
+      'get',
+      '/v1/invoice_payments',
+      (ctx) => {
+        const invoice = strParam(ctx.params, 'invoice');
+        return list(
+          ctx.store.all('invoice_payment').filter((p) => !invoice || p.invoice === invoice),
+          ctx.params,
+          '/v1/invoice_payments',
+        );
+      },
+    ],
+    [
+      'get',
+      '/v1/invoice_payments/:id',
+      (ctx, req) => ctx.store.get('invoice_payment', String(req.params.id)),
     ],
     ['post', '/v1/refunds', (ctx) => refund(billingOf(ctx), ctx.params)],
     ['get', '/v1/refunds/:id', (ctx, req) => ctx.store.get('refund', String(req.params.id))],
