@@ -1,3 +1,4 @@
+import { BASIL_API, buildCharge, buildDispute, buildRefund } from '../stripe-objects';
 import type { BillingCtx } from './fake-stripe-billing';
 import { FakeStripeError, invalid, newId, type FakeObject } from './fake-stripe-store';
 import { intParam, metadataParam, strParam, type Params } from './fake-stripe-params';
@@ -56,42 +57,43 @@ export function pay(ctx: BillingCtx, p: Payment): FakeObject {
   };
   ctx.store.put(intent);
   ctx.emit('payment_intent.created', intent);
-  const charge: FakeObject = {
-    id: chargeId,
-    object: 'charge',
-    amount: p.amount,
-    amount_captured: p.amount,
-    amount_refunded: 0,
-    balance_transaction: newId('txn'),
-    billing_details: { address: null, email: p.email, name: null, phone: null },
-    captured: true,
-    created: ctx.now,
-    currency: p.currency,
-    customer: p.customer,
-    description: p.description,
-    disputed: false,
-    failure_code: null,
-    failure_message: null,
-    livemode: false,
-    metadata: {},
-    outcome: {
-      network_status: 'approved_by_network',
-      reason: null,
-      risk_level: 'normal',
-      seller_message: 'Payment complete.',
-      type: 'authorized',
+  const charge = buildCharge(
+    {
+      id: chargeId,
+      amount: p.amount,
+      currency: p.currency,
+      customer: p.customer,
+      paymentIntent: piId,
+      extra: {
+        billing_details: { address: null, email: p.email, name: null, phone: null },
+        created: ctx.now,
+        description: p.description,
+        failure_code: null,
+        failure_message: null,
+        outcome: {
+          network_status: 'approved_by_network',
+          reason: null,
+          risk_level: 'normal',
+          seller_message: 'Payment complete.',
+          type: 'authorized',
+        },
+        payment_method: paymentMethod,
+        payment_method_details: {
+          type: 'card',
+          card: {
+            brand: 'visa',
+            country: 'US',
+            exp_month: 12,
+            exp_year: 2034,
+            funding: 'credit',
+            last4: '4242',
+          },
+        },
+        receipt_email: p.email,
+      },
     },
-    paid: true,
-    payment_intent: piId,
-    payment_method: paymentMethod,
-    payment_method_details: {
-      type: 'card',
-      card: { brand: 'visa', country: 'US', exp_month: 12, exp_year: 2034, funding: 'credit', last4: '4242' },
-    },
-    receipt_email: p.email,
-    refunded: false,
-    status: 'succeeded',
-  };
+    BASIL_API,
+  ) as FakeObject;
   ctx.store.put(charge);
   ctx.emit('charge.succeeded', charge);
   Object.assign(intent, {
@@ -157,23 +159,22 @@ export function refund(ctx: BillingCtx, params: Params): FakeObject {
   const reason = strParam(params, 'reason');
   if (reason !== undefined && !REFUND_REASONS.includes(reason))
     throw invalid('reason', `Invalid reason: must be one of ${REFUND_REASONS.join(', ')}`);
-  const made: FakeObject = {
-    id: newId('re'),
-    object: 'refund',
+  const made = buildRefund({
     amount,
-    balance_transaction: newId('txn'),
     charge: charge.id,
-    created: ctx.now,
-    currency: charge.currency,
-    destination_details: { type: 'card', card: { type: 'refund' } },
-    metadata: metadataParam(params),
-    payment_intent: charge.payment_intent,
-    reason: reason ?? null,
-    receipt_number: null,
-    source_transfer_reversal: null,
-    status: 'succeeded',
-    transfer_reversal: null,
-  };
+    paymentIntent: charge.payment_intent as string | null,
+    extra: {
+      balance_transaction: newId('txn'),
+      created: ctx.now,
+      currency: charge.currency,
+      destination_details: { type: 'card', card: { type: 'refund' } },
+      metadata: metadataParam(params),
+      reason: reason ?? null,
+      receipt_number: null,
+      source_transfer_reversal: null,
+      transfer_reversal: null,
+    },
+  }) as FakeObject;
   ctx.store.put(made);
   const before = { amount_refunded: charge.amount_refunded, refunded: charge.refunded };
   charge.amount_refunded = Number(charge.amount_refunded) + amount;
@@ -189,27 +190,23 @@ export function refund(ctx: BillingCtx, params: Params): FakeObject {
  */
 export function openDispute(ctx: BillingCtx, charge: FakeObject, reason = 'fraudulent'): FakeObject {
   if (charge.disputed === true) throw invalid('charge', `Charge ${charge.id} is already disputed.`);
-  const dispute: FakeObject = {
+  const dispute = buildDispute({
     id: newId('du'),
-    object: 'dispute',
     amount: Number(charge.amount) - Number(charge.amount_refunded),
-    balance_transactions: [],
     charge: charge.id,
-    created: ctx.now,
-    currency: charge.currency,
-    evidence_details: {
-      due_by: ctx.now + DISPUTE_RESPONSE_SECONDS,
-      has_evidence: false,
-      past_due: false,
-      submission_count: 0,
-    },
-    is_charge_refundable: false,
-    livemode: false,
-    metadata: {},
-    payment_intent: charge.payment_intent ?? null,
+    paymentIntent: (charge.payment_intent as string | null) ?? null,
     reason,
-    status: 'needs_response',
-  };
+    extra: {
+      created: ctx.now,
+      currency: charge.currency,
+      evidence_details: {
+        due_by: ctx.now + DISPUTE_RESPONSE_SECONDS,
+        has_evidence: false,
+        past_due: false,
+        submission_count: 0,
+      },
+    },
+  }) as FakeObject;
   ctx.store.put(dispute);
   charge.disputed = true;
   ctx.emit('charge.dispute.created', dispute);
