@@ -45,7 +45,12 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     ).then((d) => d.canAccess.allowed as boolean);
 
   /** Starts a checkout through Gatehouse and pays it on the fake's page, as a buyer would. */
-  async function buy(member: string, priceId: string, promotionCode?: string): Promise<string> {
+  async function buy(
+    member: string,
+    priceId: string,
+    promotionCode?: string,
+    method?: 'sepa_debit',
+  ): Promise<string> {
     const d = await gql(`mutation($input: StartCheckoutInput!) { startCheckout(input: $input) { id url } }`, {
       input: { communityId: c, priceId, memberId: member, email: `${member}@example.com`, ...urls },
     });
@@ -58,6 +63,7 @@ describe('buying on the fake Stripe’s Checkout page', () => {
       body: new URLSearchParams({
         email: `${member}@example.com`,
         ...(promotionCode && { promotion_code: promotionCode }),
+        ...(method && { method }),
       }),
       redirect: 'manual',
     });
@@ -218,6 +224,34 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     expect(await allowed('ivy', { kind: 'GROUP', id: group })).toBe(true);
     expect((await groupHistory('ivy')).map((h) => h.change)).toEqual(['GRANTED']);
   }, 60_000);
+
+  it('buyers pay by SEPA debit: the group comes once the bank confirms, and not when it refuses', async () => {
+    const workshopGroup = { kind: 'GROUP', id: group };
+    const sessions = { kai: await buy('kai', workshop, undefined, 'sepa_debit'), lea: '' };
+    sessions.lea = await buy('lea', workshop, undefined, 'sepa_debit');
+    /** A card purchase after everything so far: once it grants, what came before is projected. */
+    const caughtUp = async (member: string) => {
+      await buy(member, workshop);
+      await eventually(async () => ((await allowed(member, workshopGroup)) ? true : undefined));
+    };
+    await caughtUp('max');
+    expect(await allowed('kai', workshopGroup)).toBe(false);
+    expect(await allowed('lea', workshopGroup)).toBe(false);
+
+    const intentOf = async (session: string) =>
+      (await stripe.checkout.sessions.retrieve(session, {}, { stripeAccount: account }))
+        .payment_intent as string;
+    gh.fake.settlePayment(await intentOf(sessions.kai), 'succeeded');
+    gh.fake.settlePayment(await intentOf(sessions.lea), 'failed');
+    await gh.fake.settled();
+    await eventually(async () => ((await allowed('kai', workshopGroup)) ? true : undefined));
+    await caughtUp('ned');
+    expect(await allowed('lea', workshopGroup)).toBe(false);
+    expect((await groupHistory('kai')).map((h) => [h.change, h.by])).toEqual([
+      ['GRANTED', 'checkout.session.async_payment_succeeded'],
+    ]);
+    expect(await groupHistory('lea')).toEqual([]);
+  }, 90_000);
 
   it('the buyer’s bank disputes a purchase: access is suspended, back when the dispute is won, revoked when it is lost', async () => {
     await buy('cyd', workshop);

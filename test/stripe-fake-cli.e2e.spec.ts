@@ -82,6 +82,20 @@ describe('gatehouse stripe fake', () => {
       });
       const [charge] = (await stripe.charges.list({ payment_intent: pi })).data;
       expect(charge).toMatchObject({ amount_refunded: 500, disputed: true });
+      // The printed way to settle a debit answers at its address (a card payment has nothing to settle).
+      const settle = /curl -X POST (\S+\/fake\/payments)\/pi_…\/settle -d outcome=succeeded/.exec(
+        fake.stdout(),
+      )?.[1];
+      expect(settle).toBe(`${url}/fake/payments`);
+      const settled = await fetch(`${settle}/${pi}/settle`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'outcome=succeeded',
+      });
+      expect(settled.status).toBe(400);
+      expect(((await settled.json()) as { error: { message: string } }).error.message).toMatch(
+        /not processing/,
+      );
     } finally {
       fake.kill('SIGINT');
     }

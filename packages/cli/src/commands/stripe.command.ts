@@ -245,6 +245,8 @@ export async function fakeCommand(opts: FakeOptions): Promise<number> {
       'Dispute a card payment as the buyer’s bank would, then decide it (refunds go through the API):',
       `  curl -X POST ${fake.url}/fake/disputes -d charge=ch_…`,
       `  curl -X POST ${fake.url}/fake/disputes/du_…/close -d status=won`,
+      'Settle a SEPA debit paid on its Checkout page (it stays processing until then):',
+      `  curl -X POST ${fake.url}/fake/payments/pi_…/settle -d outcome=succeeded`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),

@@ -21,7 +21,7 @@ describe('fake Stripe payments, refunds and disputes', () => {
   afterEach(() => fake.close());
 
   /** A paid one-time purchase of 2,500 (less `coupon`'s percent), as a buyer pays on the page. */
-  async function purchase(percentOff?: number) {
+  async function purchase(percentOff?: number, method?: 'card' | 'sepa_debit') {
     const product = await stripe.products.create({ name: 'Workshop' }, opts);
     const price = await stripe.prices.create(
       { product: product.id, unit_amount: 2500, currency: 'eur' },
@@ -39,7 +39,7 @@ describe('fake Stripe payments, refunds and disputes', () => {
       },
       opts,
     );
-    fake.completeCheckout(session.id, { email: 'ada@example.com' });
+    fake.completeCheckout(session.id, { email: 'ada@example.com', ...(method && { method }) });
     return stripe.checkout.sessions.retrieve(session.id, {}, opts);
   }
 
@@ -201,6 +201,112 @@ describe('fake Stripe payments, refunds and disputes', () => {
     expect((await stripe.disputes.list({ payment_intent: pi }, opts)).data.map((d) => d.id)).toEqual([
       opened.id,
     ]);
+  });
+
+  it('a SEPA debit completes the session unpaid; the bank’s success pays it, with async_payment_succeeded', async () => {
+    const session = await purchase(undefined, 'sepa_debit');
+    expect(session).toMatchObject({ status: 'complete', payment_status: 'unpaid' });
+    const pi = session.payment_intent as string;
+    const intent = await stripe.paymentIntents.retrieve(pi, {}, opts);
+    expect(intent.status).toBe('processing');
+    const charge = await stripe.charges.retrieve(intent.latest_charge as string, {}, opts);
+    expect(charge).toMatchObject({
+      status: 'pending',
+      paid: false,
+      payment_method_details: { type: 'sepa_debit' },
+    });
+    // Nothing is paid yet: nothing to refund or dispute.
+    await expect(stripe.refunds.create({ payment_intent: pi }, opts)).rejects.toMatchObject({
+      code: 'charge_not_refundable',
+    });
+    expect(() => fake.dispute(pi)).toThrow(/nothing was paid/);
+    const before = (await eventsOf()).length;
+
+    fake.settlePayment(pi, 'succeeded');
+    expect((await eventsOf()).slice(before).map((e) => e.type)).toEqual([
+      'charge.succeeded',
+      'payment_intent.succeeded',
+      'checkout.session.async_payment_succeeded',
+    ]);
+    expect((await stripe.checkout.sessions.retrieve(session.id, {}, opts)).payment_status).toBe('paid');
+    expect(await stripe.charges.retrieve(charge.id, {}, opts)).toMatchObject({
+      status: 'succeeded',
+      paid: true,
+    });
+    expect(() => fake.settlePayment(pi, 'failed')).toThrow(/not processing/);
+  });
+
+  it('a SEPA debit the bank refuses fails the payment, with async_payment_failed; the session stays unpaid', async () => {
+    const session = await purchase(undefined, 'sepa_debit');
+    const pi = session.payment_intent as string;
+    const before = (await eventsOf()).length;
+    fake.settlePayment(pi, 'failed');
+    const events = (await eventsOf()).slice(before);
+    expect(events.map((e) => e.type)).toEqual([
+      'charge.failed',
+      'payment_intent.payment_failed',
+      'checkout.session.async_payment_failed',
+    ]);
+    expect(events[0].data.object).toMatchObject({ status: 'failed', failure_code: 'insufficient_funds' });
+    expect(events[1].data.object).toMatchObject({
+      status: 'requires_payment_method',
+      last_payment_error: { code: 'insufficient_funds' },
+    });
+    expect((await stripe.checkout.sessions.retrieve(session.id, {}, opts)).payment_status).toBe('unpaid');
+  });
+
+  it('offers a SEPA debit for one-time payments in euros only, and settles over HTTP', async () => {
+    const product = await stripe.products.create({ name: 'Gold' }, opts);
+    const monthly = await stripe.prices.create(
+      { product: product.id, unit_amount: 900, currency: 'eur', recurring: { interval: 'month' } },
+      opts,
+    );
+    const dollars = await stripe.prices.create(
+      { product: product.id, unit_amount: 900, currency: 'usd' },
+      opts,
+    );
+    const open = (mode: 'payment' | 'subscription', price: string) =>
+      stripe.checkout.sessions.create(
+        { mode, line_items: [{ price, quantity: 1 }], success_url: 'https://example.com/thanks' },
+        opts,
+      );
+    for (const session of [await open('subscription', monthly.id), await open('payment', dollars.id)]) {
+      expect(await (await fetch(session.url!)).text()).not.toContain('SEPA');
+      expect(() => fake.completeCheckout(session.id, { method: 'sepa_debit' })).toThrow(/euros only/);
+    }
+
+    const session = await purchase(undefined);
+    const post = (path: string, body: Record<string, string>) =>
+      fetch(`${fake.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(body),
+        redirect: 'manual',
+      });
+    // Paid by card: already settled.
+    expect(
+      (await post(`/fake/payments/${String(session.payment_intent)}/settle`, { outcome: 'succeeded' }))
+        .status,
+    ).toBe(400);
+    expect((await post('/fake/payments/pi_unknown/settle', { outcome: 'succeeded' })).status).toBe(404);
+
+    const product2 = await stripe.products.create({ name: 'Course' }, opts);
+    const once = await stripe.prices.create(
+      { product: product2.id, unit_amount: 4000, currency: 'eur' },
+      opts,
+    );
+    const debit = await open('payment', once.id);
+    const page = await (await fetch(debit.url!)).text();
+    expect(page).toContain('name="method" value="sepa_debit"');
+    const paid = await post(`/checkout/${debit.id}/complete`, {
+      email: 'bea@example.com',
+      method: 'sepa_debit',
+    });
+    expect(paid.status).toBe(303);
+    const pi = (await stripe.checkout.sessions.retrieve(debit.id, {}, opts)).payment_intent as string;
+    expect((await post(`/fake/payments/${pi}/settle`, { outcome: 'maybe' })).status).toBe(400);
+    const settled = await post(`/fake/payments/${pi}/settle`, { outcome: 'succeeded' });
+    expect(await settled.json()).toMatchObject({ id: pi, status: 'succeeded', amount_received: 4000 });
   });
 
   it('opens and decides disputes over HTTP, as `gatehouse stripe fake` users do with curl', async () => {

@@ -25,14 +25,29 @@ function paymentError(message: string, code: string, param?: string): FakeStripe
   return new FakeStripeError(400, 'invalid_request_error', message, param, code);
 }
 
+export type PaymentMethod = 'card' | 'sepa_debit';
+
+const METHOD_DETAILS: Record<PaymentMethod, Record<string, unknown>> = {
+  card: {
+    type: 'card',
+    card: { brand: 'visa', country: 'US', exp_month: 12, exp_year: 2034, funding: 'credit', last4: '4242' },
+  },
+  sepa_debit: {
+    type: 'sepa_debit',
+    sepa_debit: { bank_code: '37040044', branch_code: null, country: 'DE', last4: '3000' },
+  },
+};
+
 /**
- * A succeeded card payment: its PaymentIntent and Charge, with `payment_intent.created`,
- * `charge.succeeded` and `payment_intent.succeeded`. Returns the PaymentIntent.
+ * A payment: its PaymentIntent and Charge. By card it succeeds at once (`payment_intent.created`,
+ * `charge.succeeded`, `payment_intent.succeeded`); a SEPA debit is left `processing`, its charge
+ * `pending` (`payment_intent.processing`, `charge.pending`) until `settle`. Returns the PaymentIntent.
  */
-export function pay(ctx: BillingCtx, p: Payment): FakeObject {
+export function pay(ctx: BillingCtx, p: Payment, method: PaymentMethod = 'card'): FakeObject {
   const piId = newId('pi');
   const chargeId = newId('ch');
   const paymentMethod = newId('pm');
+  const delayed = method !== 'card';
   const intent: FakeObject = {
     id: piId,
     object: 'payment_intent',
@@ -48,11 +63,12 @@ export function pay(ctx: BillingCtx, p: Payment): FakeObject {
     currency: p.currency,
     customer: p.customer,
     description: p.description,
+    last_payment_error: null,
     latest_charge: null,
     livemode: false,
     metadata: p.metadata,
     payment_method: null,
-    payment_method_types: ['card'],
+    payment_method_types: ['card', 'sepa_debit'],
     status: 'requires_payment_method',
   };
   ctx.store.put(intent);
@@ -77,33 +93,64 @@ export function pay(ctx: BillingCtx, p: Payment): FakeObject {
           seller_message: 'Payment complete.',
           type: 'authorized',
         },
+        paid: !delayed,
         payment_method: paymentMethod,
-        payment_method_details: {
-          type: 'card',
-          card: {
-            brand: 'visa',
-            country: 'US',
-            exp_month: 12,
-            exp_year: 2034,
-            funding: 'credit',
-            last4: '4242',
-          },
-        },
+        payment_method_details: METHOD_DETAILS[method],
         receipt_email: p.email,
+        status: delayed ? 'pending' : 'succeeded',
       },
     },
     BASIL_API,
   ) as FakeObject;
   ctx.store.put(charge);
+  Object.assign(intent, { latest_charge: chargeId, payment_method: paymentMethod });
+  if (delayed) {
+    intent.status = 'processing';
+    ctx.emit('payment_intent.processing', intent);
+    ctx.emit('charge.pending', charge);
+    return intent;
+  }
   ctx.emit('charge.succeeded', charge);
-  Object.assign(intent, {
-    amount_received: p.amount,
-    latest_charge: chargeId,
-    payment_method: paymentMethod,
-    status: 'succeeded',
-  });
+  Object.assign(intent, { amount_received: p.amount, status: 'succeeded' });
   ctx.emit('payment_intent.succeeded', intent);
   return intent;
+}
+
+/**
+ * The bank's answer to a debit left `processing`: it succeeds (`charge.succeeded`,
+ * `payment_intent.succeeded`) or fails (`charge.failed`, `payment_intent.payment_failed`, the
+ * intent back to `requires_payment_method`). Returns the charge.
+ */
+export function settle(ctx: BillingCtx, intent: FakeObject, outcome: 'succeeded' | 'failed'): FakeObject {
+  if (intent.status !== 'processing')
+    throw invalid('payment_intent', `This PaymentIntent is ${String(intent.status)}, not processing.`);
+  const charge = ctx.store.get('charge', String(intent.latest_charge));
+  if (outcome === 'succeeded') {
+    Object.assign(charge, { paid: true, status: 'succeeded' });
+    ctx.emit('charge.succeeded', charge);
+    Object.assign(intent, { amount_received: intent.amount, status: 'succeeded' });
+    ctx.emit('payment_intent.succeeded', intent);
+    return charge;
+  }
+  const failure = { code: 'insufficient_funds', message: 'The account has insufficient funds.' };
+  Object.assign(charge, {
+    failure_code: failure.code,
+    failure_message: failure.message,
+    outcome: {
+      ...(charge.outcome as object),
+      network_status: 'declined_by_network',
+      type: 'issuer_declined',
+    },
+    status: 'failed',
+  });
+  ctx.emit('charge.failed', charge);
+  Object.assign(intent, {
+    last_payment_error: { ...failure, payment_method: { id: intent.payment_method, type: 'sepa_debit' } },
+    payment_method: null,
+    status: 'requires_payment_method',
+  });
+  ctx.emit('payment_intent.payment_failed', intent);
+  return charge;
 }
 
 /** The charge a request names by `charge` or `payment_intent` (its latest charge). */
@@ -143,6 +190,12 @@ export function refund(ctx: BillingCtx, params: Params): FakeObject {
     throw paymentError(
       `Charge ${charge.id} has been charged back; cannot issue a refund.`,
       'charge_disputed',
+      'charge',
+    );
+  if (charge.status !== 'succeeded')
+    throw paymentError(
+      `Charge ${charge.id} is ${String(charge.status)}: only a succeeded charge can be refunded.`,
+      'charge_not_refundable',
       'charge',
     );
   const left = Number(charge.amount_captured) - Number(charge.amount_refunded);
@@ -190,6 +243,8 @@ export function refund(ctx: BillingCtx, params: Params): FakeObject {
  */
 export function openDispute(ctx: BillingCtx, charge: FakeObject, reason = 'fraudulent'): FakeObject {
   if (charge.disputed === true) throw invalid('charge', `Charge ${charge.id} is already disputed.`);
+  if (charge.status !== 'succeeded')
+    throw invalid('charge', `Charge ${charge.id} is ${String(charge.status)}: nothing was paid to dispute.`);
   const dispute = buildDispute({
     id: newId('du'),
     amount: Number(charge.amount) - Number(charge.amount_refunded),

@@ -44,7 +44,7 @@ import {
   type FakeDelivery,
   type FakeWebhookTarget,
 } from './fake-stripe-webhooks';
-import { closeDispute, openDispute, pay, refund } from './fake-stripe-payments';
+import { closeDispute, openDispute, pay, refund, settle, type PaymentMethod } from './fake-stripe-payments';
 
 export { FAKE_RETRY_DELAYS_SECONDS, type FakeDelivery, type FakeWebhookTarget } from './fake-stripe-webhooks';
 
@@ -81,6 +81,11 @@ export type CheckoutPayment = {
   email?: string;
   /** A customer-facing code (`LAUNCH-10`), when the session allows promotion codes. */
   promotionCode?: string;
+  /**
+   * `card` (the default) is paid at once; `sepa_debit` (payment mode, in euros) completes the
+   * session unpaid, its payment `processing` until `settlePayment`.
+   */
+  method?: PaymentMethod;
 };
 
 export type FakeStripe = {
@@ -108,6 +113,14 @@ export type FakeStripe = {
    * `POST /fake/advance` with `days` or `seconds`.
    */
   advance(seconds: number): { now: number; events: number };
+  /**
+   * The bank settles a debit left `processing` (a SEPA payment on the Checkout page): `succeeded`
+   * (`charge.succeeded`, `payment_intent.succeeded`, `checkout.session.async_payment_succeeded`,
+   * the session now `paid`) or `failed` (`charge.failed`, `payment_intent.payment_failed`,
+   * `checkout.session.async_payment_failed`). Also `POST /fake/payments/pi_…/settle` with
+   * `outcome`. Returns the payment intent.
+   */
+  settlePayment(paymentIntentId: string, outcome: 'succeeded' | 'failed'): FakeObject;
   /**
    * The buyer's bank disputes a payment (named by its charge or payment intent): the dispute and
    * `charge.dispute.created`, which no API call makes happen. Also `POST /fake/disputes` with `charge`
@@ -484,6 +497,9 @@ function completeSession(ctx: Ctx, session: FakeObject, payment: CheckoutPayment
   if (session.status !== 'open')
     throw invalid('checkout_session', `This Checkout session is ${String(session.status)}.`);
   const mode = String(session.mode);
+  const method = payment.method ?? 'card';
+  if (method !== 'card' && (mode !== 'payment' || session.currency !== 'eur'))
+    throw invalid('payment_method', `${method} is offered for one-time payments in euros only.`);
   const buyerEmail = email ?? (session.customer_email as string | null) ?? null;
   let customer = (session.customer as string | null) ?? null;
   if (!customer && (mode !== 'payment' || session.customer_creation === 'always')) {
@@ -529,22 +545,29 @@ function completeSession(ctx: Ctx, session: FakeObject, payment: CheckoutPayment
   const intentData = (session.payment_intent_data ?? {}) as Params;
   const intent =
     due > 0
-      ? pay(billingOf(ctx), {
-          amount: due,
-          currency: String(session.currency),
-          customer,
-          email: buyerEmail,
-          metadata: metadataParam(intentData),
-          description: strParam(intentData, 'description') ?? null,
-        })
+      ? pay(
+          billingOf(ctx),
+          {
+            amount: due,
+            currency: String(session.currency),
+            customer,
+            email: buyerEmail,
+            metadata: metadataParam(intentData),
+            description: strParam(intentData, 'description') ?? null,
+          },
+          method,
+        )
       : null;
   Object.assign(session, {
     status: 'complete',
-    // Nothing is due today in setup mode, when a trial starts, or when a coupon takes it all off.
+    // Nothing is due today in setup mode, when a trial starts, or when a coupon takes it all off;
+    // a debit is paid once the bank says so.
     payment_status:
       mode === 'setup' || subscription?.status === 'trialing' || (mode === 'payment' && due === 0)
         ? 'no_payment_required'
-        : 'paid',
+        : intent?.status === 'processing'
+          ? 'unpaid'
+          : 'paid',
     customer,
     customer_details: { email: buyerEmail, name: null, phone: null, address: null, tax_exempt: 'none' },
     subscription: subscription?.id ?? null,
@@ -682,9 +705,13 @@ function checkoutPage(session: FakeObject): string {
   // As Stripe's page does, a trial is started rather than paid for.
   const trialDays = trialDaysOf(session);
   const trial = trialDays ? `<p>${trialDays}-day free trial: nothing is paid today.</p>` : '';
+  const debit =
+    session.mode === 'payment' && session.currency === 'eur'
+      ? ` <button type="submit" name="method" value="sepa_debit">Pay by SEPA Direct Debit</button>`
+      : '';
   const action =
     session.status === 'open'
-      ? `<form method="post" action="/checkout/${id}/complete">${email}${promotion}${trial}<p><button type="submit">${trialDays ? 'Start trial' : `Pay ${total}`}</button></p></form>` +
+      ? `<form method="post" action="/checkout/${id}/complete">${email}${promotion}${trial}<p><button type="submit">${trialDays ? 'Start trial' : `Pay ${total}`}</button>${debit}</p></form>` +
         (session.cancel_url ? `<p><a href="${escapeHtml(String(session.cancel_url))}">Cancel</a></p>` : '')
       : `<p>This session is ${escapeHtml(String(session.status))}.</p>`;
   return `<!doctype html><meta charset="utf-8"><title>Fake Stripe Checkout</title><h1>Fake Stripe Checkout</h1><p>Session <code>${id}</code> (${escapeHtml(String(session.mode))}), total ${total}.</p>${action}<p>This page stands in for Stripe Checkout in tests and demos.</p>`;
@@ -1612,6 +1639,22 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     record(ctx, { id: null, idempotency_key: null });
     return dispute;
   };
+  const settlePayment = (id: string, outcome: string): FakeObject => {
+    if (outcome !== 'succeeded' && outcome !== 'failed')
+      throw invalid('outcome', 'A payment settles as succeeded or failed.');
+    const found = findAnywhere(id, 'payment_intent');
+    if (!found) throw missing('payment_intent', id);
+    const ctx = newCtx(found.account, {});
+    const billing = billingOf(ctx);
+    settle(billing, found.object, outcome);
+    const session = ctx.store.all('checkout.session').find((x) => x.payment_intent === id);
+    if (session) {
+      if (outcome === 'succeeded') session.payment_status = 'paid';
+      emitEvent(ctx, `checkout.session.async_payment_${outcome}`, withoutLineItems(session));
+    }
+    record(ctx, { id: null, idempotency_key: null });
+    return found.object;
+  };
   const decide = (id: string, status: string): FakeObject => {
     if (status !== 'won' && status !== 'lost') throw invalid('status', 'A dispute closes as won or lost.');
     const found = findAnywhere(id, 'dispute');
@@ -1664,6 +1707,10 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       return disputeOf(id, strParam(body, 'reason'));
     });
   });
+  app.post('/fake/payments/:id/settle', (req, res) => {
+    const body = (req.body ?? {}) as Params;
+    fakeCall(res, () => settlePayment(String(req.params.id), strParam(body, 'outcome') ?? ''));
+  });
   app.post('/fake/disputes/:id/close', (req, res) => {
     const body = (req.body ?? {}) as Params;
     fakeCall(res, () => decide(String(req.params.id), strParam(body, 'status') ?? ''));
@@ -1690,9 +1737,11 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     };
     let session: FakeObject;
     try {
+      const method = field('method');
       session = complete(found.session.id, {
         email: field('email'),
         promotionCode: field('promotion_code'),
+        ...(method && { method: method as PaymentMethod }),
       });
     } catch (err) {
       sendErrorPage(res, err);
@@ -1823,6 +1872,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       storeFor(event.account).put(structuredClone(event) as unknown as FakeObject);
       if (opts.deliverySuccess === false) markFailed(event.account ?? null, event.id);
     },
+    settlePayment: (id, outcome) => structuredClone(settlePayment(id, outcome)),
     dispute: (id, opts = {}) => structuredClone(disputeOf(id, opts.reason)),
     closeDispute: (id, status) => structuredClone(decide(id, status)),
     completeCheckout(sessionId, payment = {}) {
