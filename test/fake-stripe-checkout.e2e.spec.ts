@@ -562,4 +562,59 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     );
     expect(access.canAccess).toEqual({ allowed: true, validUntil: null });
   }, 60_000);
+
+  it('a renewal the card declines: access through the grace period, suspended after it, back once a retry is paid, revoked when retries run out', async () => {
+    await buy('pia', monthly);
+    await buy('rex', monthly);
+    const subs = (await stripe.subscriptions.list({ limit: 100 }, { stripeAccount: account })).data;
+    const subOf = (m: string) => subs.find((x) => x.metadata.gatehouse_member_id === m)!;
+    for (const m of ['pia', 'rex']) gh.fake.setCardDeclines(subOf(m).customer as string);
+    const renewal = subOf('pia').items.data[0].current_period_end;
+    const iso = (t: number) => new Date(t * 1000).toISOString();
+    const asOf = (m: string, t: number) =>
+      gql(
+        `query($c: ID!, $m: ID!, $at: DateTime, $r: ResourceInput!) {
+          membership(communityId: $c, memberId: $m, asOf: $at) { status }
+          canAccess(communityId: $c, memberId: $m, resource: $r, at: $at) { allowed } }`,
+        { c, m, at: iso(t), r: { kind: 'GROUP', id: group } },
+      ).then((d) => ({ status: d.membership.status as string, allowed: d.canAccess.allowed as boolean }));
+    /** Moves the fake's time to `t` and waits for what it sent to be projected, as seen at `t`. */
+    const until = async (t: number, member: string, status: string) => {
+      gh.fake.advance(t - gh.fake.now());
+      await gh.fake.settled();
+      return eventually(async () => {
+        const seen = await asOf(member, t);
+        return seen.status === status ? seen : undefined;
+      });
+    };
+
+    // Declined at the renewal: past due, and the community's 3 days of grace keep the group open.
+    expect(await until(renewal + 3600, 'pia', 'PAST_DUE')).toEqual({ status: 'PAST_DUE', allowed: true });
+    expect(await asOf('rex', renewal + 3600)).toEqual({ status: 'PAST_DUE', allowed: true });
+    // Declined again three days on: the grace is over, access is suspended.
+    expect(await until(renewal + 3 * 86_400 + 3600, 'pia', 'PAST_DUE')).toEqual({
+      status: 'PAST_DUE',
+      allowed: false,
+    });
+    // pia's card works again: the next retry pays the invoice and the group is back.
+    gh.fake.setCardDeclines(subOf('pia').customer as string, false);
+    expect(await until(renewal + 8 * 86_400 + 3600, 'pia', 'ACTIVE')).toEqual({
+      status: 'ACTIVE',
+      allowed: true,
+    });
+    expect(await asOf('rex', renewal + 8 * 86_400 + 3600)).toEqual({ status: 'PAST_DUE', allowed: false });
+    expect((await groupHistory('pia')).map((h) => [h.change, h.by]).at(-1)).toEqual([
+      'RESTORED',
+      'customer.subscription.updated',
+    ]);
+    // rex's is declined at every retry: Stripe cancels the subscription, and the suspension is final.
+    expect(await until(renewal + 15 * 86_400 + 3600, 'rex', 'CANCELED')).toEqual({
+      status: 'CANCELED',
+      allowed: false,
+    });
+    expect((await groupHistory('rex')).map((h) => [h.change, h.by]).at(-1)).toEqual([
+      'REVOKED',
+      'customer.subscription.deleted',
+    ]);
+  }, 90_000);
 });

@@ -21,6 +21,7 @@ export {
   stripeConfigForApiBase,
   FAKE_STRIPE_API_VERSION,
   FAKE_RETRY_DELAYS_SECONDS,
+  FAKE_PAYMENT_RETRY_DAYS,
   type CheckoutPayment,
   type FakeDelivery,
   type FakeStripe,

@@ -245,6 +245,8 @@ export async function fakeCommand(opts: FakeOptions): Promise<number> {
       'Dispute a card payment as the buyer’s bank would, then decide it (refunds go through the API):',
       `  curl -X POST ${fake.url}/fake/disputes -d charge=ch_…`,
       `  curl -X POST ${fake.url}/fake/disputes/du_…/close -d status=won`,
+      'Decline a customer’s card from now on (renewals fail and are retried; declines=false to accept it again):',
+      `  curl -X POST ${fake.url}/fake/customers/cus_…/card_declines -d declines=true`,
       'Settle a SEPA debit paid on its Checkout page (it stays processing until then):',
       `  curl -X POST ${fake.url}/fake/payments/pi_…/settle -d outcome=succeeded`,
       'Press Ctrl-C to stop.',

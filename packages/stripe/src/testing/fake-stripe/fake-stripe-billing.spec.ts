@@ -103,6 +103,108 @@ describe('fake Stripe billing', () => {
     expect((await stripe.subscriptions.retrieve(sub.id)).status).toBe('active');
   });
 
+  it('a declined renewal leaves the subscription past due; a retry once the card is accepted pays it', async () => {
+    const { sub, customer } = await subscribe('month');
+    fake.setCardDeclines(customer.id);
+    const renewal = Date.UTC(2026, 1, 1) / 1000;
+    fake.advance(renewal - NOW + 3600);
+    expect(await typesSince(renewal)).toEqual([
+      'customer.subscription.updated',
+      'invoice.created',
+      'invoice.finalized',
+      'payment_intent.created',
+      'charge.failed',
+      'payment_intent.payment_failed',
+      'invoice.payment_failed',
+      'customer.subscription.updated',
+    ]);
+    const open = (await stripe.invoices.list({ subscription: sub.id })).data[0];
+    expect(open).toMatchObject({
+      status: 'open',
+      amount_due: 2400,
+      amount_paid: 0,
+      amount_remaining: 2400,
+      attempt_count: 1,
+      next_payment_attempt: renewal + 3 * DAY,
+    });
+    expect((await stripe.subscriptions.retrieve(sub.id)).status).toBe('past_due');
+    const [payment] = (await stripe.invoicePayments.list({ invoice: open.id })).data;
+    expect(payment).toMatchObject({ status: 'open', amount_paid: null });
+    const intent = await stripe.paymentIntents.retrieve(payment.payment.payment_intent as string);
+    expect(intent).toMatchObject({
+      status: 'requires_payment_method',
+      last_payment_error: { code: 'card_declined', type: 'card_error' },
+    });
+
+    // The first retry, three days on, is declined too.
+    fake.advance(3 * DAY);
+    expect(await typesSince(renewal + 3 * DAY)).toEqual([
+      'charge.failed',
+      'payment_intent.payment_failed',
+      'invoice.payment_failed',
+    ]);
+    expect((await stripe.invoices.retrieve(open.id)).next_payment_attempt).toBe(renewal + 8 * DAY);
+
+    // The card is accepted again: the next retry pays the invoice and the subscription is active.
+    fake.setCardDeclines(customer.id, false);
+    fake.advance(5 * DAY);
+    expect(await typesSince(renewal + 8 * DAY)).toEqual([
+      'charge.succeeded',
+      'payment_intent.succeeded',
+      'invoice_payment.paid',
+      'invoice.paid',
+      'invoice.payment_succeeded',
+      'customer.subscription.updated',
+    ]);
+    expect(await stripe.invoices.retrieve(open.id)).toMatchObject({
+      status: 'paid',
+      amount_paid: 2400,
+      attempt_count: 3,
+      next_payment_attempt: null,
+    });
+    expect((await stripe.paymentIntents.retrieve(intent.id)).status).toBe('succeeded');
+    expect((await stripe.charges.list({ payment_intent: intent.id })).data.map((c) => c.status)).toEqual([
+      'succeeded',
+      'failed',
+      'failed',
+    ]);
+    expect((await stripe.subscriptions.retrieve(sub.id)).status).toBe('active');
+  });
+
+  it('cancels a subscription whose renewal is declined at every retry', async () => {
+    const { sub, customer } = await subscribe('month');
+    const post = (path: string, body: string) =>
+      fetch(`${fake.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      });
+    expect((await post('/fake/customers/cus_unknown/card_declines', 'declines=true')).status).toBe(404);
+    expect((await post(`/fake/customers/${customer.id}/card_declines`, 'declines=true')).status).toBe(200);
+    const renewal = Date.UTC(2026, 1, 1) / 1000;
+    fake.advance(renewal - NOW + 20 * DAY);
+    const failures = (await stripe.events.list({ type: 'invoice.payment_failed', limit: 10 })).data;
+    expect(failures.map((e) => e.created).reverse()).toEqual([
+      renewal,
+      renewal + 3 * DAY,
+      renewal + 8 * DAY,
+      renewal + 15 * DAY,
+    ]);
+    const [deleted] = (await stripe.events.list({ type: 'customer.subscription.deleted' })).data;
+    expect(deleted.created).toBe(renewal + 15 * DAY);
+    expect(deleted.data.object).toMatchObject({
+      id: sub.id,
+      status: 'canceled',
+      ended_at: renewal + 15 * DAY,
+      cancellation_details: { reason: 'payment_failed' },
+    });
+    expect((await stripe.invoices.list({ subscription: sub.id })).data[0]).toMatchObject({
+      status: 'open',
+      attempt_count: 4,
+      next_payment_attempt: null,
+    });
+  });
+
   it('gives a trial a $0 first invoice, then bills the first paid period when the trial ends', async () => {
     const { sub } = await subscribe('month', { trial_period_days: 14 });
     expect(sub.status).toBe('trialing');

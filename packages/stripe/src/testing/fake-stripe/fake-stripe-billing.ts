@@ -1,5 +1,5 @@
 import { buildInvoice, BASIL_API } from '../stripe-objects';
-import { pay } from './fake-stripe-payments';
+import { attempt, pay } from './fake-stripe-payments';
 import { newId, type FakeAccountStore, type FakeObject } from './fake-stripe-store';
 
 // What Stripe's billing does to a subscription as time passes, as far as a fake goes: an invoice
@@ -98,35 +98,61 @@ export function invoicePeriod(
   if (!trial) applyDiscounts(ctx.store, sub, invoice, start);
   ctx.store.put(invoice);
   sub.latest_invoice = invoice.id;
+  const due = Number(invoice.amount_due ?? 0);
+  // A renewal charged to a card that is declined (a first payment always goes through).
+  const declined =
+    due > 0 && reason === 'subscription_cycle' && ctx.store.declining.has(String(sub.customer));
+  if (declined)
+    Object.assign(invoice, {
+      amount_paid: 0,
+      amount_remaining: due,
+      next_payment_attempt: ctx.now + FAKE_PAYMENT_RETRY_DAYS[0] * DAY,
+      status: 'open',
+      status_transitions: { finalized_at: ctx.now, paid_at: null, voided_at: null },
+    });
   ctx.emit('invoice.created', invoice);
   ctx.emit('invoice.finalized', invoice);
-  const due = Number(invoice.amount_paid ?? 0);
-  if (due > 0) {
-    const intent = pay(ctx, {
+  if (due === 0) {
+    ctx.emit('invoice.paid', invoice);
+    ctx.emit('invoice.payment_succeeded', invoice);
+    return invoice;
+  }
+  const intent = pay(
+    ctx,
+    {
       amount: due,
       currency,
       customer: String(sub.customer),
       email: (customer?.email as string | null | undefined) ?? null,
       metadata: {},
       description: reason === 'subscription_create' ? 'Subscription creation' : 'Subscription update',
-    });
-    const payment: FakeObject = {
-      id: newId('inpay'),
-      object: 'invoice_payment',
-      amount_paid: due,
-      amount_requested: due,
-      created: ctx.now,
-      currency,
-      invoice: invoice.id,
-      is_default: true,
-      livemode: false,
-      payment: { type: 'payment_intent', payment_intent: intent.id },
-      status: 'paid',
-      status_transitions: { canceled_at: null, paid_at: ctx.now },
-    };
-    ctx.store.put(payment);
-    ctx.emit('invoice_payment.paid', payment);
+    },
+    'card',
+    declined,
+  );
+  const payment: FakeObject = {
+    id: newId('inpay'),
+    object: 'invoice_payment',
+    amount_paid: declined ? null : due,
+    amount_requested: due,
+    created: ctx.now,
+    currency,
+    invoice: invoice.id,
+    is_default: true,
+    livemode: false,
+    payment: { type: 'payment_intent', payment_intent: intent.id },
+    status: declined ? 'open' : 'paid',
+    status_transitions: { canceled_at: null, paid_at: declined ? null : ctx.now },
+  };
+  ctx.store.put(payment);
+  if (declined) {
+    ctx.emit('invoice.payment_failed', invoice);
+    const before = sub.status;
+    sub.status = 'past_due';
+    ctx.emit('customer.subscription.updated', sub, { status: before });
+    return invoice;
   }
+  ctx.emit('invoice_payment.paid', payment);
   ctx.emit('invoice.paid', invoice);
   ctx.emit('invoice.payment_succeeded', invoice);
   return invoice;
@@ -144,11 +170,34 @@ function scheduleOf(store: FakeAccountStore, sub: FakeObject): FakeObject | unde
   return schedule?.status === 'active' ? schedule : undefined;
 }
 
+/**
+ * Days between the attempts to charge a renewal that was declined (after the first, then each
+ * retry); when the last fails, the subscription is canceled. Stripe's Smart Retries pick their own
+ * moments (by default up to 8 tries within 2 weeks) and its settings say what happens after: the
+ * fake keeps to this fixed schedule and cancels.
+ */
+export const FAKE_PAYMENT_RETRY_DAYS = [3, 5, 7] as const;
+
+const DAY = 86_400;
+
+/** A past-due subscription's open invoice, when Stripe will try to charge it again. */
+function pendingRetry(store: FakeAccountStore, sub: FakeObject): { at: number; invoice: string } | null {
+  if (sub.status !== 'past_due') return null;
+  const invoice = store.find(String(sub.latest_invoice));
+  const at = invoice?.status === 'open' ? invoice.next_payment_attempt : null;
+  return typeof at === 'number' ? { at, invoice: invoice!.id } : null;
+}
+
+export type BillingMoment = { at: number; ends: boolean; retry?: string };
+
 /** When the subscription next needs billing, and what happens then; null when it has ended. */
-export function nextBillingMoment(
-  store: FakeAccountStore,
-  sub: FakeObject,
-): { at: number; ends: boolean } | null {
+export function nextBillingMoment(store: FakeAccountStore, sub: FakeObject): BillingMoment | null {
+  const due = periodMoment(store, sub);
+  const retry = pendingRetry(store, sub);
+  return retry && (!due || retry.at < due.at) ? { at: retry.at, ends: false, retry: retry.invoice } : due;
+}
+
+function periodMoment(store: FakeAccountStore, sub: FakeObject): BillingMoment | null {
   if (sub.status === 'canceled' || sub.status === 'incomplete_expired') return null;
   const items = itemsOf(sub);
   if (items.length === 0) return null;
@@ -201,7 +250,11 @@ function followSchedule(ctx: BillingCtx, sub: FakeObject, at: number): void {
  * (`customer.subscription.deleted`), or its next period starts (`customer.subscription.updated`,
  * a trial becoming active) and is invoiced.
  */
-export function billAt(ctx: BillingCtx, sub: FakeObject, moment: { at: number; ends: boolean }): void {
+export function billAt(ctx: BillingCtx, sub: FakeObject, moment: BillingMoment): void {
+  if (moment.retry) {
+    retryInvoice(ctx, sub, ctx.store.get('invoice', moment.retry));
+    return;
+  }
   const before = structuredClone(sub);
   if (moment.ends) {
     Object.assign(sub, {
@@ -224,6 +277,57 @@ export function billAt(ctx: BillingCtx, sub: FakeObject, moment: { at: number; e
     if (JSON.stringify(before[key]) !== JSON.stringify(sub[key])) previous[key] = before[key];
   ctx.emit('customer.subscription.updated', sub, previous);
   invoicePeriod(ctx, sub, 'subscription_cycle', start, end, false);
+}
+
+/**
+ * Stripe tries a declined renewal again: paid, the invoice is (`invoice_payment.paid`,
+ * `invoice.paid`) and the subscription is `active` again; declined, `invoice.payment_failed` with
+ * the next attempt, and after the last one the subscription is canceled
+ * (`customer.subscription.deleted`, `cancellation_details.reason: payment_failed`).
+ */
+function retryInvoice(ctx: BillingCtx, sub: FakeObject, invoice: FakeObject): void {
+  const payment = ctx.store
+    .all('invoice_payment')
+    .find((p) => p.invoice === invoice.id && p.status === 'open') as FakeObject;
+  const intent = ctx.store.get(
+    'payment_intent',
+    String((payment.payment as { payment_intent: string }).payment_intent),
+  );
+  const declined = ctx.store.declining.has(String(sub.customer));
+  invoice.attempt_count = Number(invoice.attempt_count) + 1;
+  attempt(ctx, intent, 'card', declined ? 'failed' : 'succeeded');
+  if (!declined) {
+    const due = Number(invoice.amount_due);
+    Object.assign(payment, {
+      amount_paid: due,
+      status: 'paid',
+      status_transitions: { canceled_at: null, paid_at: ctx.now },
+    });
+    ctx.emit('invoice_payment.paid', payment);
+    Object.assign(invoice, {
+      amount_paid: due,
+      amount_remaining: 0,
+      next_payment_attempt: null,
+      status: 'paid',
+      status_transitions: { ...(invoice.status_transitions as object), paid_at: ctx.now },
+    });
+    ctx.emit('invoice.paid', invoice);
+    ctx.emit('invoice.payment_succeeded', invoice);
+    sub.status = 'active';
+    ctx.emit('customer.subscription.updated', sub, { status: 'past_due' });
+    return;
+  }
+  const wait = FAKE_PAYMENT_RETRY_DAYS[Number(invoice.attempt_count) - 1];
+  invoice.next_payment_attempt = wait === undefined ? null : ctx.now + wait * DAY;
+  ctx.emit('invoice.payment_failed', invoice);
+  if (wait !== undefined) return;
+  Object.assign(sub, {
+    status: 'canceled',
+    canceled_at: ctx.now,
+    ended_at: ctx.now,
+    cancellation_details: { comment: null, feedback: null, reason: 'payment_failed' },
+  });
+  ctx.emit('customer.subscription.deleted', sub);
 }
 
 /** A coupon or promotion code as an API call or a Checkout session names it. */

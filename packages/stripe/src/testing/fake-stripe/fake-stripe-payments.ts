@@ -38,16 +38,28 @@ const METHOD_DETAILS: Record<PaymentMethod, Record<string, unknown>> = {
   },
 };
 
+type Failure = { code: string; decline_code?: string; message: string; type?: string };
+
+const DECLINED: Failure = {
+  code: 'card_declined',
+  decline_code: 'generic_decline',
+  message: 'Your card was declined.',
+  type: 'card_error',
+};
+const DEBIT_REFUSED: Failure = { code: 'insufficient_funds', message: 'The account has insufficient funds.' };
+
 /**
- * A payment: its PaymentIntent and Charge. By card it succeeds at once (`payment_intent.created`,
- * `charge.succeeded`, `payment_intent.succeeded`); a SEPA debit is left `processing`, its charge
- * `pending` (`payment_intent.processing`, `charge.pending`) until `settle`. Returns the PaymentIntent.
+ * A PaymentIntent for `p`, and a first attempt to charge it (`attempt`). By card it succeeds at
+ * once, or is declined when `declined`; a SEPA debit is left `processing`, its charge `pending`
+ * (`payment_intent.processing`, `charge.pending`) until `settle`. Returns the PaymentIntent.
  */
-export function pay(ctx: BillingCtx, p: Payment, method: PaymentMethod = 'card'): FakeObject {
+export function pay(
+  ctx: BillingCtx,
+  p: Payment,
+  method: PaymentMethod = 'card',
+  declined = false,
+): FakeObject {
   const piId = newId('pi');
-  const chargeId = newId('ch');
-  const paymentMethod = newId('pm');
-  const delayed = method !== 'card';
   const intent: FakeObject = {
     id: piId,
     object: 'payment_intent',
@@ -69,21 +81,39 @@ export function pay(ctx: BillingCtx, p: Payment, method: PaymentMethod = 'card')
     metadata: p.metadata,
     payment_method: null,
     payment_method_types: ['card', 'sepa_debit'],
+    receipt_email: p.email,
     status: 'requires_payment_method',
   };
   ctx.store.put(intent);
   ctx.emit('payment_intent.created', intent);
+  attempt(ctx, intent, method, method === 'card' ? (declined ? 'failed' : 'succeeded') : 'pending');
+  return intent;
+}
+
+/**
+ * One charge of the intent: `succeeded` (`charge.succeeded`, `payment_intent.succeeded`), `failed`
+ * (`charge.failed`, `payment_intent.payment_failed`, the intent back to `requires_payment_method`
+ * with its `last_payment_error`, as when Stripe's retry of an invoice is declined again), or
+ * `pending` (a debit: `payment_intent.processing`, `charge.pending`). Returns the charge.
+ */
+export function attempt(
+  ctx: BillingCtx,
+  intent: FakeObject,
+  method: PaymentMethod,
+  outcome: 'succeeded' | 'failed' | 'pending',
+): FakeObject {
+  const email = (intent.receipt_email as string | null | undefined) ?? null;
+  const paymentMethod = newId('pm');
   const charge = buildCharge(
     {
-      id: chargeId,
-      amount: p.amount,
-      currency: p.currency,
-      customer: p.customer,
-      paymentIntent: piId,
+      amount: Number(intent.amount),
+      currency: String(intent.currency),
+      customer: intent.customer as string | null,
+      paymentIntent: intent.id,
       extra: {
-        billing_details: { address: null, email: p.email, name: null, phone: null },
+        billing_details: { address: null, email, name: null, phone: null },
         created: ctx.now,
-        description: p.description,
+        description: intent.description ?? null,
         failure_code: null,
         failure_message: null,
         outcome: {
@@ -93,27 +123,67 @@ export function pay(ctx: BillingCtx, p: Payment, method: PaymentMethod = 'card')
           seller_message: 'Payment complete.',
           type: 'authorized',
         },
-        paid: !delayed,
+        paid: outcome === 'succeeded',
         payment_method: paymentMethod,
         payment_method_details: METHOD_DETAILS[method],
-        receipt_email: p.email,
-        status: delayed ? 'pending' : 'succeeded',
+        receipt_email: email,
+        status: outcome,
       },
     },
     BASIL_API,
   ) as FakeObject;
   ctx.store.put(charge);
-  Object.assign(intent, { latest_charge: chargeId, payment_method: paymentMethod });
-  if (delayed) {
+  Object.assign(intent, { latest_charge: charge.id, payment_method: paymentMethod });
+  if (outcome === 'pending') {
     intent.status = 'processing';
     ctx.emit('payment_intent.processing', intent);
     ctx.emit('charge.pending', charge);
-    return intent;
+  } else {
+    finish(ctx, intent, charge, outcome);
   }
-  ctx.emit('charge.succeeded', charge);
-  Object.assign(intent, { amount_received: p.amount, status: 'succeeded' });
-  ctx.emit('payment_intent.succeeded', intent);
-  return intent;
+  return charge;
+}
+
+/** A charge's answer, and the intent's with it. */
+function finish(
+  ctx: BillingCtx,
+  intent: FakeObject,
+  charge: FakeObject,
+  outcome: 'succeeded' | 'failed',
+): void {
+  if (outcome === 'succeeded') {
+    Object.assign(charge, { paid: true, status: 'succeeded' });
+    ctx.emit('charge.succeeded', charge);
+    Object.assign(intent, { amount_received: intent.amount, last_payment_error: null, status: 'succeeded' });
+    ctx.emit('payment_intent.succeeded', intent);
+    return;
+  }
+  const debit = (charge.payment_method_details as { type?: string }).type === 'sepa_debit';
+  const failure = debit ? DEBIT_REFUSED : DECLINED;
+  Object.assign(charge, {
+    failure_code: failure.code,
+    failure_message: failure.message,
+    outcome: {
+      network_status: 'declined_by_network',
+      reason: failure.decline_code ?? null,
+      risk_level: 'normal',
+      seller_message: debit ? 'The bank returned the debit.' : 'The bank did not approve this charge.',
+      type: 'issuer_declined',
+    },
+    paid: false,
+    status: 'failed',
+  });
+  ctx.emit('charge.failed', charge);
+  Object.assign(intent, {
+    last_payment_error: {
+      ...failure,
+      charge: charge.id,
+      payment_method: { id: intent.payment_method, type: debit ? 'sepa_debit' : 'card' },
+    },
+    payment_method: null,
+    status: 'requires_payment_method',
+  });
+  ctx.emit('payment_intent.payment_failed', intent);
 }
 
 /**
@@ -125,31 +195,7 @@ export function settle(ctx: BillingCtx, intent: FakeObject, outcome: 'succeeded'
   if (intent.status !== 'processing')
     throw invalid('payment_intent', `This PaymentIntent is ${String(intent.status)}, not processing.`);
   const charge = ctx.store.get('charge', String(intent.latest_charge));
-  if (outcome === 'succeeded') {
-    Object.assign(charge, { paid: true, status: 'succeeded' });
-    ctx.emit('charge.succeeded', charge);
-    Object.assign(intent, { amount_received: intent.amount, status: 'succeeded' });
-    ctx.emit('payment_intent.succeeded', intent);
-    return charge;
-  }
-  const failure = { code: 'insufficient_funds', message: 'The account has insufficient funds.' };
-  Object.assign(charge, {
-    failure_code: failure.code,
-    failure_message: failure.message,
-    outcome: {
-      ...(charge.outcome as object),
-      network_status: 'declined_by_network',
-      type: 'issuer_declined',
-    },
-    status: 'failed',
-  });
-  ctx.emit('charge.failed', charge);
-  Object.assign(intent, {
-    last_payment_error: { ...failure, payment_method: { id: intent.payment_method, type: 'sepa_debit' } },
-    payment_method: null,
-    status: 'requires_payment_method',
-  });
-  ctx.emit('payment_intent.payment_failed', intent);
+  finish(ctx, intent, charge, outcome);
   return charge;
 }
 

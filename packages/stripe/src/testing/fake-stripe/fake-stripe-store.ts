@@ -52,6 +52,8 @@ export function invalid(param: string, message: string): FakeStripeError {
 
 /** One Stripe account's objects (the platform's, or a connected account's), in insertion order. */
 export class FakeAccountStore {
+  /** Customers whose card is declined from now on (`setCardDeclines`); not part of any object. */
+  readonly declining = new Set<string>();
   private readonly objects = new Map<string, FakeObject>();
   private readonly order = new Map<string, number>();
   private seq = 0;

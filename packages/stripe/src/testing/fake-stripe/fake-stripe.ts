@@ -36,6 +36,7 @@ import {
   itemsOf,
   nextBillingMoment,
   type BillingCtx,
+  type BillingMoment,
   type DiscountRequest,
 } from './fake-stripe-billing';
 import {
@@ -47,6 +48,7 @@ import {
 import { closeDispute, openDispute, pay, refund, settle, type PaymentMethod } from './fake-stripe-payments';
 
 export { FAKE_RETRY_DELAYS_SECONDS, type FakeDelivery, type FakeWebhookTarget } from './fake-stripe-webhooks';
+export { FAKE_PAYMENT_RETRY_DAYS } from './fake-stripe-billing';
 
 export type FakeStripeRequest = {
   method: string;
@@ -113,6 +115,14 @@ export type FakeStripe = {
    * `POST /fake/advance` with `days` or `seconds`.
    */
   advance(seconds: number): { now: number; events: number };
+  /**
+   * From now on the customer's card is declined (or, with `false`, accepted again): a renewal's
+   * payment fails (`invoice.payment_failed`, the subscription `past_due`) and Stripe tries again
+   * after 3, 5 and 7 days of the fake's time (`FAKE_PAYMENT_RETRY_DAYS`), paying the invoice once
+   * the card is accepted, else canceling the subscription after the last try. Also
+   * `POST /fake/customers/cus_…/card_declines` with `declines=true|false`.
+   */
+  setCardDeclines(customerId: string, declines?: boolean): void;
   /**
    * The bank settles a debit left `processing` (a SEPA payment on the Checkout page): `succeeded`
    * (`charge.succeeded`, `payment_intent.succeeded`, `checkout.session.async_payment_succeeded`,
@@ -1554,8 +1564,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     let events = 0;
     for (;;) {
       // The earliest moment any subscription of any account falls due, up to the end.
-      let next: { account: string | null; sub: FakeObject; moment: { at: number; ends: boolean } } | null =
-        null;
+      let next: { account: string | null; sub: FakeObject; moment: BillingMoment } | null = null;
       for (const [key, store] of accounts) {
         for (const sub of store.all('subscription')) {
           const moment = nextBillingMoment(store, sub);
@@ -1655,6 +1664,13 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     record(ctx, { id: null, idempotency_key: null });
     return found.object;
   };
+  const setCardDeclines = (id: string, declines: boolean): void => {
+    const found = findAnywhere(id, 'customer');
+    if (!found) throw missing('customer', id);
+    const declining = storeFor(found.account).declining;
+    if (declines) declining.add(id);
+    else declining.delete(id);
+  };
   const decide = (id: string, status: string): FakeObject => {
     if (status !== 'won' && status !== 'lost') throw invalid('status', 'A dispute closes as won or lost.');
     const found = findAnywhere(id, 'dispute');
@@ -1705,6 +1721,14 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       const id = strParam(body, 'charge') ?? strParam(body, 'payment_intent');
       if (!id) throw required('charge');
       return disputeOf(id, strParam(body, 'reason'));
+    });
+  });
+  app.post('/fake/customers/:id/card_declines', (req, res) => {
+    const body = (req.body ?? {}) as Params;
+    fakeCall(res, () => {
+      const declines = boolParam(body, 'declines') ?? true;
+      setCardDeclines(String(req.params.id), declines);
+      return { id: String(req.params.id), object: 'fake_card_declines', created: now(), declines };
     });
   });
   app.post('/fake/payments/:id/settle', (req, res) => {
@@ -1872,6 +1896,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       storeFor(event.account).put(structuredClone(event) as unknown as FakeObject);
       if (opts.deliverySuccess === false) markFailed(event.account ?? null, event.id);
     },
+    setCardDeclines: (id, declines = true) => setCardDeclines(id, declines),
     settlePayment: (id, outcome) => structuredClone(settlePayment(id, outcome)),
     dispute: (id, opts = {}) => structuredClone(disputeOf(id, opts.reason)),
     closeDispute: (id, status) => structuredClone(decide(id, status)),
