@@ -36,6 +36,17 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
   }
 }
 
+/**
+ * Waits (up to 10 s) until a reader of the whole log after `after` can see `n` events. On
+ * PostgreSQL an append is seen there once every transaction that began before it has ended, and
+ * other suites share the server; in a quiet database that is at once.
+ */
+async function visible(ledger: Ledger, n: number, after?: Position): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while ((await ledger.countAfter(after, n)) < n && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 20));
+}
+
 function community(): string {
   return `c-${randomUUID()}`;
 }
@@ -177,6 +188,7 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
       ]);
       const prices = await collect(ledger.read({ communityId: c, types: ['PriceAdded'] }));
       expect(prices.map((e) => e.data)).toEqual([{ n: 2 }, { n: 4 }]);
+      await visible(ledger, 4);
       const all = await collect(ledger.read({ types: ['PriceAdded', 'TierDefined'] }));
       expect(all.map((e) => e.data)).toEqual([{ n: 1 }, { n: 2 }, { n: 4 }]);
     });
@@ -187,6 +199,7 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
       for (let i = 0; i < 40; i++) batch.push(newEvent(communities[i % 4], i, { id: `e-${i}` }));
       await ledger.append(batch.slice(0, 20));
       await ledger.append(batch.slice(20));
+      await visible(ledger, 40);
       const events = await collect(ledger.read({ pageSize: 7 }));
       expect(events.map((e) => e.id).sort()).toEqual(batch.map((e) => e.id).sort());
       for (const c of communities) {
@@ -312,6 +325,7 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
       const before = start === null ? 0 : await ledger.countAfter(undefined, 1_000_000);
       await ledger.append([newEvent(a, 1), newEvent(b, 2), newEvent(a, 3)]);
       await ledger.append([newEvent(b, 4), newEvent(a, 5)]);
+      await visible(ledger, 5, start ?? undefined);
       expect(await ledger.countAfter(start ?? undefined, 100)).toBe(5);
       expect(await ledger.countAfter(start ?? undefined, 3)).toBe(3);
       expect(await ledger.countAfter(undefined, 1_000_000)).toBe(before + 5);
