@@ -4,7 +4,7 @@ import { buildCatalog, communityId, deleted, observed, PERIOD, T0 } from '../tes
 import { DAY_MS, HOUR_MS } from '../time';
 import type { AccessGrant } from './access-grant';
 import { decideAccess } from './decide-access';
-import { diffGrants } from './diff-grants';
+import { diffGrants, lapsedGrants } from './diff-grants';
 import { grantsFor, INDIA_RENEWAL_ALLOWANCE_MS, RENEWAL_ALLOWANCE_MS } from './grants-for';
 
 const catalog = buildCatalog();
@@ -198,6 +198,35 @@ describe('diffGrants', () => {
       kinds([suspended], [grant({ validUntil: at, suspended: true, causedBy: 'evt_x' })], later),
     ).toEqual([]);
     expect(kinds([final], [grant({ validUntil: at, causedBy: 'evt_y' })], later)).toEqual([]);
+  });
+  it('finds access that ran out by time alone between two facts, once', () => {
+    const graceEnd = at + 3 * DAY_MS;
+    const grace = grant({ validUntil: graceEnd, suspended: true, causedBy: 'evt_past_due' });
+    expect(lapsedGrants([grace], at, graceEnd + HOUR_MS)).toEqual([
+      {
+        resource: COMMUNITY,
+        change: 'SUSPENDED',
+        source: 'SUBSCRIPTION',
+        effectiveAt: graceEnd,
+        validUntil: null,
+        causedBy: 'evt_past_due',
+      },
+    ]);
+    // Ended exactly at the next fact: lapsed too (the end is exclusive).
+    expect(lapsedGrants([grace], at, graceEnd).map((c) => c.change)).toEqual(['SUSPENDED']);
+    expect(lapsedGrants([grant({ validUntil: graceEnd })], at, graceEnd).map((c) => c.change)).toEqual([
+      'REVOKED',
+    ]);
+    // Still open, already gone when last compared, or compared again at the same instant: nothing.
+    expect(lapsedGrants([grace], at, graceEnd - 1)).toEqual([]);
+    expect(lapsedGrants([grace], graceEnd, graceEnd + DAY_MS)).toEqual([]);
+    expect(lapsedGrants([grace], at, at)).toEqual([]);
+    // A chain of grants is one access: it lapses at the end of the last.
+    const chained = [
+      grant({ validUntil: at + DAY_MS }),
+      grant({ validFrom: at + DAY_MS, validUntil: graceEnd }),
+    ];
+    expect(lapsedGrants(chained, at, graceEnd + 1).map((c) => c.effectiveAt)).toEqual([graceEnd]);
   });
   it('names the grant that ended as the cause of a loss, else the fact applied', () => {
     const cause = (after: AccessGrant[], trigger?: string) =>

@@ -82,3 +82,32 @@ export function diffGrants(
   }
   return changes;
 }
+
+/**
+ * Access that ran out by time alone between two facts: allowed at `since` (when access was last
+ * compared), gone by `until` with no fact in between (a past-due grace running out, a period
+ * ending with its cancellation already known). One SUSPENDED or REVOKED row per resource, effective
+ * when access ended, caused by the grant that ended.
+ */
+export function lapsedGrants(grants: AccessGrant[], since: EpochMs, until: EpochMs): AccessChange[] {
+  if (until <= since) return [];
+  const resources = new Map<string, ResourceRef>();
+  for (const g of grants) resources.set(resourceKey(g.resource), g.resource);
+  const changes: AccessChange[] = [];
+  for (const key of [...resources.keys()].sort(compareText)) {
+    const resource = resources.get(key) as ResourceRef;
+    const was = decideAccess(grants, resource, since);
+    if (!was.allowed || was.validUntil === null || was.validUntil > until) continue;
+    const endedAt = was.validUntil;
+    const ending = lastEnded(grants, resource, endedAt) ?? longest(was.grants);
+    changes.push({
+      resource,
+      change: ending.suspended ? 'SUSPENDED' : 'REVOKED',
+      source: ending.source,
+      effectiveAt: endedAt,
+      validUntil: null,
+      causedBy: ending.causedBy,
+    });
+  }
+  return changes;
+}

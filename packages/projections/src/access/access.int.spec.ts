@@ -117,6 +117,30 @@ describe('membership and access through the ledger', () => {
     expect(after.allowed).toBe(false);
     expect(after.reason).toMatch(/suspended/);
     expect(await changes('mem_trial')).toContain('GRANTED');
+
+    // The grace runs out with no event; the next one (a payment, days later) finds it: SUSPENDED when
+    // the grace ended, then RESTORED when paid.
+    await given(
+      at(50),
+      stripe(
+        subscriptionEvent('customer.subscription.updated', at(50), {
+          ...s,
+          status: 'active',
+          periodStart: at(44),
+          periodEnd: at(74),
+        }),
+      ),
+    );
+    const page = await h.access.history(C, 'mem_trial', 100);
+    const community = page.edges
+      .map((e) => e.node)
+      .filter((n) => n.resource.kind === 'COMMUNITY')
+      .map((n) => [n.change, n.effectiveAt]);
+    expect(community.slice(-3)).toEqual([
+      ['EXTENDED', at(44)],
+      ['SUSPENDED', at(47)],
+      ['RESTORED', at(50)],
+    ]);
   });
 
   it('keeps access until the paid period ends after a cancellation at period end', async () => {
@@ -139,6 +163,17 @@ describe('membership and access through the ledger', () => {
     expect(allowed('mem_cancel', COMMUNITY, at(29))).toBe(true);
     expect(allowed('mem_cancel', COMMUNITY, at(31))).toBe(false);
     expect((await h.memberships.get(C, 'mem_cancel', at(31))).status).toBe('CANCELED');
+    // Access ended with the period, asked for by the cancellation: one REVOKED, then.
+    const page = await h.access.history(C, 'mem_cancel', 100);
+    expect(
+      page.edges
+        .map((e) => e.node)
+        .filter((n) => n.resource.kind === 'COMMUNITY')
+        .map((n) => [n.change, n.effectiveAt]),
+    ).toEqual([
+      ['GRANTED', at(5)],
+      ['REVOKED', at(30)],
+    ]);
   });
 
   it('keeps the access for good once every installment is paid, even after the plan subscription ends', async () => {

@@ -7,6 +7,7 @@ import {
   evolveCatalog,
   evolveMembership,
   grantsFor,
+  lapsedGrants,
   resourceKey,
   type AccessChange,
   type AccessGrant,
@@ -34,6 +35,8 @@ export type MemberDoc = {
   invoices: Record<string, { actionAt?: number; paidAt?: number; subscriptionId?: string }>;
   /** Versions of grant rows written so far (gives deterministic row ids). */
   grantSeq: number;
+  /** The latest instant the member's access was compared at (a fact's time): lapses are found from it. */
+  evaluatedAt?: number;
 };
 
 export function emptyMemberDoc(): MemberDoc {
@@ -330,6 +333,28 @@ export class MembershipProjection implements Projection {
       const community = catalog?.community;
       const after = community && catalog ? grantsFor(slot.doc.state, catalog, community) : [];
       const before = slot.grants;
+      const beforeGrants = before.map((g) => g.grant);
+      // Access that ran out by time alone since the last fact (a grace period ending) is a change
+      // too, found at the next fact of the member, whatever that fact changes.
+      const since = slot.doc.evaluatedAt;
+      const lapsed = since === undefined ? [] : lapsedGrants(beforeGrants, since, effectiveAt);
+      slot.doc.evaluatedAt = Math.max(since ?? effectiveAt, effectiveAt);
+      const record = (rows: AccessChange[]) => {
+        for (const d of rows) {
+          const ordinal = slot.historyCount++;
+          changes.push({
+            ...d,
+            id: `${slot.communityId}/${slot.memberId}/c${ordinal}`,
+            c: slot.communityId,
+            m: slot.memberId,
+            ordinal,
+            recordedAt,
+            actor,
+            eventId: producedBy,
+          });
+        }
+      };
+      record(lapsed);
       const afterKeys = new Set(after.map(grantKey));
       const beforeKeys = new Set(before.map((g) => g.key));
       const kept = before.filter((g) => afterKeys.has(g.key));
@@ -355,26 +380,13 @@ export class MembershipProjection implements Projection {
       slot.grants = [...kept, ...added].sort(byKey);
       slot.dirty = true;
       if (added.length === 0 && kept.length === before.length) return;
-      const beforeGrants = before.map((g) => g.grant);
       let diff = diffGrants(beforeGrants, after, effectiveAt, producedBy);
       if (diff.length === 0) {
         // A grant that starts later (an admin grant from a future date) is a change at its start.
         const later = added.map((g) => g.grant.validFrom).filter((t) => t > effectiveAt);
         if (later.length > 0) diff = diffGrants(beforeGrants, after, Math.min(...later), producedBy);
       }
-      for (const d of diff) {
-        const ordinal = slot.historyCount++;
-        changes.push({
-          ...d,
-          id: `${slot.communityId}/${slot.memberId}/c${ordinal}`,
-          c: slot.communityId,
-          m: slot.memberId,
-          ordinal,
-          recordedAt,
-          actor,
-          eventId: producedBy,
-        });
-      }
+      record(diff);
     };
 
     for (const step of steps) {
