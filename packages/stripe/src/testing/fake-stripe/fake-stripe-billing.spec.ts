@@ -180,7 +180,13 @@ describe('fake Stripe billing', () => {
         body,
       });
     expect((await post('/fake/customers/cus_unknown/card_declines', 'declines=true')).status).toBe(404);
-    expect((await post(`/fake/customers/${customer.id}/card_declines`, 'declines=true')).status).toBe(200);
+    const declining = await post(`/fake/customers/${customer.id}/card_declines`, 'declines=true');
+    expect(declining.status).toBe(200);
+    expect(await declining.json()).toEqual({
+      object: 'fake_card_declines',
+      customer: customer.id,
+      declines: true,
+    });
     const renewal = Date.UTC(2026, 1, 1) / 1000;
     fake.advance(renewal - NOW + 20 * DAY);
     const failures = (await stripe.events.list({ type: 'invoice.payment_failed', limit: 10 })).data;

@@ -1686,6 +1686,15 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   app.set('query parser', 'extended');
   app.use(express.urlencoded({ extended: true, parameterLimit: 10_000 }));
 
+  /** Answers a call to the fake's own routes (`/fake/…`): its result, or a Stripe-shaped error. */
+  const fakeCall = (res: Response, call: () => unknown) => {
+    try {
+      res.json(structuredClone(call()));
+    } catch (err) {
+      if (!(err instanceof FakeStripeError)) throw err;
+      res.status(err.status).json(err.toBody());
+    }
+  };
   // Not Stripe's API: moves the fake's time (see `advance`), e.g. `curl -X POST …/fake/advance -d days=30`.
   app.post('/fake/advance', (req, res) => {
     const body = {
@@ -1699,22 +1708,10 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
         : body.seconds !== undefined
           ? number(body.seconds)
           : NaN;
-    try {
-      res.json({ object: 'fake_clock', ...advance(seconds) });
-    } catch (err) {
-      if (!(err instanceof FakeStripeError)) throw err;
-      res.status(err.status).json(err.toBody());
-    }
+    fakeCall(res, () => ({ object: 'fake_clock', ...advance(seconds) }));
   });
-  // Not Stripe's API either: what a card network does, e.g. `curl -X POST …/fake/disputes -d charge=ch_…`.
-  const fakeCall = (res: Response, call: () => FakeObject) => {
-    try {
-      res.json(structuredClone(call()));
-    } catch (err) {
-      if (!(err instanceof FakeStripeError)) throw err;
-      res.status(err.status).json(err.toBody());
-    }
-  };
+  // Not Stripe's API either: what a card network or a bank does, e.g.
+  // `curl -X POST …/fake/disputes -d charge=ch_…`.
   app.post('/fake/disputes', (req, res) => {
     const body = (req.body ?? {}) as Params;
     fakeCall(res, () => {
@@ -1728,7 +1725,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     fakeCall(res, () => {
       const declines = boolParam(body, 'declines') ?? true;
       setCardDeclines(String(req.params.id), declines);
-      return { id: String(req.params.id), object: 'fake_card_declines', created: now(), declines };
+      return { object: 'fake_card_declines', customer: String(req.params.id), declines };
     });
   });
   app.post('/fake/payments/:id/settle', (req, res) => {
