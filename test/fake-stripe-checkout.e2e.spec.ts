@@ -633,4 +633,73 @@ describe('buying on the fake Stripe’s Checkout page', () => {
       ['REVOKED', iso(renewal + 15 * 86_400)],
     ]);
   }, 90_000);
+
+  it('an Indian card’s renewal above INR 15,000 waits for the member to authenticate it: Gatehouse says so, and access goes on', async () => {
+    const rupees = (
+      await gql(`mutation($input: CreatePriceInput!) { createPrice(input: $input) { id } }`, {
+        input: {
+          communityId: c,
+          product: { kind: 'TIER', id: tier },
+          amount: 2_000_000,
+          currency: 'inr',
+          frequency: 'MONTHLY',
+        },
+      })
+    ).createPrice.id as string;
+    await buy('uma', rupees);
+    const sub = (await stripe.subscriptions.list({ limit: 100 }, { stripeAccount: account })).data.find(
+      (x) => x.metadata.gatehouse_member_id === 'uma',
+    )!;
+    gh.fake.setCardCountry(sub.customer as string, 'IN');
+    const renewal = sub.items.data[0].current_period_end;
+    const iso = (t: number) => new Date(t * 1000).toISOString();
+    const state = (t: number) =>
+      gql(
+        `query($c: ID!, $at: DateTime, $r: ResourceInput!) {
+          membership(communityId: $c, memberId: "uma", asOf: $at) { status paymentActionRequired currentPeriodEnd }
+          canAccess(communityId: $c, memberId: "uma", resource: $r, at: $at) { allowed } }`,
+        { c, at: iso(t), r: { kind: 'GROUP', id: group } },
+      ).then((d) => ({ ...d.membership, allowed: d.canAccess.allowed }));
+    const moveTo = async (t: number) => {
+      gh.fake.advance(t - gh.fake.now());
+      await gh.fake.settled();
+    };
+
+    // The renewal is invoiced; the charge waits out the 26-hour pre-debit notice.
+    await moveTo(renewal + 3600);
+    const open = (await stripe.invoices.list({ subscription: sub.id }, { stripeAccount: account })).data[0];
+    expect(open).toMatchObject({ billing_reason: 'subscription_cycle', status: 'open' });
+    const next = (await stripe.subscriptions.retrieve(sub.id, {}, { stripeAccount: account })).items.data[0]
+      .current_period_end;
+    expect(next).toBeGreaterThan(renewal);
+    // Renewed, though not paid yet: the next period is on, with access and nothing asked of the member.
+    expect(
+      await eventually(async () => {
+        const now = await state(renewal + 3600);
+        return now.currentPeriodEnd === iso(next) ? now : undefined;
+      }),
+    ).toEqual({ status: 'ACTIVE', paymentActionRequired: false, currentPeriodEnd: iso(next), allowed: true });
+    // Then it needs the cardholder: Gatehouse shows the action is required, and keeps the access.
+    await moveTo(renewal + 27 * 3600);
+    expect(
+      await eventually(async () => {
+        const now = await state(renewal + 27 * 3600);
+        return now.paymentActionRequired ? now : undefined;
+      }),
+    ).toEqual({ status: 'ACTIVE', paymentActionRequired: true, currentPeriodEnd: iso(next), allowed: true });
+    // Authenticated: paid, and nothing is required any more.
+    const [payment] = (await stripe.invoicePayments.list({ invoice: open.id }, { stripeAccount: account }))
+      .data;
+    expect(gh.fake.authenticatePayment(payment.payment.payment_intent as string)).toMatchObject({
+      id: open.id,
+      status: 'paid',
+    });
+    await gh.fake.settled();
+    expect(
+      await eventually(async () => {
+        const now = await state(renewal + 27 * 3600);
+        return now.paymentActionRequired ? undefined : now;
+      }),
+    ).toEqual({ status: 'ACTIVE', paymentActionRequired: false, currentPeriodEnd: iso(next), allowed: true });
+  }, 90_000);
 });

@@ -1,7 +1,12 @@
 import Stripe from 'stripe';
 import { translateInvoice } from '../../translate/invoice.translate';
 import { translateSubscription } from '../../translate/subscription.translate';
-import { startFakeStripe, stripeConfigForApiBase, type FakeStripe } from './fake-stripe';
+import {
+  INDIA_PRE_DEBIT_SECONDS,
+  startFakeStripe,
+  stripeConfigForApiBase,
+  type FakeStripe,
+} from './fake-stripe';
 
 // The fake's billing as time passes: first invoices, renewals, trials ending, cancellations.
 
@@ -209,6 +214,72 @@ describe('fake Stripe billing', () => {
       attempt_count: 4,
       next_payment_attempt: null,
     });
+  });
+
+  it('charges an Indian card’s renewal after the 26-hour pre-debit notice, and one above INR 15,000 once authenticated', async () => {
+    const customer = await stripe.customers.create({ email: 'asha@example.in' });
+    const product = await stripe.products.create({ name: 'Gold' });
+    const price = (unit_amount: number) =>
+      stripe.prices.create({
+        product: product.id,
+        unit_amount,
+        currency: 'inr',
+        recurring: { interval: 'month' },
+      });
+    const small = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: (await price(99_900)).id }],
+    });
+    const large = await stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: (await price(2_000_000)).id }],
+    });
+    fake.setCardCountry(customer.id, 'IN');
+    expect(() => fake.setCardCountry(customer.id, 'India')).toThrow(/two-letter/);
+    const renewal = Date.UTC(2026, 1, 1) / 1000;
+
+    // At the renewal: invoiced, finalized, not charged yet; the subscriptions stay active.
+    fake.advance(renewal - NOW + 3600);
+    const latest = async (sub: string) => (await stripe.invoices.list({ subscription: sub })).data[0];
+    for (const sub of [small, large]) {
+      expect(await latest(sub.id)).toMatchObject({
+        billing_reason: 'subscription_cycle',
+        status: 'open',
+        amount_paid: 0,
+        next_payment_attempt: renewal + INDIA_PRE_DEBIT_SECONDS,
+      });
+      expect((await stripe.subscriptions.retrieve(sub.id)).status).toBe('active');
+    }
+
+    // 26 hours on: the small one is charged and paid; the large one waits for the cardholder.
+    fake.advance(INDIA_PRE_DEBIT_SECONDS);
+    expect(await latest(small.id)).toMatchObject({ status: 'paid', amount_paid: 99_900 });
+    const waiting = await latest(large.id);
+    expect(waiting).toMatchObject({ status: 'open', next_payment_attempt: null });
+    const [action] = (await stripe.events.list({ type: 'invoice.payment_action_required' })).data;
+    expect(action.created).toBe(renewal + INDIA_PRE_DEBIT_SECONDS);
+    expect((action.data.object as Stripe.Invoice).id).toBe(waiting.id);
+    const [payment] = (await stripe.invoicePayments.list({ invoice: waiting.id })).data;
+    const pi = payment.payment.payment_intent as string;
+    expect(await stripe.paymentIntents.retrieve(pi)).toMatchObject({
+      status: 'requires_action',
+      next_action: { type: 'use_stripe_sdk' },
+    });
+    // Nothing more happens by itself: Stripe does not retry an Indian card.
+    fake.advance(10 * DAY);
+    expect((await latest(large.id)).status).toBe('open');
+
+    // Authenticated (over HTTP here): charged and paid.
+    const post = (path: string) => fetch(`${fake.url}${path}`, { method: 'POST' });
+    const authenticated = await post(`/fake/payments/${pi}/authenticate`);
+    expect(authenticated.status).toBe(200);
+    expect(await authenticated.json()).toMatchObject({
+      id: waiting.id,
+      status: 'paid',
+      amount_paid: 2_000_000,
+    });
+    expect((await stripe.paymentIntents.retrieve(pi)).status).toBe('succeeded');
+    expect((await post(`/fake/payments/${pi}/authenticate`)).status).toBe(400);
   });
 
   it('gives a trial a $0 first invoice, then bills the first paid period when the trial ends', async () => {

@@ -1,6 +1,6 @@
 import { buildInvoice, BASIL_API } from '../stripe-objects';
-import { attempt, pay } from './fake-stripe-payments';
-import { newId, type FakeAccountStore, type FakeObject } from './fake-stripe-store';
+import { attempt, createIntent } from './fake-stripe-payments';
+import { invalid, newId, type FakeAccountStore, type FakeObject } from './fake-stripe-store';
 
 // What Stripe's billing does to a subscription as time passes, as far as a fake goes: an invoice
 // for each period (paid at once, by a card charge; $0 for a trial), renewals at the period's end, a trial turning
@@ -99,62 +99,26 @@ export function invoicePeriod(
   ctx.store.put(invoice);
   sub.latest_invoice = invoice.id;
   const due = Number(invoice.amount_due ?? 0);
-  // A renewal charged to a card that is declined (a first payment always goes through).
-  const declined =
-    due > 0 && reason === 'subscription_cycle' && ctx.store.declining.has(String(sub.customer));
-  if (declined)
-    Object.assign(invoice, {
-      amount_paid: 0,
-      amount_remaining: due,
-      next_payment_attempt: ctx.now + FAKE_PAYMENT_RETRY_DAYS[0] * DAY,
-      status: 'open',
-      status_transitions: { finalized_at: ctx.now, paid_at: null, voided_at: null },
-    });
-  ctx.emit('invoice.created', invoice);
-  ctx.emit('invoice.finalized', invoice);
   if (due === 0) {
+    ctx.emit('invoice.created', invoice);
+    ctx.emit('invoice.finalized', invoice);
     ctx.emit('invoice.paid', invoice);
     ctx.emit('invoice.payment_succeeded', invoice);
     return invoice;
   }
-  const intent = pay(
-    ctx,
-    {
-      amount: due,
-      currency,
-      customer: String(sub.customer),
-      email: (customer?.email as string | null | undefined) ?? null,
-      metadata: {},
-      description: reason === 'subscription_create' ? 'Subscription creation' : 'Subscription update',
-    },
-    'card',
-    declined,
-  );
-  const payment: FakeObject = {
-    id: newId('inpay'),
-    object: 'invoice_payment',
-    amount_paid: declined ? null : due,
-    amount_requested: due,
-    created: ctx.now,
-    currency,
-    invoice: invoice.id,
-    is_default: true,
-    livemode: false,
-    payment: { type: 'payment_intent', payment_intent: intent.id },
-    status: declined ? 'open' : 'paid',
-    status_transitions: { canceled_at: null, paid_at: declined ? null : ctx.now },
-  };
-  ctx.store.put(payment);
-  if (declined) {
-    ctx.emit('invoice.payment_failed', invoice);
-    const before = sub.status;
-    sub.status = 'past_due';
-    ctx.emit('customer.subscription.updated', sub, { status: before });
-    return invoice;
-  }
-  ctx.emit('invoice_payment.paid', payment);
-  ctx.emit('invoice.paid', invoice);
-  ctx.emit('invoice.payment_succeeded', invoice);
+  // Finalized open; paid once its charge goes through.
+  Object.assign(invoice, {
+    amount_paid: 0,
+    amount_remaining: due,
+    status: 'open',
+    status_transitions: { finalized_at: ctx.now, paid_at: null, voided_at: null },
+  });
+  // An Indian card's renewal is charged after the pre-debit notice its e-mandate requires.
+  const notice = reason === 'subscription_cycle' && ctx.store.cardCountry.get(String(sub.customer)) === 'IN';
+  if (notice) invoice.next_payment_attempt = ctx.now + INDIA_PRE_DEBIT_SECONDS;
+  ctx.emit('invoice.created', invoice);
+  ctx.emit('invoice.finalized', invoice);
+  if (!notice) collect(ctx, sub, invoice, reason === 'subscription_cycle');
   return invoice;
 }
 
@@ -178,11 +142,17 @@ function scheduleOf(store: FakeAccountStore, sub: FakeObject): FakeObject | unde
  */
 export const FAKE_PAYMENT_RETRY_DAYS = [3, 5, 7] as const;
 
+/** An Indian card's renewal is charged this long after its invoice is finalized (the pre-debit notice). */
+export const INDIA_PRE_DEBIT_SECONDS = 26 * 3600;
+
+/** INR 15,000 in paise: above it, an Indian card's recurring charge needs the cardholder. */
+const INDIA_AUTHENTICATION_ABOVE = 1_500_000;
+
 const DAY = 86_400;
 
-/** A past-due subscription's open invoice, when Stripe will try to charge it again. */
+/** A subscription's open invoice, when Stripe will next try to charge it (a retry, a pre-debit notice ending). */
 function pendingRetry(store: FakeAccountStore, sub: FakeObject): { at: number; invoice: string } | null {
-  if (sub.status !== 'past_due') return null;
+  if (sub.status === 'canceled' || sub.status === 'incomplete_expired') return null;
   const invoice = store.find(String(sub.latest_invoice));
   const at = invoice?.status === 'open' ? invoice.next_payment_attempt : null;
   return typeof at === 'number' ? { at, invoice: invoice!.id } : null;
@@ -252,7 +222,7 @@ function followSchedule(ctx: BillingCtx, sub: FakeObject, at: number): void {
  */
 export function billAt(ctx: BillingCtx, sub: FakeObject, moment: BillingMoment): void {
   if (moment.retry) {
-    retryInvoice(ctx, sub, ctx.store.get('invoice', moment.retry));
+    collect(ctx, sub, ctx.store.get('invoice', moment.retry), true);
     return;
   }
   const before = structuredClone(sub);
@@ -285,16 +255,105 @@ export function billAt(ctx: BillingCtx, sub: FakeObject, moment: BillingMoment):
  * the next attempt, and after the last one the subscription is canceled
  * (`customer.subscription.deleted`, `cancellation_details.reason: payment_failed`).
  */
-function retryInvoice(ctx: BillingCtx, sub: FakeObject, invoice: FakeObject): void {
-  const payment = ctx.store
-    .all('invoice_payment')
-    .find((p) => p.invoice === invoice.id && p.status === 'open') as FakeObject;
-  const intent = ctx.store.get(
+function collect(ctx: BillingCtx, sub: FakeObject, invoice: FakeObject, renewal: boolean): void {
+  const customer = String(sub.customer);
+  const due = Number(invoice.amount_due);
+  let payment = paymentOf(ctx, invoice);
+  let intent: FakeObject;
+  if (payment) {
+    intent = intentOf(ctx, payment);
+    invoice.attempt_count = Number(invoice.attempt_count) + 1;
+  } else {
+    const email = ctx.store.find(customer)?.email as string | null | undefined;
+    intent = createIntent(ctx, {
+      amount: due,
+      currency: String(invoice.currency),
+      customer,
+      email: email ?? null,
+      metadata: {},
+      description: renewal ? 'Subscription update' : 'Subscription creation',
+    });
+    payment = {
+      id: newId('inpay'),
+      object: 'invoice_payment',
+      amount_paid: null,
+      amount_requested: due,
+      created: ctx.now,
+      currency: invoice.currency,
+      invoice: invoice.id,
+      is_default: true,
+      livemode: false,
+      payment: { type: 'payment_intent', payment_intent: intent.id },
+      status: 'open',
+      status_transitions: { canceled_at: null, paid_at: null },
+    } as FakeObject;
+    ctx.store.put(payment);
+    // Above INR 15,000 an Indian card's recurring charge needs the cardholder to authenticate.
+    const india = ctx.store.cardCountry.get(customer) === 'IN';
+    if (renewal && india && invoice.currency === 'inr' && due > INDIA_AUTHENTICATION_ABOVE) {
+      Object.assign(intent, { next_action: { type: 'use_stripe_sdk' }, status: 'requires_action' });
+      ctx.emit('payment_intent.requires_action', intent);
+      invoice.next_payment_attempt = null;
+      ctx.emit('invoice.payment_action_required', invoice);
+      return;
+    }
+  }
+  charge(ctx, sub, invoice, payment, intent, renewal);
+}
+
+/** The invoice's open payment (a first attempt that failed or waits for the cardholder), if any. */
+function paymentOf(ctx: BillingCtx, invoice: FakeObject): FakeObject | undefined {
+  return ctx.store.all('invoice_payment').find((p) => p.invoice === invoice.id && p.status === 'open');
+}
+
+function intentOf(ctx: BillingCtx, payment: FakeObject): FakeObject {
+  return ctx.store.get(
     'payment_intent',
     String((payment.payment as { payment_intent: string }).payment_intent),
   );
-  const declined = ctx.store.declining.has(String(sub.customer));
-  invoice.attempt_count = Number(invoice.attempt_count) + 1;
+}
+
+/**
+ * The cardholder authenticates the charge an invoice waits for (an Indian e-mandate above its
+ * limit): it is charged now, as any attempt. Returns the invoice.
+ */
+export function authenticateInvoicePayment(ctx: BillingCtx, intent: FakeObject): FakeObject {
+  if (intent.status !== 'requires_action')
+    throw invalid(
+      'payment_intent',
+      `This PaymentIntent is ${String(intent.status)}: nothing to authenticate.`,
+    );
+  const payment = ctx.store
+    .all('invoice_payment')
+    .find((p) => (p.payment as { payment_intent?: string }).payment_intent === intent.id);
+  const invoice = payment && ctx.store.find(String(payment.invoice));
+  const sub = invoice && ctx.store.find(String(subscriptionOfInvoice(invoice)));
+  if (!payment || !invoice || !sub) throw invalid('payment_intent', `No invoice waits for ${intent.id}.`);
+  intent.next_action = null;
+  charge(ctx, sub, invoice, payment, intent, true);
+  return invoice;
+}
+
+function subscriptionOfInvoice(invoice: FakeObject): string | undefined {
+  const parent = invoice.parent as { subscription_details?: { subscription?: string } } | null | undefined;
+  return parent?.subscription_details?.subscription;
+}
+
+/**
+ * One attempt to charge an open invoice: paid (`invoice_payment.paid`, `invoice.paid`; a past-due
+ * subscription is `active` again), or declined (`invoice.payment_failed`; a renewal's subscription
+ * goes `past_due`, is tried again on `FAKE_PAYMENT_RETRY_DAYS`, and is canceled after the last).
+ */
+function charge(
+  ctx: BillingCtx,
+  sub: FakeObject,
+  invoice: FakeObject,
+  payment: FakeObject,
+  intent: FakeObject,
+  renewal: boolean,
+): void {
+  // A first payment always goes through (the fake has no `incomplete` subscriptions).
+  const declined = renewal && ctx.store.declining.has(String(sub.customer));
   attempt(ctx, intent, 'card', declined ? 'failed' : 'succeeded');
   if (!declined) {
     const due = Number(invoice.amount_due);
@@ -313,13 +372,20 @@ function retryInvoice(ctx: BillingCtx, sub: FakeObject, invoice: FakeObject): vo
     });
     ctx.emit('invoice.paid', invoice);
     ctx.emit('invoice.payment_succeeded', invoice);
-    sub.status = 'active';
-    ctx.emit('customer.subscription.updated', sub, { status: 'past_due' });
+    if (sub.status === 'past_due') {
+      sub.status = 'active';
+      ctx.emit('customer.subscription.updated', sub, { status: 'past_due' });
+    }
     return;
   }
   const wait = FAKE_PAYMENT_RETRY_DAYS[Number(invoice.attempt_count) - 1];
   invoice.next_payment_attempt = wait === undefined ? null : ctx.now + wait * DAY;
   ctx.emit('invoice.payment_failed', invoice);
+  if (sub.status !== 'past_due' && sub.status !== 'canceled') {
+    const before = sub.status;
+    sub.status = 'past_due';
+    ctx.emit('customer.subscription.updated', sub, { status: before });
+  }
   if (wait !== undefined) return;
   Object.assign(sub, {
     status: 'canceled',

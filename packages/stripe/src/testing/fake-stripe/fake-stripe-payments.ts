@@ -59,6 +59,13 @@ export function pay(
   method: PaymentMethod = 'card',
   declined = false,
 ): FakeObject {
+  const intent = createIntent(ctx, p);
+  attempt(ctx, intent, method, method === 'card' ? (declined ? 'failed' : 'succeeded') : 'pending');
+  return intent;
+}
+
+/** A PaymentIntent for `p`, not yet charged (`payment_intent.created`). */
+export function createIntent(ctx: BillingCtx, p: Payment): FakeObject {
   const piId = newId('pi');
   const intent: FakeObject = {
     id: piId,
@@ -86,7 +93,6 @@ export function pay(
   };
   ctx.store.put(intent);
   ctx.emit('payment_intent.created', intent);
-  attempt(ctx, intent, method, method === 'card' ? (declined ? 'failed' : 'succeeded') : 'pending');
   return intent;
 }
 

@@ -54,6 +54,8 @@ export function invalid(param: string, message: string): FakeStripeError {
 export class FakeAccountStore {
   /** Customers whose card is declined from now on (`setCardDeclines`); not part of any object. */
   readonly declining = new Set<string>();
+  /** Where customers' cards were issued, when set (`setCardCountry`): `IN` follows RBI e-mandate rules. */
+  readonly cardCountry = new Map<string, string>();
   private readonly objects = new Map<string, FakeObject>();
   private readonly order = new Map<string, number>();
   private seq = 0;

@@ -29,6 +29,7 @@ import {
 import {
   addInterval,
   attachDiscounts,
+  authenticateInvoicePayment,
   billAt,
   couponAmounts,
   couponOf,
@@ -48,7 +49,7 @@ import {
 import { closeDispute, openDispute, pay, refund, settle, type PaymentMethod } from './fake-stripe-payments';
 
 export { FAKE_RETRY_DELAYS_SECONDS, type FakeDelivery, type FakeWebhookTarget } from './fake-stripe-webhooks';
-export { FAKE_PAYMENT_RETRY_DAYS } from './fake-stripe-billing';
+export { FAKE_PAYMENT_RETRY_DAYS, INDIA_PRE_DEBIT_SECONDS } from './fake-stripe-billing';
 
 export type FakeStripeRequest = {
   method: string;
@@ -123,6 +124,19 @@ export type FakeStripe = {
    * `POST /fake/customers/cus_…/card_declines` with `declines=true|false`.
    */
   setCardDeclines(customerId: string, declines?: boolean): void;
+  /**
+   * Where the customer's card was issued (null: anywhere else). `IN` follows the RBI e-mandate
+   * rules: a renewal is charged 26 hours after its invoice is finalized (the pre-debit notice,
+   * `INDIA_PRE_DEBIT_SECONDS`), and one above INR 15,000 waits for the cardholder
+   * (`invoice.payment_action_required`, the intent `requires_action`) until `authenticatePayment`.
+   * Also `POST /fake/customers/cus_…/card_country` with `country`.
+   */
+  setCardCountry(customerId: string, country: string | null): void;
+  /**
+   * The cardholder authenticates the charge an invoice waits for: it is charged now (paid, or
+   * declined like any attempt). Also `POST /fake/payments/pi_…/authenticate`. Returns the invoice.
+   */
+  authenticatePayment(paymentIntentId: string): FakeObject;
   /**
    * The bank settles a debit left `processing` (a SEPA payment on the Checkout page): `succeeded`
    * (`charge.succeeded`, `payment_intent.succeeded`, `checkout.session.async_payment_succeeded`,
@@ -1664,6 +1678,23 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     record(ctx, { id: null, idempotency_key: null });
     return found.object;
   };
+  const setCardCountry = (id: string, country: string | null): void => {
+    const found = findAnywhere(id, 'customer');
+    if (!found) throw missing('customer', id);
+    if (country !== null && !/^[A-Z]{2}$/.test(country))
+      throw invalid('country', 'A card country is a two-letter ISO code, such as IN.');
+    const countries = storeFor(found.account).cardCountry;
+    if (country === null) countries.delete(id);
+    else countries.set(id, country);
+  };
+  const authenticatePayment = (id: string): FakeObject => {
+    const found = findAnywhere(id, 'payment_intent');
+    if (!found) throw missing('payment_intent', id);
+    const ctx = newCtx(found.account, {});
+    const invoice = authenticateInvoicePayment(billingOf(ctx), found.object);
+    record(ctx, { id: null, idempotency_key: null });
+    return invoice;
+  };
   const setCardDeclines = (id: string, declines: boolean): void => {
     const found = findAnywhere(id, 'customer');
     if (!found) throw missing('customer', id);
@@ -1727,6 +1758,17 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       setCardDeclines(String(req.params.id), declines);
       return { object: 'fake_card_declines', customer: String(req.params.id), declines };
     });
+  });
+  app.post('/fake/customers/:id/card_country', (req, res) => {
+    const body = (req.body ?? {}) as Params;
+    fakeCall(res, () => {
+      const country = strParam(body, 'country') ?? null;
+      setCardCountry(String(req.params.id), country);
+      return { object: 'fake_card_country', customer: String(req.params.id), country };
+    });
+  });
+  app.post('/fake/payments/:id/authenticate', (req, res) => {
+    fakeCall(res, () => authenticatePayment(String(req.params.id)));
   });
   app.post('/fake/payments/:id/settle', (req, res) => {
     const body = (req.body ?? {}) as Params;
@@ -1894,6 +1936,8 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       if (opts.deliverySuccess === false) markFailed(event.account ?? null, event.id);
     },
     setCardDeclines: (id, declines = true) => setCardDeclines(id, declines),
+    setCardCountry,
+    authenticatePayment: (id) => structuredClone(authenticatePayment(id)),
     settlePayment: (id, outcome) => structuredClone(settlePayment(id, outcome)),
     dispute: (id, opts = {}) => structuredClone(disputeOf(id, opts.reason)),
     closeDispute: (id, status) => structuredClone(decide(id, status)),
