@@ -246,6 +246,26 @@ function list(items: FakeObject[], params: Params, url: string): Record<string, 
   return { object: 'list', data: page, has_more: start + page.length < end, url };
 }
 
+/** `GET /v1/<kind>s/:id`. */
+function retrieveRoute(kind: string): Handler {
+  return (ctx, req) => ctx.store.get(kind, String(req.params.id));
+}
+
+/** `GET` of a list of one kind, narrowed by the request's `fields` that are set (each an id the objects name). */
+function listRoute(kind: string, url: string, fields: readonly string[]): Handler {
+  return (ctx) => {
+    const wanted = fields.flatMap((f) => {
+      const v = strParam(ctx.params, f);
+      return v === undefined ? [] : [[f, v] as const];
+    });
+    return list(
+      ctx.store.all(kind).filter((o) => wanted.every(([f, v]) => o[f] === v)),
+      ctx.params,
+      url,
+    );
+  };
+}
+
 function createdFilter(params: Params): (o: FakeObject) => boolean {
   const created = objParam(params, 'created');
   const exact = created ? undefined : intParam(params, 'created');
@@ -1339,75 +1359,16 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
     ],
 
     // Payments: what Checkout's payment mode and invoices charged, refunds, disputes
-    ['get', '/v1/payment_intents/:id', (ctx, req) => ctx.store.get('payment_intent', String(req.params.id))],
-    ['get', '/v1/charges/:id', (ctx, req) => ctx.store.get('charge', String(req.params.id))],
-    [
-      'get',
-      '/v1/charges',
-      (ctx) => {
-        const customer = strParam(ctx.params, 'customer');
-        const intent = strParam(ctx.params, 'payment_intent');
-        return list(
-          ctx.store
-            .all('charge')
-            .filter(
-              (c) => (!customer || c.customer === customer) && (!intent || c.payment_intent === intent),
-            ),
-          ctx.params,
-          '/v1/charges',
-        );
-      },
-    ],
-    [
-      'get',
-      '/v1/invoice_payments',
-      (ctx) => {
-        const invoice = strParam(ctx.params, 'invoice');
-        return list(
-          ctx.store.all('invoice_payment').filter((p) => !invoice || p.invoice === invoice),
-          ctx.params,
-          '/v1/invoice_payments',
-        );
-      },
-    ],
-    [
-      'get',
-      '/v1/invoice_payments/:id',
-      (ctx, req) => ctx.store.get('invoice_payment', String(req.params.id)),
-    ],
+    ['get', '/v1/payment_intents/:id', retrieveRoute('payment_intent')],
+    ['get', '/v1/charges/:id', retrieveRoute('charge')],
+    ['get', '/v1/charges', listRoute('charge', '/v1/charges', ['customer', 'payment_intent'])],
+    ['get', '/v1/invoice_payments/:id', retrieveRoute('invoice_payment')],
+    ['get', '/v1/invoice_payments', listRoute('invoice_payment', '/v1/invoice_payments', ['invoice'])],
     ['post', '/v1/refunds', (ctx) => refund(billingOf(ctx), ctx.params)],
-    ['get', '/v1/refunds/:id', (ctx, req) => ctx.store.get('refund', String(req.params.id))],
-    [
-      'get',
-      '/v1/refunds',
-      (ctx) => {
-        const charge = strParam(ctx.params, 'charge');
-        const intent = strParam(ctx.params, 'payment_intent');
-        return list(
-          ctx.store
-            .all('refund')
-            .filter((r) => (!charge || r.charge === charge) && (!intent || r.payment_intent === intent)),
-          ctx.params,
-          '/v1/refunds',
-        );
-      },
-    ],
-    ['get', '/v1/disputes/:id', (ctx, req) => ctx.store.get('dispute', String(req.params.id))],
-    [
-      'get',
-      '/v1/disputes',
-      (ctx) => {
-        const charge = strParam(ctx.params, 'charge');
-        const intent = strParam(ctx.params, 'payment_intent');
-        return list(
-          ctx.store
-            .all('dispute')
-            .filter((d) => (!charge || d.charge === charge) && (!intent || d.payment_intent === intent)),
-          ctx.params,
-          '/v1/disputes',
-        );
-      },
-    ],
+    ['get', '/v1/refunds/:id', retrieveRoute('refund')],
+    ['get', '/v1/refunds', listRoute('refund', '/v1/refunds', ['charge', 'payment_intent'])],
+    ['get', '/v1/disputes/:id', retrieveRoute('dispute')],
+    ['get', '/v1/disputes', listRoute('dispute', '/v1/disputes', ['charge', 'payment_intent'])],
     // Accepting a dispute loses it.
     [
       'post',
