@@ -679,14 +679,20 @@ describe('buying on the fake Stripe’s Checkout page', () => {
         return now.currentPeriodEnd === iso(next) ? now : undefined;
       }),
     ).toEqual({ status: 'ACTIVE', paymentActionRequired: false, currentPeriodEnd: iso(next), allowed: true });
-    // Then it needs the cardholder: Gatehouse shows the action is required, and keeps the access.
+    // Then it needs the cardholder: past due, Gatehouse shows the action is required, and the grace
+    // days keep the access.
     await moveTo(renewal + 27 * 3600);
     expect(
       await eventually(async () => {
         const now = await state(renewal + 27 * 3600);
-        return now.paymentActionRequired ? now : undefined;
+        return now.paymentActionRequired && now.status === 'PAST_DUE' ? now : undefined;
       }),
-    ).toEqual({ status: 'ACTIVE', paymentActionRequired: true, currentPeriodEnd: iso(next), allowed: true });
+    ).toEqual({
+      status: 'PAST_DUE',
+      paymentActionRequired: true,
+      currentPeriodEnd: iso(next),
+      allowed: true,
+    });
     // Authenticated: paid, and nothing is required any more.
     const [payment] = (await stripe.invoicePayments.list({ invoice: open.id }, { stripeAccount: account }))
       .data;
@@ -698,7 +704,7 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     expect(
       await eventually(async () => {
         const now = await state(renewal + 27 * 3600);
-        return now.paymentActionRequired ? undefined : now;
+        return now.paymentActionRequired || now.status !== 'ACTIVE' ? undefined : now;
       }),
     ).toEqual({ status: 'ACTIVE', paymentActionRequired: false, currentPeriodEnd: iso(next), allowed: true });
   }, 90_000);

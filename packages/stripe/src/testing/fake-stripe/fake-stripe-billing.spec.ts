@@ -265,6 +265,8 @@ describe('fake Stripe billing', () => {
       status: 'requires_action',
       next_action: { type: 'use_stripe_sdk' },
     });
+    expect((await stripe.subscriptions.retrieve(large.id)).status).toBe('past_due');
+    expect((await stripe.subscriptions.retrieve(small.id)).status).toBe('active');
     // Nothing more happens by itself: Stripe does not retry an Indian card.
     fake.advance(10 * DAY);
     expect((await latest(large.id)).status).toBe('open');
@@ -279,6 +281,7 @@ describe('fake Stripe billing', () => {
       amount_paid: 2_000_000,
     });
     expect((await stripe.paymentIntents.retrieve(pi)).status).toBe('succeeded');
+    expect((await stripe.subscriptions.retrieve(large.id)).status).toBe('active');
     expect((await post(`/fake/payments/${pi}/authenticate`)).status).toBe(400);
   });
 

@@ -295,6 +295,11 @@ function collect(ctx: BillingCtx, sub: FakeObject, invoice: FakeObject, renewal:
       ctx.emit('payment_intent.requires_action', intent);
       invoice.next_payment_attempt = null;
       ctx.emit('invoice.payment_action_required', invoice);
+      // Its latest invoice unpaid, the subscription is past due until the cardholder acts.
+      if (sub.status === 'active') {
+        sub.status = 'past_due';
+        ctx.emit('customer.subscription.updated', sub, { status: 'active' });
+      }
       return;
     }
   }

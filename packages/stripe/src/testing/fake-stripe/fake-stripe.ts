@@ -128,7 +128,8 @@ export type FakeStripe = {
    * Where the customer's card was issued (null: anywhere else). `IN` follows the RBI e-mandate
    * rules: a renewal is charged 26 hours after its invoice is finalized (the pre-debit notice,
    * `INDIA_PRE_DEBIT_SECONDS`), and one above INR 15,000 waits for the cardholder
-   * (`invoice.payment_action_required`, the intent `requires_action`) until `authenticatePayment`.
+   * (`invoice.payment_action_required`, the intent `requires_action`, the subscription `past_due`)
+   * until `authenticatePayment`.
    * Also `POST /fake/customers/cus_…/card_country` with `country`.
    */
   setCardCountry(customerId: string, country: string | null): void;
