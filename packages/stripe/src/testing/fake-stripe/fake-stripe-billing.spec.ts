@@ -285,6 +285,75 @@ describe('fake Stripe billing', () => {
     expect((await post(`/fake/payments/${pi}/authenticate`)).status).toBe(400);
   });
 
+  it('leaves a subscription whose first payment is declined incomplete: paid later it is active, else it expires after 23 hours', async () => {
+    const product = await stripe.products.create({ name: 'Gold' });
+    const price = await stripe.prices.create({
+      product: product.id,
+      unit_amount: 1200,
+      currency: 'eur',
+      recurring: { interval: 'month' },
+    });
+    const customer = await stripe.customers.create({ email: 'kim@example.com' });
+    fake.setCardDeclines(customer.id);
+    const subscribe = () =>
+      stripe.subscriptions.create({ customer: customer.id, items: [{ price: price.id }] });
+
+    const paidLater = await subscribe();
+    expect(paidLater.status).toBe('incomplete');
+    const invoice = (await stripe.invoices.list({ subscription: paidLater.id })).data[0];
+    expect(invoice).toMatchObject({
+      status: 'open',
+      billing_reason: 'subscription_create',
+      next_payment_attempt: null,
+    });
+    expect(
+      (await stripe.events.list({ type: 'customer.subscription.created' })).data[0].data.object,
+    ).toMatchObject({
+      status: 'incomplete',
+    });
+    // Paying while the card still declines: a card error, and the attempt is on record.
+    await expect(stripe.invoices.pay(invoice.id)).rejects.toMatchObject({
+      statusCode: 402,
+      code: 'card_declined',
+    });
+    expect((await stripe.events.list({ type: 'invoice.payment_failed' })).data).toHaveLength(2);
+    fake.setCardDeclines(customer.id, false);
+    expect(await stripe.invoices.pay(invoice.id)).toMatchObject({
+      status: 'paid',
+      amount_paid: 1200,
+      attempt_count: 3,
+    });
+    expect((await stripe.subscriptions.retrieve(paidLater.id)).status).toBe('active');
+    await expect(stripe.invoices.pay(invoice.id)).rejects.toMatchObject({ statusCode: 400 });
+
+    fake.setCardDeclines(customer.id);
+    const neverPaid = await subscribe();
+    expect(neverPaid.status).toBe('incomplete');
+    fake.advance(23 * 3600 - 1);
+    expect((await stripe.subscriptions.retrieve(neverPaid.id)).status).toBe('incomplete');
+    fake.advance(1);
+    const expired = await stripe.subscriptions.retrieve(neverPaid.id);
+    expect(expired).toMatchObject({ status: 'incomplete_expired', ended_at: NOW + 23 * 3600 });
+    const [update] = (await stripe.events.list({ type: 'customer.subscription.updated' })).data;
+    expect(update.data.object).toMatchObject({ id: neverPaid.id, status: 'incomplete_expired' });
+    expect(update.data.previous_attributes).toMatchObject({ status: 'incomplete' });
+    // Nothing is billed for it afterwards, and its invoice cannot be paid.
+    fake.advance(40 * DAY);
+    expect((await stripe.invoices.list({ subscription: neverPaid.id })).data).toHaveLength(1);
+    const unpaid = (await stripe.invoices.list({ subscription: neverPaid.id })).data[0];
+    await expect(stripe.invoices.pay(unpaid.id)).rejects.toMatchObject({ statusCode: 400 });
+
+    // On Checkout, a customer whose card declines is turned away: nothing completes.
+    const session = await stripe.checkout.sessions.create({
+      mode: 'subscription',
+      customer: customer.id,
+      line_items: [{ price: price.id, quantity: 1 }],
+      success_url: 'https://example.com/thanks',
+    });
+    expect(() => fake.completeCheckout(session.id)).toThrow(/declined/);
+    expect((await stripe.checkout.sessions.retrieve(session.id)).status).toBe('open');
+  });
+
   it('gives a trial a $0 first invoice, then bills the first paid period when the trial ends', async () => {
     const { sub } = await subscribe('month', { trial_period_days: 14 });
     expect(sub.status).toBe('trialing');

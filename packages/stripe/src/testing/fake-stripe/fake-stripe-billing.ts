@@ -1,6 +1,6 @@
 import { buildInvoice, BASIL_API } from '../stripe-objects';
 import { attempt, createIntent } from './fake-stripe-payments';
-import { invalid, newId, type FakeAccountStore, type FakeObject } from './fake-stripe-store';
+import { FakeStripeError, invalid, newId, type FakeAccountStore, type FakeObject } from './fake-stripe-store';
 
 // What Stripe's billing does to a subscription as time passes, as far as a fake goes: an invoice
 // for each period (paid at once, by a card charge; $0 for a trial), renewals at the period's end, a trial turning
@@ -104,6 +104,11 @@ export function invoicePeriod(
     ctx.emit('invoice.finalized', invoice);
     ctx.emit('invoice.paid', invoice);
     ctx.emit('invoice.payment_succeeded', invoice);
+    // Created for a declining card, but nothing was due: nothing stands in the way.
+    if (sub.status === 'incomplete') {
+      sub.status = 'active';
+      ctx.emit('customer.subscription.updated', sub, { status: 'incomplete' });
+    }
     return invoice;
   }
   // Finalized open; paid once its charge goes through.
@@ -158,7 +163,10 @@ function pendingRetry(store: FakeAccountStore, sub: FakeObject): { at: number; i
   return typeof at === 'number' ? { at, invoice: invoice!.id } : null;
 }
 
-export type BillingMoment = { at: number; ends: boolean; retry?: string };
+export type BillingMoment = { at: number; ends: boolean; retry?: string; expires?: boolean };
+
+/** How long a subscription whose first payment failed stays `incomplete` before it expires. */
+const INCOMPLETE_SECONDS = 23 * 3600;
 
 /** When the subscription next needs billing, and what happens then; null when it has ended. */
 export function nextBillingMoment(store: FakeAccountStore, sub: FakeObject): BillingMoment | null {
@@ -169,6 +177,8 @@ export function nextBillingMoment(store: FakeAccountStore, sub: FakeObject): Bil
 
 function periodMoment(store: FakeAccountStore, sub: FakeObject): BillingMoment | null {
   if (sub.status === 'canceled' || sub.status === 'incomplete_expired') return null;
+  if (sub.status === 'incomplete')
+    return { at: Number(sub.created) + INCOMPLETE_SECONDS, ends: true, expires: true };
   const items = itemsOf(sub);
   if (items.length === 0) return null;
   const periodEnd = Number(items[0].current_period_end);
@@ -226,6 +236,16 @@ export function billAt(ctx: BillingCtx, sub: FakeObject, moment: BillingMoment):
     return;
   }
   const before = structuredClone(sub);
+  if (moment.expires) {
+    // Its first invoice never paid: `incomplete_expired`, a final status, told by an update.
+    Object.assign(sub, { status: 'incomplete_expired', ended_at: moment.at, canceled_at: moment.at });
+    ctx.emit('customer.subscription.updated', sub, {
+      status: 'incomplete',
+      ended_at: null,
+      canceled_at: before.canceled_at ?? null,
+    });
+    return;
+  }
   if (moment.ends) {
     Object.assign(sub, {
       status: 'canceled',
@@ -306,6 +326,26 @@ function collect(ctx: BillingCtx, sub: FakeObject, invoice: FakeObject, renewal:
   charge(ctx, sub, invoice, payment, intent, renewal);
 }
 
+/**
+ * `POST /v1/invoices/:id/pay`: one more attempt to charge an open invoice now (the first invoice of
+ * an `incomplete` subscription, or a past-due renewal). A declined card is a 402, with the attempt's
+ * events recorded all the same.
+ */
+export function payInvoice(ctx: BillingCtx, invoice: FakeObject): FakeObject {
+  if (invoice.status !== 'open')
+    throw invalid(
+      'invoice',
+      `Invoice ${invoice.id} is ${String(invoice.status)}: only an open invoice can be paid.`,
+    );
+  const sub = ctx.store.find(String(subscriptionOfInvoice(invoice)));
+  if (!sub || sub.status === 'incomplete_expired' || sub.status === 'canceled')
+    throw invalid('invoice', `The subscription of invoice ${invoice.id} has ended.`);
+  collect(ctx, sub, invoice, invoice.billing_reason === 'subscription_cycle');
+  if ((invoice.status as string) !== 'paid')
+    throw new FakeStripeError(402, 'card_error', 'Your card was declined.', undefined, 'card_declined');
+  return invoice;
+}
+
 /** The invoice's open payment (a first attempt that failed or waits for the cardholder), if any. */
 function paymentOf(ctx: BillingCtx, invoice: FakeObject): FakeObject | undefined {
   return ctx.store.all('invoice_payment').find((p) => p.invoice === invoice.id && p.status === 'open');
@@ -357,8 +397,7 @@ function charge(
   intent: FakeObject,
   renewal: boolean,
 ): void {
-  // A first payment always goes through (the fake has no `incomplete` subscriptions).
-  const declined = renewal && ctx.store.declining.has(String(sub.customer));
+  const declined = ctx.store.declining.has(String(sub.customer));
   attempt(ctx, intent, 'card', declined ? 'failed' : 'succeeded');
   if (!declined) {
     const due = Number(invoice.amount_due);
@@ -377,10 +416,17 @@ function charge(
     });
     ctx.emit('invoice.paid', invoice);
     ctx.emit('invoice.payment_succeeded', invoice);
-    if (sub.status === 'past_due') {
+    if (sub.status === 'past_due' || sub.status === 'incomplete') {
+      const before = sub.status;
       sub.status = 'active';
-      ctx.emit('customer.subscription.updated', sub, { status: 'past_due' });
+      ctx.emit('customer.subscription.updated', sub, { status: before });
     }
+    return;
+  }
+  if (!renewal) {
+    // A first payment is not retried: the subscription stays `incomplete` until paid or expired.
+    invoice.next_payment_attempt = null;
+    ctx.emit('invoice.payment_failed', invoice);
     return;
   }
   const wait = FAKE_PAYMENT_RETRY_DAYS[Number(invoice.attempt_count) - 1];

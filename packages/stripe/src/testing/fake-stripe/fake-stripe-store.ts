@@ -6,7 +6,7 @@ export type FakeObject = { id: string; object: string; created: number; [field: 
 export class FakeStripeError extends Error {
   constructor(
     readonly status: number,
-    readonly type: 'invalid_request_error' | 'idempotency_error' | 'api_error',
+    readonly type: 'invalid_request_error' | 'idempotency_error' | 'api_error' | 'card_error',
     message: string,
     readonly param?: string,
     readonly code?: string,

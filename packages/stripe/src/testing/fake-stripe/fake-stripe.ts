@@ -31,6 +31,7 @@ import {
   attachDiscounts,
   authenticateInvoicePayment,
   billAt,
+  payInvoice,
   couponAmounts,
   couponOf,
   invoicePeriod,
@@ -120,7 +121,9 @@ export type FakeStripe = {
    * From now on the customer's card is declined (or, with `false`, accepted again): a renewal's
    * payment fails (`invoice.payment_failed`, the subscription `past_due`) and Stripe tries again
    * after 3, 5 and 7 days of the fake's time (`FAKE_PAYMENT_RETRY_DAYS`), paying the invoice once
-   * the card is accepted, else canceling the subscription after the last try. Also
+   * the card is accepted, else canceling the subscription after the last try. A new subscription
+   * with something to pay is `incomplete` (not retried; `POST /v1/invoices/:id/pay` pays it) and
+   * expires after 23 hours (`incomplete_expired`); Checkout turns the customer away. Also
    * `POST /fake/customers/cus_…/card_declines` with `declines=true|false`.
    */
   setCardDeclines(customerId: string, declines?: boolean): void;
@@ -439,7 +442,8 @@ function createSubscription(ctx: Ctx, spec: NewSubscription): FakeObject {
       id,
       object: 'subscription',
       customer: spec.customer,
-      status: trialEnd ? 'trialing' : 'active',
+      // A card that declines leaves a subscription with something to pay `incomplete`.
+      status: trialEnd ? 'trialing' : ctx.store.declining.has(spec.customer) ? 'incomplete' : 'active',
       billing_cycle_anchor: periodEnd,
       cancel_at: null,
       cancel_at_period_end: false,
@@ -564,6 +568,11 @@ function completeSession(ctx: Ctx, session: FakeObject, payment: CheckoutPayment
     priceSession(ctx, session);
   }
   const discounts = (session.discounts ?? []) as DiscountRequest[];
+  // Checkout shows a declined card to the buyer and completes nothing.
+  const paysToday =
+    mode === 'payment' ? Number(session.amount_total) > 0 : mode === 'subscription' && !trialDaysOf(session);
+  if (customer && paysToday && ctx.store.declining.has(customer))
+    throw new FakeStripeError(402, 'card_error', 'Your card was declined.', undefined, 'card_declined');
   let subscription: FakeObject | null = null;
   if (mode === 'subscription') {
     const data = (session.subscription_data ?? {}) as Params;
@@ -1406,8 +1415,13 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
     ],
     ['get', '/v1/events/:id', (ctx, req) => ctx.store.get('event', String(req.params.id))],
 
-    // Invoices (seeded by tests)
+    // Invoices
     ['get', '/v1/invoices/:id', (ctx, req) => ctx.store.get('invoice', String(req.params.id))],
+    [
+      'post',
+      '/v1/invoices/:id/pay',
+      (ctx, req) => payInvoice(billingOf(ctx), ctx.store.get('invoice', String(req.params.id))),
+    ],
     [
       'get',
       '/v1/invoices',
@@ -1850,15 +1864,16 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       let status = 200;
       let body: unknown;
       const requestId = `req_${randomCode(14)}`;
+      const ctx = newCtx(account, params);
       try {
-        const ctx = newCtx(account, params);
         body = structuredClone(expand(handler(ctx, req), ctx));
-        record(ctx, { id: requestId, idempotency_key: key });
       } catch (err) {
         if (!(err instanceof FakeStripeError)) throw err;
         status = err.status;
         body = err.toBody();
       }
+      // What a refused request did all the same (a declined charge) is recorded too.
+      record(ctx, { id: requestId, idempotency_key: key });
       if (slot) idempotent.set(slot, { status, body, fingerprint, at: now() });
       logRequest(status);
       res.status(status).setHeader('request-id', requestId).json(body);
