@@ -708,4 +708,46 @@ describe('buying on the fake Stripe’s Checkout page', () => {
       }),
     ).toEqual({ status: 'ACTIVE', paymentActionRequired: false, currentPeriodEnd: iso(next), allowed: true });
   }, 90_000);
+
+  it('a subscription made in Stripe whose first payment is declined: INCOMPLETE without access until its invoice is paid', async () => {
+    const opts = { stripeAccount: account };
+    // Gold's monthly price, as ivy's subscription (still on) has it.
+    const gold = (await stripe.subscriptions.list({ limit: 100 }, opts)).data.find(
+      (x) => x.metadata.gatehouse_member_id === 'ivy',
+    )!.items.data[0].price.id;
+    const customer = await stripe.customers.create({ email: 'vic@example.com' }, opts);
+    gh.fake.setCardDeclines(customer.id);
+    const sub = await stripe.subscriptions.create(
+      { customer: customer.id, items: [{ price: gold }], metadata: { gatehouse_member_id: 'vic' } },
+      opts,
+    );
+    expect(sub.status).toBe('incomplete');
+    await gh.fake.settled();
+    // The fake's time has run ahead of the server's clock in this suite: ask as of the fake's now.
+    const seen = () =>
+      gql(
+        `query($c: ID!, $at: DateTime, $r: ResourceInput!) {
+          membership(communityId: $c, memberId: "vic", asOf: $at) { status }
+          canAccess(communityId: $c, memberId: "vic", resource: $r, at: $at) { allowed } }`,
+        { c, at: new Date((gh.fake.now() + 60) * 1000).toISOString(), r: { kind: 'GROUP', id: group } },
+      ).then((d) => ({ status: d.membership.status as string, allowed: d.canAccess.allowed as boolean }));
+    expect(
+      await eventually(async () => {
+        const now = await seen();
+        return now.status === 'INCOMPLETE' ? now : undefined;
+      }),
+    ).toEqual({ status: 'INCOMPLETE', allowed: false });
+
+    gh.fake.setCardDeclines(customer.id, false);
+    expect(await stripe.invoices.pay(sub.latest_invoice as string, {}, opts)).toMatchObject({
+      status: 'paid',
+    });
+    await gh.fake.settled();
+    expect(
+      await eventually(async () => {
+        const now = await seen();
+        return now.status === 'ACTIVE' && now.allowed ? now : undefined;
+      }),
+    ).toEqual({ status: 'ACTIVE', allowed: true });
+  }, 60_000);
 });
