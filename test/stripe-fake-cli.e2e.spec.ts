@@ -96,6 +96,34 @@ describe('gatehouse stripe fake', () => {
       expect(((await settled.json()) as { error: { message: string } }).error.message).toMatch(
         /not processing/,
       );
+      // The printed ways to decline a customer's card and to give them an Indian one: the next
+      // renewal of ada's subscription is declined, and the subscription past due.
+      const printed = (what: string) =>
+        new RegExp(`curl -X POST (\\S+)/cus_…/${what} -d (\\S+)`).exec(fake.stdout())?.slice(1);
+      for (const [what, body] of [
+        ['card_declines', 'declines=true'],
+        ['card_country', 'country=IN'],
+      ]) {
+        const [base, shown] = printed(what) ?? [];
+        expect([base, shown]).toEqual([`${url}/fake/customers`, body]);
+        const set = await fetch(`${base}/${customer.id}/${what}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: shown,
+        });
+        expect(set.status).toBe(200);
+      }
+      // The next renewal comes within 31 days, and its charge 26 hours later (an Indian card).
+      const renewed = await fetch(`${url}/fake/advance`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'days=33',
+      });
+      expect(renewed.status).toBe(200);
+      expect((await stripe.subscriptions.retrieve(sub.id)).status).toBe('past_due');
+      const [failed] = (await stripe.events.list({ type: 'invoice.payment_failed' })).data.slice(-1);
+      const declined = failed.data.object as Stripe.Invoice;
+      expect(failed.created - declined.status_transitions.finalized_at!).toBe(26 * 3600);
     } finally {
       fake.kill('SIGINT');
     }
