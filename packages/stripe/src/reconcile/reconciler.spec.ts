@@ -3,10 +3,11 @@ import { MemoryLedger } from '../testing/memory-ledger';
 import { signPayload } from '../testing/sign';
 import { invoicePaid, customerSubscriptionUpdated } from '../testing/stripe-events';
 import { DAY } from '../testing/stripe-ids';
-import { startFakeStripe, stripeConfigForApiBase, type FakeStripe } from '../testing/fake-stripe/fake-stripe';
+import type { FakeStripe } from '../testing/fake-stripe/fake-stripe';
 import { createWebhookIngestor } from '../webhook/ingest.handler';
 import type { CommunityDirectory } from '../webhook/community-directory.port';
 import { reconcile } from './reconciler';
+import { fakeStripeWithSdk } from '../testing/fake-stripe/fake-stripe-sdk';
 
 const SECRET = 'whsec_reconcile';
 const NOW = 1_767_225_600;
@@ -20,10 +21,7 @@ describe('reconcile', () => {
   let fake: FakeStripe;
   let stripe: Stripe;
 
-  beforeEach(async () => {
-    fake = await startFakeStripe({ clock: () => NOW });
-    stripe = new Stripe('sk_test_fake', { ...stripeConfigForApiBase(fake.url), maxNetworkRetries: 0 });
-  });
+  beforeEach(async () => ({ fake, stripe } = await fakeStripeWithSdk(NOW)));
   afterEach(() => fake.close());
 
   it('recovers exactly the event the webhook missed', async () => {

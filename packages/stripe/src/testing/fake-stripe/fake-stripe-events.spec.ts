@@ -2,21 +2,13 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import { startFakeStripe, stripeConfigForApiBase, type FakeStripe } from './fake-stripe';
+import { PAID_INVOICE_EVENTS } from './fake-stripe-sdk';
 
 // The events the fake records for what its API and Checkout page change, and their delivery.
 
 const NOW = 1_767_225_600;
 /** What Stripe records when it invoices a period (paid at once, by a card charge). */
-const INVOICED = [
-  'invoice.created',
-  'invoice.finalized',
-  'payment_intent.created',
-  'charge.succeeded',
-  'payment_intent.succeeded',
-  'invoice_payment.paid',
-  'invoice.paid',
-  'invoice.payment_succeeded',
-];
+const INVOICED = PAID_INVOICE_EVENTS;
 /** A $0 invoice (a trial's): nothing to charge. */
 const INVOICED_FREE = ['invoice.created', 'invoice.finalized', 'invoice.paid', 'invoice.payment_succeeded'];
 const ACCOUNT = 'acct_fakeevents';

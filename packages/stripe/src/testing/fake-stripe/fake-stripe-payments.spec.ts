@@ -1,7 +1,8 @@
 import Stripe from 'stripe';
 import { translateCharge } from '../../translate/charge.translate';
 import { translateDispute } from '../../translate/dispute.translate';
-import { startFakeStripe, stripeConfigForApiBase, type FakeStripe } from './fake-stripe';
+import type { FakeStripe } from './fake-stripe';
+import { fakeStripeWithSdk } from './fake-stripe-sdk';
 
 // What a one-time Checkout payment leaves in the fake, and what happens to it afterwards: refunds
 // through the API (as from the Dashboard) and disputes (which only the fake's own routes start).
@@ -14,10 +15,7 @@ describe('fake Stripe payments, refunds and disputes', () => {
   let fake: FakeStripe;
   let stripe: Stripe;
 
-  beforeEach(async () => {
-    fake = await startFakeStripe({ clock: () => NOW });
-    stripe = new Stripe('sk_test_fake', { ...stripeConfigForApiBase(fake.url), maxNetworkRetries: 0 });
-  });
+  beforeEach(async () => ({ fake, stripe } = await fakeStripeWithSdk(NOW)));
   afterEach(() => fake.close());
 
   /** A paid one-time purchase of 2,500 (less `coupon`'s percent), as a buyer pays on the page. */

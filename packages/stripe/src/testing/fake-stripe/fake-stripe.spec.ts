@@ -1,6 +1,7 @@
 import Stripe from 'stripe';
 import { buildInvoice } from '../stripe-objects';
 import { startFakeStripe, stripeConfigForApiBase, type FakeStripe } from './fake-stripe';
+import { fakeStripeWithSdk } from './fake-stripe-sdk';
 
 const NOW = 1_767_225_600;
 
@@ -8,10 +9,7 @@ describe('fake Stripe API, driven by the real stripe SDK', () => {
   let fake: FakeStripe;
   let stripe: Stripe;
 
-  beforeEach(async () => {
-    fake = await startFakeStripe({ clock: () => NOW });
-    stripe = new Stripe('sk_test_fake', { ...stripeConfigForApiBase(fake.url), maxNetworkRetries: 0 });
-  });
+  beforeEach(async () => ({ fake, stripe } = await fakeStripeWithSdk(NOW)));
   afterEach(() => fake.close());
 
   async function catalog() {
