@@ -210,6 +210,31 @@ describe('access decisions end to end', () => {
     expect(revoked.allowed).toBe(false);
   }, 60_000);
 
+  it('shows complimentary access that ran out, with no event after it, at its end in the history', async () => {
+    const until = new Date(Date.now() + 1500).toISOString();
+    await gql(`mutation($i: GrantAccessInput!) { grantComplimentaryAccess(input: $i) { allowed } }`, {
+      i: { communityId: c, memberId: 'eve', resource: { kind: 'GROUP', id: group }, until, reason: 'guest' },
+    });
+    const history = () =>
+      gql(
+        `query { accessHistory(communityId: "${c}", memberId: "eve") { edges { node { id change source effectiveAt recordedAt actor causedBy { type } } } } }`,
+      ).then((d) => d.accessHistory.edges.map((e: Loose) => e.node));
+    expect((await history()).map((n: Loose) => n.change)).toEqual(['GRANTED']);
+    await new Promise((r) => setTimeout(r, Date.parse(until) - Date.now() + 100));
+    const [granted, ended, ...rest] = await history();
+    expect(granted).toMatchObject({ change: 'GRANTED', source: 'COMPLIMENTARY', actor: 'root' });
+    expect(ended).toMatchObject({
+      change: 'REVOKED',
+      source: 'COMPLIMENTARY',
+      effectiveAt: until,
+      recordedAt: until,
+      actor: null,
+      causedBy: { type: 'ComplimentaryAccessGranted' },
+    });
+    expect(rest).toEqual([]);
+    expect(ended.id).not.toBe(granted.id);
+  }, 60_000);
+
   it('lists who may see the community, and lets a member ask only about themself', async () => {
     const list = (
       await gql(

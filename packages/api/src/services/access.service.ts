@@ -105,7 +105,7 @@ export class AccessService {
     first?: number,
     after?: string,
   ): Promise<AccessChangeConnection> {
-    const page = await this.deps.access.history(communityId, memberId, first, after);
+    const page = await this.deps.access.history(communityId, memberId, this.now(), first, after);
     const catalog = await this.deps.memberships.catalog(communityId);
     return {
       edges: page.edges.map(({ cursor, node }) => ({

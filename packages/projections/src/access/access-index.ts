@@ -14,7 +14,7 @@ export type AccessIndexUpdate = {
   catalogs: { communityId: string; catalog: Catalog }[];
 };
 
-type GrantRow = {
+export type GrantRow = {
   community_id: string;
   member_id: string;
   resource_kind: AccessGrant['resource']['kind'];

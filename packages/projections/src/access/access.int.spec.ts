@@ -48,7 +48,7 @@ async function given(recordedAt: number, ...events: Parameters<AccessHarness['ap
 const allowed = (member: string, resource: ResourceRef, when: number) =>
   h.access.canAccess(C, member, resource, when).allowed;
 async function changes(member: string) {
-  const page = await h.access.history(C, member, 100);
+  const page = await h.access.history(C, member, clock, 100);
   return page.edges.map((e) => e.node.change);
 }
 
@@ -118,8 +118,22 @@ describe('membership and access through the ledger', () => {
     expect(after.reason).toMatch(/suspended/);
     expect(await changes('mem_trial')).toContain('GRANTED');
 
-    // The grace runs out with no event; the next one (a payment, days later) finds it: SUSPENDED when
-    // the grace ended, then RESTORED when paid.
+    // The grace runs out with no event. Asked on day 48, the history already ends with the suspension
+    // on day 47, with no actor (nobody did it); a page that starts after it is empty.
+    const stored = (await h.access.history(C, 'mem_trial', at(46), 100)).edges;
+    const asked = await h.access.history(C, 'mem_trial', at(48), 100);
+    expect(asked.edges.slice(0, -2)).toEqual(stored);
+    const pending = asked.edges.slice(-2).map((e) => e.node);
+    expect(pending.map((n) => [n.resource.kind, n.change, n.effectiveAt, n.recordedAt, n.actor])).toEqual([
+      ['COMMUNITY', 'SUSPENDED', at(47), at(47), null],
+      ['GROUP', 'SUSPENDED', at(47), at(47), null],
+    ]);
+    const tail = await h.access.history(C, 'mem_trial', at(48), 1, asked.edges.at(-2)?.cursor);
+    expect(tail.edges.map((e) => e.node)).toEqual([pending[1]]);
+    expect(tail.pageInfo.hasNextPage).toBe(false);
+    expect((await h.access.history(C, 'mem_trial', at(48), 1, asked.edges.at(-1)?.cursor)).edges).toEqual([]);
+
+    // The next event (a payment, days later) stores that suspension as it was shown, then RESTORED.
     await given(
       at(50),
       stripe(
@@ -131,7 +145,7 @@ describe('membership and access through the ledger', () => {
         }),
       ),
     );
-    const page = await h.access.history(C, 'mem_trial', 100);
+    const page = await h.access.history(C, 'mem_trial', clock, 100);
     const community = page.edges
       .map((e) => e.node)
       .filter((n) => n.resource.kind === 'COMMUNITY')
@@ -141,6 +155,7 @@ describe('membership and access through the ledger', () => {
       ['SUSPENDED', at(47)],
       ['RESTORED', at(50)],
     ]);
+    expect(page.edges.slice(stored.length, stored.length + 2)).toEqual(asked.edges.slice(-2));
   });
 
   it('keeps access until the paid period ends after a cancellation at period end', async () => {
@@ -164,7 +179,7 @@ describe('membership and access through the ledger', () => {
     expect(allowed('mem_cancel', COMMUNITY, at(31))).toBe(false);
     expect((await h.memberships.get(C, 'mem_cancel', at(31))).status).toBe('CANCELED');
     // Access ended with the period, asked for by the cancellation: one REVOKED, then.
-    const page = await h.access.history(C, 'mem_cancel', 100);
+    const page = await h.access.history(C, 'mem_cancel', clock, 100);
     expect(
       page.edges
         .map((e) => e.node)
@@ -347,7 +362,7 @@ describe('membership and access through the ledger', () => {
     );
     expect(allowed('mem_comp', vip, at(5))).toBe(true);
     expect(allowed('mem_comp', vip, at(11))).toBe(false);
-    const history = await h.access.history(C, 'mem_comp', 10);
+    const history = await h.access.history(C, 'mem_comp', clock, 10);
     expect(history.edges.map((e) => [e.node.change, e.node.actor])).toEqual([
       ['GRANTED', 'usr_admin'],
       ['REVOKED', 'usr_admin'],
@@ -496,7 +511,7 @@ describe('bitemporal access', () => {
     expect((await h.access.canAccessAsKnownAt(C, 'mem_bt', COMMUNITY, at(15), at(12))).allowed).toBe(true);
     expect((await h.access.canAccessAsKnownAt(C, 'mem_bt', COMMUNITY, at(15), at(20))).allowed).toBe(false);
     expect((await h.access.canAccessAsKnownAt(C, 'mem_bt', COMMUNITY, at(5), at(20))).allowed).toBe(true);
-    const history = await h.access.history(C, 'mem_bt', 10);
+    const history = await h.access.history(C, 'mem_bt', clock, 10);
     const community = history.edges.filter((e) => e.node.resource.kind === 'COMMUNITY');
     expect(community.map((e) => [e.node.change, e.node.effectiveAt, e.node.recordedAt])).toEqual([
       ['GRANTED', at(0), at(0)],

@@ -9,8 +9,9 @@ import {
   type EpochMs,
   type ResourceRef,
 } from '@gatehouse/domain';
-import type { DataSource } from 'typeorm';
-import { GRANT_COLUMNS, grantFromRow, type AccessIndex } from './access-index';
+import type { DataSource, EntityManager } from 'typeorm';
+import { GRANT_COLUMNS, grantFromRow, type AccessIndex, type GrantRow } from './access-index';
+import { accessChangeId, lapsesBetween } from './history';
 
 export type AccessChangeRecord = {
   id: string;
@@ -62,7 +63,6 @@ function decodeOrThrow(kind: keyof typeof CURSOR_PREFIX, cursor: string): string
 }
 
 type ChangeRow = {
-  id: string;
   ordinal: number;
   resource_kind: ResourceRef['kind'];
   resource_id: string | null;
@@ -110,10 +110,15 @@ export class AccessQuery {
     return rows.map(grantFromRow);
   }
 
-  /** A member's access changes, oldest first, as a Relay page. */
+  /**
+   * A member's access changes, oldest first, as a Relay page. After the stored rows come the lapses
+   * up to `now` that no fact has stored yet (access that ran out by time alone), with the ids and
+   * ordinals the member's next fact stores them under.
+   */
   async history(
     communityId: string,
     memberId: string,
+    now: EpochMs,
     first?: number,
     after?: string,
   ): Promise<Page<AccessChangeRecord>> {
@@ -121,15 +126,22 @@ export class AccessQuery {
     const from = after ? Number(decodeOrThrow('history', after)) : -1;
     if (!Number.isInteger(from))
       throw new BadUserInputError('Invalid cursor', { after: 'is not a cursor from this connection' });
-    const rows = await this.ds.query<ChangeRow[]>(
-      `SELECT id, ordinal, resource_kind, resource_id, change, source, effective_at, recorded_at, valid_until, actor, caused_by
-         FROM access_changes WHERE community_id = $1 AND member_id = $2 AND ordinal > $3 ORDER BY ordinal LIMIT $4`,
-      [communityId, memberId, from, n + 1],
-    );
-    const edges = rows.slice(0, n).map((r) => ({
+    // One snapshot, so that a fact projected meanwhile neither repeats a lapse nor hides it.
+    const rows = await this.ds.transaction('REPEATABLE READ', async (m) => {
+      const stored = await m.query<ChangeRow[]>(
+        `SELECT ordinal, resource_kind, resource_id, change, source, effective_at, recorded_at, valid_until, actor, caused_by
+           FROM access_changes WHERE community_id = $1 AND member_id = $2 AND ordinal > $3 ORDER BY ordinal LIMIT $4`,
+        [communityId, memberId, from, n + 1],
+      );
+      return stored.length > n
+        ? stored
+        : [...stored, ...(await this.pendingLapses(m, communityId, memberId, now))];
+    });
+    const rest = rows.filter((r) => r.ordinal > from);
+    const edges = rest.slice(0, n).map((r) => ({
       cursor: encode('history', String(r.ordinal)),
       node: {
-        id: r.id,
+        id: accessChangeId(communityId, memberId, r.ordinal),
         resource:
           r.resource_kind === 'COMMUNITY'
             ? { kind: 'COMMUNITY' as const }
@@ -143,7 +155,44 @@ export class AccessQuery {
         causedBy: r.caused_by,
       },
     }));
-    return { edges, pageInfo: { hasNextPage: rows.length > n, endCursor: edges.at(-1)?.cursor ?? null } };
+    return { edges, pageInfo: { hasNextPage: rest.length > n, endCursor: edges.at(-1)?.cursor ?? null } };
+  }
+
+  /** The lapses since the member's last fact, as the rows the projection will store. */
+  private async pendingLapses(
+    m: EntityManager,
+    communityId: string,
+    memberId: string,
+    now: EpochMs,
+  ): Promise<ChangeRow[]> {
+    const [state] = await m.query<{ evaluated_at: number | null; history_count: number }[]>(
+      `SELECT (doc->>'evaluatedAt')::float8 AS evaluated_at, history_count
+         FROM member_states WHERE community_id = $1 AND member_id = $2`,
+      [communityId, memberId],
+    );
+    if (!state || state.evaluated_at === null) return [];
+    const grants = await m.query<(GrantRow & { recorded_at: Date })[]>(
+      `SELECT recorded_at, ${GRANT_COLUMNS} FROM access_grants
+        WHERE community_id = $1 AND member_id = $2 AND superseded_at IS NULL ORDER BY id`,
+      [communityId, memberId],
+    );
+    const lapses = lapsesBetween(
+      grants.map((g) => ({ grant: grantFromRow(g), recordedAt: g.recorded_at.getTime() })),
+      state.evaluated_at,
+      now,
+    );
+    return lapses.map((c, i) => ({
+      ordinal: state.history_count + i,
+      resource_kind: c.resource.kind,
+      resource_id: c.resource.id ?? null,
+      change: c.change,
+      source: c.source,
+      effective_at: new Date(c.effectiveAt),
+      recorded_at: new Date(c.recordedAt),
+      valid_until: c.validUntil === null ? null : new Date(c.validUntil),
+      actor: null,
+      caused_by: c.causedBy,
+    }));
   }
 
   /** Members with access to `resource` at `at`, ordered by member id, with the total. */

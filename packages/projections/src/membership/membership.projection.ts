@@ -7,7 +7,6 @@ import {
   evolveCatalog,
   evolveMembership,
   grantsFor,
-  lapsedGrants,
   resourceKey,
   type AccessChange,
   type AccessGrant,
@@ -24,6 +23,7 @@ import {
   type AccessIndex,
   type AccessIndexUpdate,
 } from '../access/access-index';
+import { accessChangeId, lapsesBetween } from '../access/history';
 import type { Projection, ProjectionTx } from '../runtime/projection';
 import { readStripeEvent, type StripeHints, type StripeReading } from './stripe-event.translate';
 
@@ -335,26 +335,32 @@ export class MembershipProjection implements Projection {
       const before = slot.grants;
       const beforeGrants = before.map((g) => g.grant);
       // Access that ran out by time alone since the last fact (a grace period ending) is a change
-      // too, found at the next fact of the member, whatever that fact changes.
+      // too, stored at the next fact of the member, whatever that fact changes, as known when it
+      // ended and with no actor: the row `accessHistory` showed before this fact arrived.
       const since = slot.doc.evaluatedAt;
-      const lapsed = since === undefined ? [] : lapsedGrants(beforeGrants, since, effectiveAt);
+      const lapsed =
+        since === undefined
+          ? []
+          : lapsesBetween(
+              before.map((g) => ({ grant: g.grant, recordedAt: Date.parse(g.recordedAt) })),
+              since,
+              effectiveAt,
+            );
       slot.doc.evaluatedAt = Math.max(since ?? effectiveAt, effectiveAt);
-      const record = (rows: AccessChange[]) => {
-        for (const d of rows) {
-          const ordinal = slot.historyCount++;
-          changes.push({
-            ...d,
-            id: `${slot.communityId}/${slot.memberId}/c${ordinal}`,
-            c: slot.communityId,
-            m: slot.memberId,
-            ordinal,
-            recordedAt,
-            actor,
-            eventId: producedBy,
-          });
-        }
+      const record = (d: AccessChange, known: string, by: string | null) => {
+        const ordinal = slot.historyCount++;
+        changes.push({
+          ...d,
+          id: accessChangeId(slot.communityId, slot.memberId, ordinal),
+          c: slot.communityId,
+          m: slot.memberId,
+          ordinal,
+          recordedAt: known,
+          actor: by,
+          eventId: producedBy,
+        });
       };
-      record(lapsed);
+      for (const l of lapsed) record(l, new Date(l.recordedAt).toISOString(), null);
       const afterKeys = new Set(after.map(grantKey));
       const beforeKeys = new Set(before.map((g) => g.key));
       const kept = before.filter((g) => afterKeys.has(g.key));
@@ -386,7 +392,7 @@ export class MembershipProjection implements Projection {
         const later = added.map((g) => g.grant.validFrom).filter((t) => t > effectiveAt);
         if (later.length > 0) diff = diffGrants(beforeGrants, after, Math.min(...later), producedBy);
       }
-      record(diff);
+      for (const d of diff) record(d, recordedAt, actor);
     };
 
     for (const step of steps) {
