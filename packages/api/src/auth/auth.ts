@@ -1,5 +1,6 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
+import { LRUCache } from 'lru-cache';
 
 // Bearer tokens: HS256 with GATEHOUSE_JWT_SECRET; `sub` is the caller, `roles` what it may do:
 // `platform-admin`, `admin:<communityId>`, `member:<communityId>`.
@@ -26,24 +27,42 @@ export function signToken(
 
 // jsonwebtoken turns a string secret into a key on every call, first trying to parse it as a public
 // key; on the hot path (every GraphQL request) that costs more than the query. Keep one key per secret.
-const keys = new Map<string, KeyObject>();
-function keyOf(secret: string): KeyObject {
-  let key = keys.get(secret);
-  if (!key) {
-    key = createSecretKey(Buffer.from(secret, 'utf8'));
-    keys.set(secret, key);
+// A client sends the same token with every request, so what a token says is kept once it has been
+// verified, until it expires (the same instant jsonwebtoken would refuse it): the signature is not
+// checked again for each request. Tokens that fail are not kept.
+type Verified = { caller: Caller; expiresAt: number | null };
+const secrets = new Map<string, { key: KeyObject; verified: LRUCache<string, Verified> }>();
+function forSecret(secret: string) {
+  let entry = secrets.get(secret);
+  if (!entry) {
+    entry = {
+      key: createSecretKey(Buffer.from(secret, 'utf8')),
+      verified: new LRUCache<string, Verified>({ max: VERIFIED_TOKENS_KEPT }),
+    };
+    secrets.set(secret, entry);
   }
-  return key;
+  return entry;
 }
+
+/** How many verified tokens each secret keeps (least recently used first out). */
+export const VERIFIED_TOKENS_KEPT = 10_000;
 
 /** The caller of a request: null without a token; throws UNAUTHENTICATED for a bad one. */
 export function callerFromAuthorization(secret: string, header: string | undefined): Caller | null {
   if (!header) return null;
   const m = /^Bearer\s+(\S+)$/i.exec(header.trim());
   if (!m) throw new AuthError('UNAUTHENTICATED', 'the Authorization header must be "Bearer <token>"');
+  const token = m[1];
+  const { key, verified } = forSecret(secret);
+  const known = verified.get(token);
+  if (known) {
+    // jsonwebtoken's rule: expired once the current second reaches `exp`.
+    if (known.expiresAt === null || Math.floor(Date.now() / 1000) < known.expiresAt) return known.caller;
+    verified.delete(token);
+  }
   let payload: jwt.JwtPayload | string;
   try {
-    payload = jwt.verify(m[1], keyOf(secret), { algorithms: ['HS256'] });
+    payload = jwt.verify(token, key, { algorithms: ['HS256'] });
   } catch {
     throw new AuthError('UNAUTHENTICATED', 'the bearer token is invalid or expired');
   }
@@ -53,7 +72,9 @@ export function callerFromAuthorization(secret: string, header: string | undefin
   const roles = Array.isArray(payload.roles)
     ? payload.roles.filter((r): r is string => typeof r === 'string')
     : [];
-  return { sub: payload.sub, roles };
+  const caller: Caller = Object.freeze({ sub: payload.sub, roles: Object.freeze(roles) });
+  verified.set(token, { caller, expiresAt: typeof payload.exp === 'number' ? payload.exp : null });
+  return caller;
 }
 
 export const isPlatformAdmin = (c: Caller | null): boolean => !!c && c.roles.includes('platform-admin');
