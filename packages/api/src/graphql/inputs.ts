@@ -24,7 +24,7 @@ import {
   ResourceKind,
 } from './enums';
 
-// Inputs are validated by class-validator before any resolver runs (buildSchema `validate: true`).
+// Inputs are validated by class-validator before any resolver runs (`validateArgument` in schema.ts).
 
 const urlOptions = { require_tld: false, require_protocol: true, protocols: ['http', 'https'] };
 
