@@ -43,6 +43,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const { log, metrics } = opts;
   const app = express();
   app.disable('x-powered-by');
+  // Nothing here is revalidated by a cache (GraphQL POSTs, no-store pages, probes): an ETag per
+  // response would only cost a hash of its body.
+  app.set('etag', false);
   app.set('trust proxy', false);
 
   // One access-log line per request (not for probes) and the HTTP metrics.
