@@ -5,7 +5,12 @@ import {
   type EpochMs,
   type ResourceRef,
 } from '@gatehouse/domain';
-import type { AccessQuery, MembershipQuery, MembershipRecord } from '@gatehouse/projections';
+import {
+  defineLazyField,
+  type AccessQuery,
+  type MembershipQuery,
+  type MembershipRecord,
+} from '@gatehouse/projections';
 import { toMembership } from './membership.mapper';
 import type { DataSource } from 'typeorm';
 import type { AccessChangeKind, AccessSource, ResourceKind } from '../graphql/enums';
@@ -216,11 +221,9 @@ export class AccessService {
     eventId: string,
     value: T,
   ): T & { causedBy: LedgerEvent } {
-    Object.defineProperty(value, 'causedBy', {
-      enumerable: true,
-      get: () => this.ledgerEvent(communityId, eventId),
-    });
-    return value as T & { causedBy: LedgerEvent };
+    return defineLazyField(value, 'causedBy', () => this.ledgerEvent(communityId, eventId)) as T & {
+      causedBy: LedgerEvent;
+    };
   }
 
   private toGrant(communityId: string, g: DomainGrant, catalog: Catalog | null): AccessGrant {

@@ -6,7 +6,6 @@ import {
   CatalogQuery,
   LedgerEventsQuery,
   MembershipQuery,
-  bindLazyFields,
   isTenantId,
   runAsSystem,
   runAsTenant,
@@ -61,11 +60,8 @@ function scopedToTenant(services: Services): Services {
   for (const [name, value] of Object.entries(services)) {
     if (typeof value !== 'function') continue;
     scoped[name] = (...args: unknown[]) => {
-      // Lazy fields of the result (an access grant's `causedBy`) are read later by GraphQL: bound to this scope.
-      const call = () => {
-        const out = (value as (...a: unknown[]) => unknown).apply(services, args);
-        return out instanceof Promise ? out.then(bindLazyFields) : bindLazyFields(out);
-      };
+      // Lazy fields of the result (an access grant's `causedBy`) carry this scope: `defineLazyField`.
+      const call = () => (value as (...a: unknown[]) => unknown).apply(services, args);
       if (SYSTEM_CALLS.has(name)) return runAsSystem(call);
       const communityId = communityIdOf(name, args);
       return isTenantId(communityId) ? runAsTenant(communityId, call) : runWithoutTenant(call);

@@ -36,40 +36,13 @@ export function isTenantId(communityId: string | undefined | null): communityId 
   return typeof communityId === 'string' && communityId !== '' && communityId !== SYSTEM_TENANT;
 }
 
-function isPlain(value: object): boolean {
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return Array.isArray(value) || proto === Object.prototype || proto === null;
-}
-
-function bindTo(tenant: string, value: unknown, seen: Map<object, unknown>): unknown {
-  if (value === null || typeof value !== 'object') return value;
-  if (seen.has(value)) return seen.get(value);
-  if (!isPlain(value)) return value;
-  seen.set(value, value);
-  let lazy = false;
-  for (const key of Object.keys(value)) {
-    const d = Object.getOwnPropertyDescriptor(value, key)!;
-    if (d.get) lazy = true;
-    else if (d.writable) {
-      const bound = bindTo(tenant, d.value, seen);
-      if (bound !== d.value) (value as Record<string, unknown>)[key] = bound;
-    }
-  }
-  if (!lazy) return value;
-  const proxy = new Proxy(value, {
-    get(target, prop, receiver) {
-      const read = () => Reflect.get(target, prop, receiver) as unknown;
-      return Object.getOwnPropertyDescriptor(target, prop)?.get ? scope.run({ tenant }, read) : read();
-    },
-  });
-  seen.set(value, proxy);
-  return proxy;
-}
-
 /**
- * `value` with its lazy fields (getters, at any depth in plain objects and arrays) bound to the
- * current scope: GraphQL reads them after the service call has returned, outside its scope.
+ * Defines `key` on `target` as a field computed when read, in the tenant scope current now: GraphQL
+ * reads such fields (an access grant's `causedBy`) after the service call has returned, outside its
+ * scope, and must not read them as whatever community it is serving then.
  */
-export function bindLazyFields<T>(value: T): T {
-  return bindTo(currentTenant(), value, new Map()) as T;
+export function defineLazyField<T extends object, V>(target: T, key: string, read: () => V): T {
+  const store = scope.getStore() ?? { tenant: '' };
+  Object.defineProperty(target, key, { enumerable: true, get: () => scope.run(store, read) });
+  return target;
 }
