@@ -369,6 +369,23 @@ function scenario(
         gql('mutation { createCommunity(input: { name: "Elsewhere", region: EU }) { id } }'),
       ).rejects.toThrow(/EU is not configured/);
     }, 30_000);
+
+    it('refuses a Stripe account that a community of either region has linked, also when asked twice at once', async () => {
+      const create = (region: string, account: string) =>
+        gql(
+          `mutation { createCommunity(input: { name: "Again", region: ${region}, stripeAccountId: "${account}" }) { id stripeAccountId } }`,
+        );
+      for (const region of ['IN', 'US'])
+        await expect(create(region, inAccount)).rejects.toThrow(
+          new RegExp(`Stripe account ${inAccount} is already linked to another community.*"code":"CONFLICT"`),
+        );
+      const account = `acct_twice${tag}`;
+      const both = await Promise.allSettled([create('US', account), create('US', account)]);
+      const made = both.filter((r) => r.status === 'fulfilled');
+      const refused = both.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(made).toHaveLength(1);
+      expect(refused.map((r) => String(r.reason))).toEqual([expect.stringMatching(/"code":"CONFLICT"/)]);
+    }, 60_000);
   });
 }
 

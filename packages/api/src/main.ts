@@ -133,6 +133,8 @@ export async function startGatehouse(
           );
           log.info({ accountId, communityId, region, report }, 'quarantined Stripe events released');
         },
+        // An account linked in any region is taken.
+        communityForStripeAccount: (accountId) => directory.communityForStripeAccount(accountId),
       });
       regions.push(runtime);
       cleanups.push(() => runtime.close());

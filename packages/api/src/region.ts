@@ -106,6 +106,7 @@ export async function startRegion(
     /** Prefix of the ids of communities created here (set when several regions run). */
     communityIdPrefix?: string;
     onStripeAccountLinked?: (accountId: string, communityId: string) => Promise<void>;
+    communityForStripeAccount?: (accountId: string) => Promise<string | null>;
   },
 ): Promise<RegionRuntime> {
   const regionLog = log.child({ region });
@@ -147,6 +148,7 @@ export async function startRegion(
       accessIndex,
       communityIdPrefix: shared.communityIdPrefix,
       onStripeAccountLinked: shared.onStripeAccountLinked,
+      communityForStripeAccount: shared.communityForStripeAccount,
     });
     return { region, databaseUrl, ledger, dataSource, projector, services, quarantine, close };
   } catch (err) {

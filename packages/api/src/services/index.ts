@@ -46,6 +46,8 @@ export type ServiceDeps = {
   communityIdPrefix?: string;
   /** Called after a community is linked to a Stripe (Connect) account. */
   onStripeAccountLinked?: (accountId: string, communityId: string) => Promise<void>;
+  /** The community a Stripe account is linked to, in any region (default: this region's catalog). */
+  communityForStripeAccount?: (accountId: string) => Promise<string | null>;
 };
 
 /** The services behind the GraphQL resolvers, built from the read models, the ledger and Stripe. */
@@ -78,6 +80,13 @@ function scopedToTenant(services: Services): Services {
   return { ...(scoped as unknown as GatehouseServices), catalogQuery: services.catalogQuery, commerce };
 }
 
+/** A Stripe account belongs to one community: its events are routed by it. */
+function stripeAccountTaken(account: string): GatehouseError {
+  return new GatehouseError('CONFLICT', `Stripe account ${account} is already linked to another community`, {
+    stripeAccountId: 'is linked to another community',
+  });
+}
+
 export function createGatehouseServices(deps: ServiceDeps): Services {
   const clock = deps.clock ?? (() => new Date());
   const reads = deps.readSource ?? deps.dataSource;
@@ -100,8 +109,9 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
     now: () => clock().getTime(),
   });
 
+  const systemCatalog = new CatalogQuery(deps.dataSource);
   return scopedToTenant({
-    catalogQuery: new CatalogQuery(deps.dataSource),
+    catalogQuery: systemCatalog,
     commerce,
     community: (id) => catalog.community(id),
     communityExists: (id) => catalogQuery.exists(id),
@@ -115,7 +125,18 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
       };
     },
     async createCommunity(caller, input) {
-      const community = await catalog.createCommunity(caller, input);
+      const account = input.stripeAccountId;
+      const linkedTo = (a: string) =>
+        (deps.communityForStripeAccount ?? ((id) => systemCatalog.communityForStripeAccount(id)))(a);
+      if (account && (await linkedTo(account))) throw stripeAccountTaken(account);
+      let community: Awaited<ReturnType<CatalogService['createCommunity']>>;
+      try {
+        community = await catalog.createCommunity(caller, input);
+      } catch (err) {
+        // Asked twice at once for the same account: the ledger keeps the community that came first.
+        if (account && (await linkedTo(account))) throw stripeAccountTaken(account);
+        throw err;
+      }
       if (community.stripeAccountId)
         await deps.onStripeAccountLinked?.(community.stripeAccountId, community.id);
       return community;
