@@ -176,10 +176,8 @@ export class AccessQuery {
         WHERE community_id = $1 AND member_id = $2 AND superseded_at IS NULL ORDER BY id`,
       [communityId, memberId],
     );
-    const lapses = lapsesBetween(
-      grants.map((g) => ({ grant: grantFromRow(g), recordedAt: g.recorded_at.getTime() })),
-      state.evaluated_at,
-      now,
+    const lapses = lapsesBetween(grants.map(grantFromRow), state.evaluated_at, now, () =>
+      Math.max(...grants.map((g) => g.recorded_at.getTime())),
     );
     return lapses.map((c, i) => ({
       ordinal: state.history_count + i,

@@ -341,10 +341,8 @@ export class MembershipProjection implements Projection {
       const lapsed =
         since === undefined
           ? []
-          : lapsesBetween(
-              before.map((g) => ({ grant: g.grant, recordedAt: Date.parse(g.recordedAt) })),
-              since,
-              effectiveAt,
+          : lapsesBetween(beforeGrants, since, effectiveAt, () =>
+              Math.max(...before.map((g) => Date.parse(g.recordedAt))),
             );
       slot.doc.evaluatedAt = Math.max(since ?? effectiveAt, effectiveAt);
       const record = (d: AccessChange, known: string, by: string | null) => {
