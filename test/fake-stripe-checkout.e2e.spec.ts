@@ -703,9 +703,11 @@ describe('buying on the fake Stripe’s Checkout page', () => {
       status: 'paid',
     });
     await gh.fake.settled();
+    // The fake's clock runs on from where it was moved to: ask as of the moment after the payment.
+    const paid = gh.fake.now();
     expect(
       await eventually(async () => {
-        const now = await state(renewal + 27 * 3600);
+        const now = await state(paid);
         return now.paymentActionRequired || now.status !== 'ACTIVE' ? undefined : now;
       }),
     ).toEqual({ status: 'ACTIVE', paymentActionRequired: false, currentPeriodEnd: iso(next), allowed: true });
