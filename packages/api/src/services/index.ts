@@ -110,6 +110,8 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
   });
 
   const systemCatalog = new CatalogQuery(deps.dataSource);
+  const linkedTo =
+    deps.communityForStripeAccount ?? ((account: string) => systemCatalog.communityForStripeAccount(account));
   return scopedToTenant({
     catalogQuery: systemCatalog,
     commerce,
@@ -126,8 +128,6 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
     },
     async createCommunity(caller, input) {
       const account = input.stripeAccountId;
-      const linkedTo = (a: string) =>
-        (deps.communityForStripeAccount ?? ((id) => systemCatalog.communityForStripeAccount(id)))(a);
       if (account && (await linkedTo(account))) throw stripeAccountTaken(account);
       let community: Awaited<ReturnType<CatalogService['createCommunity']>>;
       try {
