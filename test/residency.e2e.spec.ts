@@ -385,6 +385,28 @@ function scenario(
       const refused = both.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       expect(made).toHaveLength(1);
       expect(refused.map((r) => String(r.reason))).toEqual([expect.stringMatching(/"code":"CONFLICT"/)]);
+      // In two regions at once: each region's catalog only knows its own communities.
+      const across = `acct_across${tag}`;
+      const regions = await Promise.allSettled([create('US', across), create('IN', across)]);
+      expect(regions.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect(regions.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []))).toEqual([
+        expect.stringMatching(/already linked to another community.*"code":"CONFLICT"/),
+      ]);
+      let linked = 0;
+      for (const db of [us, india]) {
+        const c = new Client({ connectionString: db.url });
+        await c.connect();
+        try {
+          const { rows } = await c.query<{ n: string }>(
+            'SELECT count(*) AS n FROM catalog_communities WHERE stripe_account_id = $1',
+            [across],
+          );
+          linked += Number(rows[0].n);
+        } finally {
+          await c.end();
+        }
+      }
+      expect(linked).toBe(1);
     }, 60_000);
   });
 }

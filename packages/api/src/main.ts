@@ -15,7 +15,7 @@ import { startRegion, regionStores, type RegionRuntime } from './region';
 import { RegionRoutedLedger } from './region-ledger';
 import { communityIdPrefix, regionOfCommunity, routeServices } from './region-router';
 import type { ReadinessCheck } from './http/app';
-import type { Services } from './services';
+import { advisoryStripeAccountLock, type Services } from './services';
 import { buildGatehouseSchema } from './graphql/schema';
 import { createApp } from './http/app';
 import { joinRoutes } from './http/join.routes';
@@ -135,6 +135,8 @@ export async function startGatehouse(
         },
         // An account linked in any region is taken.
         communityForStripeAccount: (accountId) => directory.communityForStripeAccount(accountId),
+        // Linked one at a time across regions (and servers): the default region's database holds the lock.
+        stripeAccountLock: (accountId, fn) => advisoryStripeAccountLock(fallback().dataSource)(accountId, fn),
       });
       regions.push(runtime);
       cleanups.push(() => runtime.close());

@@ -14,7 +14,12 @@ import {
 } from '@gatehouse/projections';
 import { PostgresQuarantineStore } from '@gatehouse/stripe';
 import type { Config, Region } from './config';
-import { createGatehouseServices, startInstallmentPlans, type Services } from './services';
+import {
+  createGatehouseServices,
+  startInstallmentPlans,
+  type Services,
+  type StripeAccountLock,
+} from './services';
 import { openStores } from './stores';
 
 // One region's stores and everything that runs on them: its own database, its own ledger (table or
@@ -107,6 +112,7 @@ export async function startRegion(
     communityIdPrefix?: string;
     onStripeAccountLinked?: (accountId: string, communityId: string) => Promise<void>;
     communityForStripeAccount?: (accountId: string) => Promise<string | null>;
+    stripeAccountLock?: StripeAccountLock;
   },
 ): Promise<RegionRuntime> {
   const regionLog = log.child({ region });
@@ -149,6 +155,7 @@ export async function startRegion(
       communityIdPrefix: shared.communityIdPrefix,
       onStripeAccountLinked: shared.onStripeAccountLinked,
       communityForStripeAccount: shared.communityForStripeAccount,
+      stripeAccountLock: shared.stripeAccountLock,
     });
     return { region, databaseUrl, ledger, dataSource, projector, services, quarantine, close };
   } catch (err) {

@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import { GatehouseError } from '../graphql/errors';
 import type { GatehouseServices } from '../graphql/services';
 import { CatalogService } from './catalog.service';
+import { advisoryStripeAccountLock, type StripeAccountLock } from './stripe-account-lock';
 import { createCommerceService, type CommerceService } from './commerce.service';
 import { toLedgerEvent } from './ledger-events.mapper';
 import { createTiersService } from './tiers.service';
@@ -28,6 +29,7 @@ import { communityIdOf } from '../region-router';
 
 export * from './import.service';
 export * from './installments';
+export * from './stripe-account-lock';
 
 export type ServiceDeps = {
   /** System work: commands' lookups, the webhook directory, join pages. */
@@ -48,6 +50,11 @@ export type ServiceDeps = {
   onStripeAccountLinked?: (accountId: string, communityId: string) => Promise<void>;
   /** The community a Stripe account is linked to, in any region (default: this region's catalog). */
   communityForStripeAccount?: (accountId: string) => Promise<string | null>;
+  /**
+   * Serialises the linking of a Stripe account wherever it may be linked (default: an advisory lock
+   * in this region's database; several regions share the default region's).
+   */
+  stripeAccountLock?: StripeAccountLock;
 };
 
 /** The services behind the GraphQL resolvers, built from the read models, the ledger and Stripe. */
@@ -112,6 +119,7 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
   const systemCatalog = new CatalogQuery(deps.dataSource);
   const linkedTo =
     deps.communityForStripeAccount ?? ((account: string) => systemCatalog.communityForStripeAccount(account));
+  const lockStripeAccount = deps.stripeAccountLock ?? advisoryStripeAccountLock(deps.dataSource);
   return scopedToTenant({
     catalogQuery: systemCatalog,
     commerce,
@@ -128,17 +136,20 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
     },
     async createCommunity(caller, input) {
       const account = input.stripeAccountId;
-      if (account && (await linkedTo(account))) throw stripeAccountTaken(account);
-      let community: Awaited<ReturnType<CatalogService['createCommunity']>>;
-      try {
-        community = await catalog.createCommunity(caller, input);
-      } catch (err) {
-        // Asked twice at once for the same account: the ledger keeps the community that came first.
-        if (account && (await linkedTo(account))) throw stripeAccountTaken(account);
-        throw err;
-      }
-      if (community.stripeAccountId)
-        await deps.onStripeAccountLinked?.(community.stripeAccountId, community.id);
+      if (!account) return catalog.createCommunity(caller, input);
+      // Under the account's lock the community made by an earlier request is in the catalog (the
+      // command waits for its projection), whichever region holds it.
+      const community = await lockStripeAccount(account, async () => {
+        if (await linkedTo(account)) throw stripeAccountTaken(account);
+        try {
+          return await catalog.createCommunity(caller, input);
+        } catch (err) {
+          // Linked meanwhile by a caller outside the lock's database (a region's own unique index).
+          if (await linkedTo(account)) throw stripeAccountTaken(account);
+          throw err;
+        }
+      });
+      await deps.onStripeAccountLinked?.(account, community.id);
       return community;
     },
     createTier: (caller, input) => catalog.createTier(caller, input),
