@@ -5,6 +5,7 @@ import { ledgerContract } from '../../ledger.contract';
 import { LedgerUnavailableError } from '../../ledger.errors';
 import type { Ledger, RecordedEvent } from '../../ledger.port';
 import { KafkaLedger, type KafkaLedgerOptions } from './kafka-ledger';
+import { readerGroupPrefix } from './kafka-partition-reader';
 
 jest.setTimeout(120_000);
 
@@ -105,6 +106,32 @@ describeKafka('KafkaLedger', (brokers) => {
     // the raw duplicate is now known: appending it again is a no-op at the first record's position
     const [repeat] = await ledger.append([event('c-dup', 'evt_raw', 5)]);
     expect(repeat).toEqual({ id: 'evt_raw', position: first[1].position, appended: false });
+  });
+
+  it('leaves no consumer behind when a subscription stops while it is still joining', async () => {
+    const where = names();
+    const ledger = await openLedger(where);
+    await ledger.append([event('c-stop', 'evt_stop', 1)]);
+    // Stopped at once and at several points of the join (connect, subscribe, run).
+    for (const delayMs of [0, 0, 5, 20, 50, 100, 200, 400]) {
+      const sub = ledger.subscribe(`stopper-${delayMs}`, {}, async () => undefined);
+      await new Promise((r) => setTimeout(r, delayMs));
+      await sub.stop();
+      await sub.done.catch(() => undefined);
+    }
+    const admin = new Kafka({ clientId: 'test-groups', brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      // A consumer left running keeps its group's membership (and its process alive); one that
+      // joined as it was told to leave is dropped by the broker after the session timeout (10 s).
+      await new Promise((r) => setTimeout(r, 13_000));
+      const { groups } = await admin.listGroups();
+      const mine = groups.map((g) => g.groupId).filter((g) => g.startsWith(readerGroupPrefix(where.topic)));
+      const described = mine.length ? (await admin.describeGroups(mine)).groups : [];
+      expect(described.filter((g) => g.members.length > 0).map((g) => g.groupId)).toEqual([]);
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   it('puts a community in the partition kafkajs would choose for its key', async () => {

@@ -17,6 +17,11 @@ export type PartitionReadOptions = {
 
 export type PartitionRead = { done: Promise<void>; stop(): Promise<void> };
 
+/** The consumer groups of one topic's reads start with this (each read has a group of its own). */
+export function readerGroupPrefix(topic: string): string {
+  return `gatehouse-ledger-reader-${topic}-`;
+}
+
 /**
  * Reads chosen partitions from caller-owned offsets. kafkajs only reads through a consumer group, so
  * each read joins a throwaway group, seeks to the caller's offsets and never relies on committed
@@ -51,15 +56,27 @@ export function readPartitions(kafka: Kafka, o: PartitionReadOptions): Partition
   void (async () => {
     try {
       consumer = kafka.consumer({
-        groupId: `gatehouse-ledger-reader-${randomUUID()}`,
+        groupId: readerGroupPrefix(o.topic) + randomUUID(),
         allowAutoTopicCreation: false,
         maxWaitTimeInMs: o.maxWaitTimeInMs ?? (o.end ? 50 : 200),
         sessionTimeout: 10_000,
         heartbeatInterval: 1_000,
         retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
       });
+      // Stopped while joining: the disconnect asked for may have come before the step just awaited,
+      // which would then leave a consumer running that nothing stops (and a process that cannot exit).
+      const c = consumer;
+      const abandoned = async () => {
+        if (!stopped) return false;
+        await c.disconnect().catch(() => undefined);
+        return true;
+      };
+      // kafkajs can finish joining the group after a disconnect asked for during the join.
+      consumer.on(consumer.events.GROUP_JOIN, () => void abandoned());
       await consumer.connect();
+      if (await abandoned()) return;
       await consumer.subscribe({ topic: o.topic, fromBeginning: true });
+      if (await abandoned()) return;
       await consumer.run({
         autoCommit: false,
         partitionsConsumedConcurrently: 1,
@@ -93,6 +110,7 @@ export function readPartitions(kafka: Kafka, o: PartitionReadOptions): Partition
           }
         },
       });
+      if (await abandoned()) return;
       const others = Array.from({ length: o.partitionCount }, (_, p) => p).filter((p) => !next.has(p));
       if (others.length > 0) consumer.pause([{ topic: o.topic, partitions: others }]);
       for (const [partition, offset] of next)
