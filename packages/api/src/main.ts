@@ -307,6 +307,10 @@ function readinessChecks(regions: readonly RegionRuntime[], multiRegion: boolean
       {
         name: name('projector'),
         check: async () => {
+          const role = r.lease.role();
+          // Another server projects: this one follows its commits.
+          if (role === 'following') return;
+          if (role === 'disconnected') throw new Error('the projector lease has no connection');
           const stopped = r.projector.status().filter((s) => !s.running);
           if (stopped.length) throw new Error(`stopped: ${stopped.map((s) => s.projection).join(', ')}`);
         },

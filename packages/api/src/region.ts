@@ -8,6 +8,7 @@ import {
   CommerceProjection,
   MembershipProjection,
   Projector,
+  ProjectorLease,
   TiersProjection,
   archiveProjection,
   withMigrationFacts,
@@ -31,6 +32,8 @@ export type RegionRuntime = {
   ledger: Ledger;
   dataSource: DataSource;
   projector: Projector;
+  /** Whether this server projects the region's read models or follows the one that does. */
+  lease: ProjectorLease;
   services: Services;
   quarantine: PostgresQuarantineStore;
   close(): Promise<void>;
@@ -42,12 +45,15 @@ export function regionProjector(deps: {
   ledger: Ledger;
   accessIndex: AccessIndex;
   log: Logger;
+  /** Shared read models (a server): only the lease holder projects. */
+  lease?: ProjectorLease;
 }): Projector {
   const projectionLog = deps.log.child({ component: 'projector' });
   return new Projector({
     dataSource: deps.dataSource,
     ledger: deps.ledger,
     logger: projectionLog,
+    lease: deps.lease,
     // Batches small enough that folding one never holds the event loop for long: webhooks and
     // GraphQL share it (measured: p99 of webhooks at concurrency 32 fell from ~190 to ~90 ms).
     maxBatch: 250,
@@ -127,17 +133,35 @@ export async function startRegion(
     // The access index is loaded before the projector starts, then follows its commits.
     const accessIndex = new AccessIndex();
     await accessIndex.load(dataSource);
-    const projector = regionProjector({ dataSource, ledger, accessIndex, log: regionLog });
+    // Servers sharing these read models (replicas, a rolling deploy) take turns: one projects and
+    // asks Stripe to end installment plans, the others follow its commits.
+    const lease = new ProjectorLease(dataSource, { log: regionLog.child({ component: 'projector-lease' }) });
+    const projector = regionProjector({ dataSource, ledger, accessIndex, log: regionLog, lease });
     await assertCheckpointsFit(dataSource, ledger);
-    projector.start();
-    closers.push(() => projector.stop());
-    const installmentPlans = startInstallmentPlans({
-      ledger,
-      dataSource,
-      stripe: shared.stripe,
-      log: regionLog,
+    let installmentPlans: ReturnType<typeof startInstallmentPlans> | null = null;
+    await lease.start({
+      async lead() {
+        projector.start();
+        installmentPlans = startInstallmentPlans({
+          ledger,
+          dataSource,
+          stripe: shared.stripe,
+          log: regionLog,
+        });
+      },
+      async lose() {
+        await projector.stop();
+        await installmentPlans?.stop();
+        installmentPlans = null;
+      },
+      async message(m) {
+        if (m.t === 'access') await accessIndex.refresh(dataSource, m);
+        else projector.observe(m);
+      },
+      // Changes told while the connection was down are in the tables.
+      resync: () => accessIndex.load(dataSource),
     });
-    closers.push(() => installmentPlans.stop());
+    closers.push(() => lease.stop());
 
     const quarantine = new PostgresQuarantineStore({ connectionString: databaseUrl });
     await quarantine.init();
@@ -157,7 +181,7 @@ export async function startRegion(
       communityForStripeAccount: shared.communityForStripeAccount,
       stripeAccountLock: shared.stripeAccountLock,
     });
-    return { region, databaseUrl, ledger, dataSource, projector, services, quarantine, close };
+    return { region, databaseUrl, ledger, dataSource, projector, lease, services, quarantine, close };
   } catch (err) {
     await close();
     throw err;

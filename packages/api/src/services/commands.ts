@@ -37,7 +37,7 @@ export async function appendAndWait(
       data: f.data,
     })),
   );
-  const applied = await ctx.projector.waitFor({ eventIds: results.map((r) => r.id) }, ctx.waitMs);
+  const applied = await ctx.projector.waitForAppended(communityId, results, ctx.waitMs);
   if (!applied) {
     throw new GatehouseError(
       'CONFLICT',

@@ -9,7 +9,7 @@ import {
   type ImportCandidate,
   type ImportPlan,
 } from '@gatehouse/domain';
-import type { Ledger } from '@gatehouse/ledger';
+import type { AppendResult, Ledger } from '@gatehouse/ledger';
 import type { CatalogQuery, MigrationQuery } from '@gatehouse/projections';
 import { translateSubscription } from '@gatehouse/stripe';
 import type { Caller } from '../auth/auth';
@@ -23,8 +23,8 @@ export type ImportServiceDeps = {
   stripe: Stripe | null;
   catalog: CatalogQuery;
   migration: MigrationQuery;
-  /** Waits until the projections applied these events (read your writes); absent in the CLI. */
-  waitFor?: (eventIds: string[]) => Promise<boolean>;
+  /** Waits until the projections applied these appends to the community (read your writes); absent in the CLI. */
+  waitFor?: (communityId: string, appended: readonly AppendResult[]) => Promise<boolean>;
 };
 
 export type ImportRequest = { communityId: string; stripePriceIds: string[]; dryRun: boolean };
@@ -167,7 +167,7 @@ export class ImportService {
   ): Promise<void> {
     const occurredAt = this.deps.clock().toISOString();
     const correlationId = `import:${communityId}:${occurredAt}`;
-    const ids: string[] = [];
+    const appended: AppendResult[] = [];
     for (let i = 0; i < plan.facts.length; i += APPEND_CHUNK) {
       const chunk = plan.facts.slice(i, i + APPEND_CHUNK);
       const results = await this.deps.ledger.append(
@@ -183,14 +183,14 @@ export class ImportService {
           data: f.data,
         })),
       );
-      ids.push(...results.map((r) => r.id));
+      appended.push(...results);
       onProgress({
         phase: 'appending',
         done: Math.min(i + APPEND_CHUNK, plan.facts.length),
         total: plan.facts.length,
       });
     }
-    if (this.deps.waitFor && ids.length > 0 && !(await this.deps.waitFor(ids))) {
+    if (this.deps.waitFor && appended.length > 0 && !(await this.deps.waitFor(communityId, appended))) {
       throw new GatehouseError(
         'CONFLICT',
         'The import was recorded but is not visible yet; query again in a moment',

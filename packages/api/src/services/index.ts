@@ -23,7 +23,7 @@ import { createCommerceService, type CommerceService } from './commerce.service'
 import { toLedgerEvent } from './ledger-events.mapper';
 import { createTiersService } from './tiers.service';
 import { ImportService, joinCommunity } from './import.service';
-import { MigrationQuery } from '@gatehouse/projections';
+import { MigrationQuery, ProjectorNotLeadingError } from '@gatehouse/projections';
 import { ResourceKind } from '../graphql/enums';
 import { communityIdOf } from '../region-router';
 
@@ -174,7 +174,8 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
         stripe: deps.stripe,
         catalog: catalogQuery,
         migration: new MigrationQuery(deps.dataSource),
-        waitFor: (ids) => deps.projector.waitFor({ eventIds: ids }, commands.waitMs),
+        waitFor: (communityId, appended) =>
+          deps.projector.waitForAppended(communityId, appended, commands.waitMs),
       }).importStripeSubscriptions(caller, input),
     async joinCommunity(caller, input) {
       await joinCommunity({ ...commands, catalog: catalogQuery }, caller, input);
@@ -206,7 +207,10 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
         if (!(await catalogQuery.exists(communityId)))
           throw new GatehouseError('NOT_FOUND', 'Community not found');
       }
-      const reports = await deps.projector.rebuild();
+      const reports = await deps.projector.rebuild().catch((err: unknown) => {
+        if (err instanceof ProjectorNotLeadingError) throw new GatehouseError('CONFLICT', err.message);
+        throw err;
+      });
       return reports.map((r) => ({ projection: r.projection, events: r.events, seconds: r.seconds }));
     },
   });

@@ -8,6 +8,7 @@ import {
 } from '@gatehouse/domain';
 import type { DataSource, EntitySubscriberInterface, QueryRunner } from 'typeorm';
 import type { ProjectionTx } from '../runtime/projection';
+import type { PeerMessage } from '../runtime/projector-lease';
 
 export type AccessIndexUpdate = {
   members: { communityId: string; memberId: string; grants: AccessGrant[] }[];
@@ -59,21 +60,53 @@ export class AccessIndex {
     this.attach(ds);
     const [{ schema }] = await ds.query<{ schema: string }[]>('SELECT current_schema() AS schema');
     this.liveSchema = schema;
-    this.grants.clear();
-    this.catalogs.clear();
     const rows = await ds.query<GrantRow[]>(
       `SELECT ${GRANT_COLUMNS} FROM access_grants WHERE superseded_at IS NULL ORDER BY community_id, member_id, id`,
     );
+    const catalogs = await ds.query<{ community_id: string; state: Catalog }[]>(
+      'SELECT community_id, state FROM access_catalogs',
+    );
+    // Swapped in at once: a server that reloads while answering never answers from half an index.
+    this.grants.clear();
+    this.catalogs.clear();
     for (const r of rows) {
       const members = this.communityMap(r.community_id);
       const list = members.get(r.member_id) ?? [];
       list.push(grantFromRow(r));
       members.set(r.member_id, list);
     }
-    const catalogs = await ds.query<{ community_id: string; state: Catalog }[]>(
-      'SELECT community_id, state FROM access_catalogs',
-    );
     for (const c of catalogs) this.catalogs.set(c.community_id, c.state);
+  }
+
+  /**
+   * Reads again the members and catalogs another server's projector changed (a peer message), as
+   * committed now: a later commit's rows are only newer.
+   */
+  async refresh(ds: DataSource, changed: Extract<PeerMessage, { t: 'access' }>): Promise<void> {
+    const update: AccessIndexUpdate = { members: [], catalogs: [] };
+    if (changed.m.length > 0) {
+      const rows = await ds.query<GrantRow[]>(
+        `SELECT ${GRANT_COLUMNS} FROM access_grants
+          WHERE superseded_at IS NULL
+            AND (community_id, member_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+          ORDER BY community_id, member_id, id`,
+        [changed.m.map(([c]) => c), changed.m.map(([, m]) => m)],
+      );
+      const byMember = new Map<string, AccessIndexUpdate['members'][number]>();
+      for (const [communityId, memberId] of changed.m)
+        byMember.set(`${communityId}\u0000${memberId}`, { communityId, memberId, grants: [] });
+      for (const r of rows)
+        byMember.get(`${r.community_id}\u0000${r.member_id}`)?.grants.push(grantFromRow(r));
+      update.members = [...byMember.values()];
+    }
+    if (changed.c.length > 0) {
+      const rows = await ds.query<{ community_id: string; state: Catalog }[]>(
+        'SELECT community_id, state FROM access_catalogs WHERE community_id = ANY($1::text[])',
+        [changed.c],
+      );
+      update.catalogs = rows.map((r) => ({ communityId: r.community_id, catalog: r.state }));
+    }
+    this.publish(update);
   }
 
   grantsOf(communityId: string, memberId: string): AccessGrant[] {
@@ -102,6 +135,12 @@ export class AccessIndex {
     const list = this.pending.get(runner) ?? [];
     list.push(update);
     this.pending.set(runner, list);
+    if (update.members.length > 0 || update.catalogs.length > 0)
+      tx.tellPeers?.({
+        t: 'access',
+        m: update.members.map((m) => [m.communityId, m.memberId]),
+        c: update.catalogs.map((c) => c.communityId),
+      });
   }
 
   /** Applies an update directly (tests, and the commit hook). */

@@ -1,10 +1,16 @@
 import type { RecordedEvent } from '@gatehouse/ledger';
 import type { EntityManager } from 'typeorm';
+import type { PeerMessage } from './projector-lease';
 
 /** The transaction a batch runs in: TypeORM for convenience, plain SQL for hot paths, one connection. */
 export type ProjectionTx = {
   readonly manager: EntityManager;
   query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /**
+   * Tells the other servers on these read models, if this transaction commits (live batches of a
+   * projector with a lease; a no-op otherwise).
+   */
+  tellPeers?(message: PeerMessage): void;
 };
 
 /**

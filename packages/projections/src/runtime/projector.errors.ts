@@ -22,6 +22,17 @@ export class CheckpointConflictError extends Error {
   }
 }
 
+/** Rebuilds run where the projecting happens: another server holds the projector lease. */
+export class ProjectorNotLeadingError extends Error {
+  readonly code = 'PROJECTOR_NOT_LEADING';
+  constructor() {
+    super(
+      'another Gatehouse server projects these read models: rebuild on that server, or stop it and try again',
+    );
+    this.name = new.target.name;
+  }
+}
+
 const TRANSIENT_NODE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

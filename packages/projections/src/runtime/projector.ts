@@ -2,7 +2,8 @@ import type { Ledger, Position, RecordedEvent, Subscription } from '@gatehouse/l
 import pino, { type Logger } from 'pino';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Projection, ProjectionTx } from './projection';
-import { CheckpointConflictError, isInfrastructureError } from './projector.errors';
+import { peerPayloads, type PeerMessage, type ProjectorLease } from './projector-lease';
+import { CheckpointConflictError, ProjectorNotLeadingError, isInfrastructureError } from './projector.errors';
 
 export type ProjectorOptions = {
   dataSource: DataSource;
@@ -15,6 +16,11 @@ export type ProjectorOptions = {
   backoff?: { initialMs: number; maxMs: number };
   /** Subscription consumer name = prefix + projection name. */
   consumerPrefix?: string;
+  /**
+   * Shared read models: only the server holding the lease projects (and rebuilds); each live batch
+   * tells the others what it passed and changed, in its own transaction.
+   */
+  lease?: ProjectorLease;
 };
 
 /** Read-your-writes target: an appended event's community and position, or event ids. */
@@ -62,6 +68,8 @@ type BatchTarget = {
   shadowSchema?: string;
   /** Checkpoint move to write in the same transaction (live runs). */
   checkpoint?: { expected: Position | null; next: Position | null };
+  /** Each community's last event in the batch, for the other servers (live runs with a lease). */
+  passed?: [string, Position][];
 };
 
 const RECENT_IDS = 100_000;
@@ -81,11 +89,12 @@ function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-function txOf(manager: EntityManager): ProjectionTx {
+function txOf(manager: EntityManager, told?: PeerMessage[]): ProjectionTx {
   return {
     manager,
     query: <T>(sql: string, params?: readonly unknown[]) =>
       manager.query(sql, params ? [...params] : undefined) as Promise<T[]>,
+    ...(told && { tellPeers: (message: PeerMessage) => void told.push(message) }),
   };
 }
 
@@ -109,8 +118,10 @@ export class Projector {
   private readonly runners = new Map<string, Runner>();
   private readonly recent = new Map<string, { communityId: string; position: Position }>();
   private readonly listeners = new Set<() => void>();
+  private readonly lease: ProjectorLease | undefined;
 
   constructor(options: ProjectorOptions) {
+    this.lease = options.lease;
     this.ds = options.dataSource;
     this.ledger = options.ledger;
     this.log = options.logger ?? pino({ name: 'projector' });
@@ -195,6 +206,34 @@ export class Projector {
     });
   }
 
+  /**
+   * Waits until every projection has applied these appends to one community (read-your-writes),
+   * also when another server projects: its progress arrives through `observe`.
+   */
+  waitForAppended(
+    communityId: string,
+    results: readonly { position: Position }[],
+    timeoutMs: number,
+  ): Promise<boolean> {
+    if (results.length === 0) return Promise.resolve(true);
+    const last = results
+      .map((r) => r.position)
+      .reduce((a, b) => (this.ledger.comparePositions(a, b) >= 0 ? a : b));
+    return this.waitFor({ communityId, position: last }, timeoutMs);
+  }
+
+  /** Progress of the projecting server (a peer message), for a server that follows it. */
+  observe(message: Extract<PeerMessage, { t: 'progress' }>): void {
+    const runner = this.runners.get(message.p);
+    if (!runner) return;
+    for (const [communityId, position] of message.l) {
+      const known = runner.lastByCommunity.get(communityId);
+      if (known === undefined || this.ledger.comparePositions(known, position) < 0)
+        runner.lastByCommunity.set(communityId, position);
+    }
+    for (const listener of [...this.listeners]) listener();
+  }
+
   /** Events in the ledger after each projection's checkpoint, counted up to `cap`. */
   async lag(cap = 10_000): Promise<ProjectionLag[]> {
     const out: ProjectionLag[] = [];
@@ -220,6 +259,7 @@ export class Projector {
    * from the rebuilt checkpoint.
    */
   async rebuild(name?: string, onProgress?: (p: RebuildProgress) => void): Promise<RebuildReport[]> {
+    if (this.lease && !this.lease.isLeader()) throw new ProjectorNotLeadingError();
     const reports: RebuildReport[] = [];
     for (const runner of this.selected(name === undefined ? undefined : [name])) {
       const wasRunning = runner.loop !== null;
@@ -329,7 +369,13 @@ export class Projector {
     let next: Position | undefined = runner.checkpoint ?? undefined;
     for (const e of events) next = this.ledger.advance(next, e);
     const checkpoint = { expected: runner.checkpoint, next: next ?? null };
-    const applied = await this.applyBatch(runner, events, { checkpoint });
+    let passed: [string, Position][] | undefined;
+    if (this.lease) {
+      const last = new Map<string, Position>();
+      for (const e of events) last.set(e.communityId, e.position);
+      passed = [...last];
+    }
+    const applied = await this.applyBatch(runner, events, { checkpoint, passed });
     runner.checkpoint = checkpoint.next;
     runner.applied += applied.applied;
     runner.anomalies += applied.anomalies;
@@ -358,9 +404,10 @@ export class Projector {
     const relevant = runner.types ? events.filter((e) => runner.types!.has(e.type)) : events;
     try {
       await this.ds.transaction(async (manager) => {
+        const told = this.toldList(target);
         await this.enter(manager, projection.name, target);
-        if (relevant.length > 0) await projection.apply(txOf(manager), relevant);
-        await this.leave(manager, projection.name, target);
+        if (relevant.length > 0) await projection.apply(txOf(manager, told), relevant);
+        await this.leave(manager, projection.name, target, told);
       });
       return { applied: relevant.length, anomalies: 0 };
     } catch (err) {
@@ -373,8 +420,10 @@ export class Projector {
     let anomalies = 0;
     await this.ds.transaction(async (manager) => {
       anomalies = 0;
+      // What a rolled-back event told is told anyway: a follower reloads it and finds it unchanged.
+      const told = this.toldList(target);
       await this.enter(manager, projection.name, target);
-      const tx = txOf(manager);
+      const tx = txOf(manager, told);
       for (const e of relevant) {
         await manager.query('SAVEPOINT projection_event');
         try {
@@ -396,7 +445,7 @@ export class Projector {
           );
         }
       }
-      await this.leave(manager, projection.name, target);
+      await this.leave(manager, projection.name, target, told);
     });
     return { applied: relevant.length - anomalies, anomalies };
   }
@@ -424,13 +473,33 @@ export class Projector {
     }
   }
 
-  private async leave(manager: EntityManager, name: string, target: BatchTarget): Promise<void> {
-    if (target.checkpoint) {
+  /** Where a live batch of a projector with a lease collects what it tells the other servers. */
+  private toldList(target: BatchTarget): PeerMessage[] | undefined {
+    return this.lease && target.passed ? [] : undefined;
+  }
+
+  private async leave(
+    manager: EntityManager,
+    name: string,
+    target: BatchTarget,
+    told?: PeerMessage[],
+  ): Promise<void> {
+    if (!target.checkpoint) return;
+    if (!told || !this.lease) {
       await manager.query(
         `UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1`,
         [name, target.checkpoint.next],
       );
+      return;
     }
+    // The notifications ride on the checkpoint's statement; they are delivered when this commits.
+    told.push({ t: 'progress', p: name, l: target.passed ?? [] });
+    await manager.query(
+      `WITH told AS (SELECT pg_notify($3, payload) FROM unnest($4::text[]) AS payload)
+       UPDATE projection_checkpoints SET position = $2, updated_at = now()
+        WHERE name = $1 AND (SELECT count(*) FROM told) >= 0`,
+      [name, target.checkpoint.next, this.lease.channel, told.flatMap(peerPayloads)],
+    );
   }
 
   private async rebuildOne(

@@ -1,0 +1,162 @@
+import pino from 'pino';
+import type { DataSource } from 'typeorm';
+import type { ResourceRef } from '@gatehouse/domain';
+import { createTestDatabase, type TestDatabase } from '@test/support';
+import { PostgresLedger } from '../../../ledger/src/adapters/postgres/postgres-ledger';
+import { AccessIndex } from '../access/access-index';
+import { at, catalogFacts } from '../access/access-harness';
+import { createDataSource, runMigrations } from '../data-source';
+import { stripeLedgerEvent, subscriptionEvent } from '../membership/stripe-events.builders';
+import { MembershipProjection } from '../membership/membership.projection';
+import { archiveProjection } from '../archive/archive.projection';
+import { Projector } from './projector';
+import { ProjectorLease } from './projector-lease';
+
+// Two servers' projectors on one set of read models: one projects, the other follows its commits.
+
+const C = 'com_lease';
+const COMMUNITY: ResourceRef = { kind: 'COMMUNITY' };
+const log = pino({ level: 'silent' });
+
+type Server = {
+  ds: DataSource;
+  ledger: PostgresLedger;
+  index: AccessIndex;
+  projector: Projector;
+  lease: ProjectorLease;
+  leads: number;
+  resyncs: number;
+  close(): Promise<void>;
+};
+
+async function startServer(url: string): Promise<Server> {
+  const ds = createDataSource({ url, poolSize: 4 });
+  await ds.initialize();
+  const ledger = new PostgresLedger({ connectionString: url, pollIntervalMs: 20, readSettleMs: 20 });
+  await ledger.init();
+  const index = new AccessIndex();
+  await index.load(ds);
+  const lease = new ProjectorLease(ds, { log, retryMs: 100 });
+  const projector = new Projector({
+    dataSource: ds,
+    ledger,
+    logger: log,
+    lease,
+    projections: [new MembershipProjection({ index, logger: log }), archiveProjection()],
+  });
+  const server: Server = {
+    ds,
+    ledger,
+    index,
+    projector,
+    lease,
+    leads: 0,
+    resyncs: 0,
+    async close() {
+      await lease.stop();
+      await projector.stop();
+      await ledger.close();
+      await ds.destroy();
+    },
+  };
+  await lease.start({
+    async lead() {
+      server.leads++;
+      projector.start();
+    },
+    lose: () => projector.stop(),
+    async message(m) {
+      if (m.t === 'access') await index.refresh(ds, m);
+      else projector.observe(m);
+    },
+    async resync() {
+      server.resyncs++;
+      await index.load(ds);
+    },
+  });
+  return server;
+}
+
+const subscribed = (member: string) =>
+  stripeLedgerEvent(
+    C,
+    subscriptionEvent('customer.subscription.created', at(0), {
+      id: `sub_${member}`,
+      customer: `cus_${member}`,
+      status: 'active',
+      price: 'price_gold_m',
+      product: 'prod_gold',
+      periodStart: at(0),
+      periodEnd: at(30),
+      memberId: member,
+    }),
+  );
+
+/** Appends through one server and waits, on that server, until every projection has applied it. */
+async function appendOn(server: Server, events: Parameters<PostgresLedger['append']>[0]) {
+  const results = await server.ledger.append(events);
+  expect(await server.projector.waitForAppended(C, results, 15_000)).toBe(true);
+}
+
+async function until(check: () => boolean | Promise<boolean>, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('ProjectorLease', () => {
+  let db: TestDatabase;
+  let first: Server;
+  let second: Server;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('lease');
+    await runMigrations(db.url);
+    first = await startServer(db.url);
+    second = await startServer(db.url);
+  }, 60_000);
+
+  afterAll(async () => {
+    await second?.close();
+    await first?.close();
+    await db?.drop();
+  });
+
+  it('lets one server project; the other answers from what it tells', async () => {
+    expect([first.lease.role(), second.lease.role()]).toEqual(['leading', 'following']);
+    expect(second.projector.status().every((s) => !s.running)).toBe(true);
+    // Written through the follower, projected by the leader, read on both.
+    await appendOn(second, catalogFacts(C));
+    await appendOn(second, [subscribed('mem_ann')]);
+    for (const s of [first, second])
+      expect(s.index.decide(C, 'mem_ann', COMMUNITY, at(1)).allowed).toBe(true);
+    await expect(second.projector.rebuild()).rejects.toThrow(/another Gatehouse server projects/);
+  }, 30_000);
+
+  it('hands the projecting over when the leader loses its connection, and the old leader follows', async () => {
+    const [{ pid }] = await first.ds.query<{ pid: number }[]>(
+      `SELECT pid FROM pg_locks
+        WHERE locktype = 'advisory' AND granted
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    );
+    await first.ds.query('SELECT pg_terminate_backend($1)', [pid]);
+    await until(() => second.lease.role() === 'leading');
+    await until(() => first.lease.role() === 'following');
+    expect(first.projector.status().every((s) => !s.running)).toBe(true);
+    expect(first.resyncs).toBe(1);
+    await appendOn(first, [subscribed('mem_bob')]);
+    for (const s of [first, second])
+      expect(s.index.decide(C, 'mem_bob', COMMUNITY, at(1)).allowed).toBe(true);
+  }, 30_000);
+
+  it('hands the projecting over when the leader stops', async () => {
+    await second.lease.stop();
+    await second.projector.stop();
+    await until(() => first.lease.role() === 'leading');
+    expect(first.leads).toBe(2);
+    await appendOn(first, [subscribed('mem_cy')]);
+    expect(first.index.decide(C, 'mem_cy', COMMUNITY, at(1)).allowed).toBe(true);
+  }, 30_000);
+});

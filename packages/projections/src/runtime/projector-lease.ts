@@ -1,0 +1,213 @@
+import { createHash } from 'node:crypto';
+import type { Position } from '@gatehouse/ledger';
+import type { Notification, Pool, PoolClient } from 'pg';
+import pino, { type Logger } from 'pino';
+import type { DataSource } from 'typeorm';
+
+/**
+ * What the projecting server tells the others on the same read models, in the transaction of the
+ * batch it describes (PostgreSQL delivers a notification only when its transaction commits, and in
+ * commit order): the communities a projection has passed, and the members and catalogs whose access
+ * changed.
+ */
+export type PeerMessage =
+  | { t: 'progress'; p: string; l: [communityId: string, position: Position][] }
+  | { t: 'access'; m: [communityId: string, memberId: string][]; c: string[] };
+
+/** PostgreSQL refuses payloads of 8,000 bytes and more. */
+const MAX_PAYLOAD_BYTES = 7_900;
+
+/** One message as payloads under PostgreSQL's limit, its lists split across them in order. */
+export function peerPayloads(message: PeerMessage): string[] {
+  const whole = JSON.stringify(message);
+  if (Buffer.byteLength(whole) <= MAX_PAYLOAD_BYTES) return [whole];
+  const out: string[] = [];
+  const split = <T>(items: readonly T[], build: (part: T[]) => PeerMessage) => {
+    let part: T[] = [];
+    let size = Buffer.byteLength(JSON.stringify(build([])));
+    for (const item of items) {
+      const bytes = Buffer.byteLength(JSON.stringify(item)) + 1;
+      if (part.length > 0 && size + bytes > MAX_PAYLOAD_BYTES) {
+        out.push(JSON.stringify(build(part)));
+        part = [];
+        size = Buffer.byteLength(JSON.stringify(build([])));
+      }
+      part.push(item);
+      size += bytes;
+    }
+    if (part.length > 0) out.push(JSON.stringify(build(part)));
+  };
+  if (message.t === 'progress') split(message.l, (l) => ({ t: 'progress', p: message.p, l }));
+  else {
+    split(message.c, (c) => ({ t: 'access', m: [], c }));
+    split(message.m, (m) => ({ t: 'access', m, c: [] }));
+  }
+  return out;
+}
+
+export type LeaseRole = 'leading' | 'following' | 'disconnected';
+
+export type LeaseHandlers = {
+  /** This server now holds the lease: it projects. */
+  lead(): Promise<void>;
+  /** The lease was lost with its connection: stop projecting. */
+  lose(): Promise<void>;
+  /** A message from the projecting server (only while following), one at a time, in commit order. */
+  message(message: PeerMessage): Promise<void>;
+  /** Following again after the connection broke: messages sent meanwhile were missed. */
+  resync(): Promise<void>;
+};
+
+/**
+ * One projecting server per set of read models. Every server that opens them asks for the lease, a
+ * PostgreSQL advisory lock held by a connection of its own; the one that gets it projects, the others
+ * follow what it commits through LISTEN on the same connection (so they answer `canAccess` and wait
+ * for their own writes alike) and ask again every `retryMs`. A server that stops or dies drops the
+ * lock with its connection, and a follower takes over.
+ */
+export class ProjectorLease {
+  private readonly log: Logger;
+  private readonly retryMs: number;
+  private schema = '';
+  private client: PoolClient | null = null;
+  private handlers: LeaseHandlers | null = null;
+  private state: LeaseRole = 'disconnected';
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private everConnected = false;
+  /** Messages and role changes, one after another. */
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly ds: DataSource,
+    options: { log?: Logger; retryMs?: number } = {},
+  ) {
+    this.log = options.log ?? pino({ name: 'projector-lease' });
+    this.retryMs = options.retryMs ?? 2_000;
+  }
+
+  /** The notification channel of these read models (their schema in this database). */
+  get channel(): string {
+    if (!this.schema) throw new Error('the projector lease has not been started');
+    return `gatehouse_projector_${createHash('sha256').update(this.schema).digest('hex').slice(0, 16)}`;
+  }
+
+  role(): LeaseRole {
+    return this.state;
+  }
+
+  isLeader(): boolean {
+    return this.state === 'leading';
+  }
+
+  /** Connects and asks for the lease once; resolves leading or following. */
+  async start(handlers: LeaseHandlers): Promise<void> {
+    this.handlers = handlers;
+    const [{ schema }] = await this.ds.query<{ schema: string }[]>('SELECT current_schema() AS schema');
+    this.schema = schema;
+    await this.connect();
+    await this.chain;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.chain;
+    const client = this.client;
+    this.client = null;
+    if (this.state === 'leading') await this.handlers?.lose();
+    this.state = 'disconnected';
+    if (client) {
+      // Ending the session drops the lock and the LISTEN with it.
+      client.release(true);
+    }
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.chain = this.chain.then(step).catch((err: unknown) => {
+      this.log.error({ err }, 'projector lease: a step failed');
+    });
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    let client: PoolClient | null = null;
+    try {
+      client = await (this.ds.driver as unknown as { master: Pool }).master.connect();
+      client.on('notification', (n: Notification) => this.received(n));
+      const broken = client;
+      client.on('error', (err) => this.broke(broken, err));
+      client.on('end', () => this.broke(broken, new Error('connection ended')));
+      await client.query(`LISTEN "${this.channel}"`);
+      this.client = client;
+    } catch (err) {
+      client?.release(true);
+      this.log.warn({ err }, 'projector lease: cannot connect; trying again');
+      this.schedule();
+      return;
+    }
+    const resumed = this.everConnected;
+    this.everConnected = true;
+    this.state = 'following';
+    if (resumed) this.enqueue(() => this.handlers!.resync());
+    await this.tryLead();
+  }
+
+  private async tryLead(): Promise<void> {
+    const client = this.client;
+    if (this.stopped || !client || this.state !== 'following') return;
+    let acquired = false;
+    try {
+      const [row] = (
+        await client.query<{ ok: boolean }>(
+          "SELECT pg_try_advisory_lock(hashtextextended('gatehouse:projector:' || $1, 0)) AS ok",
+          [this.schema],
+        )
+      ).rows;
+      acquired = row.ok;
+    } catch (err) {
+      this.broke(client, err);
+      return;
+    }
+    if (acquired && this.client === client && !this.stopped) {
+      this.state = 'leading';
+      this.log.info('projector lease taken: this server projects');
+      this.enqueue(() => this.handlers!.lead());
+      return;
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void (this.client ? this.tryLead() : this.connect());
+    }, this.retryMs);
+    this.timer.unref();
+  }
+
+  private received(n: Notification): void {
+    if (this.state !== 'following' || n.channel !== this.channel || !n.payload) return;
+    let message: PeerMessage;
+    try {
+      message = JSON.parse(n.payload) as PeerMessage;
+    } catch {
+      return;
+    }
+    this.enqueue(() => this.handlers!.message(message));
+  }
+
+  private broke(client: PoolClient, err: unknown): void {
+    if (this.client !== client) return;
+    this.client = null;
+    client.release(true);
+    const wasLeading = this.state === 'leading';
+    this.state = 'disconnected';
+    this.log.warn({ err, wasLeading }, 'projector lease: connection lost; connecting again');
+    if (wasLeading) this.enqueue(() => this.handlers!.lose());
+    this.schedule();
+  }
+}

@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { stripeTestKit as kit } from '@gatehouse/stripe';
+import { describeKafka, eventually } from '@test/support';
+import { startGatehouseUnderTest, type GatehouseUnderTest } from './support/gatehouse-server';
+import { graphqlAs, stripeSender } from './support/e2e-calls';
+import { startServerProcess, type ServerProcess } from './support/server-process';
+
+// Two servers on one database, as behind a load balancer or during a rolling deploy: whichever one
+// Stripe and the frontends reach, they answer alike; one projects, and when it stops the other does.
+
+const secret = 'instances-e2e-secret-'.padEnd(40, 'x');
+const whsec = 'whsec_instances_e2e';
+const admin = jwt.sign({ roles: ['platform-admin'] }, secret, { algorithm: 'HS256', subject: 'root' });
+const DAY = 86_400;
+
+function scenario(name: string, extraEnv: () => Record<string, string>) {
+  describe(name, () => {
+    let first: GatehouseUnderTest;
+    let second: ServerProcess;
+    let c: string;
+    const tag = randomBytes(4).toString('hex');
+    const account = `acct_inst${tag}`;
+    const now = Math.floor(Date.now() / 1000);
+    const onFirst = graphqlAs(() => first.server.url, admin);
+    const onSecond = graphqlAs(() => second.url, admin);
+    const sendToFirst = stripeSender(() => first.server.url, whsec);
+    const sendToSecond = stripeSender(() => second.url, whsec);
+
+    const allowed = (gql: typeof onFirst, member: string) =>
+      gql(
+        `query($c: ID!, $m: ID!) { canAccess(communityId: $c, memberId: $m, resource: { kind: COMMUNITY }) { allowed } }`,
+        { c, m: member },
+      ).then((d) => d.canAccess.allowed as boolean);
+    const grantedOn = (gql: typeof onFirst, member: string) =>
+      eventually(async () => ((await allowed(gql, member)) ? true : undefined), 15_000);
+
+    const subscribed = (member: string) =>
+      kit.customerSubscriptionCreated(
+        {
+          id: `sub_${member}${tag}`,
+          customer: `cus_${member}${tag}`,
+          priceId: `price_gold${tag}`,
+          productId: `prod_gold${tag}`,
+          status: 'active',
+          periodStart: now - DAY,
+          periodEnd: now + 29 * DAY,
+          metadata: { gatehouse_member_id: member },
+        },
+        { account, created: now },
+      );
+
+    beforeAll(async () => {
+      first = await startGatehouseUnderTest(
+        { GATEHOUSE_JWT_SECRET: secret, STRIPE_WEBHOOK_SECRET: whsec, ...extraEnv() },
+        'gh_instances',
+      );
+      // Started second: the first holds the projector lease.
+      const started = await startServerProcess({ ...first.env });
+      if (!started.ok) throw new Error(`the second server did not start:\n${started.output}`);
+      second = started.server;
+      c = (
+        await onSecond(
+          `mutation { createCommunity(input: { name: "Two", region: EU, stripeAccountId: "${account}" }) { id } }`,
+        )
+      ).createCommunity.id;
+      const tier = (
+        await onFirst(
+          `mutation { createTier(input: { communityId: "${c}", name: "Gold", rank: 1, stripeProductId: "prod_gold${tag}" }) { id } }`,
+        )
+      ).createTier.id;
+      await onSecond(
+        `mutation { createPrice(input: { communityId: "${c}", product: { kind: TIER, id: "${tier}" }, amount: 900, currency: "eur", frequency: MONTHLY, stripePriceId: "price_gold${tag}" }) { id } }`,
+      );
+    }, 120_000);
+
+    afterAll(async () => {
+      await second?.stop('SIGINT');
+      await first?.close();
+    }, 60_000);
+
+    it('answers canAccess alike on both, whichever one received the webhook', async () => {
+      await sendToFirst(subscribed('ann'));
+      await sendToSecond(subscribed('bob'));
+      for (const member of ['ann', 'bob'])
+        for (const gql of [onFirst, onSecond]) await grantedOn(gql, member);
+    }, 60_000);
+
+    it('answers a mutation on either from the projection of its own change', async () => {
+      for (const [gql, label] of [
+        [onSecond, 'second'],
+        [onFirst, 'first'],
+      ] as const) {
+        const made = await gql(
+          `mutation { createGroup(input: { communityId: "${c}", name: "Made on the ${label}" }) { id name } }`,
+        );
+        expect(made.createGroup.name).toBe(`Made on the ${label}`);
+      }
+    }, 60_000);
+
+    it('is ready on both, and rebuilds only where the projecting happens', async () => {
+      for (const url of [first.server.url, second.url]) {
+        const res = await fetch(`${url}/readyz`);
+        expect(res.status).toBe(200);
+      }
+      const rebuild = 'mutation { rebuildProjections { projection events } }';
+      await expect(onSecond(rebuild)).rejects.toThrow(/another Gatehouse server projects.*"code":"CONFLICT"/);
+      const reports = (await onFirst(rebuild)).rebuildProjections as { projection: string; events: number }[];
+      expect(reports.length).toBeGreaterThan(0);
+      for (const gql of [onFirst, onSecond]) expect(await allowed(gql, 'ann')).toBe(true);
+    }, 120_000);
+
+    it('projects on the second once the first has stopped', async () => {
+      await first.server.stop('SIGTERM');
+      await sendToSecond(subscribed('cy'));
+      await grantedOn(onSecond, 'cy');
+      const made = await onSecond(
+        `mutation { createGroup(input: { communityId: "${c}", name: "After the first" }) { name } }`,
+      );
+      expect(made.createGroup.name).toBe('After the first');
+      expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
+      const rebuilt = await onSecond('mutation { rebuildProjections { projection } }');
+      expect(rebuilt.rebuildProjections.length).toBeGreaterThan(0);
+    }, 60_000);
+  });
+}
+
+scenario('two servers on one PostgreSQL ledger', () => ({}));
+
+describeKafka('two servers on one Kafka ledger', (brokers) => {
+  scenario('sharing a topic', () => ({
+    KAFKA_BROKERS: brokers.join(','),
+    GATEHOUSE_KAFKA_TOPIC: `gatehouse.instances.${randomBytes(4).toString('hex')}`,
+  }));
+});
