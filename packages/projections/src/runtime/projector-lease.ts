@@ -140,6 +140,10 @@ export class ProjectorLease {
       client.on('error', (err) => this.broke(broken, err));
       client.on('end', () => this.broke(broken, new Error('connection ended')));
       await client.query(`LISTEN "${this.channel}"`);
+      if (this.stopped) {
+        client.release(true);
+        return;
+      }
       this.client = client;
     } catch (err) {
       client?.release(true);
