@@ -37,18 +37,28 @@ export function readPartitions(kafka: Kafka, o: PartitionReadOptions): Partition
     settle = (err?: unknown) => (err === undefined ? resolve() : reject(err));
   });
   let finished = false;
+  let outcome: unknown;
+  // kafkajs, asked to disconnect while `run` is still joining the group, finishes joining afterwards
+  // and keeps fetching with nothing left to stop it (the process cannot exit): until the setup has
+  // returned, a finish only marks the read, and the setup disconnects when it is done.
+  let settingUp = true;
+  const close = () => {
+    const c = consumer;
+    // disconnect from outside the eachBatch callback: kafkajs waits for the running batch to end
+    setImmediate(() => {
+      void (c ? c.disconnect().catch(() => undefined) : Promise.resolve()).then(() => settle(outcome));
+    });
+  };
   const finish = async (err?: unknown) => {
     if (finished) return;
     finished = true;
     stopped = true;
-    const c = consumer;
-    // disconnect from outside the eachBatch callback: kafkajs waits for the running batch to end
-    setImmediate(() => {
-      void (c ? c.disconnect().catch(() => undefined) : Promise.resolve()).then(() => settle(err));
-    });
+    outcome = err;
+    if (!settingUp) close();
   };
 
   if (o.end && pending.size === 0) {
+    settingUp = false;
     void finish();
     return { done, stop: async () => undefined };
   }
@@ -63,20 +73,10 @@ export function readPartitions(kafka: Kafka, o: PartitionReadOptions): Partition
         heartbeatInterval: 1_000,
         retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
       });
-      // Stopped while joining: the disconnect asked for may have come before the step just awaited,
-      // which would then leave a consumer running that nothing stops (and a process that cannot exit).
-      const c = consumer;
-      const abandoned = async () => {
-        if (!stopped) return false;
-        await c.disconnect().catch(() => undefined);
-        return true;
-      };
-      // kafkajs can finish joining the group after a disconnect asked for during the join.
-      consumer.on(consumer.events.GROUP_JOIN, () => void abandoned());
       await consumer.connect();
-      if (await abandoned()) return;
+      if (stopped) return;
       await consumer.subscribe({ topic: o.topic, fromBeginning: true });
-      if (await abandoned()) return;
+      if (stopped) return;
       await consumer.run({
         autoCommit: false,
         partitionsConsumedConcurrently: 1,
@@ -110,13 +110,16 @@ export function readPartitions(kafka: Kafka, o: PartitionReadOptions): Partition
           }
         },
       });
-      if (await abandoned()) return;
+      if (stopped) return;
       const others = Array.from({ length: o.partitionCount }, (_, p) => p).filter((p) => !next.has(p));
       if (others.length > 0) consumer.pause([{ topic: o.topic, partitions: others }]);
       for (const [partition, offset] of next)
         consumer.seek({ topic: o.topic, partition, offset: offset.toString() });
     } catch (err) {
       await finish(err);
+    } finally {
+      settingUp = false;
+      if (finished) close();
     }
   })();
 
