@@ -175,6 +175,9 @@ export class ProjectorLease {
       return;
     }
     if (acquired && this.client === client && !this.stopped) {
+      // Its own messages would only be delivered back to it, one per batch.
+      await client.query(`UNLISTEN "${this.channel}"`).catch((err: unknown) => this.broke(client, err));
+      if (this.client !== client) return;
       this.state = 'leading';
       this.log.info('projector lease taken: this server projects');
       this.enqueue(() => this.handlers!.lead());
