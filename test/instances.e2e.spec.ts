@@ -32,6 +32,10 @@ function scenario(name: string, extraEnv: () => Record<string, string>) {
         `query($c: ID!, $m: ID!) { canAccess(communityId: $c, memberId: $m, resource: { kind: COMMUNITY }) { allowed } }`,
         { c, m: member },
       ).then((d) => d.canAccess.allowed as boolean);
+    const leading = async (url: string) => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return Number(/^gatehouse_projector_leading\{region="us"\} (\d)$/m.exec(text)?.[1]);
+    };
     const grantedOn = (gql: typeof onFirst, member: string) =>
       eventually(async () => ((await allowed(gql, member)) ? true : undefined), 15_000);
 
@@ -98,11 +102,13 @@ function scenario(name: string, extraEnv: () => Record<string, string>) {
       }
     }, 60_000);
 
-    it('is ready on both, and rebuilds only where the projecting happens', async () => {
+    it('is ready on both, says which one projects, and rebuilds only there', async () => {
       for (const url of [first.server.url, second.url]) {
         const res = await fetch(`${url}/readyz`);
         expect(res.status).toBe(200);
       }
+      expect(await leading(first.server.url)).toBe(1);
+      expect(await leading(second.url)).toBe(0);
       const rebuild = 'mutation { rebuildProjections { projection events } }';
       await expect(onSecond(rebuild)).rejects.toThrow(/another Gatehouse server projects.*"code":"CONFLICT"/);
       const reports = (await onFirst(rebuild)).rebuildProjections as { projection: string; events: number }[];
@@ -119,6 +125,7 @@ function scenario(name: string, extraEnv: () => Record<string, string>) {
       );
       expect(made.createGroup.name).toBe('After the first');
       expect((await fetch(`${second.url}/readyz`)).status).toBe(200);
+      expect(await leading(second.url)).toBe(1);
       const rebuilt = await onSecond('mutation { rebuildProjections { projection } }');
       expect(rebuilt.rebuildProjections.length).toBeGreaterThan(0);
     }, 60_000);

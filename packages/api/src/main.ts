@@ -22,6 +22,7 @@ import { joinRoutes } from './http/join.routes';
 import {
   createMetrics,
   registerProjectorLagGauge,
+  registerProjectorLeadingGauge,
   registerQuarantineGauge,
   registerUnlinkedGauge,
   UNLINKED_COUNT_CAP,
@@ -149,6 +150,9 @@ export async function startGatehouse(
           behind: Math.max(0, ...(await r.projector.lag()).map((l) => l.behind)),
         })),
       ),
+    );
+    registerProjectorLeadingGauge(metrics, () =>
+      regions.map((r) => ({ region: r.region, leading: r.lease.isLeader() })),
     );
     registerQuarantineGauge(metrics, async () =>
       (await home.quarantine.held()).reduce((n, account) => n + account.events, 0),

@@ -82,6 +82,25 @@ export function registerProjectorLagGauge(
 }
 
 /**
+ * `gatehouse_projector_leading{region}`: 1 on the server that projects the region's read models, 0
+ * on one that follows it (several servers on one database), read from memory at each scrape.
+ */
+export function registerProjectorLeadingGauge(
+  metrics: Metrics,
+  read: () => { region: string; leading: boolean }[],
+): void {
+  new Gauge({
+    name: 'gatehouse_projector_leading',
+    help: 'Whether this server projects the region (1) or follows the server that does (0)',
+    labelNames: ['region'] as const,
+    registers: [metrics.registry],
+    collect() {
+      for (const { region, leading } of read()) this.set({ region }, leading ? 1 : 0);
+    },
+  });
+}
+
+/**
  * `gatehouse_stripe_quarantined_events`: Stripe events held for connected accounts that no community
  * has linked yet, read at scrape time (at most every `SCRAPE_CACHE_MS`). A count that stays above
  * zero usually means a community's `stripeAccountId` is missing or mistyped (`gatehouse stripe
