@@ -156,6 +156,7 @@ export async function startRegion(
       },
       async message(m) {
         if (m.t === 'access') await accessIndex.refresh(dataSource, m);
+        else if (m.t === 'reload') await accessIndex.load(dataSource);
         else projector.observe(m);
       },
       // Changes told while the connection was down are in the tables.

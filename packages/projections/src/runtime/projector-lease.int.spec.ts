@@ -67,6 +67,7 @@ async function startServer(url: string): Promise<Server> {
     lose: () => projector.stop(),
     async message(m) {
       if (m.t === 'access') await index.refresh(ds, m);
+      else if (m.t === 'reload') await index.load(ds);
       else projector.observe(m);
     },
     async resync() {
@@ -133,6 +134,15 @@ describe('ProjectorLease', () => {
     for (const s of [first, second])
       expect(s.index.decide(C, 'mem_ann', COMMUNITY, at(1)).allowed).toBe(true);
     await expect(second.projector.rebuild()).rejects.toThrow(/another Gatehouse server projects/);
+  }, 30_000);
+
+  it('tells the followers what a rebuild read that no live batch did', async () => {
+    await first.projector.stop();
+    const appended = await second.ledger.append([subscribed('mem_dee')]);
+    await first.projector.rebuild();
+    first.projector.start();
+    expect(await second.projector.waitForAppended(C, appended, 15_000)).toBe(true);
+    expect(second.index.decide(C, 'mem_dee', COMMUNITY, at(1)).allowed).toBe(true);
   }, 30_000);
 
   it('hands the projecting over when the leader loses its connection, and the old leader follows', async () => {

@@ -7,12 +7,14 @@ import type { DataSource } from 'typeorm';
 /**
  * What the projecting server tells the others on the same read models, in the transaction of the
  * batch it describes (PostgreSQL delivers a notification only when its transaction commits, and in
- * commit order): the communities a projection has passed, and the members and catalogs whose access
- * changed.
+ * commit order): the communities a projection has passed, the members and catalogs whose access
+ * changed, and that a rebuilt projection was swapped in.
  */
 export type PeerMessage =
   | { t: 'progress'; p: string; l: [communityId: string, position: Position][] }
-  | { t: 'access'; m: [communityId: string, memberId: string][]; c: string[] };
+  | { t: 'access'; m: [communityId: string, memberId: string][]; c: string[] }
+  /** A projection was rebuilt and swapped in: what it read is in the tables, not in messages. */
+  | { t: 'reload' };
 
 /** PostgreSQL refuses payloads of 8,000 bytes and more. */
 const MAX_PAYLOAD_BYTES = 7_900;
@@ -38,7 +40,7 @@ export function peerPayloads(message: PeerMessage): string[] {
     if (part.length > 0) out.push(JSON.stringify(build(part)));
   };
   if (message.t === 'progress') split(message.l, (l) => ({ t: 'progress', p: message.p, l }));
-  else {
+  else if (message.t === 'access') {
     split(message.c, (c) => ({ t: 'access', m: [], c }));
     split(message.m, (m) => ({ t: 'access', m, c: [] }));
   }

@@ -553,6 +553,14 @@ export class Projector {
            ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`,
           [name, checkpoint ?? null],
         );
+        // The replay told nobody: the other servers read the swapped tables again.
+        if (this.lease) {
+          const told: PeerMessage[] = [{ t: 'reload' }, { t: 'progress', p: name, l: [...lastByCommunity] }];
+          await manager.query('SELECT count(pg_notify($1, payload)) FROM unnest($2::text[]) AS payload', [
+            this.lease.channel,
+            told.flatMap(peerPayloads),
+          ]);
+        }
       });
       runner.checkpoint = checkpoint ?? null;
       for (const [community, position] of lastByCommunity) runner.lastByCommunity.set(community, position);
