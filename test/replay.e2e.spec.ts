@@ -108,6 +108,19 @@ describe('gatehouse replay', () => {
     });
   }, 180_000);
 
+  it('refuses to replay in its own process while a server it does not reach projects the same read models', async () => {
+    await stop();
+    await start();
+    const port = String(await freePort());
+    const refused = await gatehouse(['replay'], { ...env(), PORT: port });
+    expect(refused.code).not.toBe(0);
+    expect(refused.err).toContain(
+      'us: a server projects these read models (it holds the projector lease): replay on it with --url, or stop it first',
+    );
+    expect(refused.out).toBe('');
+    await stop();
+  }, 120_000);
+
   it('reports the progress of each projection on a long ledger', async () => {
     const long = await createTestDatabase('gh_replay_long');
     try {

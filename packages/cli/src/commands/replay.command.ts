@@ -8,7 +8,7 @@ import {
   signToken,
   withDevSecrets,
 } from '@gatehouse/api';
-import { AccessIndex, type RebuildReport } from '@gatehouse/projections';
+import { AccessIndex, ProjectorLease, type RebuildReport } from '@gatehouse/projections';
 import { run } from './run';
 import { GraphQLCallError, graphqlClient, serverAnswers, serverUrl } from './server-client';
 
@@ -49,13 +49,23 @@ async function replayHere(): Promise<number> {
   const interactive = process.stderr.isTTY;
   for (const { region, config: regionConfig } of regionStores(config)) {
     const stores = await openStores(regionConfig, log.child({ region }), { reuseRunning: true });
+    // Replayed under the projector lease: a server projecting these read models (one this command
+    // cannot reach, say) would move them under the replay, and one that starts meanwhile follows.
+    const lease = new ProjectorLease(stores.dataSource, { log });
+    const idle = async () => undefined;
     try {
+      await lease.start({ lead: idle, lose: idle, message: idle, resync: idle });
+      if (!lease.isLeader())
+        throw new Error(
+          `${region}: a server projects these read models (it holds the projector lease): replay on it with --url, or stop it first`,
+        );
       // The index is what the server keeps in memory; here it only receives the replayed rows.
       const projector = regionProjector({
         dataSource: stores.dataSource,
         ledger: stores.ledger,
         accessIndex: new AccessIndex(),
         log,
+        lease,
       });
       // Each projection replays the ledger from the start: its own count is printed every 10,000.
       const printed = new Map<string, number>();
@@ -68,6 +78,7 @@ async function replayHere(): Promise<number> {
       if (interactive && printed.size > 0) process.stderr.write('\n');
       printReports(reports.map((r) => ({ ...r, region })));
     } finally {
+      await lease.stop();
       await stores.close();
     }
   }
