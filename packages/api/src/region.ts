@@ -10,6 +10,7 @@ import {
   Projector,
   ProjectorLease,
   TiersProjection,
+  peerFollower,
   archiveProjection,
   withMigrationFacts,
 } from '@gatehouse/projections';
@@ -154,13 +155,7 @@ export async function startRegion(
         await installmentPlans?.stop();
         installmentPlans = null;
       },
-      async message(m) {
-        if (m.t === 'access') await accessIndex.refresh(dataSource, m);
-        else if (m.t === 'reload') await accessIndex.load(dataSource);
-        else projector.observe(m);
-      },
-      // Changes told while the connection was down are in the tables.
-      resync: () => accessIndex.load(dataSource),
+      ...peerFollower({ dataSource, index: accessIndex, projector }),
     });
     closers.push(() => lease.stop());
 

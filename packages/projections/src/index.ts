@@ -2,6 +2,7 @@ export * from './data-source';
 export * from './runtime/projection';
 export * from './runtime/projector';
 export * from './runtime/projector-lease';
+export * from './runtime/peer-follower';
 export * from './runtime/projector.errors';
 export * from './runtime/projection-checkpoint.row';
 export * from './runtime/projection-anomaly.row';

@@ -11,6 +11,7 @@ import { MembershipProjection } from '../membership/membership.projection';
 import { archiveProjection } from '../archive/archive.projection';
 import { Projector } from './projector';
 import { ProjectorLease } from './projector-lease';
+import { peerFollower } from './peer-follower';
 
 // Two servers' projectors on one set of read models: one projects, the other follows its commits.
 
@@ -59,20 +60,17 @@ async function startServer(url: string): Promise<Server> {
       await ds.destroy();
     },
   };
+  const follower = peerFollower({ dataSource: ds, index, projector });
   await lease.start({
     async lead() {
       server.leads++;
       projector.start();
     },
     lose: () => projector.stop(),
-    async message(m) {
-      if (m.t === 'access') await index.refresh(ds, m);
-      else if (m.t === 'reload') await index.load(ds);
-      else projector.observe(m);
-    },
+    ...follower,
     async resync() {
       server.resyncs++;
-      await index.load(ds);
+      await follower.resync();
     },
   });
   return server;
