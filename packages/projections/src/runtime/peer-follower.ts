@@ -6,7 +6,8 @@ import type { LeaseHandlers } from './projector-lease';
 /**
  * What a server that follows the projecting one does with its messages: re-reads the members and
  * catalogs they name into its access index (all of it after a rebuild or a break in the connection),
- * then records the positions passed, so that a waiter it releases finds the index updated.
+ * then records the positions passed (after a break, the checkpoints read before the reload), so that
+ * a waiter it releases finds the index updated.
  */
 export function peerFollower(deps: {
   dataSource: DataSource;
@@ -21,6 +22,6 @@ export function peerFollower(deps: {
       else projector.observe(m);
     },
     // Changes told while the connection was down are in the tables.
-    resync: () => index.load(dataSource),
+    resync: () => projector.resync(() => index.load(dataSource)),
   };
 }

@@ -30,14 +30,14 @@ type Server = {
   close(): Promise<void>;
 };
 
-async function startServer(url: string): Promise<Server> {
+async function startServer(url: string, retryMs = 100): Promise<Server> {
   const ds = createDataSource({ url, poolSize: 4 });
   await ds.initialize();
   const ledger = new PostgresLedger({ connectionString: url, pollIntervalMs: 20, readSettleMs: 20 });
   await ledger.init();
   const index = new AccessIndex();
   await index.load(ds);
-  const lease = new ProjectorLease(ds, { log, retryMs: 100 });
+  const lease = new ProjectorLease(ds, { log, retryMs });
   const projector = new Projector({
     dataSource: ds,
     ledger,
@@ -141,6 +141,35 @@ describe('ProjectorLease', () => {
     first.projector.start();
     expect(await second.projector.waitForAppended(C, appended, 15_000)).toBe(true);
     expect(second.index.decide(C, 'mem_dee', COMMUNITY, at(1)).allowed).toBe(true);
+  }, 30_000);
+
+  it('releases a follower’s waiter whose progress was told while its connection was down', async () => {
+    const leaseSessions = async () =>
+      (
+        await first.ds.query<{ pid: number }[]>(
+          `SELECT pid FROM pg_stat_activity
+            WHERE datname = current_database()
+              AND (query LIKE 'LISTEN%' OR query LIKE '%pg_try_advisory_lock%')`,
+        )
+      ).map((r) => r.pid);
+    const before = new Set(await leaseSessions());
+    // Asks again only every 3 s: the leader projects long before it is back.
+    const third = await startServer(db.url, 3_000);
+    try {
+      expect(third.lease.role()).toBe('following');
+      const [pid] = (await leaseSessions()).filter((p) => !before.has(p));
+      await first.ds.query('SELECT pg_terminate_backend($1)', [pid]);
+      await until(() => third.lease.role() === 'disconnected');
+      const appended = await third.ledger.append([subscribed('mem_eve')]);
+      // Projected by the leader (and told) while the third server does not listen.
+      expect(await first.projector.waitForAppended(C, appended, 15_000)).toBe(true);
+      expect(third.lease.role()).toBe('disconnected');
+      expect(await third.projector.waitForAppended(C, appended, 15_000)).toBe(true);
+      expect(third.resyncs).toBe(1);
+      expect(third.index.decide(C, 'mem_eve', COMMUNITY, at(1)).allowed).toBe(true);
+    } finally {
+      await third.close();
+    }
   }, 30_000);
 
   it('hands the projecting over when the leader loses its connection, and the old leader follows', async () => {

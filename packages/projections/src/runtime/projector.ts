@@ -53,6 +53,11 @@ type Runner = {
   types: ReadonlySet<string> | null;
   checkpoint: Position | null;
   lastByCommunity: Map<string, Position>;
+  /**
+   * On a following server, the projecting server's checkpoint as read before the access index was
+   * last reloaded: what it covers is in the index even when the progress telling it was missed.
+   */
+  followed: Position | null;
   subscription: Subscription | null;
   loop: Promise<void> | null;
   stopping: boolean;
@@ -135,6 +140,7 @@ export class Projector {
         types: projection.types ? new Set(projection.types) : null,
         checkpoint: null,
         lastByCommunity: new Map(),
+        followed: null,
         subscription: null,
         loop: null,
         stopping: false,
@@ -234,6 +240,20 @@ export class Projector {
     for (const listener of [...this.listeners]) listener();
   }
 
+  /**
+   * For a server that follows, after its connection to the projecting one broke: the progress told
+   * meanwhile was missed, so `reload` rebuilds what the messages would have updated (the access
+   * index) and the stored checkpoints, read before it, release the waiters whose appends they cover.
+   */
+  async resync(reload: () => Promise<void>): Promise<void> {
+    const stored = new Map<Runner, Position | null>();
+    for (const runner of this.runners.values())
+      stored.set(runner, await this.storedCheckpoint(runner.projection.name));
+    await reload();
+    for (const [runner, checkpoint] of stored) if (checkpoint !== null) runner.followed = checkpoint;
+    for (const listener of [...this.listeners]) listener();
+  }
+
   /** Events in the ledger after each projection's checkpoint, counted up to `cap`. */
   async lag(cap = 10_000): Promise<ProjectionLag[]> {
     const out: ProjectionLag[] = [];
@@ -285,9 +305,18 @@ export class Projector {
   private passedOne(communityId: string, position: Position): boolean {
     for (const runner of this.runners.values()) {
       const last = runner.lastByCommunity.get(communityId);
-      if (last === undefined || this.ledger.comparePositions(last, position) < 0) return false;
+      if (last !== undefined && this.ledger.comparePositions(last, position) >= 0) continue;
+      if (runner.followed !== null && this.covers(runner.followed, communityId, position)) continue;
+      return false;
     }
     return true;
+  }
+
+  /** Does a checkpoint (over every community) include this community's position? */
+  private covers(checkpoint: Position, communityId: string, position: Position): boolean {
+    // Folding the position in leaves a checkpoint that already has it unchanged.
+    const folded = this.ledger.advance(checkpoint, { communityId, position } as RecordedEvent);
+    return this.ledger.comparePositions(folded, checkpoint) === 0;
   }
 
   private passed(target: WaitTarget): boolean {
