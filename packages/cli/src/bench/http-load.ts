@@ -38,3 +38,9 @@ export function median(values: number[]): number {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
+
+/** The 99th percentile of a set of latencies. */
+export function p99(latencies: ArrayLike<number>): number {
+  const s = Float64Array.from(latencies).sort();
+  return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))];
+}

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
 import { Client, Pool } from 'pg';
 import { loadConfig, signToken, startGatehouse, type RunningGatehouse } from '@gatehouse/api';
 import { PostgresLedger, type NewEvent } from '@gatehouse/ledger';
 import { stripeEventToLedgerFact, stripeTestKit as kit, type StripeEvent } from '@gatehouse/stripe';
 import { cpuPer, cpuSample, type CpuSample } from './cpu';
-import { median } from './http-load';
+import { median, p99 } from './http-load';
+import { postAll } from './webhook-load';
 
 // Stripe webhooks per second through the real HTTP server (`startGatehouse`, signature check, catalog
 // lookup, durable append) on each ledger adapter, beside plain `pg` INSERTs of the same payloads at
@@ -116,76 +116,6 @@ async function projectorIdle(rig: Rig, timeoutMs = 10 * 60_000): Promise<number>
 const WEBHOOK_SECRET = 'whsec_ingest_bench';
 /** Connected accounts (one community each) the spread scenarios send for. */
 const ACCOUNTS = 64;
-
-function p99(latencies: ArrayLike<number>): number {
-  const s = Float64Array.from(latencies).sort();
-  return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))];
-}
-
-// The load generator runs on its own thread so the server's event loop is not also the client's.
-const LOAD_WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const http = require('node:http');
-// Plain keep-alive HTTP: fetch's own cost would make the client, not the server, the limit.
-const agent = new http.Agent({ keepAlive: true, maxSockets: workerData.concurrency });
-function post(url, body, signature) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'stripe-signature': signature } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-(async () => {
-  const { url, bodies, headers, concurrency } = workerData;
-  const latencies = new Float64Array(bodies.length);
-  const statuses = {};
-  let next = 0;
-  let errors = 0;
-  const started = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    for (;;) {
-      const i = next++;
-      if (i >= bodies.length) return;
-      const t0 = performance.now();
-      try {
-        const status = await post(url, bodies[i], headers[i]);
-        statuses[status] = (statuses[status] || 0) + 1;
-      } catch (err) {
-        errors++;
-      }
-      latencies[i] = performance.now() - t0;
-    }
-  }));
-  parentPort.postMessage({ elapsedMs: performance.now() - started, latencies, statuses, errors });
-})();
-`;
-
-function postAll(url: string, bodies: string[], headers: string[], concurrency: number): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(LOAD_WORKER, { eval: true, workerData: { url, bodies, headers, concurrency } });
-    worker.once('error', reject);
-    worker.once(
-      'message',
-      (m: {
-        elapsedMs: number;
-        latencies: Float64Array;
-        statuses: Record<string, number>;
-        errors: number;
-      }) => {
-        void worker.terminate();
-        const ok = m.statuses['200'] ?? 0;
-        resolve({
-          perSecond: (ok / m.elapsedMs) * 1000,
-          p99Ms: p99(m.latencies),
-          failures: bodies.length - ok,
-        });
-      },
-    );
-  });
-}
 
 function withDatabase(url: string, name: string): string {
   const u = new URL(url);
