@@ -24,8 +24,8 @@ export function readerGroupPrefix(topic: string): string {
 
 /**
  * Reads chosen partitions from caller-owned offsets. kafkajs only reads through a consumer group, so
- * each read joins a throwaway group, seeks to the caller's offsets and never relies on committed
- * offsets. Records before a partition's start (fetched before the seek applied) are dropped.
+ * each read joins a throwaway group, seeks to the caller's offsets on joining and never relies on
+ * committed offsets. Records before a partition's start are dropped, should any arrive.
  */
 export function readPartitions(kafka: Kafka, o: PartitionReadOptions): PartitionRead {
   const next = new Map(o.start);
@@ -73,6 +73,21 @@ export function readPartitions(kafka: Kafka, o: PartitionReadOptions): Partition
         heartbeatInterval: 1_000,
         retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
       });
+      const joined = consumer;
+      // Offsets and pauses belong to kafkajs's group state, which it builds anew each time it starts:
+      // `run` can also return with none (a start that crashed, on a topic whose group coordinator
+      // is not ready yet, is retried later). Each join sets them, before its first fetch.
+      joined.on(joined.events.GROUP_JOIN, () => {
+        if (stopped) return;
+        try {
+          const others = Array.from({ length: o.partitionCount }, (_, p) => p).filter((p) => !next.has(p));
+          if (others.length > 0) joined.pause([{ topic: o.topic, partitions: others }]);
+          for (const [partition, offset] of next)
+            joined.seek({ topic: o.topic, partition, offset: offset.toString() });
+        } catch (err) {
+          void finish(err);
+        }
+      });
       await consumer.connect();
       if (stopped) return;
       await consumer.subscribe({ topic: o.topic, fromBeginning: true });
@@ -110,11 +125,6 @@ export function readPartitions(kafka: Kafka, o: PartitionReadOptions): Partition
           }
         },
       });
-      if (stopped) return;
-      const others = Array.from({ length: o.partitionCount }, (_, p) => p).filter((p) => !next.has(p));
-      if (others.length > 0) consumer.pause([{ topic: o.topic, partitions: others }]);
-      for (const [partition, offset] of next)
-        consumer.seek({ topic: o.topic, partition, offset: offset.toString() });
     } catch (err) {
       await finish(err);
     } finally {
