@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Client, Pool } from 'pg';
 import { loadConfig, signToken, startGatehouse, type RunningGatehouse } from '@gatehouse/api';
 import { PostgresLedger, type NewEvent } from '@gatehouse/ledger';
+import { createDataSource, ProjectorLease, projectorLeaseHolder } from '@gatehouse/projections';
+import pino from 'pino';
 import { stripeEventToLedgerFact, stripeTestKit as kit, type StripeEvent } from '@gatehouse/stripe';
 import { cpuPer, cpuSample, type CpuSample } from './cpu';
 import { median, p99 } from './http-load';
@@ -9,7 +11,8 @@ import { postAll } from './webhook-load';
 
 // Stripe webhooks per second through the real HTTP server (`startGatehouse`, signature check, catalog
 // lookup, durable append) on each ledger adapter, beside plain `pg` INSERTs of the same payloads at
-// the same concurrency in the same process; then the rate as the PostgreSQL ledger grows.
+// the same concurrency in the same process; the same with the server's projector stopped (what the
+// webhook path costs apart from projecting); then the rate as the PostgreSQL ledger grows.
 
 export type IngestBenchOptions = {
   /** Any database on the PostgreSQL server to use; each adapter gets a scratch database beside it. */
@@ -36,11 +39,14 @@ export type IngestFigure = {
   baselineP99Ms: number;
   /** webhooks / baseline */
   ratio: number;
-  /** Webhooks per second from the first request until the projector had applied the last one. */
-  projectedPerSecond: number;
   /**
-   * Median CPU per webhook, from the first request until projected: this process (server, projector,
-   * load generator) and PostgreSQL.
+   * Webhooks per second from the first request until the projector had applied the last one (null
+   * when measured with the projector stopped).
+   */
+  projectedPerSecond: number | null;
+  /**
+   * Median CPU per webhook, from the first request until projected (until answered when measured with
+   * the projector stopped): this process (server, projector, load generator) and PostgreSQL.
    */
   cpuPerWebhook: CpuSample;
   cpuPerInsert: CpuSample;
@@ -111,6 +117,51 @@ async function projectorIdle(rig: Rig, timeoutMs = 10 * 60_000): Promise<number>
     if (Date.now() > deadline) throw new Error('the projector did not go idle within 10 minutes');
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Runs `fn` while the bench holds the projector lease, so that the server under test projects nothing
+ * (as a server that follows another one): its session holding the lease is ended, and the bench, asking
+ * every 10 ms, takes the lease before the server asks again (every 2 s). Then it hands the lease back
+ * and waits until the server has projected what arrived meanwhile.
+ */
+async function withoutProjector<T>(rig: Rig, fn: () => Promise<T>): Promise<T> {
+  await projectorIdle(rig);
+  const ds = createDataSource({ url: rig.url, poolSize: 2 });
+  await ds.initialize();
+  const idle = async () => undefined;
+  const lease = new ProjectorLease(ds, { log: pino({ level: 'silent' }), retryMs: 10 });
+  let result: T;
+  let handedBack: Date;
+  try {
+    await lease.start({ lead: idle, lose: idle, message: idle, resync: idle });
+    const deadline = Date.now() + 30_000;
+    while (!lease.isLeader()) {
+      const holder = await projectorLeaseHolder(ds);
+      if (holder !== null) await ds.query('SELECT pg_terminate_backend($1)', [holder]);
+      if (Date.now() > deadline) throw new Error('could not take the projector lease from the server');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    result = await fn();
+    [{ now: handedBack }] = await ds.query<{ now: Date }[]>('SELECT clock_timestamp() AS now');
+  } finally {
+    await lease.stop();
+    await ds.destroy();
+  }
+  // The server takes the lease again within about 2 s, then projects the backlog.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const { rows } = await rig.pool.query<{ moved: boolean }>(
+      'SELECT max(updated_at) > $1 AS moved FROM projection_checkpoints',
+      [handedBack],
+    );
+    if (rows[0].moved) break;
+    if (Date.now() > deadline)
+      throw new Error('the server did not project again after the lease was handed back');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await projectorIdle(rig);
+  return result;
 }
 
 const WEBHOOK_SECRET = 'whsec_ingest_bench';
@@ -202,6 +253,7 @@ async function insertAll(
 }
 
 type Rig = {
+  adapter: 'postgres' | 'kafka';
   gatehouse: RunningGatehouse;
   url: string;
   /** Connected account → community, one per simulated connected account. */
@@ -260,6 +312,7 @@ async function startRig(
     id text PRIMARY KEY, type text NOT NULL, community_id text NOT NULL, subject text, occurred_at timestamptz NOT NULL,
     recorded_at timestamptz NOT NULL, source text NOT NULL, data jsonb NOT NULL)`);
   return {
+    adapter,
     gatehouse,
     url,
     communityOf,
@@ -284,6 +337,8 @@ async function compare(
   scenario: string,
   accounts: readonly string[],
   options: IngestBenchOptions,
+  /** False while the server's projector is stopped (`withoutProjector`): nothing to wait for. */
+  projecting = true,
 ): Promise<IngestFigure> {
   const runs = Math.max(3, options.runs ?? 3);
   const n = options.requests ?? (options.quick ? 3_000 : 10_000);
@@ -301,8 +356,9 @@ async function compare(
         const started = Date.now();
         const result = await postAll(`${rig.gatehouse.url}/webhooks/stripe`, bodies, headers, concurrency);
         if (result.failures) throw new Error(`${result.failures} of ${n} webhooks were not answered 200`);
-        const projectedAt = await projectorIdle(rig);
-        const projectedPerSecond = (n / Math.max(1, projectedAt - started)) * 1000;
+        const projectedAt = projecting ? await projectorIdle(rig) : null;
+        const projectedPerSecond =
+          projectedAt === null ? undefined : (n / Math.max(1, projectedAt - started)) * 1000;
         // Until projected: what the run leaves for the projector is part of each webhook's cost.
         const cpu = cpuPer(before, cpuSample(), n);
         hooks.push({
@@ -342,7 +398,7 @@ async function compare(
     baselinePerSecond: b,
     baselineP99Ms: median(base.map((h) => h.p99Ms)),
     ratio: w / b,
-    projectedPerSecond: median(hooks.map((h) => h.projectedPerSecond!)),
+    projectedPerSecond: projecting ? median(hooks.map((h) => h.projectedPerSecond!)) : null,
     cpuPerWebhook: cpuOf(hooks),
     cpuPerInsert: cpuOf(base),
     walPerWebhook: walOf(hooks),
@@ -369,9 +425,10 @@ async function compare(
     options.log(
       `${''.padEnd(29)} WAL per webhook: ${wal(figure.walPerWebhook)}   per insert: ${wal(figure.walPerInsert)}`,
     );
-  options.log(
-    `${''.padEnd(29)} acknowledged and projected: ${figure.projectedPerSecond.toFixed(0)}/s (first request to the projector's last batch)`,
-  );
+  if (figure.projectedPerSecond !== null)
+    options.log(
+      `${''.padEnd(29)} acknowledged and projected: ${figure.projectedPerSecond.toFixed(0)}/s (first request to the projector's last batch)`,
+    );
   return figure;
 }
 
@@ -483,6 +540,9 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
     'cpu per webhook (until projected): this process (server, projector, load generator thread) and, for a server on this machine, PostgreSQL’s processes; every run starts on an idle projector',
   );
   options.log(
+    '“no projector”: the bench holds the projector lease meanwhile, so the server receives and appends only (cpu until answered); it projects the backlog afterwards',
+  );
+  options.log(
     'WAL per webhook (until projected) and per insert: bytes the whole database server logged, and full-page images, pages logged whole on their first change after a checkpoint (pg_stat_wal, PostgreSQL 14+: a lower bound, as backends report late)',
   );
   if (!options.kafkaBrokers?.length) options.log('kafka: skipped (no KAFKA_BROKERS)');
@@ -493,6 +553,11 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
       // One busy connected account: its events are ordered, so its appends take turns.
       figures.push(await compare(rig, adapter, '1 account', rig.accounts.slice(0, 1), options));
       figures.push(await compare(rig, adapter, `${ACCOUNTS} accounts`, rig.accounts, options));
+      figures.push(
+        await withoutProjector(rig, () =>
+          compare(rig, adapter, `${ACCOUNTS} acc, no projector`, rig.accounts, options, false),
+        ),
+      );
       if (adapter === 'postgres') {
         const sizes = options.growth ?? (options.quick ? [100_000] : [100_000, 500_000, 1_000_000]);
         for (const size of sizes) {

@@ -10,7 +10,7 @@ import { stripeLedgerEvent, subscriptionEvent } from '../membership/stripe-event
 import { MembershipProjection } from '../membership/membership.projection';
 import { archiveProjection } from '../archive/archive.projection';
 import { Projector } from './projector';
-import { ProjectorLease } from './projector-lease';
+import { ProjectorLease, projectorLeaseHolder } from './projector-lease';
 import { peerFollower } from './peer-follower';
 
 // Two servers' projectors on one set of read models: one projects, the other follows its commits.
@@ -173,11 +173,8 @@ describe('ProjectorLease', () => {
   }, 30_000);
 
   it('hands the projecting over when the leader loses its connection, and the old leader follows', async () => {
-    const [{ pid }] = await first.ds.query<{ pid: number }[]>(
-      `SELECT pid FROM pg_locks
-        WHERE locktype = 'advisory' AND granted
-          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-    );
+    const pid = await projectorLeaseHolder(second.ds);
+    expect(pid).not.toBeNull();
     await first.ds.query('SELECT pg_terminate_backend($1)', [pid]);
     await until(() => second.lease.role() === 'leading');
     await until(() => first.lease.role() === 'following');

@@ -60,6 +60,25 @@ export type LeaseHandlers = {
   resync(): Promise<void>;
 };
 
+/** The advisory lock of the lease of the read models in schema `$1`. */
+const LEASE_KEY = `hashtextextended('gatehouse:projector:' || $1, 0)`;
+
+/**
+ * The database session (backend pid) holding the projector lease of this data source's read models,
+ * or null. Ending it (`pg_terminate_backend`) moves the projecting to another server.
+ */
+export async function projectorLeaseHolder(ds: DataSource): Promise<number | null> {
+  // An advisory lock on one bigint key shows as its high and low halves, with objsubid 1.
+  const rows = await ds.query<{ pid: number }[]>(
+    `SELECT l.pid FROM pg_locks l
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND ((l.classid::int8 << 32) | l.objid::int8) = ${LEASE_KEY}`,
+    [(await ds.query<{ schema: string }[]>('SELECT current_schema() AS schema'))[0].schema],
+  );
+  return rows[0]?.pid ?? null;
+}
+
 /**
  * One projecting server per set of read models. Every server that opens them asks for the lease, a
  * PostgreSQL advisory lock held by a connection of its own; the one that gets it projects, the others
@@ -166,10 +185,7 @@ export class ProjectorLease {
     let acquired = false;
     try {
       const [row] = (
-        await client.query<{ ok: boolean }>(
-          "SELECT pg_try_advisory_lock(hashtextextended('gatehouse:projector:' || $1, 0)) AS ok",
-          [this.schema],
-        )
+        await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${LEASE_KEY}) AS ok`, [this.schema])
       ).rows;
       acquired = row.ok;
     } catch (err) {
