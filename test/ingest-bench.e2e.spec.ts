@@ -1,0 +1,54 @@
+import { runIngestBench, type IngestFigure } from '../packages/cli/src/bench/ingest.bench';
+import { describeKafka, testDatabaseServerUrl } from '@test/support';
+
+// `npm run bench -- ingest` at a size CI can afford: every scenario runs to the end against the real
+// server, PostgreSQL and Kafka, with the figures it reports well formed. Not a measurement.
+
+const small = { requests: 150, runs: 3, concurrency: 16 } as const;
+
+function expectFigure(f: IngestFigure, projecting: boolean) {
+  expect(f.webhooksPerSecond).toBeGreaterThan(0);
+  expect(f.baselinePerSecond).toBeGreaterThan(0);
+  expect(f.ratio).toBeCloseTo(f.webhooksPerSecond / f.baselinePerSecond, 10);
+  expect(f.p99Ms).toBeGreaterThan(0);
+  expect(f.cpuPerWebhook.nodeMs).toBeGreaterThan(0);
+  expect(f.cpuPerInsert.nodeMs).toBeGreaterThan(0);
+  if (projecting) expect(f.projectedPerSecond).toBeGreaterThan(0);
+  else expect(f.projectedPerSecond).toBeNull();
+}
+
+describe('ingest bench', () => {
+  it('runs every PostgreSQL scenario, the projector stopped and the grown ledger included', async () => {
+    const lines: string[] = [];
+    const figures = await runIngestBench({
+      databaseUrl: testDatabaseServerUrl(),
+      log: (l) => lines.push(l),
+      growth: [3_000],
+      ...small,
+    });
+    expect(figures.map((f) => `${f.adapter} ${f.scenario}`)).toEqual([
+      'postgres 1 account',
+      'postgres 64 accounts',
+      'postgres 64 acc, no projector',
+      'postgres 64 acc, ledger 3k',
+    ]);
+    figures.forEach((f) => expectFigure(f, f.scenario !== '64 acc, no projector'));
+    expect(lines.some((l) => /ledger holds 3000 events/.test(l))).toBe(true);
+    expect(lines.some((l) => /rate vs the empty ledger \d/.test(l))).toBe(true);
+  }, 300_000);
+});
+
+describeKafka('ingest bench on the Kafka ledger', (brokers) => {
+  it('runs every Kafka scenario, the projector stopped included', async () => {
+    const figures = await runIngestBench({
+      databaseUrl: testDatabaseServerUrl(),
+      kafkaBrokers: brokers,
+      log: () => undefined,
+      growth: [],
+      ...small,
+    });
+    const kafka = figures.filter((f) => f.adapter === 'kafka');
+    expect(kafka.map((f) => f.scenario)).toEqual(['1 account', '64 accounts', '64 acc, no projector']);
+    kafka.forEach((f) => expectFigure(f, f.scenario !== '64 acc, no projector'));
+  }, 300_000);
+});
