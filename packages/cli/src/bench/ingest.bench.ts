@@ -253,7 +253,6 @@ async function insertAll(
 }
 
 type Rig = {
-  adapter: 'postgres' | 'kafka';
   gatehouse: RunningGatehouse;
   url: string;
   /** Connected account → community, one per simulated connected account. */
@@ -312,7 +311,6 @@ async function startRig(
     id text PRIMARY KEY, type text NOT NULL, community_id text NOT NULL, subject text, occurred_at timestamptz NOT NULL,
     recorded_at timestamptz NOT NULL, source text NOT NULL, data jsonb NOT NULL)`);
   return {
-    adapter,
     gatehouse,
     url,
     communityOf,
@@ -359,7 +357,8 @@ async function compare(
         const projectedAt = projecting ? await projectorIdle(rig) : null;
         const projectedPerSecond =
           projectedAt === null ? undefined : (n / Math.max(1, projectedAt - started)) * 1000;
-        // Until projected: what the run leaves for the projector is part of each webhook's cost.
+        // Until projected (with no projector, until answered): what the run leaves for the projector
+        // is part of each webhook's cost.
         const cpu = cpuPer(before, cpuSample(), n);
         hooks.push({
           ...result,
