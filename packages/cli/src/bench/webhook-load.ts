@@ -3,9 +3,10 @@ import { p99 } from './http-load';
 
 // The load generator runs on its own thread so the server's event loop is not also the client's. It
 // writes each request, built before the clock starts, in one piece on a keep-alive socket and reads
-// only the status line and framing of the answer. On two shared cores the ingest bench measured 0.63–0.73
-// ms of CPU per webhook with Node's HTTP client and 0.63–0.93 ms with undici's, against 0.43–0.57 ms
-// with this one: the client's cost is charged to the server under test, which shares the cores.
+// only the status line and framing of the answer. On two shared cores the ingest bench measured
+// 0.63–0.73 ms of CPU per webhook with Node's HTTP client and 0.63–0.93 ms with undici's, against
+// 0.43–0.57 ms with this one: the client's cost is charged to the server under test, which shares
+// the cores.
 const LOAD_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const net = require('node:net');
