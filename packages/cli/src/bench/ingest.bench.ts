@@ -309,7 +309,7 @@ async function startRig(
   const rawTable = 'ingest_bench_raw';
   await pool.query(`CREATE TABLE ${rawTable} (
     id text PRIMARY KEY, type text NOT NULL, community_id text NOT NULL, subject text, occurred_at timestamptz NOT NULL,
-    recorded_at timestamptz NOT NULL, source text NOT NULL, data jsonb NOT NULL)`);
+    recorded_at timestamptz NOT NULL, source text NOT NULL, data json NOT NULL)`);
   return {
     gatehouse,
     url,

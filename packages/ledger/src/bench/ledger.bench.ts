@@ -190,7 +190,7 @@ export async function runLedgerBench(options: LedgerBenchOptions): Promise<Bench
     await pool.query(`CREATE TABLE ${rawTable} (
       id text PRIMARY KEY, type text NOT NULL, community_id text NOT NULL, subject text, occurred_at timestamptz NOT NULL,
       recorded_at timestamptz NOT NULL, source text NOT NULL, actor text, causation_id text, correlation_id text,
-      schema_version integer NOT NULL, data jsonb NOT NULL)`);
+      schema_version integer NOT NULL, data json NOT NULL)`);
     const insertOne = `INSERT INTO ${rawTable} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
     await scenarios('postgres', ledger, {
       one: (e) => {
@@ -214,8 +214,8 @@ export async function runLedgerBench(options: LedgerBenchOptions): Promise<Bench
         pool.query(
           `INSERT INTO ${rawTable} SELECT r.id, r.type, r."communityId", r.subject, r."occurredAt", r."recordedAt", r.source, r.actor,
              r."causationId", r."correlationId", r."schemaVersion", r.data
-             FROM jsonb_to_recordset($1::jsonb) AS r(id text, type text, "communityId" text, subject text, "occurredAt" timestamptz,
-               "recordedAt" timestamptz, source text, actor text, "causationId" text, "correlationId" text, "schemaVersion" integer, data jsonb)`,
+             FROM json_to_recordset($1::json) AS r(id text, type text, "communityId" text, subject text, "occurredAt" timestamptz,
+               "recordedAt" timestamptz, source text, actor text, "causationId" text, "correlationId" text, "schemaVersion" integer, data json)`,
           [JSON.stringify(es.map(asEnvelope))],
         ),
     });
@@ -256,7 +256,7 @@ export async function runLedgerBench(options: LedgerBenchOptions): Promise<Bench
     await ledger.close();
     await pool
       .query(
-        `DROP TABLE IF EXISTS ${rawTable}; DROP TABLE IF EXISTS ${pgPrefix}_log CASCADE; DROP FUNCTION IF EXISTS ${pgPrefix}_append(jsonb)`,
+        `DROP TABLE IF EXISTS ${rawTable}; DROP TABLE IF EXISTS ${pgPrefix}_log CASCADE; DROP FUNCTION IF EXISTS ${pgPrefix}_append(json, text[], text[])`,
       )
       .catch(() => undefined);
     await pool.end();

@@ -34,6 +34,35 @@ function freshPrefix(): string {
   return `l_${randomBytes(4).toString('hex')}`;
 }
 
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+/** One statement on a connection of its own. */
+async function sql<T extends object>(text: string): Promise<T[]> {
+  const c = new Client({ connectionString: db.url });
+  await c.connect();
+  try {
+    return (await c.query<T>(text)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** A direct call of the log's append function, as the adapter makes it: the batch with its ids and communities. */
+function appendCall(client: Client, prefix: string, envelopes: { id: string; communityId: string }[]) {
+  return client.query<{ out_id: string; out_appended: boolean }>(
+    `SELECT * FROM ${prefix}_append($1::json, $2::text[], $3::text[])`,
+    [
+      JSON.stringify(envelopes),
+      envelopes.map((e) => e.id),
+      [...new Set(envelopes.map((e) => e.communityId))],
+    ],
+  );
+}
+
 ledgerContract('postgres', async () => {
   const prefix = freshPrefix();
   const ledger = await openLedger(prefix);
@@ -87,6 +116,94 @@ describe('PostgresLedger', () => {
     correlationId: null,
   });
 
+  it("keeps each event's data as the text it was given, not re-encoded", async () => {
+    const prefix = freshPrefix();
+    const ledger = await openLedger(prefix);
+    // Keys out of order, a nested array, a number with a fraction: jsonb would sort the keys by
+    // length and put spaces after every colon and comma.
+    const data = { zeta: 1, a: [1.5, { y: 'x', b: null }], mid: 'é\u2028' };
+    await ledger.append([{ ...event('c1', 1), id: 'text-kept', data }]);
+    const rows = await sql<{ type: string; text: string }>(
+      `SELECT pg_typeof(data)::text AS type, data::text AS text FROM ${prefix}_log WHERE id = 'text-kept'`,
+    );
+    expect(rows[0]).toEqual({ type: 'json', text: JSON.stringify(data) });
+    const [read] = await collect(ledger.read({ communityId: 'c1' }));
+    expect(read.data).toEqual(data);
+    expect(Object.keys(read.data as object)).toEqual(['zeta', 'a', 'mid']);
+  });
+
+  it('refuses a batch that the ids and communities given with it do not describe, writing nothing', async () => {
+    const prefix = freshPrefix();
+    await openLedger(prefix);
+    const c = new Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      const batch = [envelope('c1', 'told-1'), envelope('c2', 'told-2')];
+      const call = (ids: string[], communities: string[]) =>
+        c.query(`SELECT * FROM ${prefix}_append($1::json, $2::text[], $3::text[])`, [
+          JSON.stringify(batch),
+          ids,
+          communities,
+        ]);
+      // c2 is not locked, so its order could not be kept; an id missing; ids out of order
+      for (const [ids, communities] of [
+        [['told-1', 'told-2'], ['c1']],
+        [['told-1'], ['c1', 'c2']],
+        [
+          ['told-2', 'told-1'],
+          ['c1', 'c2'],
+        ],
+      ]) {
+        await expect(call(ids, communities)).rejects.toMatchObject({ code: '22023' });
+      }
+      const { rows } = await c.query(`SELECT count(*)::int AS n FROM ${prefix}_log`);
+      expect(rows[0].n).toBe(0);
+      await call(['told-1', 'told-2'], ['c2', 'c1']);
+      const after = await c.query(`SELECT count(*)::int AS n FROM ${prefix}_log`);
+      expect(after.rows[0].n).toBe(2);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it('goes on appending to a log created with a jsonb data column, and to one converted to json', async () => {
+    const prefix = freshPrefix();
+    const first = await openLedger(prefix);
+    await first.append([{ ...event('c1', 1), id: 'before' }]);
+    await first.close();
+    // A log as earlier versions created it.
+    await sql(`DROP FUNCTION ${prefix}_append(json, text[], text[])`);
+    await sql(`ALTER TABLE ${prefix}_log ALTER COLUMN data TYPE jsonb USING data::jsonb`);
+
+    const legacy = await openLedger(prefix);
+    // and an instance that never ran init: it finds the column's type on its first append
+    const uninitialised = new PostgresLedger({ connectionString: db.url, prefix });
+    open.push(uninitialised);
+    const appended = await legacy.append([
+      { ...event('c1', 2), id: 'on-jsonb' },
+      { ...event('c2', 3), id: 'before' },
+    ]);
+    expect(appended.map((r) => r.appended)).toEqual([true, false]);
+    expect((await uninitialised.append([{ ...event('c1', 4), id: 'lazy' }]))[0].appended).toBe(true);
+    expect((await collect(legacy.read({ communityId: 'c1' }))).map((e) => [e.id, e.data])).toEqual([
+      ['before', { n: 1 }],
+      ['on-jsonb', { n: 2 }],
+      ['lazy', { n: 4 }],
+    ]);
+
+    // Its owner converts it; the next start appends through the json function.
+    await legacy.close();
+    await sql(`ALTER TABLE ${prefix}_log ALTER COLUMN data TYPE json USING data::json`);
+    const converted = await openLedger(prefix);
+    await converted.append([{ ...event('c1', 5), id: 'on-json' }]);
+    expect((await collect(converted.read({ communityId: 'c1' }))).map((e) => e.id)).toEqual([
+      'before',
+      'on-jsonb',
+      'lazy',
+      'on-json',
+    ]);
+  });
+
   it('never lets a reader pass an event whose transaction commits late', async () => {
     const prefix = freshPrefix();
     const ledger = await openLedger(prefix);
@@ -105,13 +222,9 @@ describe('PostgresLedger', () => {
     try {
       // tx A takes position n first, tx B takes n+1 and commits first
       await a.query('BEGIN');
-      await a.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
-        JSON.stringify([envelope('late-a', 'tx-a')]),
-      ]);
+      await appendCall(a, prefix, [envelope('late-a', 'tx-a')]);
       await b.query('BEGIN');
-      await b.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
-        JSON.stringify([envelope('late-b', 'tx-b')]),
-      ]);
+      await appendCall(b, prefix, [envelope('late-b', 'tx-b')]);
       const positions = await b.query(`SELECT id, position FROM ${prefix}_log ORDER BY position`);
       await b.query('COMMIT');
       expect(positions.rows.map((r) => r.id)).toEqual(['tx-b']);
@@ -146,9 +259,7 @@ describe('PostgresLedger', () => {
       const [first] = await ledger.append([{ ...event('head-c', 1), id: 'head-1' }]);
       // An append that took its transaction id before the next one, and commits after it.
       await a.query('BEGIN');
-      await a.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
-        JSON.stringify([envelope('head-c2', 'head-2')]),
-      ]);
+      await appendCall(a, prefix, [envelope('head-c2', 'head-2')]);
       await ledger.append([{ ...event('head-c3', 3), id: 'head-3' }]);
       const head = await ledger.head();
       expect(head).toBe(first.position);
@@ -178,12 +289,8 @@ describe('PostgresLedger', () => {
       await b.query('BEGIN');
       await b.query('SELECT pg_current_xact_id()');
       await a.query('BEGIN');
-      await a.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
-        JSON.stringify([envelope('late-a', 'tx-a')]),
-      ]);
-      await b.query(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
-        JSON.stringify([envelope('late-b', 'tx-b')]),
-      ]);
+      await appendCall(a, prefix, [envelope('late-a', 'tx-a')]);
+      await appendCall(b, prefix, [envelope('late-b', 'tx-b')]);
       await b.query('COMMIT');
       const deadline = Date.now() + 10_000;
       while (delivered.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -232,11 +339,11 @@ describe('PostgresLedger', () => {
     const c = new Client({ connectionString: db.url });
     await c.connect();
     const append = (events: ReturnType<typeof event>[]) =>
-      c.query<{ out_appended: boolean }>(`SELECT * FROM ${prefix}_append($1::jsonb)`, [
-        JSON.stringify(
-          events.map((e) => ({ ...e, recordedAt: e.occurredAt, schemaVersion: 1, subject: null })),
-        ),
-      ]);
+      appendCall(
+        c,
+        prefix,
+        events.map((e) => ({ ...e, recordedAt: e.occurredAt, schemaVersion: 1, subject: null })),
+      );
     try {
       // This session plans (and caches) the function's statements while the log is nearly empty.
       for (let b = 0; b < 8; b++)

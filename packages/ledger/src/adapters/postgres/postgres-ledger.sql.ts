@@ -35,7 +35,9 @@ CREATE TABLE IF NOT EXISTS ${n.log} (
   causation_id    text,
   correlation_id  text,
   schema_version  integer     NOT NULL CHECK (schema_version >= 1),
-  data            jsonb       NOT NULL,
+  -- the envelope's data as the ledger was given it: json keeps the text, jsonb would re-encode it
+  -- on every append and decode it on every read
+  data            json        NOT NULL,
   -- log order: the writing transaction, then the sequence (see the README's late-commit rule)
   PRIMARY KEY (tx, position),
   UNIQUE (community_id, community_seq)
@@ -50,8 +52,88 @@ ALTER SEQUENCE ${n.sequence} OWNED BY ${n.log}.position;
  * while waiting for the locks, insert the ids not yet recorded with the next per-community sequence
  * numbers, and report every event's position (the original one for a repeated id). Subscribers are
  * notified by the adapter after the commit.
+ *
+ * The batch is a `json` array of envelopes, read once (`json_to_recordset`): each `data` goes into
+ * the log as the text it was given. Its ids, in batch order, and its communities come as arrays
+ * beside it, so that nothing has to read the batch before the locks are held; a batch they do not
+ * describe is refused (and nothing of it is written).
  */
 export function appendFunctionSql(n: TableNames): string {
+  return `
+CREATE OR REPLACE FUNCTION ${n.appendFn}(batch json, ids text[], communities text[])
+RETURNS TABLE (out_id text, out_tx xid8, out_position bigint, out_appended boolean)
+-- The log is only ever reached through its indexes: a plan cached while the log was small could
+-- otherwise scan it, and be kept as it grows. (Planning each call instead costs more than the insert.)
+LANGUAGE plpgsql SET enable_seqscan = off AS $fn$
+DECLARE
+  c text;
+  written text[];
+  known text[];
+  described boolean;
+BEGIN
+  -- One order for every appender, so that two batches never wait on each other's locks.
+  FOR c IN SELECT DISTINCT x FROM unnest(communities) AS x ORDER BY 1 LOOP
+    PERFORM pg_advisory_xact_lock(hashtextextended('${n.log}:' || c, 0));
+  END LOOP;
+
+  -- The batch's ids already recorded, probed through the id index.
+  known := ARRAY(SELECT l.id FROM ${n.log} l WHERE l.id = ANY(ids));
+
+  WITH input AS (
+    SELECT * FROM ROWS FROM (
+        json_to_recordset(batch) AS (id text, type text, "communityId" text, subject text,
+          "occurredAt" timestamptz, "recordedAt" timestamptz, source text, actor text, "causationId" text,
+          "correlationId" text, "schemaVersion" integer, data json)
+      ) WITH ORDINALITY AS r(id, type, "communityId", subject, "occurredAt", "recordedAt", source, actor,
+          "causationId", "correlationId", "schemaVersion", data, i)
+  ), fresh AS (
+    SELECT DISTINCT ON (i.id) i.* FROM input i
+     WHERE i.id <> ALL(known)
+     ORDER BY i.id, i.i
+  ), heads AS (
+    SELECT f."communityId" AS community_id,
+           (SELECT coalesce(max(l.community_seq), 0) FROM ${n.log} l WHERE l.community_id = f."communityId") AS last_seq
+      FROM (SELECT DISTINCT "communityId" FROM fresh) f
+  ), numbered AS (
+    SELECT f.*, h.last_seq + row_number() OVER (PARTITION BY f."communityId" ORDER BY f.i) AS seq
+      FROM fresh f JOIN heads h ON h.community_id = f."communityId"
+  ), w AS (
+    INSERT INTO ${n.log} (community_seq, id, type, community_id, subject, occurred_at, recorded_at, source, actor,
+                          causation_id, correlation_id, schema_version, data)
+    SELECT seq, id, type, "communityId", subject, "occurredAt", "recordedAt", source, actor, "causationId",
+           "correlationId", "schemaVersion", data
+      FROM numbered ORDER BY i
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+  )
+  SELECT coalesce((SELECT array_agg(w.id) FROM w), '{}'),
+         (SELECT count(*) FROM input) = cardinality(ids)
+           AND NOT EXISTS (SELECT 1 FROM input i
+                            WHERE i.id IS DISTINCT FROM ids[i.i::int]
+                               OR i."communityId" IS NULL OR i."communityId" <> ALL(communities))
+    INTO written, described;
+  IF NOT described THEN
+    RAISE EXCEPTION 'ledger append: the ids and communities given do not describe the batch'
+      USING ERRCODE = '22023';
+  END IF;
+
+  RETURN QUERY
+    SELECT t.id, l.tx, l.position,
+           w.id IS NOT NULL AND t.i = min(t.i) OVER (PARTITION BY t.id)
+      FROM unnest(ids) WITH ORDINALITY AS t(id, i)
+      JOIN (SELECT l.id, l.tx, l.position FROM ${n.log} l WHERE l.id = ANY(ids)) l ON l.id = t.id
+      LEFT JOIN unnest(written) AS w(id) ON w.id = t.id
+     ORDER BY t.i;
+END
+$fn$;
+`;
+}
+
+/**
+ * The append function of a log whose `data` column is `jsonb` (logs created before it became
+ * `json`): the batch arrives as one `jsonb` array. Same contract as `appendFunctionSql`.
+ */
+export function legacyAppendFunctionSql(n: TableNames): string {
   return `
 CREATE OR REPLACE FUNCTION ${n.appendFn}(batch jsonb)
 RETURNS TABLE (out_id text, out_tx xid8, out_position bigint, out_appended boolean)

@@ -16,7 +16,13 @@ import { LedgerUnavailableError } from '../../ledger.errors';
 import { runSubscription, Waker } from '../../subscription';
 import { isPostgresUnavailable, toLedgerError } from './postgres-errors';
 import { compareCursors, LivePages } from './live-pages';
-import { appendFunctionSql, initSql, tableNames, type TableNames } from './postgres-ledger.sql';
+import {
+  appendFunctionSql,
+  initSql,
+  legacyAppendFunctionSql,
+  tableNames,
+  type TableNames,
+} from './postgres-ledger.sql';
 
 export type PostgresLedgerOptions = {
   /** A connection string, or an existing pool (which `close()` then leaves open). */
@@ -129,6 +135,8 @@ export class PostgresLedger implements Ledger {
   private closed = false;
   /** Settled rows lately read by this process's subscriptions, shared among them. */
   private subscriptions = 0;
+  /** The `data` column's type, read by `init` or by the first append. */
+  private dataType: Promise<'json' | 'jsonb'> | undefined;
   private readonly livePages = new LivePages<Row>((after, limit) =>
     this.page(after, { limit, bound: 'live' }),
   );
@@ -168,7 +176,11 @@ export class PostgresLedger implements Ledger {
       await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`${this.names.log}:init`]);
       try {
         await client.query(initSql(this.names));
-        await client.query(appendFunctionSql(this.names));
+        const dataType = await this.readDataType(client);
+        await client.query(
+          dataType === 'jsonb' ? legacyAppendFunctionSql(this.names) : appendFunctionSql(this.names),
+        );
+        this.dataType = Promise.resolve(dataType);
         await this.preferLz4(client);
       } finally {
         await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`${this.names.log}:init`]);
@@ -178,6 +190,20 @@ export class PostgresLedger implements Ledger {
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * The type of the log's `data` column: `json` since the log keeps the text it is given; a log
+   * created before that has `jsonb`, and keeps it until its owner converts it (a table rewrite:
+   * `ALTER TABLE <prefix>_log ALTER COLUMN data TYPE json`, then a restart).
+   */
+  private async readDataType(client: Pick<PoolClient, 'query'>): Promise<'json' | 'jsonb'> {
+    const { rows } = await client.query<{ type: string }>(
+      `SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute
+        WHERE attrelid = $1::regclass AND attname = 'data'`,
+      [this.names.log],
+    );
+    return rows[0]?.type === 'jsonb' ? 'jsonb' : 'json';
   }
 
   /**
@@ -203,11 +229,22 @@ export class PostgresLedger implements Ledger {
     const { envelopes, json } = prepareBatch(events, this.clock());
     await assertCommunitiesExist(envelopes, this.options.communityExists);
     const batch = `[${json.join(',')}]`;
+    this.dataType ??= (async () => {
+      try {
+        return await this.readDataType(this.pool);
+      } catch (err) {
+        this.dataType = undefined;
+        throw toLedgerError(err, 'append');
+      }
+    })();
+    const legacy = (await this.dataType) === 'jsonb';
     const { rows } = await this.query<{ id: string; tx: string; position: string; appended: boolean }>(
       'append',
       `SELECT out_id AS id, out_tx::text AS tx, out_position::text AS position, out_appended AS appended
-         FROM ${this.names.appendFn}($1::jsonb)`,
-      [batch],
+         FROM ${this.names.appendFn}(${legacy ? '$1::jsonb' : '$1::json, $2::text[], $3::text[]'})`,
+      legacy
+        ? [batch]
+        : [batch, envelopes.map((e) => e.id), [...new Set(envelopes.map((e) => e.communityId))]],
     );
     if (rows.some((r) => r.appended)) this.notifyAppended();
     return rows.map((r) => ({ id: r.id, position: formatPosition(r.tx, r.position), appended: r.appended }));
