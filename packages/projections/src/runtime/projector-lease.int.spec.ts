@@ -17,7 +17,7 @@ import { peerFollower } from './peer-follower';
 
 const C = 'com_lease';
 const COMMUNITY: ResourceRef = { kind: 'COMMUNITY' };
-const log = pino({ level: 'silent' });
+const log = pino({ level: process.env.LEASE_LOG ?? 'silent' });
 
 type Server = {
   ds: DataSource;
@@ -91,10 +91,19 @@ const subscribed = (member: string) =>
     }),
   );
 
-/** Appends through one server and waits, on that server, until every projection has applied it. */
-async function appendOn(server: Server, events: Parameters<PostgresLedger['append']>[0]) {
+/**
+ * Appends through one server and waits, on it and on each server named, until every projection has
+ * applied the events: a server answers from its own index, which the projecting one updates when its
+ * commit returns and a follower when the message telling it arrives, in either order.
+ */
+async function appendOn(
+  server: Server,
+  events: Parameters<PostgresLedger['append']>[0],
+  readers: Server[] = [],
+) {
   const results = await server.ledger.append(events);
-  expect(await server.projector.waitForAppended(C, results, 15_000)).toBe(true);
+  for (const s of new Set([server, ...readers]))
+    expect(await s.projector.waitForAppended(C, results, 15_000)).toBe(true);
 }
 
 async function until(check: () => boolean | Promise<boolean>, ms = 10_000) {
@@ -128,7 +137,7 @@ describe('ProjectorLease', () => {
     expect(second.projector.status().every((s) => !s.running)).toBe(true);
     // Written through the follower, projected by the leader, read on both.
     await appendOn(second, catalogFacts(C));
-    await appendOn(second, [subscribed('mem_ann')]);
+    await appendOn(second, [subscribed('mem_ann')], [first]);
     for (const s of [first, second])
       expect(s.index.decide(C, 'mem_ann', COMMUNITY, at(1)).allowed).toBe(true);
     await expect(second.projector.rebuild()).rejects.toThrow(/another Gatehouse server projects/);
@@ -183,7 +192,7 @@ describe('ProjectorLease', () => {
     await until(() => first.lease.role() === 'following');
     expect(first.projector.status().every((s) => !s.running)).toBe(true);
     expect(first.resyncs).toBe(1);
-    await appendOn(first, [subscribed('mem_bob')]);
+    await appendOn(first, [subscribed('mem_bob')], [second]);
     for (const s of [first, second])
       expect(s.index.decide(C, 'mem_bob', COMMUNITY, at(1)).allowed).toBe(true);
   }, 30_000);
