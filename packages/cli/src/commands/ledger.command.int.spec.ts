@@ -116,7 +116,7 @@ describe('gatehouse ledger', () => {
     expect(ok.code).toBe(0);
 
     await ds.query(
-      `UPDATE ledger_events SET data = jsonb_set(data, '{memberId}', '"mallory"') WHERE community_id = 'c-two' AND sequence = 1234`,
+      `UPDATE ledger_events SET data = jsonb_set(data::jsonb, '{memberId}', '"mallory"')::json WHERE community_id = 'c-two' AND sequence = 1234`,
     );
     await ds.destroy();
     const bad = await gatehouse(['ledger', 'verify'], env);

@@ -76,11 +76,11 @@ export function archiveProjection(): Projection {
            causation_id, correlation_id, occurred_at, recorded_at, schema_version, data, prev_hash, hash)
          SELECT r.id, r.community_id, r.sequence, r.position, r.type, r.subject, r.source, r.actor,
            r.causation_id, r.correlation_id, r.occurred_at, r.recorded_at, r.schema_version,
-           coalesce(r.data, 'null'::jsonb), r.prev_hash, r.hash
-           FROM jsonb_to_recordset($1::jsonb) AS r(id text, community_id text, sequence bigint,
+           coalesce(r.data, 'null'::json), r.prev_hash, r.hash
+           FROM json_to_recordset($1::json) AS r(id text, community_id text, sequence bigint,
              position text, type text, subject text, source text, actor text, causation_id text,
              correlation_id text, occurred_at timestamptz, recorded_at timestamptz, schema_version int,
-             data jsonb, prev_hash text, hash text)`,
+             data json, prev_hash text, hash text)`,
         [JSON.stringify(rows)],
       );
     },

@@ -43,7 +43,7 @@ export class LedgerEventRow {
   @Column({ name: 'schema_version', type: 'integer' })
   schemaVersion!: number;
 
-  @Column({ type: 'jsonb' })
+  @Column({ type: 'json' })
   data!: unknown;
 
   @Column({ name: 'prev_hash', type: 'text' })

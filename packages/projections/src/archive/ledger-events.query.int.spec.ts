@@ -118,7 +118,7 @@ describe('LedgerEventsQuery', () => {
   it('verifyArchive finds no broken link in an untouched archive and reports the first tampered row', async () => {
     expect(await query.verifyArchive()).toBeNull();
     await ds.query(
-      `UPDATE ledger_events SET data = jsonb_set(data, '{note}', '"tampered"') WHERE community_id = 'com_q1' AND sequence = 5`,
+      `UPDATE ledger_events SET data = jsonb_set(data::jsonb, '{note}', '"tampered"')::json WHERE community_id = 'com_q1' AND sequence = 5`,
     );
     try {
       const broken = await query.verifyArchive();
@@ -132,7 +132,7 @@ describe('LedgerEventsQuery', () => {
       expect(await query.verifyArchive('com_q2')).toBeNull();
     } finally {
       await ds.query(
-        `UPDATE ledger_events SET data = jsonb_set(data, '{note}', '"hello"') WHERE community_id = 'com_q1' AND sequence = 5`,
+        `UPDATE ledger_events SET data = jsonb_set(data::jsonb, '{note}', '"hello"')::json WHERE community_id = 'com_q1' AND sequence = 5`,
       );
     }
     expect(await query.verifyArchive()).toBeNull();
@@ -156,6 +156,31 @@ describe('LedgerEventsQuery', () => {
         [saved],
       );
     }
+    expect(await query.verifyArchive()).toBeNull();
+  });
+
+  it('keeps every payload and every link through the upgrade of an archive written as jsonb', async () => {
+    const payloads = async () =>
+      new Map(
+        (await ds.query<{ id: string; data: unknown }[]>(`SELECT id, data FROM ledger_events`)).map((r) => [
+          r.id,
+          r.data,
+        ]),
+      );
+    const written = await payloads();
+    // The archive as earlier versions left it: payloads in jsonb, the conversion not applied yet.
+    await ds.query(`ALTER TABLE ledger_events ALTER COLUMN data TYPE jsonb USING data::jsonb`);
+    await ds.query(`DELETE FROM read_model_migrations WHERE name = 'LedgerEventsJson1764230401100'`);
+
+    const applied = await ds.runMigrations({ transaction: 'each' });
+    expect(applied.map((m) => m.name)).toEqual(['LedgerEventsJson1764230401100']);
+    const [{ type }] = await ds.query<{ type: string }[]>(
+      `SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute
+        WHERE attrelid = 'ledger_events'::regclass AND attname = 'data'`,
+    );
+    expect(type).toBe('json');
+    expect(await payloads()).toEqual(written);
+    expect(written.size).toBe(12);
     expect(await query.verifyArchive()).toBeNull();
   });
 });

@@ -8,6 +8,7 @@ import { InstallmentPlans1764230400700 } from './1764230400700-installment-plans
 import { StripeUnlinkedKeys1764230400800 } from './1764230400800-stripe-unlinked-keys';
 import { LedgerEventsLz41764230400900 } from './1764230400900-ledger-events-lz4';
 import { CheckoutExpiry1764230401000 } from './1764230401000-checkout-expiry';
+import { LedgerEventsJson1764230401100 } from './1764230401100-ledger-events-json';
 
 /** Every read-model migration, oldest first. New ones are appended here. */
 export const migrations = [
@@ -21,4 +22,5 @@ export const migrations = [
   StripeUnlinkedKeys1764230400800,
   LedgerEventsLz41764230400900,
   CheckoutExpiry1764230401000,
+  LedgerEventsJson1764230401100,
 ];
