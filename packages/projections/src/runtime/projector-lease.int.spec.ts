@@ -185,6 +185,8 @@ describe('ProjectorLease', () => {
   }, 30_000);
 
   it('hands the projecting over when the leader loses its connection, and the old leader follows', async () => {
+    // Nothing before this test moved the lease.
+    expect([first.lease.role(), second.lease.role()]).toEqual(['leading', 'following']);
     const pid = await projectorLeaseHolder(second.ds);
     expect(pid).not.toBeNull();
     await first.ds.query('SELECT pg_terminate_backend($1)', [pid]);
