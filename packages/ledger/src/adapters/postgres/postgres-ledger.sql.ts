@@ -47,6 +47,34 @@ ALTER SEQUENCE ${n.sequence} OWNED BY ${n.log}.position;
 }
 
 /**
+ * After an `input` CTE (the batch's envelopes with their index `i`) and with `known` holding the
+ * batch's ids already recorded: the CTEs that insert the other ids once each, numbered after each
+ * community's last `community_seq`, and return the ids written (`w`).
+ */
+function insertFresh(n: TableNames): string {
+  return `), fresh AS (
+    SELECT DISTINCT ON (i.id) i.* FROM input i
+     WHERE i.id <> ALL(known)
+     ORDER BY i.id, i.i
+  ), heads AS (
+    SELECT f."communityId" AS community_id,
+           (SELECT coalesce(max(l.community_seq), 0) FROM ${n.log} l WHERE l.community_id = f."communityId") AS last_seq
+      FROM (SELECT DISTINCT "communityId" FROM fresh) f
+  ), numbered AS (
+    SELECT f.*, h.last_seq + row_number() OVER (PARTITION BY f."communityId" ORDER BY f.i) AS seq
+      FROM fresh f JOIN heads h ON h.community_id = f."communityId"
+  ), w AS (
+    INSERT INTO ${n.log} (community_seq, id, type, community_id, subject, occurred_at, recorded_at, source, actor,
+                          causation_id, correlation_id, schema_version, data)
+    SELECT seq, id, type, "communityId", subject, "occurredAt", "recordedAt", source, actor, "causationId",
+           "correlationId", "schemaVersion", data
+      FROM numbered ORDER BY i
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+  )`;
+}
+
+/**
  * One round trip per batch: lock the batch's communities (before the transaction takes an xid, so
  * per community the xid order is the commit order), then, in statements that see what was committed
  * while waiting for the locks, insert the ids not yet recorded with the next per-community sequence
@@ -86,26 +114,7 @@ BEGIN
           "correlationId" text, "schemaVersion" integer, data json)
       ) WITH ORDINALITY AS r(id, type, "communityId", subject, "occurredAt", "recordedAt", source, actor,
           "causationId", "correlationId", "schemaVersion", data, i)
-  ), fresh AS (
-    SELECT DISTINCT ON (i.id) i.* FROM input i
-     WHERE i.id <> ALL(known)
-     ORDER BY i.id, i.i
-  ), heads AS (
-    SELECT f."communityId" AS community_id,
-           (SELECT coalesce(max(l.community_seq), 0) FROM ${n.log} l WHERE l.community_id = f."communityId") AS last_seq
-      FROM (SELECT DISTINCT "communityId" FROM fresh) f
-  ), numbered AS (
-    SELECT f.*, h.last_seq + row_number() OVER (PARTITION BY f."communityId" ORDER BY f.i) AS seq
-      FROM fresh f JOIN heads h ON h.community_id = f."communityId"
-  ), w AS (
-    INSERT INTO ${n.log} (community_seq, id, type, community_id, subject, occurred_at, recorded_at, source, actor,
-                          causation_id, correlation_id, schema_version, data)
-    SELECT seq, id, type, "communityId", subject, "occurredAt", "recordedAt", source, actor, "causationId",
-           "correlationId", "schemaVersion", data
-      FROM numbered ORDER BY i
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id
-  )
+  ${insertFresh(n)}
   SELECT coalesce((SELECT array_agg(w.id) FROM w), '{}'),
          (SELECT count(*) FROM input) = cardinality(ids)
            AND NOT EXISTS (SELECT 1 FROM input i
@@ -184,26 +193,7 @@ BEGIN
            jsonb_to_record(t.x) AS r(id text, type text, "communityId" text, subject text, "occurredAt" timestamptz,
              "recordedAt" timestamptz, source text, actor text, "causationId" text, "correlationId" text,
              "schemaVersion" integer, data jsonb)
-  ), fresh AS (
-    SELECT DISTINCT ON (i.id) i.* FROM input i
-     WHERE i.id <> ALL(known)
-     ORDER BY i.id, i.i
-  ), heads AS (
-    SELECT f."communityId" AS community_id,
-           (SELECT coalesce(max(l.community_seq), 0) FROM ${n.log} l WHERE l.community_id = f."communityId") AS last_seq
-      FROM (SELECT DISTINCT "communityId" FROM fresh) f
-  ), numbered AS (
-    SELECT f.*, h.last_seq + row_number() OVER (PARTITION BY f."communityId" ORDER BY f.i) AS seq
-      FROM fresh f JOIN heads h ON h.community_id = f."communityId"
-  ), w AS (
-    INSERT INTO ${n.log} (community_seq, id, type, community_id, subject, occurred_at, recorded_at, source, actor,
-                          causation_id, correlation_id, schema_version, data)
-    SELECT seq, id, type, "communityId", subject, "occurredAt", "recordedAt", source, actor, "causationId",
-           "correlationId", "schemaVersion", data
-      FROM numbered ORDER BY i
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id
-  )
+  ${insertFresh(n)}
   SELECT coalesce(array_agg(w.id), '{}') INTO written FROM w;
 
   RETURN QUERY
