@@ -139,9 +139,9 @@ describe('PostgresLedger', () => {
     await c.connect();
     try {
       const batch = [envelope('c1', 'told-1'), envelope('c2', 'told-2')];
-      const call = (ids: string[], communities: string[]) =>
+      const call = (ids: string[], communities: string[], events = batch) =>
         c.query(`SELECT * FROM ${prefix}_append($1::json, $2::text[], $3::text[])`, [
-          JSON.stringify(batch),
+          JSON.stringify(events),
           ids,
           communities,
         ]);
@@ -155,6 +155,16 @@ describe('PostgresLedger', () => {
         ],
       ]) {
         await expect(call(ids, communities)).rejects.toMatchObject({ code: '22023' });
+      }
+      // The single-event path checks as much: the other community, the other id, one event for two.
+      for (const [ids, communities, events] of [
+        [['told-1'], ['c2'], batch.slice(0, 1)],
+        [['told-2'], ['c1'], batch.slice(0, 1)],
+        [['told-1'], ['c1'], batch],
+      ] as const) {
+        await expect(call([...ids], [...communities], [...events])).rejects.toMatchObject({
+          code: '22023',
+        });
       }
       const { rows } = await c.query(`SELECT count(*)::int AS n FROM ${prefix}_log`);
       expect(rows[0].n).toBe(0);
