@@ -83,8 +83,8 @@ function insertFresh(n: TableNames): string {
  *
  * The batch is a `json` array of envelopes, read once (`json_to_recordset`): each `data` goes into
  * the log as the text it was given. Its ids, in batch order, and its communities come as arrays
- * beside it, so that nothing has to read the batch before the locks are held; a batch they do not
- * describe is refused (and nothing of it is written).
+ * beside it, so that the locks are taken and the id index probed without reading it; a batch they
+ * do not describe is refused (and nothing of it is written).
  */
 export function appendFunctionSql(n: TableNames): string {
   return `
@@ -129,7 +129,7 @@ BEGIN
     RETURN;
   END IF;
 
-  -- One order for every appender, so that two batches never wait on each other's locks.
+  -- One order for every appender, so that two batches cannot deadlock on each other's locks.
   FOR c IN SELECT DISTINCT x FROM unnest(communities) AS x ORDER BY 1 LOOP
     PERFORM pg_advisory_xact_lock(hashtextextended('${n.log}:' || c, 0));
   END LOOP;
