@@ -228,7 +228,12 @@ describe('tenant isolation with row-level security', () => {
 
     beforeAll(async () => {
       await withClient(db.url, async (c) => {
-        await c.query(`CREATE ROLE ${owner} LOGIN`);
+        // It logs in with the test server's password, where that server asks for one (the embedded
+        // and the containerized PostgreSQL do).
+        const password = decodeURIComponent(new URL(db.url).password);
+        await c.query(
+          `CREATE ROLE ${owner} LOGIN${password ? ` PASSWORD '${password.replace(/'/g, "''")}'` : ''}`,
+        );
         await c.query(`ALTER TABLE member_states OWNER TO ${owner}`);
       });
     });
