@@ -47,6 +47,21 @@ ALTER SEQUENCE ${n.sequence} OWNED BY ${n.log}.position;
 }
 
 /**
+ * Ends the single-event insert (`INSERT INTO <log> AS l ...`) of an append function: its position,
+ * or the original one when the id was already recorded, as the function's one row.
+ */
+function reportSingle(n: TableNames): string {
+  return `ON CONFLICT (id) DO NOTHING
+    RETURNING l.tx, l.position INTO out_tx, out_position;
+    out_appended := FOUND;
+    IF NOT out_appended THEN
+      SELECT l.tx, l.position INTO out_tx, out_position FROM ${n.log} l WHERE l.id = out_id;
+    END IF;
+    RETURN NEXT;
+    RETURN;`;
+}
+
+/**
  * After an `input` CTE (the batch's envelopes with their index `i`) and with `known` holding the
  * batch's ids already recorded: the CTEs that insert the other ids once each, numbered after each
  * community's last `community_seq`, and return the ids written (`w`).
@@ -119,14 +134,7 @@ BEGIN
       FROM json_to_recordset(batch) AS r(id text, type text, "communityId" text, subject text,
              "occurredAt" timestamptz, "recordedAt" timestamptz, source text, actor text, "causationId" text,
              "correlationId" text, "schemaVersion" integer, data json)
-    ON CONFLICT (id) DO NOTHING
-    RETURNING l.tx, l.position INTO out_tx, out_position;
-    out_appended := FOUND;
-    IF NOT out_appended THEN
-      SELECT l.tx, l.position INTO out_tx, out_position FROM ${n.log} l WHERE l.id = out_id;
-    END IF;
-    RETURN NEXT;
-    RETURN;
+    ${reportSingle(n)}
   END IF;
 
   -- One order for every appender, so that two batches cannot deadlock on each other's locks.
@@ -198,14 +206,7 @@ BEGIN
             out_id, e->>'type', e->>'communityId', e->>'subject', (e->>'occurredAt')::timestamptz,
             (e->>'recordedAt')::timestamptz, e->>'source', e->>'actor', e->>'causationId', e->>'correlationId',
             (e->>'schemaVersion')::integer, e->'data')
-    ON CONFLICT (id) DO NOTHING
-    RETURNING l.tx, l.position INTO out_tx, out_position;
-    out_appended := FOUND;
-    IF NOT out_appended THEN
-      SELECT l.tx, l.position INTO out_tx, out_position FROM ${n.log} l WHERE l.id = out_id;
-    END IF;
-    RETURN NEXT;
-    RETURN;
+    ${reportSingle(n)}
   END IF;
 
   FOR c IN SELECT DISTINCT x->>'communityId' FROM jsonb_array_elements(batch) AS x ORDER BY 1 LOOP
