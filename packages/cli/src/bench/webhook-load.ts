@@ -61,26 +61,28 @@ function send(conn, request) {
   let errors = 0;
   const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    let conn = connect(u.hostname, Number(u.port));
+    // A connection the server closed is opened again only for a next request.
+    let conn = null;
     for (;;) {
       const i = next++;
       if (i >= bodies.length) break;
+      if (!conn) conn = connect(u.hostname, Number(u.port));
       const t0 = performance.now();
       try {
         const { status, close } = await send(conn, requests[i]);
         statuses[status] = (statuses[status] || 0) + 1;
         if (close) {
           conn.socket.destroy();
-          conn = connect(u.hostname, Number(u.port));
+          conn = null;
         }
       } catch (err) {
         errors++;
         conn.socket.destroy();
-        conn = connect(u.hostname, Number(u.port));
+        conn = null;
       }
       latencies[i] = performance.now() - t0;
     }
-    conn.socket.destroy();
+    if (conn) conn.socket.destroy();
   }));
   parentPort.postMessage({ elapsedMs: performance.now() - started, latencies, statuses, errors });
 })();
