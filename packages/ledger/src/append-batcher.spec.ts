@@ -72,6 +72,44 @@ describe('AppendBatcher', () => {
     expect(ledger.calls.flat()).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
 
+  it('sends what queued meanwhile before answering the callers of the batch just written', async () => {
+    const order: string[] = [];
+    const ledger = {
+      async append(events: NewEvent[]): Promise<AppendResult[]> {
+        const ids = events.map((e) => e.id!);
+        order.push(`sent ${ids.join(',')}`);
+        await new Promise((r) => setTimeout(r, 5));
+        return ids.map((id) => ({ id, position: `p-${id}`, appended: true }));
+      },
+    };
+    const batcher = new AppendBatcher(ledger, 500, 1);
+    const answered = (id: string) => batcher.append([event(id)]).then(() => order.push(`answered ${id}`));
+    const first = answered('a');
+    await new Promise((r) => setImmediate(r));
+    const later = [answered('b'), answered('c')];
+    await Promise.all([first, ...later]);
+    expect(order).toEqual(['sent a', 'sent b,c', 'answered a', 'answered b', 'answered c']);
+  });
+
+  it('answers a caller whose batch of one failed, after sending the next batch', async () => {
+    const order: string[] = [];
+    const ledger = {
+      async append(events: NewEvent[]): Promise<AppendResult[]> {
+        const ids = events.map((e) => e.id!);
+        order.push(`sent ${ids.join(',')}`);
+        await new Promise((r) => setTimeout(r, 5));
+        if (ids.includes('bad')) throw new Error('refused');
+        return ids.map((id) => ({ id, position: `p-${id}`, appended: true }));
+      },
+    };
+    const batcher = new AppendBatcher(ledger, 500, 1);
+    const bad = batcher.append([event('bad')]).catch((err: Error) => order.push(`failed: ${err.message}`));
+    await new Promise((r) => setImmediate(r));
+    const good = batcher.append([event('good')]);
+    await Promise.all([bad, good]);
+    expect(order).toEqual(['sent bad', 'sent good', 'failed: refused']);
+  });
+
   it('writes the next batch while one commits, never more than maxInFlight at once', async () => {
     let running = 0;
     let most = 0;

@@ -6,10 +6,11 @@ type Pending = { events: NewEvent[]; resolve: (r: AppendResult[]) => void; rejec
  * Group commit for many small concurrent appends (webhooks arriving in parallel): appends requested
  * in the same turn of the event loop, and while earlier batches are being written, go to the ledger
  * as one batch — one transaction, one commit — and each caller gets its own results. Up to
- * `maxInFlight` batches are written at once, so the next batch is prepared and sent while the
- * previous one commits (a batch has no order against another in flight: they are concurrent
- * requests; the ledger orders each community's events). If a batch fails, its callers are retried
- * one by one, so one bad event cannot fail its neighbours.
+ * `maxInFlight` batches are written at once (a batch has no order against another in flight: they
+ * are concurrent requests; the ledger orders each community's events). When a batch has been
+ * written, what queued meanwhile is sent before its callers are answered, so the ledger is not idle
+ * while they are. If a batch fails, its callers are retried one by one, so one bad event cannot fail
+ * its neighbours.
  */
 export class AppendBatcher {
   private queue: Pending[] = [];
@@ -53,17 +54,35 @@ export class AppendBatcher {
         size += p.events.length;
       }
       this.inFlight++;
-      void this.write(batch).finally(() => {
+      let released = false;
+      const release = (): boolean => {
+        if (released) return false;
+        released = true;
         this.inFlight--;
+        return true;
+      };
+      void this.write(batch, () => {
+        // Send what queued meanwhile before answering this batch's callers: the database works on
+        // the next batch while they are answered, instead of waiting for every answer to be sent.
+        if (release()) this.pump();
+      }).finally(() => {
+        release();
         this.schedule();
       });
     }
   }
 
-  private async write(batch: Pending[]): Promise<void> {
+  /** Writes a batch; `written` is called once the ledger has answered, before any caller is. */
+  private async write(batch: Pending[], written: () => void): Promise<void> {
     if (batch.length === 1) {
       const [only] = batch;
-      await this.ledger.append(only.events).then(only.resolve, only.reject);
+      const outcome = await this.ledger.append(only.events).then(
+        (results) => ({ ok: true as const, results }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+      written();
+      if (outcome.ok) only.resolve(outcome.results);
+      else only.reject(outcome.error);
       return;
     }
     let results: AppendResult[];
@@ -73,6 +92,7 @@ export class AppendBatcher {
       for (const p of batch) await this.ledger.append(p.events).then(p.resolve, p.reject);
       return;
     }
+    written();
     let offset = 0;
     for (const p of batch) {
       const mine = results.slice(offset, offset + p.events.length);
