@@ -1,4 +1,4 @@
-import { envelopeSchema, MAX_EVENT_BYTES, prepareBatch, prepareEnvelopes } from './envelope';
+import { envelopeJson, envelopeSchema, MAX_EVENT_BYTES, prepareBatch, prepareEnvelopes } from './envelope';
 import { LedgerPayloadTooLargeError, LedgerValidationError } from './ledger.errors';
 import type { NewEvent } from './ledger.port';
 
@@ -85,8 +85,30 @@ describe('prepareEnvelopes', () => {
       at,
     );
     expect(json).toHaveLength(2);
-    expect(json.map((j) => JSON.parse(j) as unknown)).toEqual(envelopes);
-    expect(JSON.parse(json[1])).toMatchObject({ id: 'evt_2', occurredAt: '2026-03-01T11:30:00.000Z' });
+    expect(json.map((j) => JSON.parse(envelopeJson(j)) as unknown)).toEqual(envelopes);
+    expect(JSON.parse(envelopeJson(json[1]))).toMatchObject({
+      id: 'evt_2',
+      occurredAt: '2026-03-01T11:30:00.000Z',
+    });
+  });
+
+  it('serializes the payload apart from the rest, and joins them into exactly the envelope’s JSON', () => {
+    const data = { zeta: 1, a: [1.5, { y: 'x', b: null }], mid: 'é\u2028', quote: '"}' };
+    const { envelopes, json } = prepareBatch([{ ...valid, data }], at);
+    expect(json[0].data).toBe(JSON.stringify(data));
+    expect(JSON.parse(json[0].meta)).not.toHaveProperty('data');
+    expect(envelopeJson(json[0])).toBe(JSON.stringify(envelopes[0]));
+  });
+
+  it('counts the limit over the whole envelope, not the payload alone', () => {
+    const meta = JSON.stringify({ ...prepareEnvelopes([valid], at)[0], data: undefined });
+    // {"blob":"…"} plus the envelope's other fields and ,"data": is exactly the limit
+    const room = MAX_EVENT_BYTES - (meta.length + ',"data":'.length) - '{"blob":""}'.length;
+    const exact = { ...valid, data: { blob: 'x'.repeat(room) } };
+    expect(Buffer.byteLength(envelopeJson(prepareBatch([exact], at).json[0]))).toBe(MAX_EVENT_BYTES);
+    expect(() => prepareEnvelopes([{ ...valid, data: { blob: 'x'.repeat(room + 1) } }], at)).toThrow(
+      LedgerPayloadTooLargeError,
+    );
   });
 
   it('publishes a schema that names every envelope field as required', () => {

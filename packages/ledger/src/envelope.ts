@@ -38,15 +38,32 @@ function assertEnvelopeSchema(envelope: EventEnvelope, index: number): void {
   throw new LedgerValidationError(fields, index);
 }
 
-/** The envelope as stored and sent, checked against the size limit. */
-function serializeWithinLimit(envelope: EventEnvelope, index: number): string {
-  const json = JSON.stringify(envelope);
+/**
+ * An envelope's JSON in two parts: its payload (`data`) and the rest (`meta`, whose last key would
+ * be `data`). The PostgreSQL adapter sends them apart; `envelopeJson` joins them.
+ */
+export type EnvelopeJson = { meta: string; data: string };
+
+/** `",\"data\":"`, what joining the two parts adds. */
+const DATA_KEY = ',"data":';
+
+/** The JSON of the whole envelope, as `JSON.stringify` gives it (`data` is the last key). */
+export function envelopeJson(parts: EnvelopeJson): string {
+  return `${parts.meta.slice(0, -1)}${DATA_KEY}${parts.data}}`;
+}
+
+/** The envelope as stored and sent, serialized once, checked against the size limit. */
+function serializeWithinLimit(envelope: EventEnvelope, index: number): EnvelopeJson {
+  const { data, ...rest } = envelope;
+  const parts = { meta: JSON.stringify(rest), data: JSON.stringify(data) };
+  const length = parts.meta.length + DATA_KEY.length + parts.data.length;
   // UTF-8 takes at most 3 bytes per UTF-16 unit: count the bytes only when it could matter.
-  if (json.length * 3 > MAX_EVENT_BYTES) {
-    const bytes = Buffer.byteLength(json, 'utf8');
+  if (length * 3 > MAX_EVENT_BYTES) {
+    const bytes =
+      Buffer.byteLength(parts.meta, 'utf8') + DATA_KEY.length + Buffer.byteLength(parts.data, 'utf8');
     if (bytes > MAX_EVENT_BYTES) throw new LedgerPayloadTooLargeError(bytes, MAX_EVENT_BYTES, index);
   }
-  return json;
+  return parts;
 }
 
 /** Checks one envelope against the schema and the size limit, or throws a typed error. */
@@ -64,7 +81,7 @@ function unknownFields(keys: string[]): Record<string, string> {
 }
 
 /** New events completed into envelopes, each with its JSON (what the adapters store or send). */
-export type PreparedBatch = { envelopes: EventEnvelope[]; json: string[] };
+export type PreparedBatch = { envelopes: EventEnvelope[]; json: EnvelopeJson[] };
 
 /**
  * Completes new events into envelopes (UUIDv7 ids, `recordedAt`, nulls, schema version 1) and
@@ -77,7 +94,7 @@ export function prepareEnvelopes(events: readonly NewEvent[], recordedAt: Date):
 /** `prepareEnvelopes`, also giving each envelope's JSON: serialized once, for the size check and the write. */
 export function prepareBatch(events: readonly NewEvent[], recordedAt: Date): PreparedBatch {
   const at = recordedAt.toISOString();
-  const json: string[] = [];
+  const json: EnvelopeJson[] = [];
   const envelopes = events.map((e, index) => {
     const envelope: EventEnvelope = {
       id: e.id ?? uuidv7(),

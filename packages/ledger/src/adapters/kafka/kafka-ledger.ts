@@ -1,5 +1,5 @@
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
-import { assertCommunitiesExist, prepareBatch, type CommunityExists } from '../../envelope';
+import { assertCommunitiesExist, envelopeJson, prepareBatch, type CommunityExists } from '../../envelope';
 import { LedgerError, LedgerUnavailableError } from '../../ledger.errors';
 import type {
   AppendResult,
@@ -131,7 +131,7 @@ export class KafkaLedger implements Ledger {
     if (events.length === 0) return [];
     const { envelopes, json } = prepareBatch(events, this.clock());
     await assertCommunitiesExist(envelopes, this.options.communityExists);
-    const jsonOf = new Map(envelopes.map((e, i) => [e, json[i]]));
+    const jsonOf = new Map(envelopes.map((e, i) => [e, envelopeJson(json[i])]));
     const partitions = await this.kafkaCall('append', () => this.partitions());
     const firstOf = new Map<string, EventEnvelope>();
     for (const e of envelopes) if (!firstOf.has(e.id)) firstOf.set(e.id, e);

@@ -51,14 +51,23 @@ async function sql<T extends object>(text: string): Promise<T[]> {
   }
 }
 
-/** A direct call of the log's append function, as the adapter makes it: the batch with its ids and communities. */
-function appendCall(client: Client, prefix: string, envelopes: { id: string; communityId: string }[]) {
+/**
+ * A direct call of the log's append function, as the adapter makes it: the envelopes without their
+ * payloads, the payloads, and the batch's ids and communities.
+ */
+function appendCall(
+  client: Client,
+  prefix: string,
+  envelopes: { id: string; communityId: string; data: unknown }[],
+  described: { ids?: string[]; communities?: string[]; payloads?: unknown[] } = {},
+) {
   return client.query<{ out_id: string; out_appended: boolean }>(
-    `SELECT * FROM ${prefix}_append($1::json, $2::text[], $3::text[])`,
+    `SELECT * FROM ${prefix}_append($1::json, $2::json, $3::text[], $4::text[])`,
     [
-      JSON.stringify(envelopes),
-      envelopes.map((e) => e.id),
-      [...new Set(envelopes.map((e) => e.communityId))],
+      JSON.stringify(envelopes.map(({ data: _data, ...meta }) => meta)),
+      JSON.stringify(described.payloads ?? envelopes.map((e) => e.data)),
+      described.ids ?? envelopes.map((e) => e.id),
+      described.communities ?? [...new Set(envelopes.map((e) => e.communityId))],
     ],
   );
 }
@@ -132,19 +141,15 @@ describe('PostgresLedger', () => {
     expect(Object.keys(read.data as object)).toEqual(['zeta', 'a', 'mid']);
   });
 
-  it('refuses a batch that the ids and communities given with it do not describe, writing nothing', async () => {
+  it('refuses a batch that the payloads, ids and communities given with it do not describe, writing nothing', async () => {
     const prefix = freshPrefix();
     await openLedger(prefix);
     const c = new Client({ connectionString: db.url });
     await c.connect();
     try {
       const batch = [envelope('c1', 'told-1'), envelope('c2', 'told-2')];
-      const call = (ids: string[], communities: string[], events = batch) =>
-        c.query(`SELECT * FROM ${prefix}_append($1::json, $2::text[], $3::text[])`, [
-          JSON.stringify(events),
-          ids,
-          communities,
-        ]);
+      const call = (ids: string[], communities: string[], events = batch, payloads?: unknown[]) =>
+        appendCall(c, prefix, events, { ids, communities, payloads });
       // c2 is not locked, so its order could not be kept; an id missing; ids out of order
       for (const [ids, communities] of [
         [['told-1', 'told-2'], ['c1']],
@@ -156,21 +161,34 @@ describe('PostgresLedger', () => {
       ]) {
         await expect(call(ids, communities)).rejects.toMatchObject({ code: '22023' });
       }
-      // The single-event path checks as much: the other community, the other id, one event for two.
-      for (const [ids, communities, events] of [
-        [['told-1'], ['c2'], batch.slice(0, 1)],
-        [['told-2'], ['c1'], batch.slice(0, 1)],
-        [['told-1'], ['c1'], batch],
-      ] as const) {
-        await expect(call([...ids], [...communities], [...events])).rejects.toMatchObject({
+      // a payload missing, one too many
+      for (const payloads of [[{ n: 1 }], [{ n: 1 }, { n: 2 }, { n: 3 }]]) {
+        await expect(call(['told-1', 'told-2'], ['c1', 'c2'], batch, payloads)).rejects.toMatchObject({
           code: '22023',
         });
+      }
+      // The single-event path checks as much: the other community, the other id, one event for two,
+      // two payloads for one event.
+      for (const [ids, communities, events, payloads] of [
+        [['told-1'], ['c2'], batch.slice(0, 1), undefined],
+        [['told-2'], ['c1'], batch.slice(0, 1), undefined],
+        [['told-1'], ['c1'], batch, undefined],
+        [['told-1'], ['c1'], batch.slice(0, 1), [{ n: 1 }, { n: 2 }]],
+      ] as const) {
+        await expect(
+          call([...ids], [...communities], [...events], payloads && [...payloads]),
+        ).rejects.toMatchObject({ code: '22023' });
       }
       const { rows } = await c.query(`SELECT count(*)::int AS n FROM ${prefix}_log`);
       expect(rows[0].n).toBe(0);
       await call(['told-1', 'told-2'], ['c2', 'c1']);
-      const after = await c.query(`SELECT count(*)::int AS n FROM ${prefix}_log`);
-      expect(after.rows[0].n).toBe(2);
+      const after = await c.query<{ id: string; data: unknown }>(
+        `SELECT id, data FROM ${prefix}_log ORDER BY id`,
+      );
+      expect(after.rows).toEqual([
+        { id: 'told-1', data: { n: 1 } },
+        { id: 'told-2', data: { n: 1 } },
+      ]);
     } finally {
       await c.end();
     }
@@ -182,7 +200,7 @@ describe('PostgresLedger', () => {
     await first.append([{ ...event('c1', 1), id: 'before' }]);
     await first.close();
     // A log as earlier versions created it.
-    await sql(`DROP FUNCTION ${prefix}_append(json, text[], text[])`);
+    await sql(`DROP FUNCTION ${prefix}_append(json, json, text[], text[])`);
     await sql(`ALTER TABLE ${prefix}_log ALTER COLUMN data TYPE jsonb USING data::jsonb`);
 
     const legacy = await openLedger(prefix);

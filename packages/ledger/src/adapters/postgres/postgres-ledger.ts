@@ -1,5 +1,5 @@
 import { Client, Pool, type PoolClient, type PoolConfig } from 'pg';
-import { assertCommunitiesExist, prepareBatch, type CommunityExists } from '../../envelope';
+import { assertCommunitiesExist, envelopeJson, prepareBatch, type CommunityExists } from '../../envelope';
 import type {
   AppendResult,
   BatchHandler,
@@ -228,7 +228,6 @@ export class PostgresLedger implements Ledger {
     if (events.length === 0) return [];
     const { envelopes, json } = prepareBatch(events, this.clock());
     await assertCommunitiesExist(envelopes, this.options.communityExists);
-    const batch = `[${json.join(',')}]`;
     this.dataType ??= (async () => {
       try {
         return await this.readDataType(this.pool);
@@ -241,10 +240,15 @@ export class PostgresLedger implements Ledger {
     const { rows } = await this.query<{ id: string; tx: string; position: string; appended: boolean }>(
       'append',
       `SELECT out_id AS id, out_tx::text AS tx, out_position::text AS position, out_appended AS appended
-         FROM ${this.names.appendFn}(${legacy ? '$1::jsonb' : '$1::json, $2::text[], $3::text[]'})`,
+         FROM ${this.names.appendFn}(${legacy ? '$1::jsonb' : '$1::json, $2::json, $3::text[], $4::text[]'})`,
       legacy
-        ? [batch]
-        : [batch, envelopes.map((e) => e.id), [...new Set(envelopes.map((e) => e.communityId))]],
+        ? [`[${json.map(envelopeJson).join(',')}]`]
+        : [
+            `[${json.map((j) => j.meta).join(',')}]`,
+            `[${json.map((j) => j.data).join(',')}]`,
+            envelopes.map((e) => e.id),
+            [...new Set(envelopes.map((e) => e.communityId))],
+          ],
     );
     if (rows.some((r) => r.appended)) this.notifyAppended();
     return rows.map((r) => ({ id: r.id, position: formatPosition(r.tx, r.position), appended: r.appended }));
