@@ -1,4 +1,5 @@
 import { AppendBatcher } from './append-batcher';
+import { prepareBatch } from './envelope';
 import type { AppendResult, NewEvent } from './ledger.port';
 
 const event = (id: string): NewEvent => ({
@@ -108,6 +109,26 @@ describe('AppendBatcher', () => {
     const good = batcher.append([event('good')]);
     await Promise.all([bad, good]);
     expect(order).toEqual(['sent bad', 'sent good', 'failed: refused']);
+  });
+
+  it('serializes each payload as it is queued: the batch stores it as it was then', async () => {
+    const stored: string[] = [];
+    const ledger = {
+      async append(events: NewEvent[]): Promise<AppendResult[]> {
+        stored.push(...prepareBatch(events, new Date()).json.map((j) => j.data));
+        return events.map((e) => ({ id: e.id!, position: `p-${e.id}`, appended: true }));
+      },
+    };
+    const batcher = new AppendBatcher(ledger);
+    const queued = { ...event('a'), data: { n: 1 } };
+    const appended = batcher.append([queued]);
+    queued.data.n = 2;
+    await appended;
+    expect(stored).toEqual(['{"n":1}']);
+    // A payload it cannot serialize is left to the ledger, which refuses it as it would have.
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    await expect(batcher.append([{ ...event('b'), data: circular }])).rejects.toThrow(TypeError);
   });
 
   it('writes the next batch while one commits, never more than maxInFlight at once', async () => {

@@ -1,3 +1,4 @@
+import { serializePayloadEarly } from './envelope';
 import type { AppendResult, Ledger, NewEvent } from './ledger.port';
 
 type Pending = { events: NewEvent[]; resolve: (r: AppendResult[]) => void; reject: (e: unknown) => void };
@@ -23,8 +24,11 @@ export class AppendBatcher {
     private readonly maxInFlight = 2,
   ) {}
 
+  /** Appends `events` with the next batch; their payloads are serialized now, as they are now. */
   append(events: NewEvent[]): Promise<AppendResult[]> {
     if (events.length === 0) return Promise.resolve([]);
+    // While the batch before is being written: the next one is then sent without waiting for it.
+    for (const e of events) serializePayloadEarly(e);
     return new Promise((resolve, reject) => {
       this.queue.push({ events, resolve, reject });
       this.schedule();

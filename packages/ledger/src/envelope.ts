@@ -52,10 +52,32 @@ export function envelopeJson(parts: EnvelopeJson): string {
   return `${parts.meta.slice(0, -1)}${DATA_KEY}${parts.data}}`;
 }
 
+/** Payloads serialized ahead of their append (`serializePayloadEarly`), by payload object. */
+const earlyPayloads = new WeakMap<object, string>();
+
+/**
+ * Serializes an event's payload now, for its append to reuse, so that the append does not wait for
+ * it: a caller that queues events (`AppendBatcher`) does it as each arrives, while the batch before
+ * is being written. The append then stores the payload as it was at this moment. A payload that
+ * cannot be serialized is left for the append to report.
+ */
+export function serializePayloadEarly(event: NewEvent): void {
+  const { data } = event;
+  if (typeof data !== 'object' || data === null || earlyPayloads.has(data)) return;
+  let json: string;
+  try {
+    json = JSON.stringify(data);
+  } catch {
+    return;
+  }
+  earlyPayloads.set(data, json);
+}
+
 /** The envelope as stored and sent, serialized once, checked against the size limit. */
 function serializeWithinLimit(envelope: EventEnvelope, index: number): EnvelopeJson {
   const { data, ...rest } = envelope;
-  const parts = { meta: JSON.stringify(rest), data: JSON.stringify(data) };
+  const early = typeof data === 'object' && data !== null ? earlyPayloads.get(data) : undefined;
+  const parts = { meta: JSON.stringify(rest), data: early ?? JSON.stringify(data) };
   const length = parts.meta.length + DATA_KEY.length + parts.data.length;
   // UTF-8 takes at most 3 bytes per UTF-16 unit: count the bytes only when it could matter.
   if (length * 3 > MAX_EVENT_BYTES) {
