@@ -564,14 +564,24 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
           figures.push(
             await compare(rig, adapter, `${ACCOUNTS} acc, ledger ${size / 1000}k`, rig.accounts, options),
           );
+          // The webhook path alone on the grown ledger: what the append itself makes of its size.
+          figures.push(
+            await withoutProjector(rig, () =>
+              compare(rig, adapter, `no projector, ${size / 1000}k`, rig.accounts, options, false),
+            ),
+          );
         }
         const empty = figures.find((f) => f.adapter === 'postgres' && f.scenario === `${ACCOUNTS} accounts`)!;
-        for (const f of figures.filter((x) => x.adapter === 'postgres' && x.scenario.includes('ledger'))) {
+        const emptyAlone = figures.find(
+          (f) => f.adapter === 'postgres' && f.scenario === `${ACCOUNTS} acc, no projector`,
+        )!;
+        for (const f of figures.filter((x) => x.adapter === 'postgres' && /\d+k$/.test(x.scenario))) {
+          const base = f.projectedPerSecond === null ? emptyAlone : empty;
           options.log(
             // The baseline's own change says how much of it is the database server, not the ledger.
-            `postgres ${f.scenario.padEnd(20)} rate vs the empty ledger ${(f.webhooksPerSecond / empty.webhooksPerSecond).toFixed(2)}` +
-              `   (pg insert: ${(f.baselinePerSecond / empty.baselinePerSecond).toFixed(2)})` +
-              cpuGrowth(f, empty),
+            `postgres ${f.scenario.padEnd(20)} rate vs the empty ledger ${(f.webhooksPerSecond / base.webhooksPerSecond).toFixed(2)}` +
+              `   (pg insert: ${(f.baselinePerSecond / base.baselinePerSecond).toFixed(2)})` +
+              cpuGrowth(f, base),
           );
         }
       }
