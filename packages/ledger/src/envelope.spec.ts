@@ -1,4 +1,11 @@
-import { envelopeJson, envelopeSchema, MAX_EVENT_BYTES, prepareBatch, prepareEnvelopes } from './envelope';
+import {
+  envelopeJson,
+  envelopeSchema,
+  holdsNulCharacter,
+  MAX_EVENT_BYTES,
+  prepareBatch,
+  prepareEnvelopes,
+} from './envelope';
 import { LedgerPayloadTooLargeError, LedgerValidationError } from './ledger.errors';
 import type { NewEvent } from './ledger.port';
 
@@ -98,6 +105,36 @@ describe('prepareEnvelopes', () => {
     expect(json[0].data).toBe(JSON.stringify(data));
     expect(JSON.parse(json[0].meta)).not.toHaveProperty('data');
     expect(envelopeJson(json[0])).toBe(JSON.stringify(envelopes[0]));
+  });
+
+  it('refuses the character U+0000 anywhere in an event, which PostgreSQL text cannot hold', () => {
+    for (const [event, field] of [
+      [{ ...valid, data: { name: 'Meetup\u0000' } }, 'data'],
+      [{ ...valid, data: { nested: [{ ['k\u0000']: 1 }] } }, 'data'],
+      [{ ...valid, subject: 'mem\u0000' }, '(event)'],
+    ] as const) {
+      const err = (() => {
+        try {
+          prepareEnvelopes([valid, event], at);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).toBeInstanceOf(LedgerValidationError);
+      expect(err).toMatchObject({ index: 1, fields: { [field]: expect.stringMatching(/U\+0000/) } });
+    }
+    // The text backslash-u-0-0-0-0 is not the character.
+    expect(() =>
+      prepareEnvelopes([{ ...valid, data: { path: 'C:\\u0000', more: '\\\\u0000' } }], at),
+    ).not.toThrow();
+  });
+
+  it('tells the escape of U+0000 from a backslash followed by u0000', () => {
+    expect(holdsNulCharacter(JSON.stringify({ a: 'x\u0000' }))).toBe(true);
+    expect(holdsNulCharacter(JSON.stringify({ a: '\\u0000' }))).toBe(false);
+    expect(holdsNulCharacter(JSON.stringify({ a: '\\\u0000' }))).toBe(true);
+    expect(holdsNulCharacter(JSON.stringify({ a: '\\\\u0000', b: 'ok' }))).toBe(false);
+    expect(holdsNulCharacter(JSON.stringify({ a: '\\u0000', b: '\u0000' }))).toBe(true);
   });
 
   it('counts the limit over the whole envelope, not the payload alone', () => {

@@ -73,11 +73,32 @@ export function serializePayloadEarly(event: NewEvent): void {
   earlyPayloads.set(data, json);
 }
 
+/**
+ * Whether a JSON text holds the character U+0000 (which `JSON.stringify` writes as the escape
+ * `\u0000`; a backslash written before `u0000` is escaped itself, as `\\`).
+ */
+export function holdsNulCharacter(json: string): boolean {
+  for (let at = json.indexOf('\\u0000'); at >= 0; at = json.indexOf('\\u0000', at + 1)) {
+    let backslashes = 0;
+    while (at - backslashes - 1 >= 0 && json.charCodeAt(at - backslashes - 1) === 92) backslashes++;
+    if (backslashes % 2 === 0) return true;
+  }
+  return false;
+}
+
 /** The envelope as stored and sent, serialized once, checked against the size limit. */
 function serializeWithinLimit(envelope: EventEnvelope, index: number): EnvelopeJson {
   const { data, ...rest } = envelope;
   const early = typeof data === 'object' && data !== null ? earlyPayloads.get(data) : undefined;
   const parts = { meta: JSON.stringify(rest), data: early ?? JSON.stringify(data) };
+  // PostgreSQL's text cannot hold U+0000: the PostgreSQL ledger would fail on it, and a projection
+  // storing the string would fail on it again every time it read the event.
+  for (const part of ['data', 'meta'] as const)
+    if (holdsNulCharacter(parts[part]))
+      throw new LedgerValidationError(
+        { [part === 'data' ? 'data' : '(event)']: 'holds the character U+0000, which cannot be stored' },
+        index,
+      );
   const length = parts.meta.length + DATA_KEY.length + parts.data.length;
   // UTF-8 takes at most 3 bytes per UTF-16 unit: count the bytes only when it could matter.
   if (length * 3 > MAX_EVENT_BYTES) {

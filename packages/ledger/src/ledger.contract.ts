@@ -296,6 +296,22 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
       expect(await ledger.head()).toBeNull();
     });
 
+    it('refuses an event holding the character U+0000 and writes nothing of its batch', async () => {
+      const c = community();
+      const nul = newEvent(c, 2, { data: { name: 'Meetup\u0000' } });
+      await expect(ledger.append([newEvent(c, 1), nul])).rejects.toMatchObject({
+        code: 'LEDGER_INVALID_EVENT',
+        index: 1,
+        fields: { data: expect.stringMatching(/U\+0000/) },
+      });
+      expect(await collect(ledger.read({ communityId: c }))).toEqual([]);
+      // the text backslash-u0000 is not the character, and is kept as given
+      await ledger.append([newEvent(c, 3, { data: { path: 'C:\\u0000' } })]);
+      expect((await collect(ledger.read({ communityId: c }))).map((e) => e.data)).toEqual([
+        { path: 'C:\\u0000' },
+      ]);
+    });
+
     it('refuses an event over 1 MiB serialized and writes nothing', async () => {
       const c = community();
       const huge = newEvent(c, 2, { data: { blob: 'x'.repeat(1024 * 1024) } });
