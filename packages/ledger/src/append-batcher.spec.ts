@@ -11,7 +11,8 @@ const event = (id: string): NewEvent => ({
   data: {},
 });
 
-function fakeLedger(fail?: (ids: string[]) => boolean) {
+/** A ledger answering after 5 ms; `order` (if given) gets `sent <ids>` for each call. */
+function fakeLedger(fail?: (ids: string[]) => boolean, order?: string[]) {
   const calls: string[][] = [];
   const seen = new Set<string>();
   return {
@@ -19,6 +20,7 @@ function fakeLedger(fail?: (ids: string[]) => boolean) {
     async append(events: NewEvent[]): Promise<AppendResult[]> {
       const ids = events.map((e) => e.id!);
       calls.push(ids);
+      order?.push(`sent ${ids.join(',')}`);
       await new Promise((r) => setTimeout(r, 5));
       if (fail?.(ids)) throw new Error(`refused ${ids.join(',')}`);
       return ids.map((id, i) => {
@@ -75,15 +77,7 @@ describe('AppendBatcher', () => {
 
   it('sends what queued meanwhile before answering the callers of the batch just written', async () => {
     const order: string[] = [];
-    const ledger = {
-      async append(events: NewEvent[]): Promise<AppendResult[]> {
-        const ids = events.map((e) => e.id!);
-        order.push(`sent ${ids.join(',')}`);
-        await new Promise((r) => setTimeout(r, 5));
-        return ids.map((id) => ({ id, position: `p-${id}`, appended: true }));
-      },
-    };
-    const batcher = new AppendBatcher(ledger, 500, 1);
+    const batcher = new AppendBatcher(fakeLedger(undefined, order), 500, 1);
     const answered = (id: string) => batcher.append([event(id)]).then(() => order.push(`answered ${id}`));
     const first = answered('a');
     await new Promise((r) => setImmediate(r));
@@ -94,21 +88,16 @@ describe('AppendBatcher', () => {
 
   it('answers a caller whose batch of one failed, after sending the next batch', async () => {
     const order: string[] = [];
-    const ledger = {
-      async append(events: NewEvent[]): Promise<AppendResult[]> {
-        const ids = events.map((e) => e.id!);
-        order.push(`sent ${ids.join(',')}`);
-        await new Promise((r) => setTimeout(r, 5));
-        if (ids.includes('bad')) throw new Error('refused');
-        return ids.map((id) => ({ id, position: `p-${id}`, appended: true }));
-      },
-    };
-    const batcher = new AppendBatcher(ledger, 500, 1);
+    const batcher = new AppendBatcher(
+      fakeLedger((ids) => ids.includes('bad'), order),
+      500,
+      1,
+    );
     const bad = batcher.append([event('bad')]).catch((err: Error) => order.push(`failed: ${err.message}`));
     await new Promise((r) => setImmediate(r));
     const good = batcher.append([event('good')]);
     await Promise.all([bad, good]);
-    expect(order).toEqual(['sent bad', 'sent good', 'failed: refused']);
+    expect(order).toEqual(['sent bad', 'sent good', 'failed: refused bad']);
   });
 
   it('serializes each payload as it is queued: the batch stores it as it was then', async () => {
