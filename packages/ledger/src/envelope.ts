@@ -44,7 +44,7 @@ function assertEnvelopeSchema(envelope: EventEnvelope, index: number): void {
  */
 export type EnvelopeJson = { meta: string; data: string };
 
-/** `",\"data\":"`, what joining the two parts adds. */
+/** What joining the two parts adds: `,"data":`. */
 const DATA_KEY = ',"data":';
 
 /** The JSON of the whole envelope, as `JSON.stringify` gives it (`data` is the last key). */
