@@ -85,6 +85,48 @@ describe('gatehouse serve on the embedded PostgreSQL', () => {
     expect(again.data).toEqual({ community: { id, name: 'Makers', region: 'EU' } });
   }, 180_000);
 
+  it('starts its PostgreSQL again when it is killed under the server, and keeps what was written', async () => {
+    const ownDir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
+    const started = await startServerProcess(env({ GATEHOUSE_DATA_DIR: ownDir }));
+    if (!started.ok) throw new Error(`did not start:\n${started.output}`);
+    server = started.server;
+    const before = await gql(
+      server.url,
+      'mutation { createCommunity(input: { name: "Kept", region: EU }) { id } }',
+    );
+    expect(before.errors).toBeUndefined();
+    const pidFile = path.join(ownDir, 'postgres', 'postmaster.pid');
+    const pidOf = () => Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    const killed = pidOf();
+
+    process.kill(killed, 'SIGKILL');
+    let after: Awaited<ReturnType<typeof gql>> | undefined;
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline) {
+      after = await gql(
+        server.url,
+        'mutation { createCommunity(input: { name: "After", region: EU }) { id } }',
+      ).catch(() => undefined);
+      if (after && !after.errors) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(after?.errors).toBeUndefined();
+    expect(after?.data?.createCommunity.id).toEqual(expect.any(String));
+    expect(pidOf()).not.toBe(killed);
+    const kept = await gql(server.url, 'query($id: ID!) { community(id: $id) { name } }', {
+      id: before.data!.createCommunity.id,
+    });
+    expect(kept.data).toEqual({ community: { name: 'Kept' } });
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    expect(server.output()).toContain('the embedded PostgreSQL exited; starting it again');
+
+    // Ctrl-C still stops both cleanly.
+    expect(await server.stop('SIGINT')).toBe(0);
+    server = undefined;
+    expect(existsSync(pidFile)).toBe(false);
+    rmSync(ownDir, { recursive: true, force: true });
+  }, 240_000);
+
   it('refuses a second start on the same data directory with a clear message', async () => {
     const first = await startServerProcess(env());
     if (!first.ok) throw new Error(`did not start:\n${first.output}`);

@@ -92,8 +92,8 @@ export async function startEmbeddedPostgres(
     // ours: stop it (fast shutdown) before starting a new one.
     const pidFile = path.join(databaseDir, 'postmaster.pid');
     if (existsSync(pidFile)) {
-      const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-      if (pid && alive(pid)) {
+      const pid = postmasterPid(databaseDir);
+      if (pid !== null && alive(pid)) {
         log.warn({ pid }, 'stopping an orphaned embedded PostgreSQL left by a previous run');
         process.kill(pid, 'SIGINT');
         for (let i = 0; i < 300 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
@@ -113,11 +113,71 @@ export async function startEmbeddedPostgres(
     await admin.end();
   }
   log.info({ port, databaseDir, reused: !fresh }, 'embedded PostgreSQL started');
+  const watch = watchPostmaster(databaseDir, log, () => pg.start());
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/${database}`,
     async stop() {
-      await pg.stop();
+      // A PostgreSQL that is gone already has nothing to stop (and would never say it exited).
+      if (await watch.stop()) await pg.stop();
       log.info('embedded PostgreSQL stopped');
+    },
+  };
+}
+
+/** The postmaster's pid, from the first line of its pid file (null when there is none). */
+function postmasterPid(databaseDir: string): number | null {
+  try {
+    const pid = Number(readFileSync(path.join(databaseDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Nobody else will bring the embedded PostgreSQL back: when it exits while the server runs (killed,
+ * say, or by the out-of-memory killer), it is started again on the same port and data directory; the
+ * server's pools and the ledger reconnect on their own, and webhooks answered 503 meanwhile are sent
+ * again by Stripe. PostgreSQL itself refuses to start while backends of the old one still hold its
+ * shared memory, so a failed start is tried again, less often each time. `stop()` ends the watch
+ * (after a start in flight) and tells whether PostgreSQL runs.
+ */
+export function watchPostmaster(
+  databaseDir: string,
+  log: Logger,
+  restart: () => Promise<void>,
+  everyMs = 1_000,
+): { stop(): Promise<boolean> } {
+  let pid = postmasterPid(databaseDir);
+  let stopped = false;
+  let inFlight: Promise<void> | null = null;
+  let failures = 0;
+  let nextTry = 0;
+  const again = async (): Promise<void> => {
+    if (failures === 0) log.error({ pid, databaseDir }, 'the embedded PostgreSQL exited; starting it again');
+    try {
+      await restart();
+      pid = postmasterPid(databaseDir);
+      failures = 0;
+      log.warn({ pid }, 'embedded PostgreSQL started again');
+    } catch (err) {
+      failures++;
+      const retryInMs = Math.min(30_000, 500 * 2 ** failures);
+      nextTry = Date.now() + retryInMs;
+      log.error({ err, failures, retryInMs }, 'the embedded PostgreSQL did not start again');
+    }
+  };
+  const timer = setInterval(() => {
+    if (stopped || inFlight || pid === null || alive(pid) || Date.now() < nextTry) return;
+    inFlight = again().finally(() => (inFlight = null));
+  }, everyMs);
+  timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await inFlight;
+      return pid !== null && alive(pid);
     },
   };
 }
