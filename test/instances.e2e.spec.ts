@@ -134,6 +134,104 @@ function scenario(name: string, extraEnv: () => Record<string, string>) {
 
 scenario('two servers on one PostgreSQL ledger', () => ({}));
 
+describe('a server started with GATEHOUSE_PROJECTOR=off', () => {
+  let keptOff: GatehouseUnderTest;
+  let projecting: ServerProcess | undefined;
+  let c: string;
+  const tag = randomBytes(4).toString('hex');
+  const account = `acct_off${tag}`;
+  const now = Math.floor(Date.now() / 1000);
+  const onKeptOff = graphqlAs(() => keptOff.server.url, admin);
+  const send = stripeSender(() => keptOff.server.url, whsec);
+  const leading = async (url: string) => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    return Number(/^gatehouse_projector_leading\{region="us"\} (\d)$/m.exec(text)?.[1]);
+  };
+  const allowed = (member: string) =>
+    onKeptOff(
+      `query($c: ID!, $m: ID!) { canAccess(communityId: $c, memberId: $m, resource: { kind: COMMUNITY }) { allowed } }`,
+      { c, m: member },
+    ).then((d) => d.canAccess.allowed as boolean);
+  const subscribed = (member: string) =>
+    kit.customerSubscriptionCreated(
+      {
+        id: `sub_${member}${tag}`,
+        customer: `cus_${member}${tag}`,
+        priceId: `price_gold${tag}`,
+        productId: `prod_gold${tag}`,
+        status: 'active',
+        periodStart: now - DAY,
+        periodEnd: now + 29 * DAY,
+        metadata: { gatehouse_member_id: member },
+      },
+      { account, created: now },
+    );
+  const startProjecting = async () => {
+    const started = await startServerProcess({ ...keptOff.env, GATEHOUSE_PROJECTOR: undefined });
+    if (!started.ok) throw new Error(`the projecting server did not start:\n${started.output}`);
+    return started.server;
+  };
+
+  beforeAll(async () => {
+    keptOff = await startGatehouseUnderTest(
+      {
+        GATEHOUSE_JWT_SECRET: secret,
+        STRIPE_WEBHOOK_SECRET: whsec,
+        GATEHOUSE_PROJECTOR: 'off',
+        LOG_LEVEL: 'info',
+      },
+      'gh_projector_off',
+    );
+  }, 120_000);
+
+  afterAll(async () => {
+    await projecting?.stop('SIGINT');
+    await keptOff?.close();
+  }, 60_000);
+
+  it('never projects, alone or after the projecting server stops, and stays ready to take webhooks', async () => {
+    // Alone, past the 2 s after which a following server asks for the lease again.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(await leading(keptOff.server.url)).toBe(0);
+    expect((await fetch(`${keptOff.server.url}/readyz`)).status).toBe(200);
+    expect(keptOff.server.output()).toContain('this server does not project');
+
+    projecting = await startProjecting();
+    expect(await leading(projecting.url)).toBe(1);
+    // Its mutations wait for their own writes, projected by the other server.
+    c = (
+      await onKeptOff(
+        `mutation { createCommunity(input: { name: "Off", region: EU, stripeAccountId: "${account}" }) { id } }`,
+      )
+    ).createCommunity.id;
+    const tier = (
+      await onKeptOff(
+        `mutation { createTier(input: { communityId: "${c}", name: "Gold", rank: 1, stripeProductId: "prod_gold${tag}" }) { id } }`,
+      )
+    ).createTier.id;
+    await onKeptOff(
+      `mutation { createPrice(input: { communityId: "${c}", product: { kind: TIER, id: "${tier}" }, amount: 900, currency: "eur", frequency: MONTHLY, stripePriceId: "price_gold${tag}" }) { id } }`,
+    );
+    await send(subscribed('ann'));
+    await eventually(async () => ((await allowed('ann')) ? true : undefined), 15_000);
+
+    expect(await projecting.stop('SIGTERM')).toBe(0);
+    projecting = undefined;
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(await leading(keptOff.server.url)).toBe(0);
+    expect((await fetch(`${keptOff.server.url}/readyz`)).status).toBe(200);
+    // Appended durably (200) with nobody projecting: kept in the ledger, projected once a server does.
+    const before = await keptOff.ledgerCount();
+    await send(subscribed('bob'));
+    expect(await keptOff.ledgerCount()).toBe(before + 1);
+    expect(await allowed('bob')).toBe(false);
+
+    projecting = await startProjecting();
+    await eventually(async () => ((await allowed('bob')) ? true : undefined), 15_000);
+    expect(await leading(keptOff.server.url)).toBe(0);
+  }, 120_000);
+});
+
 describeKafka('two servers on one Kafka ledger', (brokers) => {
   scenario('sharing a topic', () => ({
     KAFKA_BROKERS: brokers.join(','),

@@ -79,6 +79,16 @@ describe('config', () => {
     expect(err.message).toMatch(message);
   });
 
+  it('projects by default; GATEHOUSE_PROJECTOR=off keeps the server off the projector lease', () => {
+    expect(loadConfig({}).projector).toBe(true);
+    expect(loadConfig({ GATEHOUSE_PROJECTOR: 'on' }).projector).toBe(true);
+    expect(loadConfig({ GATEHOUSE_PROJECTOR: 'off' }).projector).toBe(false);
+    expect(loadConfig({ GATEHOUSE_PROJECTOR: 'OFF' }).projector).toBe(false);
+    const err = errorOf({ GATEHOUSE_PROJECTOR: 'no' });
+    expect(err.message).toContain('GATEHOUSE_PROJECTOR');
+    expect(err.message).toContain('must be on or off, got "no"');
+  });
+
   it('requires the secrets in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', STRIPE_WEBHOOK_SECRET: 'whsec_x' })).toThrow(
       /GATEHOUSE_JWT_SECRET/,

@@ -50,6 +50,11 @@ export type Config = {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** GATEHOUSE_RECONCILE_INTERVAL: run the Stripe reconciler every N seconds (0 = off). Default 0. */
   reconcileIntervalSeconds: number;
+  /**
+   * GATEHOUSE_PROJECTOR: `on` (default) — this server may take the projector lease and project;
+   * `off` — it never does: it receives webhooks, answers GraphQL and follows the one that projects.
+   */
+  projector: boolean;
 };
 
 export class ConfigError extends Error {
@@ -194,6 +199,11 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('GATEHOUSE_PUBLIC_URL', 'must be a URL like https://join.example.com');
   }
 
+  const projector = (env.GATEHOUSE_PROJECTOR || 'on').trim().toLowerCase();
+  if (projector !== 'on' && projector !== 'off') {
+    throw new ConfigError('GATEHOUSE_PROJECTOR', `must be on or off, got "${env.GATEHOUSE_PROJECTOR}"`);
+  }
+
   const defaultRegion = (env.GATEHOUSE_DEFAULT_REGION || 'us') as Region;
   if (!REGIONS.includes(defaultRegion)) {
     throw new ConfigError('GATEHOUSE_DEFAULT_REGION', `must be one of ${REGIONS.join(', ')}`);
@@ -220,5 +230,6 @@ export function loadConfig(env: Env = process.env): Config {
     production,
     logLevel,
     reconcileIntervalSeconds: int(env, 'GATEHOUSE_RECONCILE_INTERVAL', 0, 0, 86_400),
+    projector: projector === 'on',
   };
 }

@@ -135,8 +135,12 @@ export async function startRegion(
     const accessIndex = new AccessIndex();
     await accessIndex.load(dataSource);
     // Servers sharing these read models (replicas, a rolling deploy) take turns: one projects and
-    // asks Stripe to end installment plans, the others follow its commits.
-    const lease = new ProjectorLease(dataSource, { log: regionLog.child({ component: 'projector-lease' }) });
+    // asks Stripe to end installment plans, the others follow its commits. One started with
+    // GATEHOUSE_PROJECTOR=off only ever follows.
+    const lease = new ProjectorLease(dataSource, {
+      log: regionLog.child({ component: 'projector-lease' }),
+      lead: config.projector,
+    });
     const projector = regionProjector({ dataSource, ledger, accessIndex, log: regionLog, lease });
     await assertCheckpointsFit(dataSource, ledger);
     let installmentPlans: ReturnType<typeof startInstallmentPlans> | null = null;
@@ -158,6 +162,8 @@ export async function startRegion(
       ...peerFollower({ dataSource, index: accessIndex, projector }),
     });
     closers.push(() => lease.stop());
+    if (!config.projector)
+      regionLog.info('GATEHOUSE_PROJECTOR=off: this server does not project; it follows the one that does');
 
     const quarantine = new PostgresQuarantineStore({ connectionString: databaseUrl });
     await quarantine.init();

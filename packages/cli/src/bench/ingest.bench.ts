@@ -539,7 +539,7 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
     'cpu per webhook (until projected): this process (server, projector, load generator thread) and, for a server on this machine, PostgreSQL’s processes; every run starts on an idle projector',
   );
   options.log(
-    '“no projector”: the bench holds the projector lease meanwhile, so the server receives and appends only (cpu until answered); it projects the backlog afterwards',
+    '“no projector”: the bench holds the projector lease meanwhile, so the server receives and appends only, as one started with GATEHOUSE_PROJECTOR=off (cpu until answered); it projects the backlog afterwards',
   );
   options.log(
     'WAL per webhook (until projected) and per insert: bytes the whole database server logged, and full-page images, pages logged whole on their first change after a checkpoint (pg_stat_wal, PostgreSQL 14+: a lower bound, as backends report late)',

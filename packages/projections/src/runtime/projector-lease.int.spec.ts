@@ -30,14 +30,14 @@ type Server = {
   close(): Promise<void>;
 };
 
-async function startServer(url: string, retryMs = 100): Promise<Server> {
+async function startServer(url: string, retryMs = 100, lead = true): Promise<Server> {
   const ds = createDataSource({ url, poolSize: 4 });
   await ds.initialize();
   const ledger = new PostgresLedger({ connectionString: url, pollIntervalMs: 20, readSettleMs: 20 });
   await ledger.init();
   const index = new AccessIndex();
   await index.load(ds);
-  const lease = new ProjectorLease(ds, { log, retryMs });
+  const lease = new ProjectorLease(ds, { log, retryMs, lead });
   const projector = new Projector({
     dataSource: ds,
     ledger,
@@ -206,5 +206,48 @@ describe('ProjectorLease', () => {
     expect(first.leads).toBe(2);
     await appendOn(first, [subscribed('mem_cy')]);
     expect(first.index.decide(C, 'mem_cy', COMMUNITY, at(1)).allowed).toBe(true);
+  }, 30_000);
+});
+
+describe('ProjectorLease that may not lead', () => {
+  let db: TestDatabase;
+  let keptOff: Server | undefined;
+  let leader: Server | undefined;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('lease_off');
+    await runMigrations(db.url);
+  }, 60_000);
+
+  afterAll(async () => {
+    await leader?.close();
+    await keptOff?.close();
+    await db?.drop();
+  });
+
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('never takes the lease, even with nobody projecting, and follows the server that does', async () => {
+    keptOff = await startServer(db.url, 20, false);
+    // Twenty times its interval to ask, with the lease free all along.
+    await pause(400);
+    expect(keptOff.lease.role()).toBe('following');
+    expect(await projectorLeaseHolder(keptOff.ds)).toBeNull();
+    expect(keptOff.projector.status().every((s) => !s.running)).toBe(true);
+
+    leader = await startServer(db.url);
+    expect(leader.lease.role()).toBe('leading');
+    // Written through the server kept off projecting, projected by the other, read on both.
+    await appendOn(keptOff, catalogFacts(C));
+    await appendOn(keptOff, [subscribed('mem_kim')], [leader]);
+    for (const s of [keptOff, leader])
+      expect(s.index.decide(C, 'mem_kim', COMMUNITY, at(1)).allowed).toBe(true);
+
+    await leader.close();
+    leader = undefined;
+    await pause(400);
+    expect(keptOff.lease.role()).toBe('following');
+    expect(await projectorLeaseHolder(keptOff.ds)).toBeNull();
+    expect(keptOff.projector.status().every((s) => !s.running)).toBe(true);
   }, 30_000);
 });

@@ -84,11 +84,13 @@ export async function projectorLeaseHolder(ds: DataSource): Promise<number | nul
  * PostgreSQL advisory lock held by a connection of its own; the one that gets it projects, the others
  * follow what it commits through LISTEN on the same connection (so they answer `canAccess` and wait
  * for their own writes alike) and ask again every `retryMs`. A server that stops or dies drops the
- * lock with its connection, and a follower takes over.
+ * lock with its connection, and a follower takes over. A lease started with `lead: false` never asks:
+ * its server only follows.
  */
 export class ProjectorLease {
   private readonly log: Logger;
   private readonly retryMs: number;
+  private readonly mayLead: boolean;
   private schema = '';
   private client: PoolClient | null = null;
   private handlers: LeaseHandlers | null = null;
@@ -101,10 +103,16 @@ export class ProjectorLease {
 
   constructor(
     private readonly ds: DataSource,
-    options: { log?: Logger; retryMs?: number } = {},
+    options: {
+      log?: Logger;
+      retryMs?: number;
+      /** False: never ask for the lease, only follow (a server kept off projecting). Default true. */
+      lead?: boolean;
+    } = {},
   ) {
     this.log = options.log ?? pino({ name: 'projector-lease' });
     this.retryMs = options.retryMs ?? 2_000;
+    this.mayLead = options.lead ?? true;
   }
 
   /** The notification channel of these read models (their schema in this database). */
@@ -181,7 +189,7 @@ export class ProjectorLease {
 
   private async tryLead(): Promise<void> {
     const client = this.client;
-    if (this.stopped || !client || this.state !== 'following') return;
+    if (this.stopped || !client || this.state !== 'following' || !this.mayLead) return;
     let acquired = false;
     try {
       const [row] = (
