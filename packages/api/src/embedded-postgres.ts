@@ -140,14 +140,16 @@ function postmasterPid(databaseDir: string): number | null {
  * server's pools and the ledger reconnect on their own, and webhooks answered 503 meanwhile are sent
  * again by Stripe. PostgreSQL itself refuses to start while backends of the old one still hold its
  * shared memory, so a failed start is tried again, less often each time. `stop()` ends the watch
- * (after a start in flight) and tells whether PostgreSQL runs.
+ * (after a start in flight, for at most `stopWaitMs`) and tells whether PostgreSQL runs.
  */
 export function watchPostmaster(
   databaseDir: string,
   log: Logger,
   restart: () => Promise<void>,
-  everyMs = 1_000,
+  timing: { everyMs?: number; stopWaitMs?: number } = {},
 ): { stop(): Promise<boolean> } {
+  const everyMs = timing.everyMs ?? 1_000;
+  const stopWaitMs = timing.stopWaitMs ?? 30_000;
   let pid = postmasterPid(databaseDir);
   let stopped = false;
   let inFlight: Promise<void> | null = null;
@@ -162,7 +164,7 @@ export function watchPostmaster(
       log.warn({ pid }, 'embedded PostgreSQL started again');
     } catch (err) {
       failures++;
-      const retryInMs = Math.min(30_000, 500 * 2 ** failures);
+      const retryInMs = Math.min(30_000, everyMs * 2 ** failures);
       nextTry = Date.now() + retryInMs;
       log.error({ err, failures, retryInMs }, 'the embedded PostgreSQL did not start again');
     }
@@ -176,7 +178,13 @@ export function watchPostmaster(
     async stop() {
       stopped = true;
       clearInterval(timer);
-      await inFlight;
+      // A start that hangs must not hold the server's shutdown: a PostgreSQL it leaves running is
+      // an orphan the next start stops.
+      if (inFlight) {
+        let waited: NodeJS.Timeout | undefined;
+        await Promise.race([inFlight, new Promise((r) => (waited = setTimeout(r, stopWaitMs)))]);
+        clearTimeout(waited);
+      }
       return pid !== null && alive(pid);
     },
   };
