@@ -14,6 +14,61 @@ const whsec = 'whsec_instances_e2e';
 const admin = jwt.sign({ roles: ['platform-admin'] }, secret, { algorithm: 'HS256', subject: 'root' });
 const DAY = 86_400;
 
+type Gql = ReturnType<typeof graphqlAs>;
+
+/** 1 on the server that projects, 0 on the others. */
+async function leading(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^gatehouse_projector_leading\{region="us"\} (\d)$/m.exec(text)?.[1]);
+}
+
+function allowedOn(gql: Gql, c: string, member: string): Promise<boolean> {
+  return gql(
+    `query($c: ID!, $m: ID!) { canAccess(communityId: $c, memberId: $m, resource: { kind: COMMUNITY }) { allowed } }`,
+    { c, m: member },
+  ).then((d) => d.canAccess.allowed as boolean);
+}
+
+/** A community on `account` with a Gold tier and its monthly price: each mutation on the server given. */
+async function goldCommunity(
+  on: { community: Gql; tier: Gql; price: Gql },
+  account: string,
+  tag: string,
+): Promise<string> {
+  const c = (
+    await on.community(
+      `mutation { createCommunity(input: { name: "Two", region: EU, stripeAccountId: "${account}" }) { id } }`,
+    )
+  ).createCommunity.id as string;
+  const tier = (
+    await on.tier(
+      `mutation { createTier(input: { communityId: "${c}", name: "Gold", rank: 1, stripeProductId: "prod_gold${tag}" }) { id } }`,
+    )
+  ).createTier.id;
+  await on.price(
+    `mutation { createPrice(input: { communityId: "${c}", product: { kind: TIER, id: "${tier}" }, amount: 900, currency: "eur", frequency: MONTHLY, stripePriceId: "price_gold${tag}" }) { id } }`,
+  );
+  return c;
+}
+
+/** A Stripe subscription to that Gold price for a member, on `account`. */
+function subscriptionOf(tag: string, account: string, now: number) {
+  return (member: string) =>
+    kit.customerSubscriptionCreated(
+      {
+        id: `sub_${member}${tag}`,
+        customer: `cus_${member}${tag}`,
+        priceId: `price_gold${tag}`,
+        productId: `prod_gold${tag}`,
+        status: 'active',
+        periodStart: now - DAY,
+        periodEnd: now + 29 * DAY,
+        metadata: { gatehouse_member_id: member },
+      },
+      { account, created: now },
+    );
+}
+
 function scenario(name: string, extraEnv: () => Record<string, string>) {
   describe(name, () => {
     let first: GatehouseUnderTest;
@@ -27,32 +82,10 @@ function scenario(name: string, extraEnv: () => Record<string, string>) {
     const sendToFirst = stripeSender(() => first.server.url, whsec);
     const sendToSecond = stripeSender(() => second.url, whsec);
 
-    const allowed = (gql: typeof onFirst, member: string) =>
-      gql(
-        `query($c: ID!, $m: ID!) { canAccess(communityId: $c, memberId: $m, resource: { kind: COMMUNITY }) { allowed } }`,
-        { c, m: member },
-      ).then((d) => d.canAccess.allowed as boolean);
-    const leading = async (url: string) => {
-      const text = await (await fetch(`${url}/metrics`)).text();
-      return Number(/^gatehouse_projector_leading\{region="us"\} (\d)$/m.exec(text)?.[1]);
-    };
-    const grantedOn = (gql: typeof onFirst, member: string) =>
+    const allowed = (gql: Gql, member: string) => allowedOn(gql, c, member);
+    const grantedOn = (gql: Gql, member: string) =>
       eventually(async () => ((await allowed(gql, member)) ? true : undefined), 15_000);
-
-    const subscribed = (member: string) =>
-      kit.customerSubscriptionCreated(
-        {
-          id: `sub_${member}${tag}`,
-          customer: `cus_${member}${tag}`,
-          priceId: `price_gold${tag}`,
-          productId: `prod_gold${tag}`,
-          status: 'active',
-          periodStart: now - DAY,
-          periodEnd: now + 29 * DAY,
-          metadata: { gatehouse_member_id: member },
-        },
-        { account, created: now },
-      );
+    const subscribed = subscriptionOf(tag, account, now);
 
     beforeAll(async () => {
       first = await startGatehouseUnderTest(
@@ -63,19 +96,7 @@ function scenario(name: string, extraEnv: () => Record<string, string>) {
       const started = await startServerProcess({ ...first.env });
       if (!started.ok) throw new Error(`the second server did not start:\n${started.output}`);
       second = started.server;
-      c = (
-        await onSecond(
-          `mutation { createCommunity(input: { name: "Two", region: EU, stripeAccountId: "${account}" }) { id } }`,
-        )
-      ).createCommunity.id;
-      const tier = (
-        await onFirst(
-          `mutation { createTier(input: { communityId: "${c}", name: "Gold", rank: 1, stripeProductId: "prod_gold${tag}" }) { id } }`,
-        )
-      ).createTier.id;
-      await onSecond(
-        `mutation { createPrice(input: { communityId: "${c}", product: { kind: TIER, id: "${tier}" }, amount: 900, currency: "eur", frequency: MONTHLY, stripePriceId: "price_gold${tag}" }) { id } }`,
-      );
+      c = await goldCommunity({ community: onSecond, tier: onFirst, price: onSecond }, account, tag);
     }, 120_000);
 
     afterAll(async () => {
@@ -143,29 +164,8 @@ describe('a server started with GATEHOUSE_PROJECTOR=off', () => {
   const now = Math.floor(Date.now() / 1000);
   const onKeptOff = graphqlAs(() => keptOff.server.url, admin);
   const send = stripeSender(() => keptOff.server.url, whsec);
-  const leading = async (url: string) => {
-    const text = await (await fetch(`${url}/metrics`)).text();
-    return Number(/^gatehouse_projector_leading\{region="us"\} (\d)$/m.exec(text)?.[1]);
-  };
-  const allowed = (member: string) =>
-    onKeptOff(
-      `query($c: ID!, $m: ID!) { canAccess(communityId: $c, memberId: $m, resource: { kind: COMMUNITY }) { allowed } }`,
-      { c, m: member },
-    ).then((d) => d.canAccess.allowed as boolean);
-  const subscribed = (member: string) =>
-    kit.customerSubscriptionCreated(
-      {
-        id: `sub_${member}${tag}`,
-        customer: `cus_${member}${tag}`,
-        priceId: `price_gold${tag}`,
-        productId: `prod_gold${tag}`,
-        status: 'active',
-        periodStart: now - DAY,
-        periodEnd: now + 29 * DAY,
-        metadata: { gatehouse_member_id: member },
-      },
-      { account, created: now },
-    );
+  const allowed = (member: string) => allowedOn(onKeptOff, c, member);
+  const subscribed = subscriptionOf(tag, account, now);
   const startProjecting = async () => {
     const started = await startServerProcess({ ...keptOff.env, GATEHOUSE_PROJECTOR: undefined });
     if (!started.ok) throw new Error(`the projecting server did not start:\n${started.output}`);
@@ -199,19 +199,7 @@ describe('a server started with GATEHOUSE_PROJECTOR=off', () => {
     projecting = await startProjecting();
     expect(await leading(projecting.url)).toBe(1);
     // Its mutations wait for their own writes, projected by the other server.
-    c = (
-      await onKeptOff(
-        `mutation { createCommunity(input: { name: "Off", region: EU, stripeAccountId: "${account}" }) { id } }`,
-      )
-    ).createCommunity.id;
-    const tier = (
-      await onKeptOff(
-        `mutation { createTier(input: { communityId: "${c}", name: "Gold", rank: 1, stripeProductId: "prod_gold${tag}" }) { id } }`,
-      )
-    ).createTier.id;
-    await onKeptOff(
-      `mutation { createPrice(input: { communityId: "${c}", product: { kind: TIER, id: "${tier}" }, amount: 900, currency: "eur", frequency: MONTHLY, stripePriceId: "price_gold${tag}" }) { id } }`,
-    );
+    c = await goldCommunity({ community: onKeptOff, tier: onKeptOff, price: onKeptOff }, account, tag);
     await send(subscribed('ann'));
     await eventually(async () => ((await allowed('ann')) ? true : undefined), 15_000);
 
