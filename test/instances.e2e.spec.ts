@@ -190,8 +190,13 @@ describe('a server started with GATEHOUSE_PROJECTOR=off', () => {
   }, 60_000);
 
   it('never projects, alone or after the projecting server stops, and stays ready to take webhooks', async () => {
-    // Alone, past the 2 s after which a following server asks for the lease again.
-    await new Promise((r) => setTimeout(r, 3_000));
+    // Alone: it warns after finding nobody projecting three times, 2 s apart, well past the 2 s after
+    // which a following server asks for the lease again.
+    await eventually(
+      async () =>
+        keptOff.server.output().includes('no server projects these read models') ? true : undefined,
+      15_000,
+    );
     expect(await leading(keptOff.server.url)).toBe(0);
     expect((await fetch(`${keptOff.server.url}/readyz`)).status).toBe(200);
     expect(keptOff.server.output()).toContain('this server does not project');

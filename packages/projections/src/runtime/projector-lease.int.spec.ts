@@ -30,14 +30,19 @@ type Server = {
   close(): Promise<void>;
 };
 
-async function startServer(url: string, retryMs = 100, lead = true): Promise<Server> {
+async function startServer(
+  url: string,
+  retryMs = 100,
+  lead = true,
+  leaseLog: pino.Logger = log,
+): Promise<Server> {
   const ds = createDataSource({ url, poolSize: 4 });
   await ds.initialize();
   const ledger = new PostgresLedger({ connectionString: url, pollIntervalMs: 20, readSettleMs: 20 });
   await ledger.init();
   const index = new AccessIndex();
   await index.load(ds);
-  const lease = new ProjectorLease(ds, { log, retryMs, lead });
+  const lease = new ProjectorLease(ds, { log: leaseLog, retryMs, lead });
   const projector = new Projector({
     dataSource: ds,
     ledger,
@@ -228,10 +233,15 @@ describe('ProjectorLease that may not lead', () => {
   const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   it('never takes the lease, even with nobody projecting, and follows the server that does', async () => {
-    keptOff = await startServer(db.url, 20, false);
-    // Twenty times its interval to ask, with the lease free all along.
+    const said: { level: number; msg: string }[] = [];
+    const leaseLog = pino({ level: 'info' }, { write: (line: string) => void said.push(JSON.parse(line)) });
+    const warnings = () => said.filter((l) => l.level === 40 && /no server projects/.test(l.msg)).length;
+    const recoveries = () => said.filter((l) => /projects these read models again/.test(l.msg)).length;
+    keptOff = await startServer(db.url, 20, false, leaseLog);
+    // Twenty times its interval to ask, with the lease free all along: it says so, once.
     await pause(400);
     expect(keptOff.lease.role()).toBe('following');
+    expect(warnings()).toBe(1);
     expect(await projectorLeaseHolder(keptOff.ds)).toBeNull();
     expect(keptOff.projector.status().every((s) => !s.running)).toBe(true);
 
@@ -242,11 +252,14 @@ describe('ProjectorLease that may not lead', () => {
     await appendOn(keptOff, [subscribed('mem_kim')], [leader]);
     for (const s of [keptOff, leader])
       expect(s.index.decide(C, 'mem_kim', COMMUNITY, at(1)).allowed).toBe(true);
+    await until(() => recoveries() === 1);
 
     await leader.close();
     leader = undefined;
     await pause(400);
     expect(keptOff.lease.role()).toBe('following');
+    expect(warnings()).toBe(2);
+    expect(recoveries()).toBe(1);
     expect(await projectorLeaseHolder(keptOff.ds)).toBeNull();
     expect(keptOff.projector.status().every((s) => !s.running)).toBe(true);
   }, 30_000);

@@ -60,22 +60,26 @@ export type LeaseHandlers = {
   resync(): Promise<void>;
 };
 
+/** Answers in a row, from a lease that may not lead, that no server projects before it warns. */
+const UNPROJECTED_WARNING = 3;
+
 /** The advisory lock of the lease of the read models in schema `$1`. */
 const LEASE_KEY = `hashtextextended('gatehouse:projector:' || $1, 0)`;
+
+// An advisory lock on one bigint key shows as its high and low halves, with objsubid 1.
+const HOLDER_SQL = `SELECT l.pid FROM pg_locks l
+  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND ((l.classid::int8 << 32) | l.objid::int8) = ${LEASE_KEY}`;
 
 /**
  * The database session (backend pid) holding the projector lease of this data source's read models,
  * or null. Ending it (`pg_terminate_backend`) moves the projecting to another server.
  */
 export async function projectorLeaseHolder(ds: DataSource): Promise<number | null> {
-  // An advisory lock on one bigint key shows as its high and low halves, with objsubid 1.
-  const rows = await ds.query<{ pid: number }[]>(
-    `SELECT l.pid FROM pg_locks l
-      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-        AND ((l.classid::int8 << 32) | l.objid::int8) = ${LEASE_KEY}`,
-    [(await ds.query<{ schema: string }[]>('SELECT current_schema() AS schema'))[0].schema],
-  );
+  const rows = await ds.query<{ pid: number }[]>(HOLDER_SQL, [
+    (await ds.query<{ schema: string }[]>('SELECT current_schema() AS schema'))[0].schema,
+  ]);
   return rows[0]?.pid ?? null;
 }
 
@@ -98,6 +102,8 @@ export class ProjectorLease {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private everConnected = false;
+  /** A lease that may not lead: how many times in a row it found no server projecting. */
+  private unprojected = 0;
   /** Messages and role changes, one after another. */
   private chain: Promise<void> = Promise.resolve();
 
@@ -189,7 +195,8 @@ export class ProjectorLease {
 
   private async tryLead(): Promise<void> {
     const client = this.client;
-    if (this.stopped || !client || this.state !== 'following' || !this.mayLead) return;
+    if (this.stopped || !client || this.state !== 'following') return;
+    if (!this.mayLead) return this.watchLeader(client);
     let acquired = false;
     try {
       const [row] = (
@@ -208,6 +215,30 @@ export class ProjectorLease {
       this.log.info('projector lease taken: this server projects');
       this.enqueue(() => this.handlers!.lead());
       return;
+    }
+    this.schedule();
+  }
+
+  /**
+   * A server that may not lead asks, as often as the others ask for the lease, whether any server
+   * holds it: nothing is projected while none does, so it says so, once, when three answers in a row
+   * found none (a handover between servers that may lead takes less), and once it is over.
+   */
+  private async watchLeader(client: PoolClient): Promise<void> {
+    let held: boolean;
+    try {
+      held = (await client.query(HOLDER_SQL, [this.schema])).rows.length > 0;
+    } catch (err) {
+      this.broke(client, err);
+      return;
+    }
+    if (held) {
+      if (this.unprojected >= UNPROJECTED_WARNING) this.log.info('a server projects these read models again');
+      this.unprojected = 0;
+    } else if (++this.unprojected === UNPROJECTED_WARNING) {
+      this.log.warn(
+        'no server projects these read models: webhooks and changes are kept in the ledger but not projected until a server with GATEHOUSE_PROJECTOR=on runs',
+      );
     }
     this.schedule();
   }
