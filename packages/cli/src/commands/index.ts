@@ -17,6 +17,12 @@ export function registerCommands(program: Command): void {
   program
     .command('serve')
     .description('start the server: GraphQL, webhooks, health, metrics and the projector')
+    .addHelpText(
+      'after',
+      '\nConfigured by environment variables (README, Configuration; .env.example lists them): with no\n' +
+        'DATABASE_URL an embedded PostgreSQL under GATEHOUSE_DATA_DIR. Of several servers on the same\n' +
+        'read models one projects at a time; GATEHOUSE_PROJECTOR=off keeps this one from projecting.',
+    )
     .action(run(() => serveCommand()));
 
   program
