@@ -192,6 +192,19 @@ describe('gatehouse serve on the embedded PostgreSQL', () => {
     rmSync(devDir, { recursive: true, force: true });
   }, 180_000);
 
+  it('stops at start with a message naming the database it cannot open, never its password', async () => {
+    const port = await freePort();
+    const closed = await startServerProcess(
+      env({ DATABASE_URL: `postgres://gatehouse:hunter2secret@127.0.0.1:${port}/members` }),
+    );
+    expect(closed.ok).toBe(false);
+    if (closed.ok) return;
+    expect(closed.code).toBe(1);
+    expect(closed.output).toContain(`cannot open the PostgreSQL database at 127.0.0.1:${port}/members`);
+    expect(closed.output).not.toContain('hunter2secret');
+    expect(closed.output).not.toMatch(/\n\s+at /); // no stack trace
+  }, 60_000);
+
   it('stops at start with a message naming a bad variable', async () => {
     const r = await startServerProcess(env({ PORT: 'eighty' }));
     expect(r.ok).toBe(false);

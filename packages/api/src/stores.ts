@@ -74,6 +74,30 @@ export async function openDatabase(
   }
 }
 
+/** Connection refused, host unknown or unreachable, the database missing, the login refused. */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  '3D000',
+  '28P01',
+  '28000',
+]);
+
+/**
+ * A first connection's failure as a message naming the database (never its password), or null for
+ * any other error.
+ */
+function unreachable(err: unknown, url: string): Error | null {
+  const code = (err as { code?: string }).code;
+  if (!code || !UNREACHABLE.has(code)) return null;
+  const u = new URL(url);
+  const where = `${u.hostname}:${u.port || '5432'}${u.pathname}`;
+  return new Error(`cannot open the PostgreSQL database at ${where}: ${(err as Error).message}`);
+}
+
 export function createLedger(
   config: Pick<Config, 'kafkaBrokers' | 'kafkaTopic'>,
   databaseUrl: string,
@@ -96,7 +120,9 @@ export async function openStores(
       await fn().catch((err) => log.warn({ err }, 'error while closing'));
   };
   try {
-    const applied = await runMigrations(db.url);
+    const applied = await runMigrations(db.url).catch((err: unknown) => {
+      throw unreachable(err, db.url) ?? err;
+    });
     if (applied.length) log.info({ applied }, 'read-model migrations applied');
     const systemUrl = systemConnectionUrl(db.url);
     const ledger = createLedger(config, systemUrl);
