@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
-import { KafkaLedger, PostgresLedger, type Ledger } from '@gatehouse/ledger';
+import { isPostgresUnavailable, KafkaLedger, PostgresLedger, type Ledger } from '@gatehouse/ledger';
 import {
   createDataSource,
   createTenantDataSource,
@@ -74,25 +74,16 @@ export async function openDatabase(
   }
 }
 
-/** Connection refused, host unknown or unreachable, the database missing, the login refused. */
-const UNREACHABLE = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  '3D000',
-  '28P01',
-  '28000',
-]);
+/** Refused at the door: the database does not exist, the login is refused. */
+const NOT_ADMITTED = new Set(['3D000', '28P01', '28000']);
 
 /**
- * A first connection's failure as a message naming the database (never its password), or null for
- * any other error.
+ * A first connection's failure (unreachable, or not admitted) as a message naming the database
+ * (never its password), or null for any other error.
  */
 function unreachable(err: unknown, url: string): Error | null {
   const code = (err as { code?: string }).code;
-  if (!code || !UNREACHABLE.has(code)) return null;
+  if (!isPostgresUnavailable(err) && !(code && NOT_ADMITTED.has(code))) return null;
   const u = new URL(url);
   const where = `${u.hostname}:${u.port || '5432'}${u.pathname}`;
   return new Error(`cannot open the PostgreSQL database at ${where}: ${(err as Error).message}`);

@@ -16,6 +16,7 @@ export {
   type BrokenLink,
 } from './hash-chain';
 export { PostgresLedger, type PostgresLedgerOptions } from './adapters/postgres/postgres-ledger';
+export { isPostgresUnavailable } from './adapters/postgres/postgres-errors';
 export { ledgerContract, type LedgerHarness } from './ledger.contract';
 export { KafkaLedger, type KafkaLedgerOptions } from './adapters/kafka/kafka-ledger';
 export { exportJsonl, type ExportFilter, type ExportOptions, type ExportProgress } from './export-jsonl';
