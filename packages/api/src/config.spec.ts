@@ -89,6 +89,18 @@ describe('config', () => {
     expect(err.message).toContain('must be on or off, got "no"');
   });
 
+  it('lets open requests finish for 15 s on a stop signal; GATEHOUSE_SHUTDOWN_GRACE_SECONDS sets it', () => {
+    expect(loadConfig({}).shutdownGraceSeconds).toBe(15);
+    expect(loadConfig({ GATEHOUSE_SHUTDOWN_GRACE_SECONDS: '0' }).shutdownGraceSeconds).toBe(0);
+    expect(loadConfig({ GATEHOUSE_SHUTDOWN_GRACE_SECONDS: '25' }).shutdownGraceSeconds).toBe(25);
+    expect(errorOf({ GATEHOUSE_SHUTDOWN_GRACE_SECONDS: '-1' }).message).toContain(
+      'GATEHOUSE_SHUTDOWN_GRACE_SECONDS: must be between 0 and 3600, got -1',
+    );
+    expect(errorOf({ GATEHOUSE_SHUTDOWN_GRACE_SECONDS: '2s' }).message).toContain(
+      'GATEHOUSE_SHUTDOWN_GRACE_SECONDS: must be an integer, got "2s"',
+    );
+  });
+
   it('requires the secrets in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', STRIPE_WEBHOOK_SECRET: 'whsec_x' })).toThrow(
       /GATEHOUSE_JWT_SECRET/,

@@ -55,6 +55,11 @@ export type Config = {
    * `off` — it never does: it receives webhooks, answers GraphQL and follows the one that projects.
    */
   projector: boolean;
+  /**
+   * GATEHOUSE_SHUTDOWN_GRACE_SECONDS: on a stop signal, how long open requests are let finish before
+   * their connections are closed (0 = at once). Default 15.
+   */
+  shutdownGraceSeconds: number;
 };
 
 export class ConfigError extends Error {
@@ -231,5 +236,6 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     reconcileIntervalSeconds: int(env, 'GATEHOUSE_RECONCILE_INTERVAL', 0, 0, 86_400),
     projector: projector === 'on',
+    shutdownGraceSeconds: int(env, 'GATEHOUSE_SHUTDOWN_GRACE_SECONDS', 15, 0, 3600),
   };
 }

@@ -18,6 +18,7 @@ import type { ReadinessCheck } from './http/app';
 import { advisoryStripeAccountLock, type Services } from './services';
 import { buildGatehouseSchema } from './graphql/schema';
 import { createApp } from './http/app';
+import { HttpDrain } from './http/drain';
 import { joinRoutes } from './http/join.routes';
 import {
   createMetrics,
@@ -42,7 +43,13 @@ export type RunningGatehouse = {
   url: string;
   port: number;
   log: Logger;
+  /**
+   * Stops everything: the HTTP server first (open requests are answered for up to
+   * `GATEHOUSE_SHUTDOWN_GRACE_SECONDS`), then GraphQL, the projector, the ledger and the databases.
+   */
   close(): Promise<void>;
+  /** During `close`: stop waiting for open requests and close their connections now. */
+  cutOpenRequests(): void;
 };
 
 export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
@@ -254,6 +261,7 @@ export async function startGatehouse(
         regionFor(input.communityId).services.commerce.startCheckout(caller, input),
     };
 
+    const drain = new HttpDrain();
     const { listener, apollo } = await createApp({
       schema: await buildGatehouseSchema(),
       services,
@@ -276,19 +284,13 @@ export async function startGatehouse(
     cleanups.push(() => apollo.stop());
 
     const server: Server = await new Promise((resolve, reject) => {
-      const s = createServer(listener).listen(config.port, config.host);
+      const s = createServer(drain.track(listener)).listen(config.port, config.host);
       s.once('listening', () => resolve(s));
       s.once('error', (err: NodeJS.ErrnoException) =>
         reject(err.code === 'EADDRINUSE' ? new PortInUseError(config.port) : err),
       );
     });
-    cleanups.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        }),
-    );
+    cleanups.push(() => drain.close(server, config.shutdownGraceSeconds * 1000, log));
     const port = (server.address() as net.AddressInfo).port;
     const base = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
     if (config.publicUrlFromListener) publicUrl = base;
@@ -296,7 +298,7 @@ export async function startGatehouse(
       { url: `${base}/graphql`, port, ledger: home.ledger.kind, regions: regions.map((r) => r.region) },
       'Gatehouse is listening',
     );
-    return { url: base, port, log, close };
+    return { url: base, port, log, close, cutOpenRequests: () => drain.cut() };
   } catch (err) {
     await close();
     throw err;

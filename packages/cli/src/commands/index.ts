@@ -21,7 +21,9 @@ export function registerCommands(program: Command): void {
       'after',
       '\nConfigured by environment variables (README, Configuration; .env.example lists them): with no\n' +
         'DATABASE_URL an embedded PostgreSQL under GATEHOUSE_DATA_DIR. Of several servers on the same\n' +
-        'read models one projects at a time; GATEHOUSE_PROJECTOR=off keeps this one from projecting.',
+        'read models one projects at a time; GATEHOUSE_PROJECTOR=off keeps this one from projecting.\n' +
+        'SIGTERM or Ctrl-C: new connections are refused and open requests answered for up to\n' +
+        'GATEHOUSE_SHUTDOWN_GRACE_SECONDS (15); a second signal stops waiting for them.',
     )
     .action(run(() => serveCommand()));
 

@@ -1,6 +1,9 @@
 import { createLogger, devSecretsFile, loadConfig, startGatehouse, withDevSecrets } from '@gatehouse/api';
 
-/** Starts the server and keeps it running until SIGINT or SIGTERM, then stops everything cleanly. */
+/**
+ * Starts the server and keeps it running until SIGINT or SIGTERM, then stops everything cleanly,
+ * letting open requests finish first; a second signal stops waiting for them.
+ */
 export async function serveCommand(): Promise<number> {
   const config = withDevSecrets(loadConfig());
   const log = createLogger(config);
@@ -33,7 +36,12 @@ export async function serveCommand(): Promise<number> {
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
-      if (stopping) return;
+      if (stopping) {
+        // A second signal: the requests still open are not waited for.
+        log.info({ signal }, 'stopping now');
+        gatehouse.cutOpenRequests();
+        return;
+      }
       stopping = true;
       log.info({ signal }, 'stopping');
       gatehouse
@@ -41,8 +49,8 @@ export async function serveCommand(): Promise<number> {
         .catch((err: unknown) => log.error({ err }, 'error while stopping'))
         .finally(() => resolve());
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
   });
   log.info('stopped');
   return 0;
