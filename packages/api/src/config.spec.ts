@@ -101,6 +101,14 @@ describe('config', () => {
     );
   });
 
+  it('answers a webhook 503 after 10 s without the ledger; GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS sets it', () => {
+    expect(loadConfig({}).webhookTimeoutSeconds).toBe(10);
+    expect(loadConfig({ GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS: '3' }).webhookTimeoutSeconds).toBe(3);
+    expect(errorOf({ GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS: '0' }).message).toContain(
+      'GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS: must be between 1 and 120, got 0',
+    );
+  });
+
   it('requires the secrets in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', STRIPE_WEBHOOK_SECRET: 'whsec_x' })).toThrow(
       /GATEHOUSE_JWT_SECRET/,

@@ -60,6 +60,11 @@ export type Config = {
    * their connections are closed (0 = at once). Default 15.
    */
   shutdownGraceSeconds: number;
+  /**
+   * GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS: how long a Stripe webhook waits for the ledger to confirm it
+   * before it is answered 503 (Stripe retries). Default 10.
+   */
+  webhookTimeoutSeconds: number;
 };
 
 export class ConfigError extends Error {
@@ -237,5 +242,6 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileIntervalSeconds: int(env, 'GATEHOUSE_RECONCILE_INTERVAL', 0, 0, 86_400),
     projector: projector === 'on',
     shutdownGraceSeconds: int(env, 'GATEHOUSE_SHUTDOWN_GRACE_SECONDS', 15, 0, 3600),
+    webhookTimeoutSeconds: int(env, 'GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS', 10, 1, 120),
   };
 }

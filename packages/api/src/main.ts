@@ -211,6 +211,7 @@ export async function startGatehouse(
             quarantine: home.quarantine,
             logger: log.child({ component: 'webhooks' }),
             clock: () => new Date(),
+            answerWithinMs: config.webhookTimeoutSeconds * 1000,
           })
         : undefined;
 

@@ -37,6 +37,8 @@ const services = new Proxy({} as GatehouseServices, {
 
 let server: Server;
 let base: string;
+/** The ledger's readiness check: answers at once unless a test stalls it. */
+let ledgerCheck: () => Promise<void> = async () => undefined;
 
 beforeAll(async () => {
   const { listener } = await createApp({
@@ -46,7 +48,11 @@ beforeAll(async () => {
     metrics: createMetrics(),
     jwtSecret: secret,
     production: false,
-    readiness: [{ name: 'database', check: async () => undefined }],
+    readiness: [
+      { name: 'database', check: async () => undefined },
+      { name: 'ledger', check: () => ledgerCheck() },
+    ],
+    readinessCheckMs: 200,
     ingestWebhook: async (raw, sig) => ({ status: sig ? 200 : 400, body: { bytes: raw.length } }),
   });
   server = createServer(listener).listen(0, '127.0.0.1');
@@ -79,9 +85,34 @@ describe('HTTP edge', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ready', checks: [{ name: 'database', ok: true }] });
+    expect(await ready.json()).toMatchObject({
+      status: 'ready',
+      checks: [
+        { name: 'database', ok: true },
+        { name: 'ledger', ok: true },
+      ],
+    });
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain('gatehouse_http_requests_total');
+  });
+
+  it('reports a readiness check that does not answer as failed, without waiting for it', async () => {
+    ledgerCheck = () => new Promise<void>(() => undefined);
+    try {
+      const started = Date.now();
+      const ready = await fetch(`${base}/readyz`);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toEqual({
+        status: 'not ready',
+        checks: [
+          { name: 'database', ok: true },
+          { name: 'ledger', ok: false, error: 'no answer within 0.2 s' },
+        ],
+      });
+    } finally {
+      ledgerCheck = async () => undefined;
+    }
   });
 
   it('passes the raw webhook bytes to the ingestor untouched', async () => {

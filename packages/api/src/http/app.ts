@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -24,6 +25,8 @@ export type AppOptions = {
   jwtSecret: string;
   production: boolean;
   readiness: ReadinessCheck[];
+  /** How long `/readyz` waits for each check before reporting it failed (default 3 s). */
+  readinessCheckMs?: number;
   ingestWebhook?: WebhookIngest;
   /** Extra routes (invitation pages and the like), mounted after the core ones. */
   extraRoutes?: (app: Express) => void;
@@ -62,11 +65,18 @@ export async function createApp(opts: AppOptions): Promise<App> {
     res.json({ status: 'ok' });
   });
 
+  const checkMs = opts.readinessCheckMs ?? 3_000;
   app.get('/readyz', async (_req, res) => {
     const results = await Promise.all(
       opts.readiness.map(async (r) => {
         try {
-          await r.check();
+          // A stalled database answers nothing: the probe says so rather than hanging with it.
+          await Promise.race([
+            r.check(),
+            sleep(checkMs, undefined, { ref: false }).then(() => {
+              throw new Error(`no answer within ${checkMs / 1000} s`);
+            }),
+          ]);
           return { name: r.name, ok: true as const };
         } catch (err) {
           return { name: r.name, ok: false as const, error: (err as Error).message };

@@ -112,6 +112,58 @@ describe('createWebhookIngestor', () => {
     expect(ledger.events).toHaveLength(1);
   });
 
+  it('answers 503 LEDGER_TIMEOUT when the ledger does not confirm in time; a retry shares the append under way', async () => {
+    const ledger = new MemoryLedger();
+    let confirm: () => void = () => undefined;
+    const stalled = new Promise<void>((resolve) => (confirm = resolve));
+    let appends = 0;
+    const slowLedger = {
+      append: async (events: Parameters<MemoryLedger['append']>[0]) => {
+        appends++;
+        await stalled;
+        return ledger.append(events);
+      },
+    };
+    const logs: { level: string; msg?: string }[] = [];
+    const log = (level: string) => (_obj: object, msg?: string) => void logs.push({ level, msg });
+    const ingest = createWebhookIngestor({
+      ledger: slowLedger,
+      secrets: [SECRET],
+      directory,
+      quarantine: new MemoryQuarantine(),
+      logger: { info: log('info'), warn: log('warn'), error: log('error') },
+      clock: () => new Date(FIXED_NOW * 1000),
+      answerWithinMs: 50,
+    });
+    const event = invoicePaid();
+    const { rawBody, header } = signPayload(event, SECRET);
+
+    const started = Date.now();
+    const first = await ingest(rawBody, header);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+    expect(first).toEqual({
+      status: 503,
+      body: {
+        error: {
+          code: 'LEDGER_TIMEOUT',
+          message: 'The ledger did not confirm the event in time; retry later',
+        },
+      },
+    });
+    expect(logs).toContainEqual({
+      level: 'warn',
+      msg: 'stripe event not confirmed by the ledger in time; answered 503, Stripe will retry',
+    });
+
+    // Stripe's retry while the first append is still stalled: the same append, not a second one.
+    const retry = ingest(rawBody, header);
+    confirm();
+    expect(await retry).toEqual({ status: 200, body: { received: true, id: event.id, duplicate: false } });
+    expect(appends).toBe(1);
+    expect(ledger.events).toHaveLength(1);
+    expect((await ingest(rawBody, header)).body).toMatchObject({ duplicate: true });
+  });
+
   it('holds an event of an unknown connected account in quarantine, answers 200 and logs it', async () => {
     const { ledger, quarantine, ingest, logs } = setup();
     const event = invoicePaid({}, { account: 'acct_unknown' });

@@ -23,6 +23,12 @@ export type WebhookIngestorOptions = {
   quarantine: QuarantineStore;
   logger: WebhookLogger;
   clock: () => Date;
+  /**
+   * How long a delivery waits for the ledger (or the quarantine) to confirm before it is answered 503,
+   * so that a stalled database holds no request for long: Stripe retries, and the retry shares the
+   * append still under way. Default 10 s.
+   */
+  answerWithinMs?: number;
 };
 
 export type WebhookResponse = { status: number; body: unknown };
@@ -31,6 +37,17 @@ export type WebhookIngest = (
   rawBody: Buffer,
   signatureHeader: string | undefined,
 ) => Promise<WebhookResponse>;
+
+const TIMED_OUT = Symbol('timed out');
+
+/** `promise`'s value, or TIMED_OUT once `ms` have passed first (the promise runs on). */
+function withinTime<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
 
 type Outcome =
   | { kind: 'appended'; result: AppendResult; communityId: string }
@@ -48,6 +65,7 @@ export function createWebhookIngestor(options: WebhookIngestorOptions): WebhookI
     toleranceSeconds: options.toleranceSeconds,
   });
   const { ledger, directory, quarantine, logger, clock } = options;
+  const answerWithinMs = options.answerWithinMs ?? 10_000;
   // Stripe delivers in parallel and more than once: concurrent deliveries of one event share one append.
   const inFlight = new Map<string, Promise<Outcome>>();
 
@@ -90,7 +108,22 @@ export function createWebhookIngestor(options: WebhookIngestorOptions): WebhookI
     }
     const log = { eventId: event.id, type: event.type, account: event.account ?? null };
     try {
-      const outcome = await pending;
+      const outcome = await withinTime(pending, answerWithinMs);
+      if (outcome === TIMED_OUT) {
+        logger.warn(
+          { ...log, waitedMs: answerWithinMs },
+          'stripe event not confirmed by the ledger in time; answered 503, Stripe will retry',
+        );
+        return {
+          status: 503,
+          body: {
+            error: {
+              code: 'LEDGER_TIMEOUT',
+              message: 'The ledger did not confirm the event in time; retry later',
+            },
+          },
+        };
+      }
       if (outcome.kind === 'quarantined') {
         logger.warn(
           { ...log, heldFor: outcome.accountId },

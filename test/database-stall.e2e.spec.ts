@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { stripeTestKit as kit } from '@gatehouse/stripe';
+import { createTestDatabase, eventually, type TestDatabase } from '@test/support';
+import { startServerProcess, type ServerProcess } from './support/server-process';
+import { startStallProxy, type StallProxy } from './support/stall-proxy';
+import { adminToken, graphqlClient, postWebhook, unixNow, withDatabase } from './support/webhook-client';
+
+// The database stops answering without closing its connections (a network dropping packets, a
+// failover in progress): the server must answer within bounds rather than hold requests for as long
+// as TCP takes to give up, and take up its work again once the database answers.
+
+const jwtSecret = 'stall-e2e-secret-'.padEnd(40, 'x');
+const whsec = 'whsec_stall_e2e';
+const account = `acct_stall${randomBytes(4).toString('hex')}`;
+
+describe('a server whose database stalls', () => {
+  let db: TestDatabase;
+  let proxy: StallProxy;
+  let server: ServerProcess;
+
+  const recorded = (id: string) =>
+    withDatabase(db.url, async (c) => {
+      const { rows } = await c.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM ledger_log WHERE id = $1`,
+        [id],
+      );
+      return rows[0].n;
+    });
+  const event = () =>
+    kit.customerSubscriptionUpdated(
+      { id: kit.stripeId('sub'), status: 'active', priceId: 'price_gold' },
+      { apiVersion: '2025-03-31.basil', created: unixNow(), account },
+    );
+  const deliver = (e: ReturnType<typeof event>) => {
+    const { rawBody, header } = kit.signPayload(e, whsec, unixNow());
+    return postWebhook(server.url, rawBody, header);
+  };
+  const timed = async <T>(p: Promise<T>): Promise<{ value: T; ms: number }> => {
+    const started = Date.now();
+    const value = await p;
+    return { value, ms: Date.now() - started };
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase('stall_e2e');
+    const target = new URL(db.url);
+    proxy = await startStallProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const viaProxy = new URL(db.url);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    const started = await startServerProcess({
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      DATABASE_URL: viaProxy.toString(),
+      GATEHOUSE_JWT_SECRET: jwtSecret,
+      STRIPE_WEBHOOK_SECRET: whsec,
+      GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS: '2',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+    });
+    if (!started.ok) throw new Error(`server did not start:\n${started.output}`);
+    server = started.server;
+    await graphqlClient(server.url, adminToken(jwtSecret)).createCommunity('Stall', account);
+  }, 180_000);
+
+  afterAll(async () => {
+    proxy?.heal();
+    await server?.stop('SIGTERM');
+    await proxy?.close();
+    await db?.drop();
+  }, 60_000);
+
+  it('answers webhooks 503 after GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS and /readyz 503 in 3 s, then records Stripe’s retry once', async () => {
+    const before = event();
+    expect((await deliver(before)).status).toBe(200);
+
+    proxy.stall();
+    const stalled = event();
+    const during = await timed(deliver(stalled));
+    expect(during.value).toEqual({
+      status: 503,
+      body: {
+        error: {
+          code: 'LEDGER_TIMEOUT',
+          message: 'The ledger did not confirm the event in time; retry later',
+        },
+      },
+    });
+    expect(during.ms).toBeGreaterThanOrEqual(1_900);
+    expect(during.ms).toBeLessThan(8_000);
+
+    const ready = await timed(fetch(`${server.url}/readyz`));
+    expect(ready.value.status).toBe(503);
+    expect(ready.ms).toBeLessThan(8_000);
+    const checks = ((await ready.value.json()) as { checks: { name: string; ok: boolean; error?: string }[] })
+      .checks;
+    expect(checks).toContainEqual({ name: 'database', ok: false, error: 'no answer within 3 s' });
+    expect(checks).toContainEqual({ name: 'ledger', ok: false, error: 'no answer within 3 s' });
+
+    proxy.heal();
+    // Stripe retries the event it was answered 503 for: recorded once, whichever attempt wrote it.
+    const retried = await eventually(async () => {
+      const r = await deliver(stalled);
+      return r.status === 200 ? r : undefined;
+    }, 30_000);
+    expect(retried.body).toMatchObject({ received: true, id: stalled.id });
+    expect(await recorded(stalled.id)).toBe(1);
+    expect(await recorded(before.id)).toBe(1);
+
+    const after = event();
+    expect(await deliver(after)).toEqual({
+      status: 200,
+      body: { received: true, id: after.id, duplicate: false },
+    });
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+  }, 120_000);
+});
