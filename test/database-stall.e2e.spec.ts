@@ -7,7 +7,8 @@ import { adminToken, graphqlClient, postWebhook, unixNow, withDatabase } from '.
 
 // The database stops answering without closing its connections (a network dropping packets, a
 // failover in progress): the server must answer within bounds rather than hold requests for as long
-// as TCP takes to give up, and take up its work again once the database answers.
+// as TCP takes to give up, take up its work again once the database answers, and be stoppable
+// meanwhile.
 
 const jwtSecret = 'stall-e2e-secret-'.padEnd(40, 'x');
 const whsec = 'whsec_stall_e2e';
@@ -115,4 +116,20 @@ describe('a server whose database stalls', () => {
     });
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
   }, 120_000);
+
+  it('stopped while its database stalls, says what it waits for; a second signal ends it within seconds', async () => {
+    proxy.stall();
+    const exited = server.stop('SIGTERM');
+    await eventually(
+      async () => (/"msg":"still stopping: waiting for [^"]+"/.test(server.output()) ? true : undefined),
+      20_000,
+    );
+    expect(server.child.exitCode).toBeNull();
+
+    const signalled = Date.now();
+    server.child.kill('SIGINT');
+    expect(await exited).toBe(1);
+    expect(Date.now() - signalled).toBeLessThan(10_000);
+    expect(server.output()).toContain('"msg":"not waiting any longer: exiting before everything closed');
+  }, 60_000);
 });

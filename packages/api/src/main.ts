@@ -19,6 +19,7 @@ import { advisoryStripeAccountLock, type Services } from './services';
 import { buildGatehouseSchema } from './graphql/schema';
 import { createApp } from './http/app';
 import { HttpDrain } from './http/drain';
+import { Closers } from './closers';
 import { joinRoutes } from './http/join.routes';
 import {
   createMetrics,
@@ -104,16 +105,8 @@ export async function startGatehouse(
   config: Config,
   log: Logger = createLogger(config),
 ): Promise<RunningGatehouse> {
-  const cleanups: (() => Promise<void> | void)[] = [];
-  const close = async () => {
-    for (const fn of cleanups.splice(0).reverse()) {
-      try {
-        await fn();
-      } catch (err) {
-        log.warn({ err }, 'error while shutting down');
-      }
-    }
-  };
+  const closers = new Closers(log);
+  const close = () => closers.closeAll();
 
   try {
     await assertPortFree(config.host, config.port);
@@ -147,7 +140,7 @@ export async function startGatehouse(
         stripeAccountLock: (accountId, fn) => advisoryStripeAccountLock(fallback().dataSource)(accountId, fn),
       });
       regions.push(runtime);
-      cleanups.push(() => runtime.close());
+      closers.add(`region ${region}`, () => runtime.close());
     }
     const home = fallback();
     registerProjectorLagGauge(metrics, () =>
@@ -243,7 +236,7 @@ export async function startGatehouse(
         }
       }, config.reconcileIntervalSeconds * 1000);
       timer.unref();
-      cleanups.push(() => clearInterval(timer));
+      closers.add('the reconciler', () => clearInterval(timer));
     }
 
     const joinCommerce = {
@@ -282,7 +275,7 @@ export async function startGatehouse(
       }),
       readiness: readinessChecks(regions, multiRegion),
     });
-    cleanups.push(() => apollo.stop());
+    closers.add('GraphQL', () => apollo.stop());
 
     const server: Server = await new Promise((resolve, reject) => {
       const s = createServer(drain.track(listener)).listen(config.port, config.host);
@@ -291,7 +284,7 @@ export async function startGatehouse(
         reject(err.code === 'EADDRINUSE' ? new PortInUseError(config.port) : err),
       );
     });
-    cleanups.push(() => drain.close(server, config.shutdownGraceSeconds * 1000, log));
+    closers.add('open HTTP requests', () => drain.close(server, config.shutdownGraceSeconds * 1000, log));
     const port = (server.address() as net.AddressInfo).port;
     const base = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
     if (config.publicUrlFromListener) publicUrl = base;

@@ -23,6 +23,7 @@ import {
   type StripeAccountLock,
 } from './services';
 import { openStores } from './stores';
+import { Closers } from './closers';
 
 // One region's stores and everything that runs on them: its own database, its own ledger (table or
 // topic), its projector and read models. Nothing of one region is written to another's stores.
@@ -124,11 +125,9 @@ export async function startRegion(
 ): Promise<RegionRuntime> {
   const regionLog = log.child({ region });
   const stores = await openStores(config, regionLog);
-  const closers: (() => Promise<void>)[] = [() => stores.close()];
-  const close = async () => {
-    for (const fn of closers.splice(0).reverse())
-      await fn().catch((err) => regionLog.warn({ err }, 'error while closing'));
-  };
+  const closers = new Closers(regionLog);
+  closers.add('the databases and the ledger', () => stores.close());
+  const close = () => closers.closeAll();
   try {
     const { ledger, dataSource, readSource, databaseUrl } = stores;
     // The access index is loaded before the projector starts, then follows its commits.
@@ -161,13 +160,13 @@ export async function startRegion(
       },
       ...peerFollower({ dataSource, index: accessIndex, projector }),
     });
-    closers.push(() => lease.stop());
+    closers.add('the projector', () => lease.stop());
     if (!config.projector)
       regionLog.info('GATEHOUSE_PROJECTOR=off: this server does not project; it follows the one that does');
 
     const quarantine = new PostgresQuarantineStore({ connectionString: databaseUrl });
     await quarantine.init();
-    closers.push(() => quarantine.close());
+    closers.add('the quarantine store', () => quarantine.close());
 
     const services = createGatehouseServices({
       dataSource,

@@ -13,6 +13,7 @@ import {
 } from '@gatehouse/projections';
 import type { Config } from './config';
 import { claimDataDir, startEmbeddedPostgres } from './embedded-postgres';
+import { Closers } from './closers';
 
 // Opening the stores from the configuration: the server and the CLI share this.
 
@@ -105,11 +106,9 @@ export async function openStores(
   options: { reuseRunning?: boolean } = {},
 ): Promise<Stores> {
   const db = await openDatabase(config, log, options);
-  const closers: (() => Promise<void>)[] = [() => db.close()];
-  const close = async () => {
-    for (const fn of closers.splice(0).reverse())
-      await fn().catch((err) => log.warn({ err }, 'error while closing'));
-  };
+  const closers = new Closers(log);
+  closers.add('the embedded PostgreSQL', () => db.close());
+  const close = () => closers.closeAll();
   try {
     const applied = await runMigrations(db.url).catch((err: unknown) => {
       throw unreachable(err, db.url) ?? err;
@@ -118,17 +117,17 @@ export async function openStores(
     const systemUrl = systemConnectionUrl(db.url);
     const ledger = createLedger(config, systemUrl);
     // Closed also when init fails: a client it connected would keep the process from exiting.
-    closers.push(() => ledger.close());
+    closers.add('the ledger', () => ledger.close());
     await ledger.init();
     // After the ledger's own tables exist, so they are under the policy from the first start.
     const rls = await ensureRowLevelSecurity(systemUrl);
     if (rls.changed.length) log.info({ changed: rls.changed }, 'row-level security applied');
     const dataSource = createDataSource({ url: systemUrl });
     await dataSource.initialize();
-    closers.push(async () => void (await dataSource.destroy()));
+    closers.add('the read-model database', () => dataSource.destroy());
     const readSource = createTenantDataSource({ url: db.url });
     await readSource.initialize();
-    closers.push(async () => void (await readSource.destroy()));
+    closers.add('the read database', () => readSource.destroy());
     return { databaseUrl: systemUrl, ledger, dataSource, readSource, close };
   } catch (err) {
     await close();

@@ -1,8 +1,12 @@
 import { createLogger, devSecretsFile, loadConfig, startGatehouse, withDevSecrets } from '@gatehouse/api';
 
+/** After a second stop signal, how long the stop may still take before the process exits anyway. */
+const HURRIED_EXIT_MS = 5_000;
+
 /**
  * Starts the server and keeps it running until SIGINT or SIGTERM, then stops everything cleanly,
- * letting open requests finish first; a second signal stops waiting for them.
+ * letting open requests finish first; a second signal stops waiting for them, and exits (status 1)
+ * if the rest has not stopped within 5 s.
  */
 export async function serveCommand(): Promise<number> {
   const config = withDevSecrets(loadConfig());
@@ -35,11 +39,22 @@ export async function serveCommand(): Promise<number> {
   const gatehouse = running;
   await new Promise<void>((resolve) => {
     let stopping = false;
+    let hurried = false;
     const stop = (signal: string) => {
       if (stopping) {
-        // A second signal: the requests still open are not waited for.
+        if (hurried) return;
+        hurried = true;
+        // A second signal: the requests still open are not waited for, nor, after a few seconds,
+        // whatever the stop still waits on (a database that stopped answering, say).
         log.info({ signal }, 'stopping now');
         gatehouse.cutOpenRequests();
+        setTimeout(() => {
+          log.error(
+            { afterSeconds: HURRIED_EXIT_MS / 1000 },
+            'not waiting any longer: exiting before everything closed (see "still stopping" above)',
+          );
+          process.exit(1);
+        }, HURRIED_EXIT_MS).unref();
         return;
       }
       stopping = true;
