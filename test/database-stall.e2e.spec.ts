@@ -18,6 +18,7 @@ describe('a server whose database stalls', () => {
   let db: TestDatabase;
   let proxy: StallProxy;
   let server: ServerProcess;
+  let communityId: string;
 
   const recorded = (id: string) =>
     withDatabase(db.url, async (c) => {
@@ -62,7 +63,7 @@ describe('a server whose database stalls', () => {
     });
     if (!started.ok) throw new Error(`server did not start:\n${started.output}`);
     server = started.server;
-    await graphqlClient(server.url, adminToken(jwtSecret)).createCommunity('Stall', account);
+    communityId = await graphqlClient(server.url, adminToken(jwtSecret)).createCommunity('Stall', account);
   }, 180_000);
 
   afterAll(async () => {
@@ -72,7 +73,7 @@ describe('a server whose database stalls', () => {
     await db?.drop();
   }, 60_000);
 
-  it('answers webhooks 503 after GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS and /readyz 503 in 3 s, then records Stripe’s retry once', async () => {
+  it('answers webhooks 503 after GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS, /readyz 503 in 3 s and canAccess from memory, then records Stripe’s retry once', async () => {
     const before = event();
     expect((await deliver(before)).status).toBe(200);
 
@@ -98,6 +99,20 @@ describe('a server whose database stalls', () => {
       .checks;
     expect(checks).toContainEqual({ name: 'database', ok: false, error: 'no answer within 3 s' });
     expect(checks).toContainEqual({ name: 'ledger', ok: false, error: 'no answer within 3 s' });
+
+    // canAccess, asked on every page, answers from the server's memory meanwhile.
+    const access = await timed(
+      fetch(`${server.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken(jwtSecret)}` },
+        body: JSON.stringify({
+          query: `query($c: ID!) { canAccess(communityId: $c, memberId: "mem_nobody", resource: { kind: COMMUNITY }) { allowed } }`,
+          variables: { c: communityId },
+        }),
+      }).then((r) => r.json()),
+    );
+    expect(access.value).toEqual({ data: { canAccess: { allowed: false } } });
+    expect(access.ms).toBeLessThan(2_000);
 
     proxy.heal();
     // Stripe retries the event it was answered 503 for: recorded once, whichever attempt wrote it.
