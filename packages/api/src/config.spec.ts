@@ -109,6 +109,14 @@ describe('config', () => {
     );
   });
 
+  it('keeps idle connections 65 s; GATEHOUSE_KEEP_ALIVE_SECONDS sets it', () => {
+    expect(loadConfig({}).keepAliveSeconds).toBe(65);
+    expect(loadConfig({ GATEHOUSE_KEEP_ALIVE_SECONDS: '620' }).keepAliveSeconds).toBe(620);
+    expect(errorOf({ GATEHOUSE_KEEP_ALIVE_SECONDS: '0' }).message).toContain(
+      'GATEHOUSE_KEEP_ALIVE_SECONDS: must be between 1 and 3600, got 0',
+    );
+  });
+
   it('requires the secrets in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', STRIPE_WEBHOOK_SECRET: 'whsec_x' })).toThrow(
       /GATEHOUSE_JWT_SECRET/,

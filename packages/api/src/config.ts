@@ -65,6 +65,11 @@ export type Config = {
    * before it is answered 503 (Stripe retries). Default 10.
    */
   webhookTimeoutSeconds: number;
+  /**
+   * GATEHOUSE_KEEP_ALIVE_SECONDS: how long an idle HTTP connection is kept open; longer than the
+   * idle timeout of any load balancer in front. Default 65.
+   */
+  keepAliveSeconds: number;
 };
 
 export class ConfigError extends Error {
@@ -243,5 +248,6 @@ export function loadConfig(env: Env = process.env): Config {
     projector: projector === 'on',
     shutdownGraceSeconds: int(env, 'GATEHOUSE_SHUTDOWN_GRACE_SECONDS', 15, 0, 3600),
     webhookTimeoutSeconds: int(env, 'GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS', 10, 1, 120),
+    keepAliveSeconds: int(env, 'GATEHOUSE_KEEP_ALIVE_SECONDS', 65, 1, 3600),
   };
 }

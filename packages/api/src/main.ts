@@ -278,7 +278,16 @@ export async function startGatehouse(
     closers.add('GraphQL', () => apollo.stop());
 
     const server: Server = await new Promise((resolve, reject) => {
-      const s = createServer(drain.track(listener)).listen(config.port, config.host);
+      const s = createServer(
+        {
+          // Idle connections are kept longer than a load balancer keeps its own (AWS's: 60 s), so
+          // that it never sends a request on a connection this server is closing (a 502 to the
+          // caller). The headers of a request must still arrive within a minute of its first byte.
+          keepAliveTimeout: config.keepAliveSeconds * 1000,
+          headersTimeout: Math.max(60_000, config.keepAliveSeconds * 1000 + 1000),
+        },
+        drain.track(listener),
+      ).listen(config.port, config.host);
       s.once('listening', () => resolve(s));
       s.once('error', (err: NodeJS.ErrnoException) =>
         reject(err.code === 'EADDRINUSE' ? new PortInUseError(config.port) : err),

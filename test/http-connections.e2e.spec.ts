@@ -5,10 +5,11 @@ import { createTestDatabase, eventually, type TestDatabase } from '@test/support
 import { startServerProcess, type ServerProcess } from './support/server-process';
 import { adminToken, graphqlClient, postWebhook, unixNow, withDatabase } from './support/webhook-client';
 
-// Stopping a server (a rolling deploy, Ctrl-C) while Stripe delivers: what it has begun to answer is
-// answered, for up to GATEHOUSE_SHUTDOWN_GRACE_SECONDS; nothing it acknowledged is lost. A webhook is
-// held inside its append by a lock on its community's ledger sequence, taken here as the ledger
-// takes it, so that it is surely in flight when the signal arrives.
+// The connections of `gatehouse serve`: kept open while idle for longer than a load balancer keeps
+// its own; and when the server is stopped (a rolling deploy, Ctrl-C) while Stripe delivers, what it
+// has begun to answer is answered, for up to GATEHOUSE_SHUTDOWN_GRACE_SECONDS, and nothing it
+// acknowledged is lost. A webhook is held inside its append by a lock on its community's ledger
+// sequence, taken here as the ledger takes it, so that it is surely in flight when the signal arrives.
 
 const jwtSecret = 'shutdown-e2e-secret-'.padEnd(40, 'x');
 const whsec = 'whsec_shutdown_e2e';
@@ -17,7 +18,7 @@ const account = `acct_shutdown${run}`;
 
 type Outcome = { status: number; body: Record<string, unknown> } | { error: string };
 
-describe('a server stopped while a webhook is being recorded', () => {
+describe('gatehouse serve’s HTTP connections', () => {
   let db: TestDatabase;
   let communityId: string;
   let server: ServerProcess | undefined;
@@ -105,7 +106,14 @@ describe('a server stopped while a webhook is being recorded', () => {
     await db?.drop();
   }, 60_000);
 
-  it('answers it 200 before exiting 0, refusing new connections meanwhile', async () => {
+  it('keeps idle connections open 65 s (longer than an AWS load balancer keeps its own); GATEHOUSE_KEEP_ALIVE_SECONDS sets it', async () => {
+    const keepAlive = async (s: ServerProcess) => (await fetch(`${s.url}/healthz`)).headers.get('keep-alive');
+    expect(await keepAlive(await start())).toBe('timeout=65');
+    expect(await server!.stop('SIGTERM')).toBe(0);
+    expect(await keepAlive(await start({ GATEHOUSE_KEEP_ALIVE_SECONDS: '75' }))).toBe('timeout=75');
+  }, 90_000);
+
+  it('a webhook being recorded when the server is told to stop is answered 200 before it exits 0, refusing new connections meanwhile', async () => {
     const s = await start();
     const release = await holdAppends();
     const held = await sendHeld(s.url);
@@ -126,7 +134,7 @@ describe('a server stopped while a webhook is being recorded', () => {
     expect(await recorded(held.event.id)).toBe(1);
   }, 90_000);
 
-  it('cuts it at the end of GATEHOUSE_SHUTDOWN_GRACE_SECONDS, and still records what it began', async () => {
+  it('a webhook still being recorded at the end of GATEHOUSE_SHUTDOWN_GRACE_SECONDS is cut, and recorded all the same', async () => {
     const s = await start({ GATEHOUSE_SHUTDOWN_GRACE_SECONDS: '1' });
     const release = await holdAppends();
     const held = await sendHeld(s.url);
@@ -149,7 +157,7 @@ describe('a server stopped while a webhook is being recorded', () => {
     expect(await recorded(held.event.id)).toBe(1);
   }, 90_000);
 
-  it('a second signal stops waiting for it', async () => {
+  it('a second stop signal stops waiting for the webhook being recorded', async () => {
     const s = await start();
     const release = await holdAppends();
     const held = await sendHeld(s.url);
