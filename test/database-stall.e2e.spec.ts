@@ -73,7 +73,7 @@ describe('a server whose database stalls', () => {
     await db?.drop();
   }, 60_000);
 
-  it('answers webhooks 503 after GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS, /readyz 503 in 3 s and canAccess from memory, then records Stripe’s retry once', async () => {
+  it('answers webhooks 503 after GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS, /readyz 503 in 3 s, /metrics and canAccess from memory, then records Stripe’s retry once', async () => {
     const before = event();
     expect((await deliver(before)).status).toBe(200);
 
@@ -99,6 +99,12 @@ describe('a server whose database stalls', () => {
       .checks;
     expect(checks).toContainEqual({ name: 'database', ok: false, error: 'no answer within 3 s' });
     expect(checks).toContainEqual({ name: 'ledger', ok: false, error: 'no answer within 3 s' });
+
+    // /metrics still answers, with what the gauges read last, and counts the 503.
+    const metrics = await timed(fetch(`${server.url}/metrics`));
+    expect(metrics.value.status).toBe(200);
+    expect(metrics.ms).toBeLessThan(8_000);
+    expect(await metrics.value.text()).toMatch(/^gatehouse_stripe_webhooks_total\{outcome="503"\} 1$/m);
 
     // canAccess, asked on every page, answers from the server's memory meanwhile.
     const access = await timed(

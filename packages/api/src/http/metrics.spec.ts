@@ -46,6 +46,39 @@ describe('gauges read at scrape time', () => {
     expect(lags).toEqual([]);
   });
 
+  it('answer without a read that does not come back in time (a stalled database), keeping the last value', async () => {
+    const metrics = createMetrics();
+    metrics.httpRequests.inc({ route: '/webhooks/stripe', status: '503' });
+    let finish: (n: number) => void = () => undefined;
+    const reads: Promise<number>[] = [Promise.resolve(4), new Promise<number>((r) => (finish = r))];
+    let asked = 0;
+    registerQuarantineGauge(
+      metrics,
+      () => {
+        asked++;
+        return reads.shift()!;
+      },
+      100,
+      50,
+    );
+    const held = /^gatehouse_stripe_quarantined_events (\d+)$/m;
+    expect(valueOf(await metrics.registry.metrics(), held)).toBe(4);
+    await new Promise((r) => setTimeout(r, 150));
+
+    const started = Date.now();
+    const during = await metrics.registry.metrics();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(valueOf(during, held)).toBe(4);
+    expect(during).toMatch(/^gatehouse_http_requests_total\{route="\/webhooks\/stripe",status="503"\} 1$/m);
+    // A second scrape meanwhile joins the read under way rather than starting another.
+    expect(valueOf(await metrics.registry.metrics(), held)).toBe(4);
+    expect(asked).toBe(2);
+
+    finish(9);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(valueOf(await metrics.registry.metrics(), held)).toBe(9);
+  });
+
   it('give the parked Stripe events of each region, keeping the last counts when a read fails', async () => {
     const metrics = createMetrics();
     const reads: ({ region: string; events: number }[] | Error)[] = [

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -36,9 +37,26 @@ export function createMetrics() {
  */
 export const SCRAPE_CACHE_MS = 5_000;
 
-function cachedRead<T extends object | number>(read: () => Promise<T>, ttlMs: number): () => Promise<T> {
+/**
+ * How long a scrape waits for a gauge's database read: one that has not answered by then (a database
+ * that stopped answering) leaves the gauge's last value, and the scrape answers with the rest, the
+ * HTTP metrics among them, when they matter most. The read goes on, and later scrapes share it.
+ */
+export const SCRAPE_WAIT_MS = 2_000;
+
+function cachedRead<T extends object | number>(
+  read: () => Promise<T>,
+  ttlMs: number,
+  waitMs: number,
+): () => Promise<T> {
   const cache = new LRUCache<'value', T>({ max: 1, ttl: ttlMs, fetchMethod: () => read() });
-  return async () => (await cache.fetch('value')) as T;
+  return () =>
+    Promise.race([
+      cache.fetch('value') as Promise<T>,
+      sleep(waitMs, undefined, { ref: false }).then((): never => {
+        throw new Error(`no answer within ${waitMs} ms`);
+      }),
+    ]);
 }
 
 /** A gauge with one value per region, read at scrape time through `cachedRead`. */
@@ -47,14 +65,15 @@ function registerRegionGauge(
   gauge: { name: string; help: string },
   read: () => Promise<{ region: string; value: number }[]>,
   ttlMs: number,
+  waitMs: number,
 ): void {
-  const byRegion = cachedRead(read, ttlMs);
+  const byRegion = cachedRead(read, ttlMs, waitMs);
   new Gauge({
     ...gauge,
     labelNames: ['region'] as const,
     registers: [metrics.registry],
     async collect() {
-      // As below: a failed read leaves the last values.
+      // As below: a failed or slow read leaves the last values.
       const values = await byRegion().catch(() => undefined);
       for (const { region, value } of values ?? []) this.set({ region }, value);
     },
@@ -69,6 +88,7 @@ export function registerProjectorLagGauge(
   metrics: Metrics,
   read: () => Promise<{ region: string; behind: number }[]>,
   ttlMs = SCRAPE_CACHE_MS,
+  waitMs = SCRAPE_WAIT_MS,
 ): void {
   registerRegionGauge(
     metrics,
@@ -78,6 +98,7 @@ export function registerProjectorLagGauge(
     },
     async () => (await read()).map(({ region, behind }) => ({ region, value: behind })),
     ttlMs,
+    waitMs,
   );
 }
 
@@ -110,14 +131,15 @@ export function registerQuarantineGauge(
   metrics: Metrics,
   read: () => Promise<number>,
   ttlMs = SCRAPE_CACHE_MS,
+  waitMs = SCRAPE_WAIT_MS,
 ): void {
-  const heldEvents = cachedRead(read, ttlMs);
+  const heldEvents = cachedRead(read, ttlMs, waitMs);
   new Gauge({
     name: 'gatehouse_stripe_quarantined_events',
     help: 'Stripe events held for connected accounts that no community has linked yet',
     registers: [metrics.registry],
     async collect() {
-      // A failed read leaves the last value: the scrape itself must not fail with the database.
+      // A failed or slow read leaves the last value: the scrape must not fail with the database.
       const n = await heldEvents().catch(() => undefined);
       if (n !== undefined) this.set(n);
     },
@@ -137,6 +159,7 @@ export function registerUnlinkedGauge(
   metrics: Metrics,
   read: () => Promise<{ region: string; events: number }[]>,
   ttlMs = SCRAPE_CACHE_MS,
+  waitMs = SCRAPE_WAIT_MS,
 ): void {
   registerRegionGauge(
     metrics,
@@ -146,5 +169,6 @@ export function registerUnlinkedGauge(
     },
     async () => (await read()).map(({ region, events }) => ({ region, value: events })),
     ttlMs,
+    waitMs,
   );
 }
