@@ -3,6 +3,7 @@ import { Client } from 'pg';
 
 export { repoRoot } from './services';
 export { startCliProcess, type CliProcess } from './cli-process';
+export { startStallProxy, type StallProxy } from './stall-proxy';
 
 /** The PostgreSQL server chosen by the global setup (an admin URL). */
 export function testDatabaseServerUrl(): string {

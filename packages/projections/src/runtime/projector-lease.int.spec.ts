@@ -1,7 +1,7 @@
 import pino from 'pino';
 import type { DataSource } from 'typeorm';
 import type { ResourceRef } from '@gatehouse/domain';
-import { createTestDatabase, type TestDatabase } from '@test/support';
+import { createTestDatabase, startStallProxy, type StallProxy, type TestDatabase } from '@test/support';
 import { PostgresLedger } from '../../../ledger/src/adapters/postgres/postgres-ledger';
 import { AccessIndex } from '../access/access-index';
 import { at, catalogFacts } from '../access/access-harness';
@@ -10,6 +10,7 @@ import { stripeLedgerEvent, subscriptionEvent } from '../membership/stripe-event
 import { MembershipProjection } from '../membership/membership.projection';
 import { archiveProjection } from '../archive/archive.projection';
 import { Projector } from './projector';
+import type { Projection } from './projection';
 import { ProjectorLease, projectorLeaseHolder } from './projector-lease';
 import { peerFollower } from './peer-follower';
 
@@ -35,6 +36,7 @@ async function startServer(
   retryMs = 100,
   lead = true,
   leaseLog: pino.Logger = log,
+  more: { staleMs?: number; abandonedBatchMs?: number; projections?: Projection[] } = {},
 ): Promise<Server> {
   const ds = createDataSource({ url, poolSize: 4 });
   await ds.initialize();
@@ -42,13 +44,18 @@ async function startServer(
   await ledger.init();
   const index = new AccessIndex();
   await index.load(ds);
-  const lease = new ProjectorLease(ds, { log: leaseLog, retryMs, lead });
+  const lease = new ProjectorLease(ds, { log: leaseLog, retryMs, lead, staleMs: more.staleMs });
   const projector = new Projector({
     dataSource: ds,
     ledger,
     logger: log,
     lease,
-    projections: [new MembershipProjection({ index, logger: log }), archiveProjection()],
+    abandonedBatchMs: more.abandonedBatchMs,
+    projections: [
+      new MembershipProjection({ index, logger: log }),
+      archiveProjection(),
+      ...(more.projections ?? []),
+    ],
   });
   const server: Server = {
     ds,
@@ -161,10 +168,12 @@ describe('ProjectorLease', () => {
     const leaseSessions = async () =>
       (
         await first.ds.query<{ pid: number }[]>(
-          // The last statement of a lease session: its LISTEN, or asking for the lock.
+          // The last statement of a lease session: its LISTEN, asking for the lock, or looking for
+          // a projecting server that stopped answering.
           `SELECT pid FROM pg_stat_activity
             WHERE datname = current_database() AND pid <> pg_backend_pid()
-              AND (query LIKE 'LISTEN %' OR query LIKE 'SELECT pg_try_advisory_lock(%')`,
+              AND (query LIKE 'LISTEN %' OR query LIKE 'SELECT pg_try_advisory_lock(%'
+                   OR query LIKE 'SELECT a.pid, extract(epoch FROM now() - a.state_change)%')`,
         )
       ).map((r) => r.pid);
     const before = new Set(await leaseSessions());
@@ -263,4 +272,132 @@ describe('ProjectorLease that may not lead', () => {
     expect(await projectorLeaseHolder(keptOff.ds)).toBeNull();
     expect(keptOff.projector.status().every((s) => !s.running)).toBe(true);
   }, 30_000);
+});
+
+describe('ProjectorLease when the projecting server’s database stops answering', () => {
+  // The projecting server reaches the database through a proxy that can stall: its connections stay
+  // open but carry nothing, as when its host froze or the network to it dropped every packet.
+  // PostgreSQL sees no closed connection, so it would hold the lock for as long as TCP takes to give up.
+  let db: TestDatabase;
+  let proxy: StallProxy;
+  let cut: Server | undefined;
+  let other: Server | undefined;
+  const STALE_MS = 1_000;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('lease_stall');
+    await runMigrations(db.url);
+    const target = new URL(db.url);
+    proxy = await startStallProxy({ host: target.hostname, port: Number(target.port || 5432) });
+  }, 60_000);
+
+  afterAll(async () => {
+    await proxy?.close();
+    await db?.drop();
+  });
+
+  const viaProxy = () => {
+    const u = new URL(db.url);
+    u.hostname = '127.0.0.1';
+    u.port = String(proxy.port);
+    return u.toString();
+  };
+
+  afterEach(async () => {
+    proxy.heal();
+    await other?.close();
+    await cut?.close();
+    other = cut = undefined;
+  });
+
+  it('a server whose lease session answers keeps projecting, however long the others watch', async () => {
+    cut = await startServer(viaProxy(), 100, true, log, { staleMs: STALE_MS });
+    other = await startServer(db.url, 100, true, log, { staleMs: STALE_MS });
+    expect([cut.lease.role(), other.lease.role()]).toEqual(['leading', 'following']);
+    await new Promise((r) => setTimeout(r, 5 * STALE_MS));
+    expect([cut.lease.role(), other.lease.role()]).toEqual(['leading', 'following']);
+    expect(cut.leads).toBe(1);
+  }, 30_000);
+
+  it('stops projecting there, and another server takes over once that session has been idle too long', async () => {
+    const said: { level: number; msg: string; idleSeconds?: number }[] = [];
+    const otherLog = pino({ level: 'info' }, { write: (line: string) => void said.push(JSON.parse(line)) });
+    cut = await startServer(viaProxy(), 100, true, log, { staleMs: STALE_MS });
+    other = await startServer(db.url, 100, true, otherLog, { staleMs: STALE_MS });
+    expect([cut.lease.role(), other.lease.role()]).toEqual(['leading', 'following']);
+    await appendOn(other, catalogFacts(C), [cut]);
+
+    proxy.stall();
+    const stalled = Date.now();
+    // Its own heartbeat finds no answer within half the stale time: it stops projecting.
+    await until(() => cut!.lease.role() === 'disconnected', 10_000);
+    await until(() => other!.lease.role() === 'leading', 15_000);
+    expect(Date.now() - stalled).toBeGreaterThanOrEqual(STALE_MS);
+    const ended = said.filter((l) => /the projecting server stopped answering/.test(l.msg));
+    expect(ended).toHaveLength(1);
+    expect(ended[0].level).toBe(40);
+
+    // The new projecting server projects what is appended meanwhile.
+    await appendOn(other, [subscribed('mem_fay')]);
+    expect(other.index.decide(C, 'mem_fay', COMMUNITY, at(1)).allowed).toBe(true);
+
+    // Once its database answers again, the first server follows (its old session was ended).
+    proxy.heal();
+    await until(() => cut!.lease.role() === 'following', 15_000);
+    await appendOn(other, [subscribed('mem_gus')], [cut!]);
+    expect(cut!.index.decide(C, 'mem_gus', COMMUNITY, at(1)).allowed).toBe(true);
+    expect(other.lease.role()).toBe('leading');
+  }, 60_000);
+
+  it('a batch the stalled server left open does not hold up the server that projects next', async () => {
+    // A projection that, on the first server only, waits inside its batch until let go: its
+    // transaction holds the projection's checkpoint row when the database stops answering.
+    let letGo: () => void = () => undefined;
+    let entered: () => void = () => undefined;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const gated = new Promise<void>((resolve) => (letGo = resolve));
+    const marks = (wait: boolean): Projection => ({
+      name: 'marks',
+      types: ['test.mark'],
+      tables: [],
+      async apply(tx) {
+        await tx.query('SELECT 1');
+        if (wait) {
+          entered();
+          await gated;
+        }
+      },
+    });
+    const ABANDONED_MS = 1_000;
+    cut = await startServer(viaProxy(), 100, true, log, {
+      staleMs: STALE_MS,
+      abandonedBatchMs: ABANDONED_MS,
+      projections: [marks(true)],
+    });
+    other = await startServer(db.url, 100, true, log, {
+      staleMs: STALE_MS,
+      abandonedBatchMs: ABANDONED_MS,
+      projections: [marks(false)],
+    });
+    expect([cut.lease.role(), other.lease.role()]).toEqual(['leading', 'following']);
+
+    const mark = {
+      type: 'test.mark',
+      communityId: C,
+      source: 'admin' as const,
+      occurredAt: new Date().toISOString(),
+      data: {},
+    };
+    const results = await other.ledger.append([{ ...mark, id: `evt_mark_${Date.now()}` }]);
+    await inside;
+    proxy.stall();
+    letGo();
+
+    await until(() => other!.lease.role() === 'leading', 15_000);
+    // PostgreSQL ends the abandoned batch's session after ABANDONED_MS idle in its transaction; the
+    // checkpoint row it locked is then free, and the new projecting server passes the event.
+    const started = Date.now();
+    expect(await other.projector.waitForAppended(C, results, 20_000)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  }, 60_000);
 });

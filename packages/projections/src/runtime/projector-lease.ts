@@ -73,6 +73,31 @@ const HOLDER_SQL = `SELECT l.pid FROM pg_locks l
     AND ((l.classid::int8 << 32) | l.objid::int8) = ${LEASE_KEY}`;
 
 /**
+ * The session holding the lease if it has been idle longer than `$2` seconds: a projecting server's
+ * lease session answers a query every fifth of that, so one idle that long is gone (its host died,
+ * or the network to it) though PostgreSQL still holds its lock: it sees no closed connection, and its
+ * TCP keepalive would take hours.
+ */
+const STALE_HOLDER_SQL = `SELECT a.pid, extract(epoch FROM now() - a.state_change)::float8 AS idle
+  FROM pg_stat_activity a
+  WHERE a.pid = (${HOLDER_SQL}) AND a.state = 'idle' AND a.state_change < now() - make_interval(secs => $2)`;
+
+/** `promise` settled within `ms`: true when it resolved in time, false when it failed or was late. */
+function answeredWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  return Promise.race([
+    promise.then(
+      () => true,
+      () => false,
+    ),
+    late,
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
  * The database session (backend pid) holding the projector lease of this data source's read models,
  * or null. Ending it (`pg_terminate_backend`) moves the projecting to another server.
  */
@@ -88,12 +113,16 @@ export async function projectorLeaseHolder(ds: DataSource): Promise<number | nul
  * PostgreSQL advisory lock held by a connection of its own; the one that gets it projects, the others
  * follow what it commits through LISTEN on the same connection (so they answer `canAccess` and wait
  * for their own writes alike) and ask again every `retryMs`. A server that stops or dies drops the
- * lock with its connection, and a follower takes over. A lease started with `lead: false` never asks:
- * its server only follows.
+ * lock with its connection, and a follower takes over. The server that projects queries its lease
+ * session every fifth of `staleMs`; when its database stops answering for half of it, it stops
+ * projecting; and when that session has been idle for `staleMs` (the server's host died, or the
+ * network to it), the others end the session, which drops the lock. A lease started with
+ * `lead: false` never asks: its server only follows.
  */
 export class ProjectorLease {
   private readonly log: Logger;
   private readonly retryMs: number;
+  private readonly staleMs: number;
   private readonly mayLead: boolean;
   private schema = '';
   private client: PoolClient | null = null;
@@ -104,6 +133,8 @@ export class ProjectorLease {
   private everConnected = false;
   /** A lease that may not lead: how many times in a row it found no server projecting. */
   private unprojected = 0;
+  /** Ending a silent holder's session failed once already (it is said once). */
+  private cannotEnd = false;
   /** Messages and role changes, one after another. */
   private chain: Promise<void> = Promise.resolve();
 
@@ -114,10 +145,13 @@ export class ProjectorLease {
       retryMs?: number;
       /** False: never ask for the lease, only follow (a server kept off projecting). Default true. */
       lead?: boolean;
+      /** A lease session idle this long has lost its server (default 15 s). */
+      staleMs?: number;
     } = {},
   ) {
     this.log = options.log ?? pino({ name: 'projector-lease' });
     this.retryMs = options.retryMs ?? 2_000;
+    this.staleMs = options.staleMs ?? 15_000;
     this.mayLead = options.lead ?? true;
   }
 
@@ -214,9 +248,48 @@ export class ProjectorLease {
       this.state = 'leading';
       this.log.info('projector lease taken: this server projects');
       this.enqueue(() => this.handlers!.lead());
+      this.schedule(this.staleMs / 5);
       return;
     }
+    await this.endStaleHolder(client);
     this.schedule();
+  }
+
+  /** While leading: the lease session answers, or this server stops projecting. */
+  private async heartbeat(client: PoolClient): Promise<void> {
+    const waitMs = this.staleMs / 2;
+    if (await answeredWithin(client.query('SELECT 1'), waitMs)) {
+      if (this.client === client && this.state === 'leading') this.schedule(this.staleMs / 5);
+      return;
+    }
+    this.broke(client, new Error(`the database did not answer the lease session within ${waitMs / 1000} s`));
+  }
+
+  /** Ends the session of a projecting server that is gone (see `STALE_HOLDER_SQL`). */
+  private async endStaleHolder(client: PoolClient): Promise<void> {
+    try {
+      const stale = (
+        await client.query<{ pid: number; idle: number }>(STALE_HOLDER_SQL, [
+          this.schema,
+          this.staleMs / 1000,
+        ])
+      ).rows;
+      for (const { pid, idle } of stale) {
+        await client.query('SELECT pg_terminate_backend($1)', [pid]);
+        this.log.warn(
+          { pid, idleSeconds: Math.round(idle) },
+          'the projecting server stopped answering: its lease session ended, so that another server projects',
+        );
+      }
+    } catch (err) {
+      // Said once, not at every attempt (ending another role's session needs pg_signal_backend).
+      if (this.cannotEnd) return;
+      this.cannotEnd = true;
+      this.log.warn(
+        { err },
+        'projector lease: cannot end the session of a projecting server that stopped answering',
+      );
+    }
   }
 
   /**
@@ -235,6 +308,7 @@ export class ProjectorLease {
     if (held) {
       if (this.unprojected >= UNPROJECTED_WARNING) this.log.info('a server projects these read models again');
       this.unprojected = 0;
+      await this.endStaleHolder(client);
     } else if (++this.unprojected === UNPROJECTED_WARNING) {
       this.log.warn(
         'no server projects these read models: webhooks and changes are kept in the ledger but not projected until a server with GATEHOUSE_PROJECTOR=on runs',
@@ -243,13 +317,16 @@ export class ProjectorLease {
     this.schedule();
   }
 
-  private schedule(): void {
+  private schedule(delayMs = this.retryMs): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = null;
-      void (this.client ? this.tryLead() : this.connect());
-    }, this.retryMs);
+      const client = this.client;
+      if (!client) void this.connect();
+      else if (this.state === 'leading') void this.heartbeat(client);
+      else void this.tryLead();
+    }, delayMs);
     this.timer.unref();
   }
 

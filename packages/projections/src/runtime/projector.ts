@@ -21,6 +21,13 @@ export type ProjectorOptions = {
    * tells the others what it passed and changed, in its own transaction.
    */
   lease?: ProjectorLease;
+  /**
+   * A batch's session that sits idle inside its transaction this long is ended by PostgreSQL
+   * (`idle_in_transaction_session_timeout`): its server lost the database midway, and the checkpoint
+   * row it locked must not hold up the server that projects next. Default 15 s; a batch's own pauses
+   * between statements are milliseconds.
+   */
+  abandonedBatchMs?: number;
 };
 
 /** Read-your-writes target: an appended event's community and position, or event ids. */
@@ -124,9 +131,14 @@ export class Projector {
   private readonly recent = new Map<string, { communityId: string; position: Position }>();
   private readonly listeners = new Set<() => void>();
   private readonly lease: ProjectorLease | undefined;
+  /** `BATCH_SETTINGS` and the time after which PostgreSQL ends an abandoned batch. */
+  private readonly batchSettings: string;
 
   constructor(options: ProjectorOptions) {
     this.lease = options.lease;
+    const abandonedMs = Math.round(options.abandonedBatchMs ?? 15_000);
+    if (!(abandonedMs > 0)) throw new RangeError('abandonedBatchMs must be positive');
+    this.batchSettings = `${BATCH_SETTINGS}, set_config('idle_in_transaction_session_timeout', '${abandonedMs}', true)`;
     this.ds = options.dataSource;
     this.ledger = options.ledger;
     this.log = options.logger ?? pino({ name: 'projector' });
@@ -481,7 +493,7 @@ export class Projector {
 
   private async enter(manager: EntityManager, name: string, target: BatchTarget): Promise<void> {
     // With a checkpoint, the settings ride on the statement that locks it (one round trip less).
-    if (!target.checkpoint) await manager.query(`SELECT ${BATCH_SETTINGS}`);
+    if (!target.checkpoint) await manager.query(`SELECT ${this.batchSettings}`);
     if (target.shadowSchema) {
       const [{ schema }] = (await manager.query('SELECT current_schema() AS schema')) as { schema: string }[];
       await manager.query(
@@ -490,12 +502,12 @@ export class Projector {
     }
     if (target.checkpoint) {
       const rows = (await manager.query(
-        `SELECT position, ${BATCH_SETTINGS} FROM projection_checkpoints WHERE name = $1 FOR UPDATE`,
+        `SELECT position, ${this.batchSettings} FROM projection_checkpoints WHERE name = $1 FOR UPDATE`,
         [name],
       )) as {
         position: string | null;
       }[];
-      if (rows.length === 0) await manager.query(`SELECT ${BATCH_SETTINGS}`);
+      if (rows.length === 0) await manager.query(`SELECT ${this.batchSettings}`);
       const actual = rows[0]?.position ?? null;
       if (actual !== target.checkpoint.expected)
         throw new CheckpointConflictError(name, target.checkpoint.expected, actual);
