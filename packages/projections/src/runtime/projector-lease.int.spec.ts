@@ -349,6 +349,24 @@ describe('ProjectorLease when the projecting server’s database stops answering
     expect(other.lease.role()).toBe('leading');
   }, 60_000);
 
+  it('a following server whose connection goes silent notices, and follows again once it answers', async () => {
+    other = await startServer(db.url, 100, true, log, { staleMs: STALE_MS });
+    cut = await startServer(viaProxy(), 100, true, log, { staleMs: STALE_MS });
+    expect([other.lease.role(), cut.lease.role()]).toEqual(['leading', 'following']);
+    await appendOn(other, catalogFacts(C), [cut]);
+
+    proxy.stall();
+    await until(() => cut!.lease.role() === 'disconnected', 5_000);
+    // It does not take the lease meanwhile: the projecting server answers.
+    expect(other.lease.role()).toBe('leading');
+
+    proxy.heal();
+    await until(() => cut!.lease.role() === 'following', 15_000);
+    await appendOn(other, [subscribed('mem_hal')], [cut]);
+    expect(cut.index.decide(C, 'mem_hal', COMMUNITY, at(1)).allowed).toBe(true);
+    expect(cut.resyncs).toBe(1);
+  }, 60_000);
+
   it('a batch the stalled server left open does not hold up the server that projects next', async () => {
     // A projection that, on the first server only, waits inside its batch until let go: its
     // transaction holds the projection's checkpoint row when the database stops answering.

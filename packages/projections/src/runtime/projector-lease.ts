@@ -82,19 +82,16 @@ const STALE_HOLDER_SQL = `SELECT a.pid, extract(epoch FROM now() - a.state_chang
   FROM pg_stat_activity a
   WHERE a.pid = (${HOLDER_SQL}) AND a.state = 'idle' AND a.state_change < now() - make_interval(secs => $2)`;
 
-/** `promise` settled within `ms`: true when it resolved in time, false when it failed or was late. */
-function answeredWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+/** `promise`'s value, or a rejection once `ms` have passed without one (the promise runs on). */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the database did not answer the lease session within ${ms / 1000} s`)),
+      ms,
+    );
   });
-  return Promise.race([
-    promise.then(
-      () => true,
-      () => false,
-    ),
-    late,
-  ]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -234,7 +231,9 @@ export class ProjectorLease {
     let acquired = false;
     try {
       const [row] = (
-        await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${LEASE_KEY}) AS ok`, [this.schema])
+        await this.answered(
+          client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${LEASE_KEY}) AS ok`, [this.schema]),
+        )
       ).rows;
       acquired = row.ok;
     } catch (err) {
@@ -257,12 +256,21 @@ export class ProjectorLease {
 
   /** While leading: the lease session answers, or this server stops projecting. */
   private async heartbeat(client: PoolClient): Promise<void> {
-    const waitMs = this.staleMs / 2;
-    if (await answeredWithin(client.query('SELECT 1'), waitMs)) {
-      if (this.client === client && this.state === 'leading') this.schedule(this.staleMs / 5);
+    try {
+      await this.answered(client.query('SELECT 1'));
+    } catch (err) {
+      this.broke(client, err);
       return;
     }
-    this.broke(client, new Error(`the database did not answer the lease session within ${waitMs / 1000} s`));
+    if (this.client === client && this.state === 'leading') this.schedule(this.staleMs / 5);
+  }
+
+  /**
+   * A query on the lease session, given half of `staleMs` to answer: a silent connection (no answer,
+   * nothing closed) counts as broken, on a projecting server and on the others alike.
+   */
+  private answered<T>(query: Promise<T>): Promise<T> {
+    return within(query, this.staleMs / 2);
   }
 
   /** Ends the session of a projecting server that is gone (see `STALE_HOLDER_SQL`). */
@@ -300,7 +308,7 @@ export class ProjectorLease {
   private async watchLeader(client: PoolClient): Promise<void> {
     let held: boolean;
     try {
-      held = (await client.query(HOLDER_SQL, [this.schema])).rows.length > 0;
+      held = (await this.answered(client.query(HOLDER_SQL, [this.schema]))).rows.length > 0;
     } catch (err) {
       this.broke(client, err);
       return;
