@@ -484,7 +484,7 @@ function webhookSuite(variant: () => Variant): void {
   }, 60_000);
 
   // Last: it takes the database away from the running server.
-  it('answers 5xx while the ledger is down, acknowledges nothing, and records the retry once it is back', async () => {
+  it('answers 5xx while the database is down, acknowledges nothing, and records the retry once it is back; canAccess answers meanwhile', async () => {
     const event = subscriptionEvent({ account: null }); // a platform event: no catalog lookup, only the ledger
     const { rawBody, header } = signed(event);
     const before = await ledgerRows();
@@ -503,11 +503,22 @@ function webhookSuite(variant: () => Variant): void {
     };
     const down = await takeDatabaseDown(testDatabaseServerUrl(), db.name);
     let during: Awaited<ReturnType<typeof postWebhook>>;
+    let accessDuring: unknown;
+    let communityDuring: Promise<unknown>;
     try {
       during = await orServerOutput(postWebhook(server.url, rawBody, header));
+      // canAccess answers from the server's memory; a query that reads the database fails.
+      accessDuring = await gql.request(
+        `query($c: ID!) { canAccess(communityId: $c, memberId: "mem_nobody", resource: { kind: COMMUNITY }) { allowed } }`,
+        { c: communityId },
+      );
+      communityDuring = gql.request(`query($c: ID!) { community(id: $c) { name } }`, { c: communityId });
+      await communityDuring.catch(() => undefined);
     } finally {
       await down.restore();
     }
+    expect(accessDuring).toEqual({ canAccess: { allowed: false } });
+    await expect(communityDuring).rejects.toThrow(/GraphQL/);
     expect(during.status).toBeGreaterThanOrEqual(500);
     expect(during.body).not.toHaveProperty('received');
     expect(await ledgerRows()).toBe(before);
