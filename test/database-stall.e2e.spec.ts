@@ -3,7 +3,7 @@ import { stripeTestKit as kit } from '@gatehouse/stripe';
 import { createTestDatabase, eventually, type TestDatabase } from '@test/support';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 import { startStallProxy, type StallProxy } from './support/stall-proxy';
-import { adminToken, graphqlClient, postWebhook, unixNow, withDatabase } from './support/webhook-client';
+import { adminToken, graphqlClient, ledgerRowsFor, postWebhook, unixNow } from './support/webhook-client';
 
 // The database stops answering without closing its connections (a network dropping packets, a
 // failover in progress): the server must answer within bounds rather than hold requests for as long
@@ -20,14 +20,7 @@ describe('a server whose database stalls', () => {
   let server: ServerProcess;
   let communityId: string;
 
-  const recorded = (id: string) =>
-    withDatabase(db.url, async (c) => {
-      const { rows } = await c.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM ledger_log WHERE id = $1`,
-        [id],
-      );
-      return rows[0].n;
-    });
+  const recorded = (id: string) => ledgerRowsFor(db.url, id);
   const event = () =>
     kit.customerSubscriptionUpdated(
       { id: kit.stripeId('sub'), status: 'active', priceId: 'price_gold' },
@@ -141,10 +134,7 @@ describe('a server whose database stalls', () => {
   it('stopped while its database stalls, says what it waits for; a second signal ends it within seconds', async () => {
     proxy.stall();
     const exited = server.stop('SIGTERM');
-    await eventually(
-      async () => (/"msg":"still stopping: waiting for [^"]+"/.test(server.output()) ? true : undefined),
-      20_000,
-    );
+    await server.says(/"msg":"still stopping: waiting for [^"]+"/, 20_000);
     expect(server.child.exitCode).toBeNull();
 
     const signalled = Date.now();

@@ -3,7 +3,14 @@ import { Client } from 'pg';
 import { stripeTestKit as kit } from '@gatehouse/stripe';
 import { createTestDatabase, eventually, type TestDatabase } from '@test/support';
 import { startServerProcess, type ServerProcess } from './support/server-process';
-import { adminToken, graphqlClient, postWebhook, unixNow, withDatabase } from './support/webhook-client';
+import {
+  adminToken,
+  graphqlClient,
+  ledgerRowsFor,
+  postWebhook,
+  unixNow,
+  withDatabase,
+} from './support/webhook-client';
 
 // The connections of `gatehouse serve`: kept open while idle for longer than a load balancer keeps
 // its own; and when the server is stopped (a rolling deploy, Ctrl-C) while Stripe delivers, what it
@@ -62,14 +69,7 @@ describe('gatehouse serve’s HTTP connections', () => {
       return rows[0].n;
     });
 
-  const recorded = (id: string) =>
-    withDatabase(db.url, async (c) => {
-      const { rows } = await c.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM ledger_log WHERE id = $1`,
-        [id],
-      );
-      return rows[0].n;
-    });
+  const recorded = (id: string) => ledgerRowsFor(db.url, id);
 
   /** A signed event for the community, posted; resolves with the answer or the connection's failure. */
   const sendHeld = async (url: string) => {
@@ -119,7 +119,7 @@ describe('gatehouse serve’s HTTP connections', () => {
     const held = await sendHeld(s.url);
 
     const exited = s.stop('SIGTERM');
-    await eventually(async () => (s.output().includes('"msg":"answering open requests"') ? true : undefined));
+    await s.says('"msg":"answering open requests"');
     await expect(fetch(`${s.url}/healthz`)).rejects.toMatchObject({ cause: { code: 'ECONNREFUSED' } });
     await new Promise((r) => setTimeout(r, 500));
     expect(held.settled()).toBe(false);
@@ -147,9 +147,7 @@ describe('gatehouse serve’s HTTP connections', () => {
     expect(after).toBeGreaterThanOrEqual(900);
     expect(after).toBeLessThan(10_000);
     // The server's log reaches this process on its own time.
-    await eventually(async () =>
-      s.output().includes('requests still open at the end of the shutdown grace period') ? true : undefined,
-    );
+    await s.says('requests still open at the end of the shutdown grace period');
 
     // The append under way is let finish before the ledger closes: Stripe's retry finds it recorded.
     await release();
@@ -163,14 +161,14 @@ describe('gatehouse serve’s HTTP connections', () => {
     const held = await sendHeld(s.url);
 
     const exited = s.stop('SIGTERM');
-    await eventually(async () => (s.output().includes('"msg":"answering open requests"') ? true : undefined));
+    await s.says('"msg":"answering open requests"');
     const signalled = Date.now();
     s.child.kill('SIGINT');
     const outcome = await held.outcome;
     expect(outcome).toHaveProperty('error');
     // Well inside the default grace period of 15 s.
     expect(Date.now() - signalled).toBeLessThan(5_000);
-    await eventually(async () => (s.output().includes('"msg":"stopping now"') ? true : undefined));
+    await s.says('"msg":"stopping now"');
 
     await release();
     expect(await exited).toBe(0);

@@ -8,6 +8,8 @@ export type ServerProcess = {
   child: ChildProcess;
   url: string;
   output: () => string;
+  /** Resolves once the server's output holds `text` (its log reaches this process on its own time). */
+  says(text: string | RegExp, timeoutMs?: number): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 };
 
@@ -44,6 +46,16 @@ export function startServerProcess(
           child,
           url: m[1],
           output: () => out,
+          async says(text: string | RegExp, timeoutMs = 10_000) {
+            const deadline = Date.now() + timeoutMs;
+            while (!(typeof text === 'string' ? out.includes(text) : text.test(out))) {
+              if (Date.now() > deadline)
+                throw new Error(
+                  `the server did not say ${String(text)} within ${timeoutMs} ms:\n${out.slice(-2000)}`,
+                );
+              await new Promise((r) => setTimeout(r, 25));
+            }
+          },
           async stop(signal: NodeJS.Signals = 'SIGINT') {
             if (child.exitCode !== null) return child.exitCode;
             child.kill(signal);

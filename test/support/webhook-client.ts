@@ -106,6 +106,16 @@ export function graphqlClient(baseUrl: string, token: string) {
   };
 }
 
+/** How many times the PostgreSQL ledger at `dbUrl` holds the event `id` (0 or 1). */
+export function ledgerRowsFor(dbUrl: string, id: string): Promise<number> {
+  return withDatabase(dbUrl, async (c) => {
+    const { rows } = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM ledger_log WHERE id = $1`, [
+      id,
+    ]);
+    return rows[0].n;
+  });
+}
+
 export async function withDatabase<T>(url: string, fn: (c: Client) => Promise<T>): Promise<T> {
   const c = new Client({ connectionString: url });
   await c.connect();
