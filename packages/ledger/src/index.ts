@@ -22,3 +22,4 @@ export { KafkaLedger, type KafkaLedgerOptions } from './adapters/kafka/kafka-led
 export { exportJsonl, type ExportFilter, type ExportOptions, type ExportProgress } from './export-jsonl';
 export { runLedgerBench, type LedgerBenchOptions, type BenchFigure } from './bench/ledger.bench';
 export { AppendBatcher } from './append-batcher';
+export { withDeadline, DeadlineExceededError } from './deadline';

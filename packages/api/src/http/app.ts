@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
@@ -7,6 +6,7 @@ import { ApolloArmor } from '@escape.tech/graphql-armor';
 import express, { type Express, type Request, type Response } from 'express';
 import type { GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
+import { withDeadline } from '@gatehouse/ledger';
 import { AuthError, callerFromAuthorization } from '../auth/auth';
 import { createFormatError } from '../graphql/errors';
 import type { GatehouseServices, GraphQLContext } from '../graphql/services';
@@ -71,12 +71,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       opts.readiness.map(async (r) => {
         try {
           // A stalled database answers nothing: the probe says so rather than hanging with it.
-          await Promise.race([
-            r.check(),
-            sleep(checkMs, undefined, { ref: false }).then(() => {
-              throw new Error(`no answer within ${checkMs / 1000} s`);
-            }),
-          ]);
+          await withDeadline(r.check(), checkMs);
           return { name: r.name, ok: true as const };
         } catch (err) {
           return { name: r.name, ok: false as const, error: (err as Error).message };

@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { withDeadline } from '@gatehouse/ledger';
 import { LRUCache } from 'lru-cache';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -50,13 +50,7 @@ function cachedRead<T extends object | number>(
   waitMs: number,
 ): () => Promise<T> {
   const cache = new LRUCache<'value', T>({ max: 1, ttl: ttlMs, fetchMethod: () => read() });
-  return () =>
-    Promise.race([
-      cache.fetch('value') as Promise<T>,
-      sleep(waitMs, undefined, { ref: false }).then((): never => {
-        throw new Error(`no answer within ${waitMs} ms`);
-      }),
-    ]);
+  return () => withDeadline(cache.fetch('value') as Promise<T>, waitMs);
 }
 
 /** A gauge with one value per region, read at scrape time through `cachedRead`. */

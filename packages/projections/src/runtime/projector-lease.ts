@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Position } from '@gatehouse/ledger';
+import { withDeadline, type Position } from '@gatehouse/ledger';
 import type { Notification, Pool, PoolClient } from 'pg';
 import pino, { type Logger } from 'pino';
 import type { DataSource } from 'typeorm';
@@ -81,18 +81,6 @@ const HOLDER_SQL = `SELECT l.pid FROM pg_locks l
 const STALE_HOLDER_SQL = `SELECT a.pid, extract(epoch FROM now() - a.state_change)::float8 AS idle
   FROM pg_stat_activity a
   WHERE a.pid = (${HOLDER_SQL}) AND a.state = 'idle' AND a.state_change < now() - make_interval(secs => $2)`;
-
-/** `promise`'s value, or a rejection once `ms` have passed without one (the promise runs on). */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the database did not answer the lease session within ${ms / 1000} s`)),
-      ms,
-    );
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 /**
  * The database session (backend pid) holding the projector lease of this data source's read models,
@@ -270,7 +258,12 @@ export class ProjectorLease {
    * nothing closed) counts as broken, on a projecting server and on the others alike.
    */
   private answered<T>(query: Promise<T>): Promise<T> {
-    return within(query, this.staleMs / 2);
+    const ms = this.staleMs / 2;
+    return withDeadline(
+      query,
+      ms,
+      () => new Error(`the database did not answer the lease session within ${ms / 1000} s`),
+    );
   }
 
   /** Ends the session of a projecting server that is gone (see `STALE_HOLDER_SQL`). */

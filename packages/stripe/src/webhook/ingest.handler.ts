@@ -1,4 +1,4 @@
-import type { AppendResult, Ledger } from '@gatehouse/ledger';
+import { DeadlineExceededError, withDeadline, type AppendResult, type Ledger } from '@gatehouse/ledger';
 import type { QuarantineStore } from '../quarantine/quarantine.port';
 import { parseStripeEventOrThrow, stripeEventToLedgerFact, type StripeEvent } from '../stripe-event';
 import { StripeWebhookRejectedError } from '../stripe.errors';
@@ -37,17 +37,6 @@ export type WebhookIngest = (
   rawBody: Buffer,
   signatureHeader: string | undefined,
 ) => Promise<WebhookResponse>;
-
-const TIMED_OUT = Symbol('timed out');
-
-/** `promise`'s value, or TIMED_OUT once `ms` have passed first (the promise runs on). */
-function withinTime<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 type Outcome =
   | { kind: 'appended'; result: AppendResult; communityId: string }
@@ -108,22 +97,7 @@ export function createWebhookIngestor(options: WebhookIngestorOptions): WebhookI
     }
     const log = { eventId: event.id, type: event.type, account: event.account ?? null };
     try {
-      const outcome = await withinTime(pending, answerWithinMs);
-      if (outcome === TIMED_OUT) {
-        logger.warn(
-          { ...log, waitedMs: answerWithinMs },
-          'stripe event not confirmed by the ledger in time; answered 503, Stripe will retry',
-        );
-        return {
-          status: 503,
-          body: {
-            error: {
-              code: 'LEDGER_TIMEOUT',
-              message: 'The ledger did not confirm the event in time; retry later',
-            },
-          },
-        };
-      }
+      const outcome = await withDeadline(pending, answerWithinMs);
       if (outcome.kind === 'quarantined') {
         logger.warn(
           { ...log, heldFor: outcome.accountId },
@@ -142,6 +116,21 @@ export function createWebhookIngestor(options: WebhookIngestorOptions): WebhookI
       );
       return { status: 200, body: { received: true, id: event.id, duplicate: !outcome.result.appended } };
     } catch (err) {
+      if (err instanceof DeadlineExceededError) {
+        logger.warn(
+          { ...log, waitedMs: answerWithinMs },
+          'stripe event not confirmed by the ledger in time; answered 503, Stripe will retry',
+        );
+        return {
+          status: 503,
+          body: {
+            error: {
+              code: 'LEDGER_TIMEOUT',
+              message: 'The ledger did not confirm the event in time; retry later',
+            },
+          },
+        };
+      }
       logger.error({ ...log, err }, 'stripe event not recorded; Stripe will retry');
       return {
         status: 503,

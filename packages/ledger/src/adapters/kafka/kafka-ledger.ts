@@ -1,5 +1,6 @@
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
 import { assertCommunitiesExist, envelopeJson, prepareBatch, type CommunityExists } from '../../envelope';
+import { withDeadline } from '../../deadline';
 import { LedgerError, LedgerUnavailableError } from '../../ledger.errors';
 import type {
   AppendResult,
@@ -245,7 +246,11 @@ export class KafkaLedger implements Ledger {
   async ping(): Promise<void> {
     await this.kafkaCall('ping', async () => {
       const admin = await this.adminClient();
-      await withTimeout(admin.describeCluster(), this.requestTimeoutMs, 'describeCluster');
+      await withDeadline(
+        admin.describeCluster(),
+        this.requestTimeoutMs,
+        () => new LedgerUnavailableError(`Kafka describeCluster timed out after ${this.requestTimeoutMs} ms`),
+      );
     });
   }
 
@@ -493,20 +498,3 @@ function topicNotReadyYet(err: unknown): boolean {
 class NoPartitionsYet extends LedgerUnavailableError {}
 
 class StoppedSignal extends Error {}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new LedgerUnavailableError(`Kafka ${what} timed out after ${ms} ms`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
