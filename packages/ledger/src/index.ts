@@ -17,6 +17,12 @@ export {
 } from './hash-chain';
 export { PostgresLedger, type PostgresLedgerOptions } from './adapters/postgres/postgres-ledger';
 export { isPostgresUnavailable } from './adapters/postgres/postgres-errors';
+export {
+  clientWithAnswerDeadline,
+  setAnswerDeadline,
+  PostgresNoAnswerError,
+  type AnswerDeadlineClient,
+} from './adapters/postgres/answer-deadline';
 export { ledgerContract, type LedgerHarness } from './ledger.contract';
 export { KafkaLedger, type KafkaLedgerOptions } from './adapters/kafka/kafka-ledger';
 export { exportJsonl, type ExportFilter, type ExportOptions, type ExportProgress } from './export-jsonl';

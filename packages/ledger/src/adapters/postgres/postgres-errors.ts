@@ -8,6 +8,8 @@ const NETWORK_CODES = new Set([
   'EPIPE',
   'EHOSTUNREACH',
   'EAI_AGAIN',
+  // PostgresNoAnswerError: the connection did not answer in time and was closed.
+  'GH_PG_NO_ANSWER',
 ]);
 
 /** Connection failures, server shutdowns and exhausted pools: the same call may succeed later. */

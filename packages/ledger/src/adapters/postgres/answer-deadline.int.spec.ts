@@ -1,0 +1,147 @@
+import { Pool, type PoolClient } from 'pg';
+import { createTestDatabase, startStallProxy, type StallProxy, type TestDatabase } from '@test/support';
+import { clientWithAnswerDeadline, PostgresNoAnswerError, setAnswerDeadline } from './answer-deadline';
+import { isPostgresUnavailable } from './postgres-errors';
+
+jest.setTimeout(60_000);
+
+// Real PostgreSQL behind a proxy that can stop passing bytes (connections left open) or fail over
+// (connections open then never answered again, new ones served).
+
+const LIMIT_MS = 500;
+
+describe('clientWithAnswerDeadline', () => {
+  let db: TestDatabase;
+  let proxy: StallProxy;
+  const pools: Pool[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('answer_deadline');
+    const target = new URL(db.url);
+    proxy = await startStallProxy({ host: target.hostname, port: Number(target.port || 5432) });
+  });
+
+  afterEach(async () => {
+    proxy.heal();
+    await Promise.all(pools.splice(0).map((p) => p.end().catch(() => undefined)));
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await db?.drop();
+  });
+
+  const pool = (max = 2) => {
+    const url = new URL(db.url);
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    const p = new Pool({
+      connectionString: url.toString(),
+      max,
+      connectionTimeoutMillis: 5_000,
+      Client: clientWithAnswerDeadline(LIMIT_MS),
+    });
+    p.on('error', () => undefined);
+    pools.push(p);
+    return p;
+  };
+
+  const timed = async (p: Promise<unknown>): Promise<{ error: unknown; ms: number }> => {
+    const started = Date.now();
+    const error = await p.then(
+      () => null,
+      (err: unknown) => err,
+    );
+    return { error, ms: Date.now() - started };
+  };
+
+  it('answers as pg does while the server answers, results that stream longer than the limit included', async () => {
+    const p = pool();
+    expect((await p.query<{ n: number }>('SELECT 1 AS n')).rows).toEqual([{ n: 1 }]);
+    // Under the limit of silence: waits.
+    expect((await p.query('SELECT pg_sleep(0.2)')).rowCount).toBe(1);
+    // Rows that keep coming for longer than the limit (one every 0.1 s for 1.2 s, each larger than
+    // the server's 8 KiB send buffer, so each is sent as it is made) are not cut.
+    const started = Date.now();
+    const { rows } = await p.query<{ i: number }>(
+      `SELECT i, repeat('x', 10000) AS filler, pg_sleep(0.1) FROM generate_series(1, 12) AS i`,
+    );
+    expect(rows).toHaveLength(12);
+    expect(Date.now() - started).toBeGreaterThan(1_100);
+    await expect(p.query('SELECT nonsense FROM nowhere')).rejects.toMatchObject({ code: '42P01' });
+  });
+
+  it('fails a query on a silent connection after the limit, closes it, and the pool serves from a new one', async () => {
+    const p = pool();
+    await p.query('SELECT 1');
+    proxy.stall();
+    const stalled = await timed(p.query('SELECT 1'));
+    expect(stalled.error).toBeInstanceOf(PostgresNoAnswerError);
+    expect(isPostgresUnavailable(stalled.error)).toBe(true);
+    expect(stalled.ms).toBeGreaterThanOrEqual(LIMIT_MS - 10);
+    expect(stalled.ms).toBeLessThan(LIMIT_MS + 1_500);
+
+    proxy.failover();
+    expect((await p.query<{ n: number }>('SELECT 2 AS n')).rows).toEqual([{ n: 2 }]);
+  });
+
+  it('bounds a checked-out client too, in promise and callback form, and the queries queued behind', async () => {
+    const p = pool();
+    const client: PoolClient = await p.connect();
+    await client.query('SELECT 1');
+    proxy.stall();
+    const first = timed(client.query('SELECT 1'));
+    const queued = timed(client.query('SELECT 2'));
+    const viaCallback = new Promise<unknown>((resolve) => client.query('SELECT 3', (err) => resolve(err)));
+    expect((await first).error).toBeInstanceOf(PostgresNoAnswerError);
+    expect((await queued).ms).toBeLessThan(LIMIT_MS + 1_500);
+    expect(isPostgresUnavailable((await queued).error)).toBe(true);
+    expect(isPostgresUnavailable(await viaCallback)).toBe(true);
+    client.release();
+
+    proxy.failover();
+    expect((await p.query<{ n: number }>('SELECT 4 AS n')).rows).toEqual([{ n: 4 }]);
+  });
+
+  it('closes the idle connections of the class, in any pool, once one is found silent: they fail at once rather than each after the limit', async () => {
+    const Deadline = clientWithAnswerDeadline(LIMIT_MS);
+    const make = () => {
+      const url = new URL(db.url);
+      url.hostname = '127.0.0.1';
+      url.port = String(proxy.port);
+      const p = new Pool({ connectionString: url.toString(), max: 3, Client: Deadline });
+      p.on('error', () => undefined);
+      pools.push(p);
+      return p;
+    };
+    const [a, b] = [make(), make()];
+    // Three idle connections in one pool, one in the other.
+    const held = await Promise.all([a.connect(), a.connect(), a.connect()]);
+    for (const c of held) await c.query('SELECT 1');
+    held.forEach((c) => c.release());
+    await b.query('SELECT 1');
+    expect([a.idleCount, b.idleCount]).toEqual([3, 1]);
+
+    proxy.stall();
+    expect((await timed(a.query('SELECT 1'))).error).toBeInstanceOf(PostgresNoAnswerError);
+    proxy.failover();
+    // The pools hold none of the connections opened before: the next queries are answered at once.
+    await new Promise((r) => setTimeout(r, 50));
+    expect([a.totalCount, b.totalCount]).toEqual([0, 0]);
+    const next = await timed(Promise.all([a.query('SELECT 1'), a.query('SELECT 1'), b.query('SELECT 1')]));
+    expect(next.error).toBeNull();
+    expect(next.ms).toBeLessThan(LIMIT_MS);
+  });
+
+  it('lets a statement known to work in silence run longer, with the limit set to 0 on its client', async () => {
+    const p = pool(1);
+    const client = await p.connect();
+    expect(setAnswerDeadline(client, 0)).toBe(LIMIT_MS);
+    expect((await client.query('SELECT pg_sleep(1)')).rowCount).toBe(1);
+    expect(setAnswerDeadline(client, LIMIT_MS)).toBe(0);
+    expect((await timed(client.query('SELECT pg_sleep(1)'))).error).toBeInstanceOf(PostgresNoAnswerError);
+    client.release();
+    // A client of another class is left alone.
+    expect(setAnswerDeadline({}, 0)).toBeUndefined();
+  });
+});

@@ -1,0 +1,154 @@
+import { Client, type ClientConfig } from 'pg';
+
+/** A query on a connection that went silent for too long: the connection was closed. */
+export class PostgresNoAnswerError extends Error {
+  readonly code = 'GH_PG_NO_ANSWER';
+  constructor(readonly ms: number) {
+    super(`PostgreSQL sent nothing for ${ms / 1000} s while a query waited: its connection was closed`);
+    this.name = 'PostgresNoAnswerError';
+  }
+}
+
+type Callback = (err: Error | null, result?: unknown) => void;
+
+/** The part of pg's `Client` internals this relies on: the protocol connection and its socket. */
+type Internals = {
+  connection: { on(event: 'message', listener: () => void): void; stream: { destroy(error?: Error): void } };
+};
+
+/** A pg `Client` that gives each query a deadline (see `clientWithAnswerDeadline`). */
+export type AnswerDeadlineClient = Client & {
+  /** Milliseconds a query may wait without a word from the server; 0 or less: no limit. */
+  answerDeadlineMs: number;
+};
+
+/**
+ * A pg `Client` class (for a pool's `Client` option, or TypeORM's `extra.Client`) on which a query
+ * may wait at most `ms` without the server sending anything: a connection silent that long is
+ * closed, and the query fails with `PostgresNoAnswerError`, as do any queued behind it; a pool then
+ * drops the client. A result that streams in for longer is not cut; a statement that works in
+ * silence for longer is (set `answerDeadlineMs` to 0 on the client for one that may).
+ *
+ * A database host that is gone (a failover, a partition) answers nothing and closes nothing: the
+ * operating system gives such a connection up only after its TCP retransmissions, a quarter of an
+ * hour by default, and until then every query sent on it waits, with its pool slot. The idle
+ * connections of the class (give every pool of one database the same class) are as likely gone:
+ * when one is given up, those idle that have heard nothing from the server since its query was
+ * sent are closed too, so that each does not make one more query wait `ms` before it is found out.
+ * Streams (`Submittable` queries) are not bounded.
+ */
+export function clientWithAnswerDeadline(ms: number): typeof Client {
+  const members = new Set<DeadlineClient>();
+
+  class DeadlineClient extends Client {
+    answerDeadlineMs = ms;
+    /** When the server last sent anything on this connection (performance.now()). */
+    private heardAt = 0;
+    /** Queries sent and not yet answered. */
+    private waiting = 0;
+    /** The limit this client's connection was closed for being silent past (0: it was not). */
+    private closedAfter = 0;
+
+    constructor(config?: string | ClientConfig) {
+      super(config);
+      members.add(this);
+      this.once('end', () => members.delete(this));
+      (this as unknown as Internals).connection.on('message', () => {
+        this.heardAt = performance.now();
+      });
+    }
+
+    /** Closes the connection: its queries, and the client's later ones, fail with `PostgresNoAnswerError`. */
+    private close(limit: number): void {
+      if (this.closedAfter) return;
+      this.closedAfter = limit;
+      members.delete(this);
+      // The client reports the closed connection as an error event (this error, which its queries
+      // fail with too): nobody may be listening to a client checked out of a pool, and an unheard
+      // error event ends the process.
+      this.on('error', () => undefined);
+      (this as unknown as Internals).connection.stream.destroy(new PostgresNoAnswerError(limit));
+    }
+
+    // The overloads of pg's `query` (promise, callback, config object) pass through unchanged.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    override query(...args: any[]): any {
+      const limit = this.answerDeadlineMs;
+      const config = args[0] as { submit?: unknown; callback?: Callback } | string;
+      if (limit <= 0 || (typeof config === 'object' && typeof config.submit === 'function'))
+        return (super.query as (...a: unknown[]) => unknown)(...args);
+
+      const sentAt = performance.now();
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      this.waiting++;
+      const giveUp = (answer: (err: Error) => void) => {
+        const check = () => {
+          if (settled) return;
+          const silent = performance.now() - Math.max(sentAt, this.heardAt);
+          if (silent < limit) {
+            timer = setTimeout(check, limit - silent);
+            return;
+          }
+          this.close(limit);
+          // (A connection still being opened has its pool's connection timeout.)
+          for (const other of members)
+            if (other.waiting === 0 && other.heardAt > 0 && other.heardAt < sentAt) other.close(limit);
+          // pg fails every query of the closed connection, once it has marked the client unusable
+          // (a pool then drops it rather than lend it again); should it not, within a second:
+          timer = setTimeout(() => {
+            if (settled) return;
+            settled = true;
+            this.waiting--;
+            answer(new PostgresNoAnswerError(this.closedAfter));
+          }, 1_000);
+        };
+        timer = setTimeout(check, limit);
+      };
+      const once =
+        (callback: Callback): Callback =>
+        (err, result) => {
+          if (settled) return;
+          settled = true;
+          this.waiting--;
+          clearTimeout(timer);
+          callback(err && this.closedAfter ? new PostgresNoAnswerError(this.closedAfter) : err, result);
+        };
+
+      const at = typeof args[1] === 'function' ? 1 : typeof args[2] === 'function' ? 2 : -1;
+      if (at >= 0) {
+        const callback = args[at] as Callback;
+        args[at] = once(callback);
+        giveUp((err) => callback(err));
+        return (super.query as (...a: unknown[]) => unknown)(...args);
+      }
+      if (typeof config === 'object' && typeof config.callback === 'function') {
+        const callback = config.callback;
+        args[0] = { ...config, callback: once(callback) };
+        giveUp((err) => callback(err));
+        return (super.query as (...a: unknown[]) => unknown)(...args);
+      }
+      const result = (super.query as (...a: unknown[]) => Promise<unknown>)(...args);
+      return new Promise((resolve, reject) => {
+        giveUp(reject);
+        const settle = once((err, value) => (err ? reject(err) : resolve(value)));
+        result.then(
+          (value) => settle(null, value),
+          (err: Error) => settle(err),
+        );
+      });
+    }
+  }
+  return DeadlineClient;
+}
+
+/**
+ * Sets the deadline of a client made by `clientWithAnswerDeadline` and returns the one it had
+ * (`undefined`, and nothing changed, for any other client).
+ */
+export function setAnswerDeadline(client: unknown, ms: number): number | undefined {
+  if (typeof client !== 'object' || client === null || !('answerDeadlineMs' in client)) return undefined;
+  const before = (client as AnswerDeadlineClient).answerDeadlineMs;
+  (client as AnswerDeadlineClient).answerDeadlineMs = ms;
+  return before;
+}
