@@ -1,5 +1,6 @@
 import { AppendBatcher } from './append-batcher';
 import { prepareBatch } from './envelope';
+import { LedgerUnavailableError } from './ledger.errors';
 import type { AppendResult, NewEvent } from './ledger.port';
 
 const event = (id: string): NewEvent => ({
@@ -57,6 +58,19 @@ describe('AppendBatcher', () => {
     const batcher = new AppendBatcher(ledger);
     const outcomes = await Promise.allSettled(['a', 'bad', 'c'].map((id) => batcher.append([event(id)])));
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+  });
+
+  it('fails every caller of a batch at once when the ledger is unavailable: one by one would only wait longer', async () => {
+    const ledger = fakeLedger();
+    const down = new LedgerUnavailableError('PostgreSQL ledger unavailable (append): no answer');
+    ledger.append = async (events) => {
+      ledger.calls.push(events.map((e) => e.id!));
+      throw down;
+    };
+    const batcher = new AppendBatcher(ledger);
+    const outcomes = await Promise.allSettled(['a', 'b', 'c'].map((id) => batcher.append([event(id)])));
+    expect(outcomes).toEqual([0, 1, 2].map(() => ({ status: 'rejected', reason: down })));
+    expect(ledger.calls).toEqual([['a', 'b', 'c']]);
   });
 
   it('reports a duplicate within one batch as not appended for the later caller', async () => {

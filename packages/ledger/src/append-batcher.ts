@@ -1,4 +1,5 @@
 import { serializePayloadEarly } from './envelope';
+import { LedgerUnavailableError } from './ledger.errors';
 import type { AppendResult, Ledger, NewEvent } from './ledger.port';
 
 type Pending = { events: NewEvent[]; resolve: (r: AppendResult[]) => void; reject: (e: unknown) => void };
@@ -11,7 +12,7 @@ type Pending = { events: NewEvent[]; resolve: (r: AppendResult[]) => void; rejec
  * are concurrent requests; the ledger orders each community's events). When a batch has been
  * written, what queued meanwhile is sent before its callers are answered, so the ledger is not idle
  * while they are. If a batch fails, its callers are retried one by one, so one bad event cannot fail
- * its neighbours.
+ * its neighbours; if it fails because the ledger is unavailable, they all fail with it at once.
  */
 export class AppendBatcher {
   private queue: Pending[] = [];
@@ -92,7 +93,13 @@ export class AppendBatcher {
     let results: AppendResult[];
     try {
       results = await this.ledger.append(batch.flatMap((p) => p.events));
-    } catch {
+    } catch (err) {
+      // A ledger that cannot be reached would fail each of them in turn, each after its own wait.
+      if (err instanceof LedgerUnavailableError) {
+        written();
+        for (const p of batch) p.reject(err);
+        return;
+      }
       for (const p of batch) await this.ledger.append(p.events).then(p.resolve, p.reject);
       return;
     }
