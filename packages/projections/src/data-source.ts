@@ -1,3 +1,4 @@
+import type { Client } from 'pg';
 import { DataSource, type LoggerOptions } from 'typeorm';
 import { LedgerEventRow } from './archive/ledger-event.row';
 import { membershipAccessEntities } from './access/access.row';
@@ -13,6 +14,13 @@ export type DataSourceConfig = {
   schema?: string;
   logging?: LoggerOptions;
   poolSize?: number;
+  /**
+   * The pg client class its pool makes connections with, e.g. `clientWithAnswerDeadline(ms)` from
+   * `@gatehouse/ledger`, so that a query on a connection that went silent fails rather than waits.
+   */
+  client?: typeof Client;
+  /** How long a query waits for a connection from the pool, a new one opened included (default: no limit). */
+  connectTimeoutMs?: number;
 };
 
 export const readModelEntities = [
@@ -46,15 +54,20 @@ export function createDataSource(config: DataSourceConfig): DataSource {
     migrationsRun: false,
     logging: config.logging ?? false,
     poolSize: config.poolSize ?? 10,
+    connectTimeoutMS: config.connectTimeoutMs,
     applicationName: 'gatehouse-projections',
     // Plain SQL on hot paths uses unqualified table names, so the connection's search_path must
     // point at the same schema TypeORM uses.
-    extra: config.schema ? { options: `-c search_path=${quoteIdent(config.schema)}` } : undefined,
+    extra: {
+      ...(config.schema && { options: `-c search_path=${quoteIdent(config.schema)}` }),
+      ...(config.client && { Client: config.client }),
+    },
   });
 }
 
 async function withDataSource<T>(config: DataSourceConfig, fn: (ds: DataSource) => Promise<T>): Promise<T> {
-  const ds = createDataSource({ ...config, poolSize: 2 });
+  // No answer deadline: a migration's DDL (an index built on a large table) may work long in silence.
+  const ds = createDataSource({ ...config, poolSize: 2, client: undefined });
   await ds.initialize();
   try {
     if (config.schema) {

@@ -1,4 +1,4 @@
-import type { RecordedEvent } from '@gatehouse/ledger';
+import { clientWithAnswerDeadline, setAnswerDeadline, type RecordedEvent } from '@gatehouse/ledger';
 import { createTestDatabase, eventually, type TestDatabase } from '@test/support';
 import pino from 'pino';
 import type { DataSource } from 'typeorm';
@@ -7,6 +7,7 @@ import { LedgerEventsQuery } from '../archive/ledger-events.query';
 import { aNewEvent, manyEvents } from '../testing/event-builder';
 import { InMemoryLedger } from '../testing/in-memory-ledger';
 import { freshReadModels, tableText } from '../testing/projection-store';
+import type { DataSourceConfig } from '../data-source';
 import type { Projection, ProjectionTx } from './projection';
 import { Projector } from './projector';
 import { ProjectionAnomalyError } from './projector.errors';
@@ -29,8 +30,8 @@ describe('Projector', () => {
     await db.drop();
   });
 
-  async function setup(projections: Projection[], maxBatch = 50) {
-    const store = await freshReadModels(db.url);
+  async function setup(projections: Projection[], maxBatch = 50, client?: DataSourceConfig['client']) {
+    const store = await freshReadModels(db.url, 't', { client });
     const ledger = new InMemoryLedger();
     const projector = new Projector({
       dataSource: store.ds,
@@ -291,6 +292,34 @@ describe('Projector', () => {
     expect(await projector.waitFor({ eventIds: more.map((a) => a.id) }, 5000)).toBe(true);
     expect(await ds.query(`SELECT count(*)::int AS n FROM ledger_events`)).toEqual([{ n: 77 }]);
     expect(await new LedgerEventsQuery(ds).verifyArchive()).toBeNull();
+  });
+
+  it('swaps a rebuilt projection in however long its readers keep the database silent, beyond GATEHOUSE_DATABASE_TIMEOUT_SECONDS', async () => {
+    const limitMs = 300;
+    const { ds, ledger, projector } = await setup(
+      [archiveProjection()],
+      16,
+      clientWithAnswerDeadline(limitMs),
+    );
+    await ledger.append(manyEvents(20, 2));
+    // A reader holds the live table for three times the limit: the swap's lock waits for it, in silence.
+    const reader = ds.createQueryRunner();
+    await reader.connect();
+    setAnswerDeadline(await reader.connect(), 0);
+    await reader.startTransaction();
+    await reader.query('SELECT count(*) FROM ledger_events');
+    const released = new Promise((r) => setTimeout(r, 3 * limitMs)).then(async () => {
+      await reader.commitTransaction();
+      await reader.release();
+    });
+    const [report] = await projector.rebuild(ARCHIVE_PROJECTION);
+    await released;
+    expect(report.events).toBe(20);
+    expect(await ds.query(`SELECT count(*)::int AS n FROM ledger_events`)).toEqual([{ n: 20 }]);
+    // Other queries keep the limit: one that works in silence longer fails.
+    await expect(ds.query(`SELECT pg_sleep(${(3 * limitMs) / 1000})`)).rejects.toMatchObject({
+      code: 'GH_PG_NO_ANSWER',
+    });
   });
 
   it('a rebuild alone brings a stopped projection up to the ledger head, and waitFor sees it', async () => {

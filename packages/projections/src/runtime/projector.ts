@@ -1,4 +1,10 @@
-import type { Ledger, Position, RecordedEvent, Subscription } from '@gatehouse/ledger';
+import {
+  setAnswerDeadline,
+  type Ledger,
+  type Position,
+  type RecordedEvent,
+  type Subscription,
+} from '@gatehouse/ledger';
 import pino, { type Logger } from 'pino';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { Projection, ProjectionTx } from './projection';
@@ -581,13 +587,21 @@ export class Projector {
       // The swap copies rather than renames, so the live tables keep the constraint and index
       // names their migrations gave them; readers see the old rows until this commits.
       await this.ds.transaction(async (manager) => {
-        for (const table of runner.projection.tables) {
-          await manager.query(`LOCK TABLE ${l}.${quoteIdent(table)} IN ACCESS EXCLUSIVE MODE`);
-        }
-        for (const table of runner.projection.tables) {
-          const t = quoteIdent(table);
-          await manager.query(`TRUNCATE ${l}.${t}`);
-          await manager.query(`INSERT INTO ${l}.${t} OVERRIDING SYSTEM VALUE SELECT * FROM ${s}.${t}`);
+        // Waiting for the tables' readers and copying whole tables may keep the database silent
+        // for longer than a query is otherwise given (GATEHOUSE_DATABASE_TIMEOUT_SECONDS).
+        const connection: unknown = await manager.queryRunner?.connect();
+        const limit = setAnswerDeadline(connection, 0);
+        try {
+          for (const table of runner.projection.tables) {
+            await manager.query(`LOCK TABLE ${l}.${quoteIdent(table)} IN ACCESS EXCLUSIVE MODE`);
+          }
+          for (const table of runner.projection.tables) {
+            const t = quoteIdent(table);
+            await manager.query(`TRUNCATE ${l}.${t}`);
+            await manager.query(`INSERT INTO ${l}.${t} OVERRIDING SYSTEM VALUE SELECT * FROM ${s}.${t}`);
+          }
+        } finally {
+          if (limit !== undefined) setAnswerDeadline(connection, limit);
         }
         await manager.query(
           `INSERT INTO ${l}.projection_checkpoints (name, position, updated_at) VALUES ($1, $2, now())

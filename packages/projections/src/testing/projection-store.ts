@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { createDataSource, runMigrations } from '../data-source';
+import { createDataSource, runMigrations, type DataSourceConfig } from '../data-source';
 
 /** A migrated schema of its own on the given database, for one test. */
 export async function freshReadModels(
   url: string,
   prefix = 't',
+  options: Pick<DataSourceConfig, 'client'> = {},
 ): Promise<{ ds: DataSource; schema: string; close(): Promise<void> }> {
   const schema = `${prefix}_${randomBytes(4).toString('hex')}`;
   await runMigrations(url, { schema });
-  const ds = createDataSource({ url, schema, poolSize: 4 });
+  const ds = createDataSource({ url, schema, poolSize: 4, ...options });
   await ds.initialize();
   return {
     ds,
