@@ -109,6 +109,15 @@ describe('config', () => {
     );
   });
 
+  it('gives a database query 30 s to be answered; GATEHOUSE_DATABASE_TIMEOUT_SECONDS sets it, 0 for no limit', () => {
+    expect(loadConfig({}).databaseTimeoutSeconds).toBe(30);
+    expect(loadConfig({ GATEHOUSE_DATABASE_TIMEOUT_SECONDS: '5' }).databaseTimeoutSeconds).toBe(5);
+    expect(loadConfig({ GATEHOUSE_DATABASE_TIMEOUT_SECONDS: '0' }).databaseTimeoutSeconds).toBe(0);
+    expect(errorOf({ GATEHOUSE_DATABASE_TIMEOUT_SECONDS: '-1' }).message).toContain(
+      'GATEHOUSE_DATABASE_TIMEOUT_SECONDS: must be between 0 and 3600, got -1',
+    );
+  });
+
   it('keeps idle connections 65 s; GATEHOUSE_KEEP_ALIVE_SECONDS sets it', () => {
     expect(loadConfig({}).keepAliveSeconds).toBe(65);
     expect(loadConfig({ GATEHOUSE_KEEP_ALIVE_SECONDS: '620' }).keepAliveSeconds).toBe(620);

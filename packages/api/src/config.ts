@@ -70,6 +70,12 @@ export type Config = {
    * idle timeout of any load balancer in front. Default 65.
    */
   keepAliveSeconds: number;
+  /**
+   * GATEHOUSE_DATABASE_TIMEOUT_SECONDS: how long any query to PostgreSQL may go unanswered before its
+   * connection is given up (closed; the query fails, and the next one opens a new connection);
+   * 0 = no limit. Default 30.
+   */
+  databaseTimeoutSeconds: number;
 };
 
 export class ConfigError extends Error {
@@ -249,5 +255,6 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceSeconds: int(env, 'GATEHOUSE_SHUTDOWN_GRACE_SECONDS', 15, 0, 3600),
     webhookTimeoutSeconds: int(env, 'GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS', 10, 1, 120),
     keepAliveSeconds: int(env, 'GATEHOUSE_KEEP_ALIVE_SECONDS', 65, 1, 3600),
+    databaseTimeoutSeconds: int(env, 'GATEHOUSE_DATABASE_TIMEOUT_SECONDS', 30, 0, 3600),
   };
 }

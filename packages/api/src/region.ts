@@ -164,7 +164,10 @@ export async function startRegion(
     if (!config.projector)
       regionLog.info('GATEHOUSE_PROJECTOR=off: this server does not project; it follows the one that does');
 
-    const quarantine = new PostgresQuarantineStore({ connectionString: databaseUrl });
+    const quarantine = new PostgresQuarantineStore({
+      connectionString: databaseUrl,
+      poolConfig: { Client: stores.client },
+    });
     await quarantine.init();
     closers.add('the quarantine store', () => quarantine.close());
 

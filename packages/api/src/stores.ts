@@ -3,7 +3,13 @@ import path from 'node:path';
 import { Client } from 'pg';
 import type { Logger } from 'pino';
 import type { DataSource } from 'typeorm';
-import { isPostgresUnavailable, KafkaLedger, PostgresLedger, type Ledger } from '@gatehouse/ledger';
+import {
+  clientWithAnswerDeadline,
+  isPostgresUnavailable,
+  KafkaLedger,
+  PostgresLedger,
+  type Ledger,
+} from '@gatehouse/ledger';
 import {
   createDataSource,
   createTenantDataSource,
@@ -25,6 +31,8 @@ export type Stores = {
   dataSource: DataSource;
   /** API reads: the app role, scoped per transaction to the tenant of the call (`runAsTenant`). */
   readSource: DataSource;
+  /** The pg client class of these pools (`databaseClient`), for any other pool of this database. */
+  client: typeof Client | undefined;
   close(): Promise<void>;
 };
 
@@ -90,13 +98,26 @@ function unreachable(err: unknown, url: string): Error | null {
   return new Error(`cannot open the PostgreSQL database at ${where}: ${(err as Error).message}`);
 }
 
+/**
+ * The pg client class of the stores' pools: with `GATEHOUSE_DATABASE_TIMEOUT_SECONDS`, a query on a
+ * connection silent that long fails and the connection is closed (a database host gone in a
+ * failover answers nothing and closes nothing); undefined (pg's own) when it is 0.
+ */
+export function databaseClient(config: Pick<Config, 'databaseTimeoutSeconds'>): typeof Client | undefined {
+  return config.databaseTimeoutSeconds > 0
+    ? clientWithAnswerDeadline(config.databaseTimeoutSeconds * 1000)
+    : undefined;
+}
+
 export function createLedger(
-  config: Pick<Config, 'kafkaBrokers' | 'kafkaTopic'>,
+  config: Pick<Config, 'kafkaBrokers' | 'kafkaTopic' | 'databaseTimeoutSeconds'>,
   databaseUrl: string,
+  client = databaseClient(config),
 ): Ledger {
+  const poolConfig = { Client: client };
   return config.kafkaBrokers
-    ? new KafkaLedger({ brokers: config.kafkaBrokers, topic: config.kafkaTopic, databaseUrl })
-    : new PostgresLedger({ connectionString: databaseUrl });
+    ? new KafkaLedger({ brokers: config.kafkaBrokers, topic: config.kafkaTopic, databaseUrl, poolConfig })
+    : new PostgresLedger({ connectionString: databaseUrl, poolConfig });
 }
 
 /** Database (migrated, under row-level security), ledger (initialised) and the read-model data sources. */
@@ -115,20 +136,24 @@ export async function openStores(
     });
     if (applied.length) log.info({ applied }, 'read-model migrations applied');
     const systemUrl = systemConnectionUrl(db.url);
-    const ledger = createLedger(config, systemUrl);
+    // One client class for every pool of this database: a connection found silent has the idle
+    // ones of all of them closed too.
+    const client = databaseClient(config);
+    const ledger = createLedger(config, systemUrl, client);
     // Closed also when init fails: a client it connected would keep the process from exiting.
     closers.add('the ledger', () => ledger.close());
     await ledger.init();
     // After the ledger's own tables exist, so they are under the policy from the first start.
     const rls = await ensureRowLevelSecurity(systemUrl);
     if (rls.changed.length) log.info({ changed: rls.changed }, 'row-level security applied');
-    const dataSource = createDataSource({ url: systemUrl });
+    const connectTimeoutMs = config.databaseTimeoutSeconds * 1000 || undefined;
+    const dataSource = createDataSource({ url: systemUrl, client, connectTimeoutMs });
     await dataSource.initialize();
     closers.add('the read-model database', () => dataSource.destroy());
-    const readSource = createTenantDataSource({ url: db.url });
+    const readSource = createTenantDataSource({ url: db.url, client, connectTimeoutMs });
     await readSource.initialize();
     closers.add('the read database', () => readSource.destroy());
-    return { databaseUrl: systemUrl, ledger, dataSource, readSource, close };
+    return { databaseUrl: systemUrl, ledger, dataSource, readSource, client, close };
   } catch (err) {
     await close();
     throw err;

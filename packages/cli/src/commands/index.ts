@@ -23,7 +23,8 @@ export function registerCommands(program: Command): void {
         'DATABASE_URL an embedded PostgreSQL under GATEHOUSE_DATA_DIR. Of several servers on the same\n' +
         'read models one projects at a time; GATEHOUSE_PROJECTOR=off keeps this one from projecting.\n' +
         'SIGTERM or Ctrl-C: new connections are refused and open requests answered for up to\n' +
-        'GATEHOUSE_SHUTDOWN_GRACE_SECONDS (15); a second signal stops waiting for them.',
+        'GATEHOUSE_SHUTDOWN_GRACE_SECONDS (15); a second signal stops waiting for them. A database query\n' +
+        'that waits GATEHOUSE_DATABASE_TIMEOUT_SECONDS (30) without an answer has its connection closed.',
     )
     .action(run(() => serveCommand()));
 

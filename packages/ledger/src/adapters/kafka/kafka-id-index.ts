@@ -1,4 +1,4 @@
-import { Pool, type PoolClient } from 'pg';
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { toLedgerError } from '../postgres/postgres-errors';
 
 export type IndexedId = { id: string; partition: number; offset: bigint };
@@ -12,10 +12,14 @@ export class KafkaIdIndex {
   readonly table: string;
   private readonly pool: Pool;
 
-  constructor(connectionString: string, prefix: string) {
+  constructor(
+    connectionString: string,
+    prefix: string,
+    poolConfig: Omit<PoolConfig, 'connectionString'> = {},
+  ) {
     if (!/^[a-z_][a-z0-9_]{0,40}$/.test(prefix)) throw new RangeError(`Invalid ledger prefix: ${prefix}`);
     this.table = `${prefix}_kafka_ids`;
-    this.pool = new Pool({ connectionString, max: 20, connectionTimeoutMillis: 5_000 });
+    this.pool = new Pool({ max: 20, connectionTimeoutMillis: 5_000, ...poolConfig, connectionString });
     this.pool.on('error', () => undefined);
   }
 

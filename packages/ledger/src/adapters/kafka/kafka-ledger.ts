@@ -1,4 +1,5 @@
 import { Kafka, logLevel, Partitioners, type Admin, type Producer } from 'kafkajs';
+import type { PoolConfig } from 'pg';
 import { assertCommunitiesExist, envelopeJson, prepareBatch, type CommunityExists } from '../../envelope';
 import { withDeadline } from '../../deadline';
 import { LedgerError, LedgerUnavailableError } from '../../ledger.errors';
@@ -31,6 +32,8 @@ export type KafkaLedgerOptions = {
   brokers: string[];
   /** PostgreSQL connection string of the id index that makes readers see each id once. */
   databaseUrl: string;
+  /** Settings of the id index's connection pool (e.g. its `Client`). */
+  poolConfig?: Omit<PoolConfig, 'connectionString'>;
   /** One topic per region. */
   topic?: string;
   partitions?: number;
@@ -77,7 +80,7 @@ export class KafkaLedger implements Ledger {
       requestTimeout: this.requestTimeoutMs,
       retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
     });
-    this.index = new KafkaIdIndex(options.databaseUrl, options.prefix ?? 'ledger');
+    this.index = new KafkaIdIndex(options.databaseUrl, options.prefix ?? 'ledger', options.poolConfig);
     this.judged = new JudgedRecords<RecordedEvent>(
       (partition, r) => ({
         ...(JSON.parse(r.value.toString('utf8')) as EventEnvelope),

@@ -1,4 +1,4 @@
-import { Pool } from 'pg';
+import { Pool, type PoolConfig } from 'pg';
 import type { StripeEvent } from '../../stripe-event';
 import type { QuarantineStore } from '../quarantine.port';
 
@@ -6,6 +6,8 @@ export type PostgresQuarantineOptions = {
   /** A connection string, or an existing pool (which `close()` then leaves open). */
   connectionString?: string;
   pool?: Pool;
+  /** Settings of the pool made for `connectionString` (e.g. its `Client`). */
+  poolConfig?: Omit<PoolConfig, 'connectionString'>;
   /** Table name; lowercase letters, digits and `_`. */
   table?: string;
 };
@@ -28,7 +30,8 @@ export class PostgresQuarantineStore implements QuarantineStore {
   constructor(options: PostgresQuarantineOptions) {
     if (!options.pool && !options.connectionString)
       throw new TypeError('PostgresQuarantineStore needs a pool or a connectionString');
-    this.pool = options.pool ?? new Pool({ connectionString: options.connectionString });
+    this.pool =
+      options.pool ?? new Pool({ ...options.poolConfig, connectionString: options.connectionString });
     this.ownsPool = !options.pool;
     // An idle client losing its connection (a database restart) must not crash the process; the
     // next query reports the failure and the webhook answers 503.
