@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Client, Pool } from 'pg';
-import { createTestDatabase, type TestDatabase } from '@test/support';
+import { createTestDatabase, eventually, startStallProxy, type TestDatabase } from '@test/support';
 import { ledgerContract } from '../../ledger.contract';
 import { LedgerUnavailableError, UnknownCommunityError } from '../../ledger.errors';
 import type { Ledger, RecordedEvent } from '../../ledger.port';
+import { clientWithAnswerDeadline } from './answer-deadline';
 import { PostgresLedger } from './postgres-ledger';
 
 jest.setTimeout(60_000);
@@ -446,6 +447,46 @@ describe('PostgresLedger', () => {
     await sub.stop();
     expect(delivered).toEqual(['notified']);
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('listens again when its listening connection goes silent (a failover), and reads what it missed', async () => {
+    const target = new URL(db.url);
+    const proxy = await startStallProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const viaProxy = new URL(db.url);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    const prefix = freshPrefix();
+    // Without notifications it would not read again for a minute.
+    const ledger = new PostgresLedger({
+      connectionString: viaProxy.toString(),
+      prefix,
+      pollIntervalMs: 60_000,
+      listenerCheckMs: 100,
+      poolConfig: { Client: clientWithAnswerDeadline(300) },
+    });
+    open.push(ledger);
+    await ledger.init();
+    const direct = await openLedger(prefix);
+    const delivered: string[] = [];
+    const sub = ledger.subscribe('failover', {}, async (batch) => {
+      delivered.push(...batch.map((e) => e.id));
+    });
+    try {
+      await direct.append([{ ...event('c', 1), id: 'before' }]);
+      await eventually(async () => (delivered.includes('before') ? true : undefined), 5_000);
+      // The subscription is now waiting for a notification, no query under way.
+      await new Promise((r) => setTimeout(r, 500));
+
+      proxy.failover();
+      await direct.append([{ ...event('c', 2), id: 'after' }]);
+      const started = Date.now();
+      await eventually(async () => (delivered.includes('after') ? true : undefined), 5_000);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(delivered).toEqual(['before', 'after']);
+    } finally {
+      await sub.stop();
+      await proxy.close();
+    }
   });
 
   it('refuses events of a community the guard does not know, writing nothing', async () => {

@@ -38,6 +38,13 @@ export type PostgresLedgerOptions = {
   communityExists?: CommunityExists;
   /** Subscriptions poll this often when no NOTIFY arrives (ms). */
   pollIntervalMs?: number;
+  /**
+   * While subscribers listen, their connection is asked a trivial query this often (ms, default
+   * 10 s), so that one gone silent (its host gone, nothing closed) is found out by the answer
+   * deadline of the pool's client class (`clientWithAnswerDeadline`) and opened again; the
+   * subscribers then read at once, as notifications may have been missed.
+   */
+  listenerCheckMs?: number;
   /** How long a read of every community waits for transactions open at its start to finish (ms). */
   readSettleMs?: number;
   /**
@@ -129,6 +136,8 @@ export class PostgresLedger implements Ledger {
   private readonly busyLingerMs: number;
   private listener: Client | undefined;
   private listening: Promise<void> | undefined;
+  private listenerCheck: NodeJS.Timeout | undefined;
+  private readonly listenerCheckMs: number;
   private readonly wakers = new Set<Waker>();
   private notifying: Promise<void> | undefined;
   private notifyAgain = false;
@@ -160,6 +169,7 @@ export class PostgresLedger implements Ledger {
     this.names = tableNames(options.prefix ?? 'ledger');
     this.clock = options.clock ?? (() => new Date());
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.listenerCheckMs = options.listenerCheckMs ?? 10_000;
     this.readSettleMs = options.readSettleMs ?? 1_000;
     this.busyLingerMs = options.busyLingerMs ?? 20;
   }
@@ -371,6 +381,7 @@ export class PostgresLedger implements Ledger {
     await this.notifying;
     const listener = this.listener;
     this.listener = undefined;
+    clearInterval(this.listenerCheck);
     await listener?.end().catch(() => undefined);
     if (this.ownsPool) await this.pool.end();
   }
@@ -514,16 +525,23 @@ export class PostgresLedger implements Ledger {
   private listen(): Promise<void> {
     if (this.closed || this.listener) return Promise.resolve();
     this.listening ??= (async () => {
-      const client = new Client({
+      // The pool's client class: with an answer deadline, a silent connection is found out.
+      const ClientClass = (this.pool as unknown as { Client?: typeof Client }).Client ?? Client;
+      const client = new ClientClass({
         connectionString: this.options.connectionString ?? this.poolConnectionString(),
       });
       client.on('notification', () => {
         for (const w of this.wakers) w.wake();
       });
-      client.on('error', () => {
-        if (this.listener === client) this.listener = undefined;
+      const lost = () => {
         client.end().catch(() => undefined);
-      });
+        if (this.listener !== client) return;
+        this.listener = undefined;
+        clearInterval(this.listenerCheck);
+        // Appends notified meanwhile were missed: read now (and listen again).
+        for (const w of this.wakers) w.wake();
+      };
+      client.on('error', lost);
       try {
         await client.connect();
         await client.query(`LISTEN ${this.names.channel}`);
@@ -531,8 +549,23 @@ export class PostgresLedger implements Ledger {
         await client.end().catch(() => undefined);
         throw err;
       }
-      if (this.closed) await client.end();
-      else this.listener = client;
+      if (this.closed) {
+        await client.end();
+        return;
+      }
+      this.listener = client;
+      let asking = false;
+      this.listenerCheck = setInterval(() => {
+        if (asking) return;
+        asking = true;
+        client
+          .query('SELECT 1')
+          .catch(lost)
+          .finally(() => {
+            asking = false;
+          });
+      }, this.listenerCheckMs);
+      this.listenerCheck.unref();
     })().finally(() => {
       this.listening = undefined;
     });
