@@ -85,19 +85,24 @@ describe('clientWithAnswerDeadline', () => {
     expect((await p.query<{ n: number }>('SELECT 2 AS n')).rows).toEqual([{ n: 2 }]);
   });
 
-  it('bounds a checked-out client too, in promise and callback form, and the queries queued behind', async () => {
+  it('bounds checked-out clients too, in promise and callback form; a closed one refuses at once', async () => {
     const p = pool();
-    const client: PoolClient = await p.connect();
-    await client.query('SELECT 1');
+    const [one, two]: PoolClient[] = await Promise.all([p.connect(), p.connect()]);
+    await Promise.all([one.query('SELECT 1'), two.query('SELECT 1')]);
     proxy.stall();
-    const first = timed(client.query('SELECT 1'));
-    const queued = timed(client.query('SELECT 2'));
-    const viaCallback = new Promise<unknown>((resolve) => client.query('SELECT 3', (err) => resolve(err)));
-    expect((await first).error).toBeInstanceOf(PostgresNoAnswerError);
-    expect((await queued).ms).toBeLessThan(LIMIT_MS + 1_500);
-    expect(isPostgresUnavailable((await queued).error)).toBe(true);
-    expect(isPostgresUnavailable(await viaCallback)).toBe(true);
-    client.release();
+    const viaPromise = timed(one.query('SELECT 1'));
+    const viaCallback = timed(
+      new Promise((resolve, reject) => two.query('SELECT 2', (err) => (err ? reject(err) : resolve(null)))),
+    );
+    for (const outcome of [await viaPromise, await viaCallback]) {
+      expect(outcome.error).toBeInstanceOf(PostgresNoAnswerError);
+      expect(outcome.ms).toBeLessThan(LIMIT_MS + 1_500);
+    }
+    const again = await timed(one.query('SELECT 3'));
+    expect(again.error).toBeInstanceOf(PostgresNoAnswerError);
+    expect(again.ms).toBeLessThan(100);
+    one.release();
+    two.release();
 
     proxy.failover();
     expect((await p.query<{ n: number }>('SELECT 4 AS n')).rows).toEqual([{ n: 4 }]);

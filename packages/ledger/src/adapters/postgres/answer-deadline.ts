@@ -25,8 +25,8 @@ export type AnswerDeadlineClient = Client & {
 /**
  * A pg `Client` class (for a pool's `Client` option, or TypeORM's `extra.Client`) on which a query
  * may wait at most `ms` without the server sending anything: a connection silent that long is
- * closed, and the query fails with `PostgresNoAnswerError`, as do any queued behind it; a pool then
- * drops the client. A result that streams in for longer is not cut; a statement that works in
+ * closed, and the query fails with `PostgresNoAnswerError`, as do later ones on the client; a pool
+ * then drops the client. A result that streams in for longer is not cut; a statement that works in
  * silence for longer is (set `answerDeadlineMs` to 0 on the client for one that may).
  *
  * A database host that is gone (a failover, a partition) answers nothing and closes nothing: the
