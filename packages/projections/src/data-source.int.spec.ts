@@ -1,5 +1,5 @@
 import { createTestDatabase, type TestDatabase } from '@test/support';
-import { Client } from 'pg';
+import { Client, type ClientConfig } from 'pg';
 import { createDataSource, pendingMigrations, pendingMigrationsOf, runMigrations } from './data-source';
 import { migrations } from './migrations';
 
@@ -94,5 +94,41 @@ describe('read-model migrations', () => {
     ]);
     expect(results.flat().sort()).toEqual([...ALL].sort());
     expect(await pendingMigrations(db.url, { schema })).toEqual([]);
+  });
+});
+
+describe('createDataSource', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase('proj_ds');
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('makes its connections with the client class given, and bounds the wait for one with connectTimeoutMs', async () => {
+    const made: string[] = [];
+    class Counted extends Client {
+      constructor(config?: string | ClientConfig) {
+        super(config);
+        made.push('client');
+      }
+    }
+    const ds = createDataSource({ url: db.url, poolSize: 1, client: Counted, connectTimeoutMs: 300 });
+    await ds.initialize();
+    const holder = ds.createQueryRunner();
+    try {
+      expect(await ds.query('SELECT 1 AS n')).toEqual([{ n: 1 }]);
+      expect(made).toEqual(['client']);
+      // The only connection is held: a query waits for it 300 ms, then fails.
+      await holder.connect();
+      const started = Date.now();
+      await expect(ds.query('SELECT 2')).rejects.toThrow(/timeout exceeded when trying to connect/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      await holder.release();
+      await ds.destroy();
+    }
   });
 });
