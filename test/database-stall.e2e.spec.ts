@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { stripeTestKit as kit, type StripeEvent } from '@gatehouse/stripe';
-import { createTestDatabase, eventually, type TestDatabase } from '@test/support';
+import { createTestDatabase, describeKafka, eventually, type TestDatabase } from '@test/support';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 import { startStallProxy, type StallProxy } from './support/stall-proxy';
 import { adminToken, graphqlClient, ledgerRowsFor, postWebhook, unixNow } from './support/webhook-client';
@@ -157,7 +157,14 @@ describe('a server whose database stalls', () => {
   }, 60_000);
 });
 
-describe('a server whose database fails over', () => {
+/**
+ * The failover suite, on the PostgreSQL ledger or on Kafka (whose id index is in the database).
+ * `recordedOnce` counts an event in the ledger, where the test can (PostgreSQL).
+ */
+function failoverSuite(
+  ledgerEnv: Record<string, string>,
+  recordedOnce?: (dbUrl: string, id: string) => Promise<void>,
+) {
   let db: TestDatabase;
   let proxy: StallProxy;
   let server: ServerProcess;
@@ -194,6 +201,7 @@ describe('a server whose database fails over', () => {
     ({ db, proxy, server } = await startBehindProxy('failover_e2e', {
       GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS: '2',
       GATEHOUSE_DATABASE_TIMEOUT_SECONDS: '3',
+      ...ledgerEnv,
     }));
     communityId = await graphqlClient(server.url, adminToken(jwtSecret)).createCommunity('Failover', account);
   }, 180_000);
@@ -234,7 +242,7 @@ describe('a server whose database fails over', () => {
       status: 200,
       body: { received: true, id: after.id, duplicate: false },
     });
-    expect(await ledgerRowsFor(db.url, stalled.id)).toBe(1);
+    await recordedOnce?.(db.url, stalled.id);
 
     // Reads answer again and the projector has taken up its work: both events are shown.
     await eventually(() => shown(after.id), 30_000);
@@ -244,4 +252,14 @@ describe('a server whose database fails over', () => {
     // limit per connection in turn (measured: 1.6 s; with each found out on its own, 10.8 s).
     expect(Date.now() - failedOver).toBeLessThan(8_000);
   }, 120_000);
-});
+}
+
+describe('a server whose database fails over', () =>
+  failoverSuite({}, async (dbUrl, id) => expect(await ledgerRowsFor(dbUrl, id)).toBe(1)));
+
+describeKafka('a server whose database fails over, Kafka ledger', (brokers) =>
+  failoverSuite({
+    KAFKA_BROKERS: brokers.join(','),
+    GATEHOUSE_KAFKA_TOPIC: `gatehouse.failover.${randomBytes(4).toString('hex')}`,
+  }),
+);
