@@ -58,31 +58,35 @@ const timed = async <T>(p: Promise<T>): Promise<{ value: T; ms: number }> => {
   return { value, ms: Date.now() - started };
 };
 
-describe('a server whose database stalls', () => {
-  let db: TestDatabase;
-  let proxy: StallProxy;
-  let server: ServerProcess;
-  let communityId: string;
-
-  const recorded = (id: string) => ledgerRowsFor(db.url, id);
-  const deliver = (e: StripeEvent) => deliverTo(server, e);
+/** A server behind a stall proxy for the enclosing describe, with one community of `account`. */
+function serverBehindProxy(prefix: string, env: Record<string, string>) {
+  const rig = {} as { db: TestDatabase; proxy: StallProxy; server: ServerProcess; communityId: string };
   beforeAll(async () => {
-    ({ db, proxy, server } = await startBehindProxy('stall_e2e', { GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS: '2' }));
-    communityId = await graphqlClient(server.url, adminToken(jwtSecret)).createCommunity('Stall', account);
+    Object.assign(rig, await startBehindProxy(prefix, env));
+    rig.communityId = await graphqlClient(rig.server.url, adminToken(jwtSecret)).createCommunity(
+      prefix,
+      account,
+    );
   }, 180_000);
-
   afterAll(async () => {
-    proxy?.heal();
-    await server?.stop('SIGTERM');
-    await proxy?.close();
-    await db?.drop();
+    rig.proxy?.heal();
+    await rig.server?.stop('SIGTERM');
+    await rig.proxy?.close();
+    await rig.db?.drop();
   }, 60_000);
+  return rig;
+}
+
+describe('a server whose database stalls', () => {
+  const rig = serverBehindProxy('stall_e2e', { GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS: '2' });
+  const recorded = (id: string) => ledgerRowsFor(rig.db.url, id);
+  const deliver = (e: StripeEvent) => deliverTo(rig.server, e);
 
   it('answers webhooks 503 after GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS, /readyz 503 in 3 s, /metrics and canAccess from memory, then records Stripe’s retry once', async () => {
     const before = event();
     expect((await deliver(before)).status).toBe(200);
 
-    proxy.stall();
+    rig.proxy.stall();
     const stalled = event();
     const during = await timed(deliver(stalled));
     expect(during.value).toEqual({
@@ -97,7 +101,7 @@ describe('a server whose database stalls', () => {
     expect(during.ms).toBeGreaterThanOrEqual(1_900);
     expect(during.ms).toBeLessThan(8_000);
 
-    const ready = await timed(fetch(`${server.url}/readyz`));
+    const ready = await timed(fetch(`${rig.server.url}/readyz`));
     expect(ready.value.status).toBe(503);
     expect(ready.ms).toBeLessThan(8_000);
     const checks = ((await ready.value.json()) as { checks: { name: string; ok: boolean; error?: string }[] })
@@ -106,26 +110,26 @@ describe('a server whose database stalls', () => {
     expect(checks).toContainEqual({ name: 'ledger', ok: false, error: 'no answer within 3 s' });
 
     // /metrics still answers, with what the gauges read last, and counts the 503.
-    const metrics = await timed(fetch(`${server.url}/metrics`));
+    const metrics = await timed(fetch(`${rig.server.url}/metrics`));
     expect(metrics.value.status).toBe(200);
     expect(metrics.ms).toBeLessThan(8_000);
     expect(await metrics.value.text()).toMatch(/^gatehouse_stripe_webhooks_total\{outcome="503"\} 1$/m);
 
     // canAccess, asked on every page, answers from the server's memory meanwhile.
     const access = await timed(
-      fetch(`${server.url}/graphql`, {
+      fetch(`${rig.server.url}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken(jwtSecret)}` },
         body: JSON.stringify({
           query: `query($c: ID!) { canAccess(communityId: $c, memberId: "mem_nobody", resource: { kind: COMMUNITY }) { allowed } }`,
-          variables: { c: communityId },
+          variables: { c: rig.communityId },
         }),
       }).then((r) => r.json()),
     );
     expect(access.value).toEqual({ data: { canAccess: { allowed: false } } });
     expect(access.ms).toBeLessThan(2_000);
 
-    proxy.heal();
+    rig.proxy.heal();
     // Stripe retries the event it was answered 503 for: recorded once, whichever attempt wrote it.
     const retried = await eventually(async () => {
       const r = await deliver(stalled);
@@ -140,20 +144,20 @@ describe('a server whose database stalls', () => {
       status: 200,
       body: { received: true, id: after.id, duplicate: false },
     });
-    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${rig.server.url}/readyz`)).status).toBe(200);
   }, 120_000);
 
   it('stopped while its database stalls, says what it waits for; a second signal ends it within seconds', async () => {
-    proxy.stall();
-    const exited = server.stop('SIGTERM');
-    await server.says(/"msg":"still stopping: waiting for [^"]+"/, 20_000);
-    expect(server.child.exitCode).toBeNull();
+    rig.proxy.stall();
+    const exited = rig.server.stop('SIGTERM');
+    await rig.server.says(/"msg":"still stopping: waiting for [^"]+"/, 20_000);
+    expect(rig.server.child.exitCode).toBeNull();
 
     const signalled = Date.now();
-    server.child.kill('SIGINT');
+    rig.server.child.kill('SIGINT');
     expect(await exited).toBe(1);
     expect(Date.now() - signalled).toBeLessThan(10_000);
-    expect(server.output()).toContain('"msg":"not waiting any longer: exiting before everything closed');
+    expect(rig.server.output()).toContain('"msg":"not waiting any longer: exiting before everything closed');
   }, 60_000);
 });
 
@@ -165,20 +169,21 @@ function failoverSuite(
   ledgerEnv: Record<string, string>,
   recordedOnce?: (dbUrl: string, id: string) => Promise<void>,
 ) {
-  let db: TestDatabase;
-  let proxy: StallProxy;
-  let server: ServerProcess;
-  let communityId: string;
+  const rig = serverBehindProxy('failover_e2e', {
+    GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS: '2',
+    GATEHOUSE_DATABASE_TIMEOUT_SECONDS: '3',
+    ...ledgerEnv,
+  });
 
-  const deliver = (e: StripeEvent) => deliverTo(server, e);
+  const deliver = (e: StripeEvent) => deliverTo(rig.server, e);
   /** `ledgerEvents` as a client sees it: the answer, or the client giving up after 20 s. */
   const readLedger = () =>
-    fetch(`${server.url}/graphql`, {
+    fetch(`${rig.server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken(jwtSecret)}` },
       body: JSON.stringify({
         query: `query($c: ID!) { ledgerEvents(communityId: $c, first: 100) { edges { node { id } } } }`,
-        variables: { c: communityId },
+        variables: { c: rig.communityId },
       }),
       signal: AbortSignal.timeout(20_000),
     })
@@ -197,32 +202,17 @@ function failoverSuite(
       : undefined;
   };
 
-  beforeAll(async () => {
-    ({ db, proxy, server } = await startBehindProxy('failover_e2e', {
-      GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS: '2',
-      GATEHOUSE_DATABASE_TIMEOUT_SECONDS: '3',
-      ...ledgerEnv,
-    }));
-    communityId = await graphqlClient(server.url, adminToken(jwtSecret)).createCommunity('Failover', account);
-  }, 180_000);
-
-  afterAll(async () => {
-    await server?.stop('SIGTERM');
-    await proxy?.close();
-    await db?.drop();
-  }, 60_000);
-
   it('gives up the connections the old primary left unanswered and serves from new ones: reads, webhooks, the projector', async () => {
     const before = event();
     expect((await deliver(before)).status).toBe(200);
     await eventually(() => shown(before.id), 20_000);
 
     // A read and a webhook under way on connections that the failover then leaves hanging for good.
-    proxy.stall();
+    rig.proxy.stall();
     const read = timed(readLedger());
     const stalled = event();
     expect((await deliver(stalled)).status).toBe(503);
-    proxy.failover();
+    rig.proxy.failover();
     const failedOver = Date.now();
 
     // The read is answered, with an error, once GATEHOUSE_DATABASE_TIMEOUT_SECONDS have passed.
@@ -242,22 +232,22 @@ function failoverSuite(
       status: 200,
       body: { received: true, id: after.id, duplicate: false },
     });
-    await recordedOnce?.(db.url, stalled.id);
+    await recordedOnce?.(rig.db.url, stalled.id);
 
     // Reads answer again and the projector has taken up its work: both events are shown.
     await eventually(() => shown(after.id), 30_000);
     expect(await shown(stalled.id)).toBe(true);
-    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    expect((await fetch(`${rig.server.url}/readyz`)).status).toBe(200);
     // Each connection opened before the failover was given up within one limit of it, not one
     // limit per connection in turn (measured: 1.6 s; with each found out on its own, 10.8 s).
     expect(Date.now() - failedOver).toBeLessThan(8_000);
   }, 120_000);
 }
 
-describe('a server whose database fails over', () =>
+describe('a rig.server whose database fails over', () =>
   failoverSuite({}, async (dbUrl, id) => expect(await ledgerRowsFor(dbUrl, id)).toBe(1)));
 
-describeKafka('a server whose database fails over, Kafka ledger', (brokers) =>
+describeKafka('a rig.server whose database fails over, Kafka ledger', (brokers) =>
   failoverSuite({
     KAFKA_BROKERS: brokers.join(','),
     GATEHOUSE_KAFKA_TOPIC: `gatehouse.failover.${randomBytes(4).toString('hex')}`,
