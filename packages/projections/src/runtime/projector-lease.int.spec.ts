@@ -303,12 +303,14 @@ describe('ProjectorLease when the projecting server’s database stops answering
     return u.toString();
   };
 
+  // Closing a server that went through a stall waits for what it had under way to fail or finish
+  // (tens of milliseconds here; once over the 5 s default with two suites running side by side).
   afterEach(async () => {
     proxy.heal();
     await other?.close();
     await cut?.close();
     other = cut = undefined;
-  });
+  }, 30_000);
 
   it('a server whose lease session answers keeps projecting, however long the others watch', async () => {
     cut = await startServer(viaProxy(), 100, true, log, { staleMs: STALE_MS });
