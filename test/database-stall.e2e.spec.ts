@@ -244,10 +244,10 @@ function failoverSuite(
   }, 120_000);
 }
 
-describe('a rig.server whose database fails over', () =>
+describe('a server whose database fails over', () =>
   failoverSuite({}, async (dbUrl, id) => expect(await ledgerRowsFor(dbUrl, id)).toBe(1)));
 
-describeKafka('a rig.server whose database fails over, Kafka ledger', (brokers) =>
+describeKafka('a server whose database fails over, Kafka ledger', (brokers) =>
   failoverSuite({
     KAFKA_BROKERS: brokers.join(','),
     GATEHOUSE_KAFKA_TOPIC: `gatehouse.failover.${randomBytes(4).toString('hex')}`,

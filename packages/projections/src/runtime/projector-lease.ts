@@ -101,10 +101,8 @@ export async function projectorLeaseHolder(ds: DataSource): Promise<number | nul
  * lock with its connection, and a follower takes over. The server that projects queries its lease
  * session every fifth of `staleMs`; when its database stops answering for half of it, it stops
  * projecting; and when that session has been idle for `staleMs` (the server's host died, or the
- * network to it), the others end the session, which drops the lock. A server whose session broke
- * while it projected follows again at once but asks for the lease only after three `retryMs`, so
- * that another server (asking every `retryMs`) takes over rather than it taking the lease back. A
- * lease started with `lead: false` never asks: its server only follows.
+ * network to it), the others end the session, which drops the lock. A lease started with
+ * `lead: false` never asks: its server only follows.
  */
 export class ProjectorLease {
   private readonly log: Logger;
@@ -124,8 +122,6 @@ export class ProjectorLease {
   private cannotEnd = false;
   /** Messages and role changes, one after another. */
   private chain: Promise<void> = Promise.resolve();
-  /** After its session broke while it projected: when this server may ask for the lease again. */
-  private leadNotBefore = 0;
 
   constructor(
     private readonly ds: DataSource,
@@ -220,8 +216,6 @@ export class ProjectorLease {
     const client = this.client;
     if (this.stopped || !client || this.state !== 'following') return;
     if (!this.mayLead) return this.watchLeader(client);
-    const wait = this.leadNotBefore - Date.now();
-    if (wait > 0) return this.schedule(wait);
     let acquired = false;
     try {
       const [row] = (
@@ -353,7 +347,6 @@ export class ProjectorLease {
     this.client = null;
     client.release(true);
     const wasLeading = this.state === 'leading';
-    if (wasLeading) this.leadNotBefore = Date.now() + 3 * this.retryMs;
     this.state = 'disconnected';
     this.log.warn({ err, wasLeading }, 'projector lease: connection lost; connecting again');
     if (wasLeading) this.enqueue(() => this.handlers!.lose());
