@@ -5,15 +5,15 @@ import { migrations } from './migrations';
 
 const ALL = migrations.map((m) => m.name);
 
-describe('read-model migrations', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase('proj_mig');
-  });
-  afterAll(async () => {
-    await db.drop();
-  });
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('proj_mig');
+});
+afterAll(async () => {
+  await db.drop();
+});
 
+describe('read-model migrations', () => {
   it('are reported pending through an open data source and its pool, as /readyz asks', async () => {
     const fresh = await createTestDatabase('proj_mig_of');
     const ds = createDataSource({ url: fresh.url, poolSize: 1 });
@@ -98,14 +98,7 @@ describe('read-model migrations', () => {
 });
 
 describe('createDataSource', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase('proj_ds');
-  });
-  afterAll(async () => {
-    await db.drop();
-  });
-
+  // Reads only: the database the migration tests use serves it too.
   it('makes its connections with the client class given, and bounds the wait for one with connectTimeoutMs', async () => {
     const made: string[] = [];
     class Counted extends Client {
