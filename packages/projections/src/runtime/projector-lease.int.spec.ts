@@ -274,6 +274,69 @@ describe('ProjectorLease that may not lead', () => {
   }, 30_000);
 });
 
+describe('ProjectorLease after the projecting server’s connection breaks', () => {
+  let db: TestDatabase;
+  const servers: Server[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('lease_back');
+    await runMigrations(db.url);
+  }, 60_000);
+
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.close();
+  }, 30_000);
+
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  const logged = () => {
+    const said: { msg: string }[] = [];
+    const leaseLog = pino({ level: 'info' }, { write: (line: string) => void said.push(JSON.parse(line)) });
+    return { leaseLog, waited: () => said.filter((l) => /another server asks for it/.test(l.msg)).length };
+  };
+
+  const endLeaseSession = async (s: Server) => {
+    const pid = await projectorLeaseHolder(s.ds);
+    expect(pid).not.toBeNull();
+    await s.ds.query('SELECT pg_terminate_backend($1)', [pid]);
+  };
+
+  it('leaves the lease to a server that asks less often than it reconnects', async () => {
+    // The first reconnects 100 ms after its session breaks; the other asks every 400 ms, so the
+    // first, asking again at once, would take the lease back three times in four.
+    for (let round = 1; round <= 3; round++) {
+      const fast = logged();
+      const first = await startServer(db.url, 100, true, fast.leaseLog);
+      servers.push(first);
+      const second = await startServer(db.url, 400);
+      servers.push(second);
+      expect([first.lease.role(), second.lease.role()]).toEqual(['leading', 'following']);
+      await endLeaseSession(first);
+      await until(() => second.lease.role() === 'leading');
+      await until(() => first.lease.role() === 'following');
+      expect(fast.waited()).toBe(1);
+      expect([first.leads, second.leads]).toEqual([1, 1]);
+      await appendOn(first, [subscribed(`mem_round${round}`)], [second]);
+      for (const s of servers.splice(0)) await s.close();
+    }
+  }, 30_000);
+
+  it('takes the lease back at once when no other server may take it', async () => {
+    const alone = logged();
+    const only = await startServer(db.url, 100, true, alone.leaseLog);
+    servers.push(only);
+    // A server kept off projecting listens too, but does not ask for the lease.
+    servers.push(await startServer(db.url, 100, false));
+    expect(only.lease.role()).toBe('leading');
+    await endLeaseSession(only);
+    await until(() => only.leads === 2);
+    expect(alone.waited()).toBe(0);
+    expect(only.lease.role()).toBe('leading');
+  }, 30_000);
+});
+
 describe('ProjectorLease when the projecting server’s database stops answering', () => {
   // The projecting server reaches the database through a proxy that can stall: its connections stay
   // open but carry nothing, as when its host froze or the network to it dropped every packet.

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { withDeadline, type Position } from '@gatehouse/ledger';
 import type { Notification, Pool, PoolClient } from 'pg';
 import pino, { type Logger } from 'pino';
@@ -83,6 +83,26 @@ const STALE_HOLDER_SQL = `SELECT a.pid, extract(epoch FROM now() - a.state_chang
   WHERE a.pid = (${HOLDER_SQL}) AND a.state = 'idle' AND a.state_change < now() - make_interval(secs => $2)`;
 
 /**
+ * A lease session's `application_name`: `gatehouse-lease <read models> <l|f> <server> <retryMs>`,
+ * `l` for a server that may lead and `f` for one that only follows, so that the servers of the same
+ * read models can see one another waiting in `pg_stat_activity`.
+ */
+const LEASE_APPLICATION = 'gatehouse-lease';
+
+/**
+ * The longest interval at which another server that may lead asks for the lease of the read models
+ * named `$1` (0 when there is none), other than the server `$2` (a session of its own that lost its
+ * connection may still be listed).
+ */
+const OTHERS_ASKING_SQL = `SELECT coalesce(max(CASE WHEN split_part(application_name, ' ', 5) ~ '^[0-9]{1,9}$'
+    THEN split_part(application_name, ' ', 5)::int END), 0) AS retry_ms
+  FROM pg_stat_activity
+  WHERE datname = current_database() AND pid <> pg_backend_pid()
+    AND split_part(application_name, ' ', 1) = '${LEASE_APPLICATION}'
+    AND split_part(application_name, ' ', 2) = $1 AND split_part(application_name, ' ', 3) = 'l'
+    AND split_part(application_name, ' ', 4) <> $2`;
+
+/**
  * The database session (backend pid) holding the projector lease of this data source's read models,
  * or null. Ending it (`pg_terminate_backend`) moves the projecting to another server.
  */
@@ -98,10 +118,13 @@ export async function projectorLeaseHolder(ds: DataSource): Promise<number | nul
  * PostgreSQL advisory lock held by a connection of its own; the one that gets it projects, the others
  * follow what it commits through LISTEN on the same connection (so they answer `canAccess` and wait
  * for their own writes alike) and ask again every `retryMs`. A server that stops or dies drops the
- * lock with its connection, and a follower takes over. The server that projects queries its lease
- * session every fifth of `staleMs`; when its database stops answering for half of it, it stops
- * projecting; and when that session has been idle for `staleMs` (the server's host died, or the
- * network to it), the others end the session, which drops the lock. A lease started with
+ * lock with its connection, and a follower takes over; the server whose connection broke, back,
+ * leaves the others two of their intervals to ask first (it asks at once when no other server may
+ * lead), so that the lease moves rather than going back to the server that just lost it. The server
+ * that projects queries its lease session every fifth of `staleMs`; when its database stops
+ * answering for half of it, it stops projecting; and when that session has been idle for `staleMs`
+ * (the server's host died, or the network to it), the others end the session, which drops the
+ * lock. A lease started with
  * `lead: false` never asks: its server only follows.
  */
 export class ProjectorLease {
@@ -120,6 +143,10 @@ export class ProjectorLease {
   private unprojected = 0;
   /** Ending a silent holder's session failed once already (it is said once). */
   private cannotEnd = false;
+  /** This server's name among the lease sessions (see `LEASE_APPLICATION`). */
+  private readonly instance = randomBytes(4).toString('hex');
+  /** It lost the lease with its connection: when back, the others ask first. */
+  private yieldNext = false;
   /** Messages and role changes, one after another. */
   private chain: Promise<void> = Promise.resolve();
 
@@ -142,8 +169,13 @@ export class ProjectorLease {
 
   /** The notification channel of these read models (their schema in this database). */
   get channel(): string {
+    return `gatehouse_projector_${this.readModels}`;
+  }
+
+  /** A short name of these read models (their schema), the same on every server. */
+  private get readModels(): string {
     if (!this.schema) throw new Error('the projector lease has not been started');
-    return `gatehouse_projector_${createHash('sha256').update(this.schema).digest('hex').slice(0, 16)}`;
+    return createHash('sha256').update(this.schema).digest('hex').slice(0, 16);
   }
 
   role(): LeaseRole {
@@ -193,6 +225,14 @@ export class ProjectorLease {
       const broken = client;
       client.on('error', (err) => this.broke(broken, err));
       client.on('end', () => this.broke(broken, new Error('connection ended')));
+      const name = [
+        LEASE_APPLICATION,
+        this.readModels,
+        this.mayLead ? 'l' : 'f',
+        this.instance,
+        this.retryMs,
+      ];
+      await client.query(`SELECT set_config('application_name', $1, false)`, [name.join(' ')]);
       await client.query(`LISTEN "${this.channel}"`);
       if (this.stopped) {
         client.release(true);
@@ -209,7 +249,28 @@ export class ProjectorLease {
     this.everConnected = true;
     this.state = 'following';
     if (resumed) this.enqueue(() => this.handlers!.resync());
+    if (this.yieldNext) {
+      this.yieldNext = false;
+      const othersMs = await this.othersAsking(this.client);
+      if (othersMs > 0) {
+        this.log.info('projector lease: another server asks for it; this one waits before asking again');
+        return this.schedule(2 * othersMs);
+      }
+    }
     await this.tryLead();
+  }
+
+  /** The longest interval at which another server that may lead asks for the lease; 0 if none. */
+  private async othersAsking(client: PoolClient): Promise<number> {
+    try {
+      const { rows } = await this.answered(
+        client.query<{ retry_ms: number }>(OTHERS_ASKING_SQL, [this.readModels, this.instance]),
+      );
+      return rows[0].retry_ms;
+    } catch (err) {
+      this.broke(client, err);
+      return 0;
+    }
   }
 
   private async tryLead(): Promise<void> {
@@ -349,7 +410,10 @@ export class ProjectorLease {
     const wasLeading = this.state === 'leading';
     this.state = 'disconnected';
     this.log.warn({ err, wasLeading }, 'projector lease: connection lost; connecting again');
-    if (wasLeading) this.enqueue(() => this.handlers!.lose());
+    if (wasLeading) {
+      this.yieldNext = true;
+      this.enqueue(() => this.handlers!.lose());
+    }
     this.schedule();
   }
 }
