@@ -32,7 +32,7 @@ export type Stores = {
   /** API reads: the app role, scoped per transaction to the tenant of the call (`runAsTenant`). */
   readSource: DataSource;
   /** The pg client class of these pools (`databaseClient`), for any other pool of this database. */
-  client: typeof Client | undefined;
+  client: typeof Client;
   close(): Promise<void>;
 };
 
@@ -99,14 +99,13 @@ function unreachable(err: unknown, url: string): Error | null {
 }
 
 /**
- * The pg client class of the stores' pools: with `GATEHOUSE_DATABASE_TIMEOUT_SECONDS`, a query on a
- * connection silent that long fails and the connection is closed (a database host gone in a
- * failover answers nothing and closes nothing); undefined (pg's own) when it is 0.
+ * The pg client class of the stores' pools (`clientWithAnswerDeadline`): with
+ * `GATEHOUSE_DATABASE_TIMEOUT_SECONDS` (no limit when 0), a query on a connection silent that long
+ * fails and the connection is closed (a database host gone in a failover answers nothing and closes
+ * nothing); a connection whose server refused a write as read-only is closed when given back.
  */
-export function databaseClient(config: Pick<Config, 'databaseTimeoutSeconds'>): typeof Client | undefined {
-  return config.databaseTimeoutSeconds > 0
-    ? clientWithAnswerDeadline(config.databaseTimeoutSeconds * 1000)
-    : undefined;
+export function databaseClient(config: Pick<Config, 'databaseTimeoutSeconds'>): typeof Client {
+  return clientWithAnswerDeadline(config.databaseTimeoutSeconds * 1000);
 }
 
 export function createLedger(

@@ -21,6 +21,7 @@ export {
   clientWithAnswerDeadline,
   setAnswerDeadline,
   PostgresNoAnswerError,
+  PostgresReadOnlyError,
   type AnswerDeadlineClient,
 } from './adapters/postgres/answer-deadline';
 export { ledgerContract, type LedgerHarness } from './ledger.contract';

@@ -1,5 +1,6 @@
 import { createTestDatabase, type TestDatabase } from '@test/support';
 import { Client, type ClientConfig } from 'pg';
+import { clientWithAnswerDeadline } from '@gatehouse/ledger';
 import { createDataSource, pendingMigrations, pendingMigrationsOf, runMigrations } from './data-source';
 import { migrations } from './migrations';
 
@@ -122,6 +123,45 @@ describe('createDataSource', () => {
     } finally {
       await holder.release();
       await ds.destroy();
+    }
+  });
+
+  it('with the stores’ client class, writes on a new connection once the server of its pooled one refused a write as read-only', async () => {
+    // Opened while the database defaults to read-only, the connection keeps refusing writes after it
+    // is writable again, as one left on a primary fenced read-only in a failover.
+    const fenced = await createTestDatabase('proj_ro');
+    const admin = new Client({ connectionString: fenced.url });
+    await admin.connect();
+    const ds = createDataSource({ url: fenced.url, poolSize: 1, client: clientWithAnswerDeadline(0) });
+    try {
+      await admin.query('CREATE TABLE notes (n int)');
+      await admin.query(`ALTER DATABASE "${fenced.name}" SET default_transaction_read_only = on`);
+      await ds.initialize();
+      const [{ pid }] = await ds.query<{ pid: number }[]>('SELECT pg_backend_pid() AS pid');
+      await admin.query(`ALTER DATABASE "${fenced.name}" RESET default_transaction_read_only`);
+
+      // TypeORM gives the connection back without the error: the class tells the pool to close it.
+      await expect(ds.query('INSERT INTO notes VALUES (1)')).rejects.toMatchObject({
+        driverError: { code: '25006' },
+      });
+      const [again] = await ds.query<{ pid: number }[]>('SELECT pg_backend_pid() AS pid');
+      expect(again.pid).not.toBe(pid);
+      await ds.query('INSERT INTO notes VALUES (2)');
+
+      // The same in a transaction, which rolls back on the refusing connection first.
+      await admin.query(`ALTER DATABASE "${fenced.name}" SET default_transaction_read_only = on`);
+      await ds.destroy();
+      await ds.initialize();
+      await admin.query(`ALTER DATABASE "${fenced.name}" RESET default_transaction_read_only`);
+      await expect(ds.transaction((m) => m.query('INSERT INTO notes VALUES (3)'))).rejects.toMatchObject({
+        driverError: { code: '25006' },
+      });
+      await ds.transaction((m) => m.query('INSERT INTO notes VALUES (4)'));
+      expect(await ds.query('SELECT n FROM notes ORDER BY n')).toEqual([{ n: 2 }, { n: 4 }]);
+    } finally {
+      if (ds.isInitialized) await ds.destroy();
+      await admin.end();
+      await fenced.drop();
     }
   });
 });

@@ -1,4 +1,4 @@
-import { Pool, type PoolClient } from 'pg';
+import { Client, Pool, type PoolClient } from 'pg';
 import { createTestDatabase, startStallProxy, type StallProxy, type TestDatabase } from '@test/support';
 import { clientWithAnswerDeadline, PostgresNoAnswerError, setAnswerDeadline } from './answer-deadline';
 import { isPostgresUnavailable } from './postgres-errors';
@@ -148,5 +148,86 @@ describe('clientWithAnswerDeadline', () => {
     client.release();
     // A client of another class is left alone.
     expect(setAnswerDeadline({}, 0)).toBeUndefined();
+  });
+});
+
+describe('clientWithAnswerDeadline on a server that refuses writes as read-only', () => {
+  // Connections opened while the database defaults to read-only keep refusing writes after it is
+  // writable again, as those left on a primary fenced read-only in a failover; new ones write.
+  let db: TestDatabase;
+  let admin: Client;
+  const pools: Pool[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('read_only');
+    admin = new Client({ connectionString: db.url });
+    await admin.connect();
+    await admin.query('CREATE TABLE notes (n int)');
+  });
+
+  afterEach(async () => {
+    await Promise.all(pools.splice(0).map((p) => p.end().catch(() => undefined)));
+    await admin.query(`ALTER DATABASE "${db.name}" RESET default_transaction_read_only`);
+  });
+
+  afterAll(async () => {
+    await admin?.end();
+    await db?.drop();
+  });
+
+  /** A pool whose one connection is opened while the database is read-only, which it then stops being. */
+  const fencedPool = async (limitMs: number) => {
+    await admin.query(`ALTER DATABASE "${db.name}" SET default_transaction_read_only = on`);
+    const p = new Pool({ connectionString: db.url, max: 1, Client: clientWithAnswerDeadline(limitMs) });
+    p.on('error', () => undefined);
+    pools.push(p);
+    const client = await p.connect();
+    const pid = await backendPid(client);
+    client.release();
+    await admin.query(`ALTER DATABASE "${db.name}" RESET default_transaction_read_only`);
+    return { p, pid };
+  };
+
+  const backendPid = async (c: PoolClient) =>
+    (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+
+  const codeOf = (p: Promise<unknown>) =>
+    p.then(
+      () => 'ok',
+      (err: { code?: string; message: string }) => err.code ?? err.message,
+    );
+
+  it.each([LIMIT_MS, 0])(
+    'has its pool close a connection whose write was refused, and write on a new one (limit %i ms)',
+    async (limitMs) => {
+      const { p, pid } = await fencedPool(limitMs);
+      // Reads on it are answered, and keep the connection.
+      let client = await p.connect();
+      expect(await backendPid(client)).toBe(pid);
+      client.release();
+      client = await p.connect();
+      expect(await codeOf(client.query('INSERT INTO notes VALUES (1)'))).toBe('25006');
+      client.release();
+
+      client = await p.connect();
+      expect(await backendPid(client)).not.toBe(pid);
+      expect(await codeOf(client.query('INSERT INTO notes VALUES (2)'))).toBe('ok');
+      client.release();
+    },
+  );
+
+  it('lets the transaction of the refused write roll back, then its pool closes the connection', async () => {
+    const { p, pid } = await fencedPool(LIMIT_MS);
+    let client = await p.connect();
+    await client.query('BEGIN');
+    expect(await codeOf(client.query('INSERT INTO notes VALUES (3)'))).toBe('25006');
+    // Still open for the rollback: the caller sees the refusal, not a closed connection.
+    expect(await codeOf(client.query('ROLLBACK'))).toBe('ok');
+    client.release();
+
+    client = await p.connect();
+    expect(await backendPid(client)).not.toBe(pid);
+    expect(await codeOf(client.query('INSERT INTO notes VALUES (4)'))).toBe('ok');
+    client.release();
   });
 });

@@ -11,10 +11,30 @@ export class PostgresNoAnswerError extends Error {
 
 type Callback = (err: Error | null, result?: unknown) => void;
 
+/** Given back to its pool for it to close: its server refused a write as read-only. */
+export class PostgresReadOnlyError extends Error {
+  constructor() {
+    super('PostgreSQL refused a write as read-only on this connection: it is closed');
+    this.name = 'PostgresReadOnlyError';
+  }
+}
+
+/** A protocol message as pg's connection reports it (an ErrorResponse has its SQLSTATE as `code`). */
+type Message = { name: string; code?: string };
+
 /** The part of pg's `Client` internals this relies on: the protocol connection and its socket. */
 type Internals = {
-  connection: { on(event: 'message', listener: () => void): void; stream: { destroy(error?: Error): void } };
+  connection: {
+    on(event: 'message', listener: (message: Message) => void): void;
+    stream: { destroy(error?: Error): void };
+  };
 };
+
+/** pg-pool's function giving a lent client back (an error, or `true`: close it instead). */
+type Release = (err?: Error | boolean) => void;
+
+/** SQLSTATE read_only_sql_transaction: a write refused because the server (or session) is read-only. */
+const READ_ONLY = '25006';
 
 /** A pg `Client` that gives each query a deadline (see `clientWithAnswerDeadline`). */
 export type AnswerDeadlineClient = Client & {
@@ -36,6 +56,14 @@ export type AnswerDeadlineClient = Client & {
  * when one is given up, those idle that have heard nothing from the server since its query was
  * sent are closed too, so that each does not make one more query wait `ms` before it is found out.
  * Streams (`Submittable` queries) are not bounded.
+ *
+ * A connection whose server refused a write as read-only (SQLSTATE 25006: a primary fenced with
+ * `default_transaction_read_only` after a failover, the new primary being elsewhere) is given back
+ * to its pool as broken (`PostgresReadOnlyError`), so that the pool closes it and opens a new one,
+ * which reaches whatever host the address names now, rather than lending it again: under steady
+ * load a pooled connection never idles long enough to be dropped, and every write on it would fail
+ * (TypeORM gives a client back without the error of its last query). Its caller still sees the
+ * refusal and may roll back first. This holds with no time limit too (`ms` of 0).
  */
 export function clientWithAnswerDeadline(ms: number): typeof Client {
   const members = new Set<DeadlineClient>();
@@ -48,14 +76,28 @@ export function clientWithAnswerDeadline(ms: number): typeof Client {
     private waiting = 0;
     /** The limit this client's connection was closed for being silent past (0: it was not). */
     private closedAfter = 0;
+    /** Its server refused a write as read-only: given back to its pool, it is closed. */
+    private readOnly = false;
+    private poolRelease: Release | undefined;
 
     constructor(config?: string | ClientConfig) {
       super(config);
       members.add(this);
       this.once('end', () => members.delete(this));
-      (this as unknown as Internals).connection.on('message', () => {
+      (this as unknown as Internals).connection.on('message', (message) => {
         this.heardAt = performance.now();
+        if (message.name === 'error' && message.code === READ_ONLY) this.readOnly = true;
       });
+    }
+
+    /** pg-pool sets `release` on every client it lends; this one adds the read-only refusal to it. */
+    get release(): Release | undefined {
+      const release = this.poolRelease;
+      return release && ((err) => release(err || (this.readOnly ? new PostgresReadOnlyError() : undefined)));
+    }
+
+    set release(release: Release | undefined) {
+      this.poolRelease = release;
     }
 
     /** Closes the connection: its queries, and the client's later ones, fail with `PostgresNoAnswerError`. */
