@@ -16,7 +16,7 @@ KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:-}"
 WORK_DIR="${KAFKA_WORK_DIR:-$KAFKA_DIR/.work}"
 mkdir -p "$WORK_DIR"
 WORK_DIR="$(cd "$WORK_DIR" && pwd)"
-LIB_DIR="$WORK_DIR/lib"
+LIB_DIR="${KAFKA_LIB_DIR:-$WORK_DIR/lib}"
 DATA_DIR="$WORK_DIR/data"
 CONFIG="$WORK_DIR/server.properties"
 TOOLS_CONFIG="$WORK_DIR/tools.properties"
@@ -287,6 +287,7 @@ Usage: $0 COMMAND
   topics ARGS...     kafka-topics, e.g. topics --create --topic t1
   run-class CLASS .. run any Kafka main class on the broker's classpath
 Env: KAFKA_PORT (9092) KAFKA_CONTROLLER_PORT (9093) KAFKA_WORK_DIR ($KAFKA_DIR/.work)
+     KAFKA_LIB_DIR (\$KAFKA_WORK_DIR/lib: where the jars go; another broker's may be shared)
      KAFKA_START_TIMEOUT (90) KAFKA_HEAP_OPTS (-Xms256m -Xmx512m) KAFKA_JVM_OPTS JAVA_HOME
 EOF
 }
