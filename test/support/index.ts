@@ -53,25 +53,42 @@ export function testKafkaBrokers(): string[] | undefined {
 }
 
 /**
- * `describe` for suites that need a real Kafka broker. Without one they are skipped loudly, unless
- * GATEHOUSE_REQUIRE_KAFKA=1 (CI), where they fail.
+ * `describe` for a suite that needs what the machine may lack (`needs`, and how to get it: `hint`):
+ * without it the suite is skipped loudly, unless GATEHOUSE_REQUIRE_KAFKA=1 (CI), where it fails.
  */
-export function describeKafka(name: string, fn: (brokers: string[]) => void): void {
-  const brokers = testKafkaBrokers();
-  if (brokers) {
-    describe(`${name} [kafka ${brokers.join(',')}]`, () => fn(brokers));
+export function describeRequiring(
+  name: string,
+  needs: string,
+  hint: string,
+  available: boolean,
+  fn: () => void,
+): void {
+  if (available) {
+    describe(name, fn);
     return;
   }
   if (process.env.GATEHOUSE_REQUIRE_KAFKA === '1') {
     describe(name, () => {
-      it('needs a Kafka broker (GATEHOUSE_REQUIRE_KAFKA=1)', () => {
-        throw new Error('No Kafka broker: set KAFKA_BROKERS or start infra/kafka/kafka.sh');
+      it(`needs ${needs} (GATEHOUSE_REQUIRE_KAFKA=1)`, () => {
+        throw new Error(`Missing ${needs}: ${hint}`);
       });
     });
     return;
   }
-  process.stderr.write(`\n*** SKIPPED (no Kafka broker): ${name}\n`);
-  describe.skip(`${name} — skipped: no Kafka broker (set KAFKA_BROKERS or install Java)`, () => fn([]));
+  process.stderr.write(`\n*** SKIPPED (needs ${needs}): ${name}\n`);
+  describe.skip(`${name} — skipped: needs ${needs} (${hint})`, fn);
+}
+
+/** `describe` for suites that need a real Kafka broker (see `describeRequiring`). */
+export function describeKafka(name: string, fn: (brokers: string[]) => void): void {
+  const brokers = testKafkaBrokers();
+  describeRequiring(
+    brokers ? `${name} [kafka ${brokers.join(',')}]` : name,
+    'a Kafka broker',
+    'set KAFKA_BROKERS or start infra/kafka/kafka.sh (Java needed)',
+    brokers !== undefined,
+    () => fn(brokers ?? []),
+  );
 }
 
 /** Poll until `check` returns a value (not undefined), or fail after `timeoutMs`. */

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { describeRequiring } from './index';
 import { javaPresent, repoRoot } from './services';
 
 // A Kafka broker of a test's own, which it may stop and start again without disturbing the broker
@@ -70,23 +71,13 @@ export async function startOwnKafka(): Promise<OwnKafka> {
   };
 }
 
-/**
- * `describe` for a suite that runs a broker of its own. Without Java it is skipped loudly, unless
- * GATEHOUSE_REQUIRE_KAFKA=1 (CI), where it fails.
- */
+/** `describe` for a suite that runs a broker of its own (see `describeRequiring`). */
 export function describeOwnKafka(name: string, fn: () => void): void {
-  if (ownKafkaPossible()) {
-    describe(name, fn);
-    return;
-  }
-  if (process.env.GATEHOUSE_REQUIRE_KAFKA === '1') {
-    describe(name, () => {
-      it('needs Java to run a Kafka broker of its own (GATEHOUSE_REQUIRE_KAFKA=1)', () => {
-        throw new Error('No Java: infra/kafka/kafka.sh cannot run a broker for this suite');
-      });
-    });
-    return;
-  }
-  process.stderr.write(`\n*** SKIPPED (no Java for a Kafka broker of its own): ${name}\n`);
-  describe.skip(`${name} — skipped: no Java for a Kafka broker of its own`, fn);
+  describeRequiring(
+    name,
+    'Java, to run a Kafka broker of its own',
+    'install Java 17 for infra/kafka/kafka.sh',
+    ownKafkaPossible(),
+    fn,
+  );
 }
