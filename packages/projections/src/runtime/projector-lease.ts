@@ -133,6 +133,8 @@ export class ProjectorLease {
   private readonly staleMs: number;
   private readonly mayLead: boolean;
   private schema = '';
+  /** `readModels`, worked out once. */
+  private schemaName = '';
   private client: PoolClient | null = null;
   private handlers: LeaseHandlers | null = null;
   private state: LeaseRole = 'disconnected';
@@ -174,8 +176,8 @@ export class ProjectorLease {
 
   /** A short name of these read models (their schema), the same on every server. */
   private get readModels(): string {
-    if (!this.schema) throw new Error('the projector lease has not been started');
-    return createHash('sha256').update(this.schema).digest('hex').slice(0, 16);
+    if (!this.schemaName) throw new Error('the projector lease has not been started');
+    return this.schemaName;
   }
 
   role(): LeaseRole {
@@ -191,6 +193,7 @@ export class ProjectorLease {
     this.handlers = handlers;
     const [{ schema }] = await this.ds.query<{ schema: string }[]>('SELECT current_schema() AS schema');
     this.schema = schema;
+    this.schemaName = createHash('sha256').update(schema).digest('hex').slice(0, 16);
     await this.connect();
     await this.chain;
   }
