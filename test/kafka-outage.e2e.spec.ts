@@ -12,30 +12,34 @@ import {
   type LedgerEventNode,
 } from './support/webhook-client';
 
-// The Kafka ledger's broker goes away (stopped, as in a restart or a lost node) while the server
-// runs, and comes back: webhooks are answered 5xx meanwhile, so Stripe retries, and once it is back
-// the retry is recorded once and the projector, whose consumers lost the broker too, takes up its work.
+// The Kafka ledger's broker fails while the server runs: it goes away (stopped, as in a restart or a
+// lost node) and comes back, or it stops answering with every connection left open (a network that
+// drops its packets). Webhooks are answered 5xx meanwhile, so Stripe retries; reads answer from the
+// read models; once the broker is back the retry is recorded once and the projector, whose consumers
+// lost the broker too, takes up its work.
 
 const jwtSecret = 'kafka-outage-e2e-'.padEnd(40, 'x');
 const whsec = 'whsec_kafka_outage';
-const account = `acct_outage${randomBytes(4).toString('hex')}`;
 
-describeOwnKafka('a server whose Kafka broker goes away and comes back', () => {
-  let kafka: OwnKafka;
-  let db: TestDatabase;
-  let server: ServerProcess;
-  let gql: ReturnType<typeof graphqlClient>;
-  let communityId: string;
-
+/** A broker of the suite's own, a test database and a server on them, with one community. */
+function serverOnOwnKafka(prefix: string, options: { throughProxy?: boolean } = {}) {
+  const account = `acct_${prefix.replace(/_/g, '')}${randomBytes(4).toString('hex')}`;
+  const rig = {} as {
+    kafka: OwnKafka;
+    db: TestDatabase;
+    server: ServerProcess;
+    gql: ReturnType<typeof graphqlClient>;
+    communityId: string;
+  };
   beforeAll(async () => {
-    kafka = await startOwnKafka();
-    db = await createTestDatabase('kafka_outage');
+    rig.kafka = await startOwnKafka(options);
+    rig.db = await createTestDatabase(prefix);
     const started = await startServerProcess({
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      DATABASE_URL: db.url,
-      KAFKA_BROKERS: kafka.brokers.join(','),
-      GATEHOUSE_KAFKA_TOPIC: `gatehouse.outage.${randomBytes(4).toString('hex')}`,
+      DATABASE_URL: rig.db.url,
+      KAFKA_BROKERS: rig.kafka.brokers.join(','),
+      GATEHOUSE_KAFKA_TOPIC: `gatehouse.${prefix}.${randomBytes(4).toString('hex')}`,
       GATEHOUSE_JWT_SECRET: jwtSecret,
       STRIPE_WEBHOOK_SECRET: whsec,
       GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS: '3',
@@ -44,15 +48,16 @@ describeOwnKafka('a server whose Kafka broker goes away and comes back', () => {
       LOG_LEVEL: 'warn',
     });
     if (!started.ok) throw new Error(`server did not start:\n${started.output}`);
-    server = started.server;
-    gql = graphqlClient(server.url, adminToken(jwtSecret));
-    communityId = await gql.createCommunity('kafka_outage', account);
+    rig.server = started.server;
+    rig.gql = graphqlClient(rig.server.url, adminToken(jwtSecret));
+    rig.communityId = await rig.gql.createCommunity(prefix, account);
   }, 300_000);
 
   afterAll(async () => {
-    await server?.stop('SIGTERM');
-    await kafka?.remove();
-    await db?.drop();
+    rig.kafka?.proxy?.heal();
+    await rig.server?.stop('SIGTERM');
+    await rig.kafka?.remove();
+    await rig.db?.drop();
   }, 120_000);
 
   const event = () =>
@@ -62,47 +67,55 @@ describeOwnKafka('a server whose Kafka broker goes away and comes back', () => {
     );
   const deliver = (e: StripeEvent) => {
     const { rawBody, header } = kit.signPayload(e, whsec, unixNow());
-    return postWebhook(server.url, rawBody, header);
+    return postWebhook(rig.server.url, rawBody, header);
   };
+  /** Stripe retrying an event until an attempt is answered 200. */
+  const retried = (e: StripeEvent) =>
+    eventually(
+      async () => {
+        const r = await deliver(e);
+        return r.status === 200 ? r : undefined;
+      },
+      90_000,
+      1_000,
+    );
   /** Times the ledger holds the event (its id index, in the database). */
   const recorded = (id: string) =>
-    withDatabase(db.url, async (c) => {
+    withDatabase(rig.db.url, async (c) => {
       const { rows } = await c.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM ledger_kafka_ids WHERE id = $1',
         [id],
       );
       return rows[0].n;
     });
+  const ledgerIds = async () =>
+    (await rig.gql.ledgerEvents(rig.communityId)).map((e: LedgerEventNode) => e.id);
   const shown = (ids: string[]) =>
     eventually(async () => {
-      const seen = new Set((await gql.ledgerEvents(communityId)).map((e: LedgerEventNode) => e.id));
+      const seen = new Set(await ledgerIds());
       return ids.every((id) => seen.has(id)) ? true : undefined;
     }, 60_000);
+  return { rig, event, deliver, retried, recorded, ledgerIds, shown };
+}
+
+describeOwnKafka('a server whose Kafka broker goes away and comes back', () => {
+  const { rig, event, deliver, retried, recorded, ledgerIds, shown } = serverOnOwnKafka('kafka_outage');
 
   it('answers webhooks 5xx while it is gone, then records Stripe’s retry once and projects again', async () => {
     const before = event();
     expect((await deliver(before)).status).toBe(200);
     await shown([before.id]);
 
-    await kafka.stop();
+    await rig.kafka.stop();
     const during = event();
     const answered = await deliver(during);
     expect(answered.status).toBeGreaterThanOrEqual(500);
     expect(answered.body).not.toHaveProperty('received');
     // Reads come from the read models, in PostgreSQL: answered meanwhile.
-    expect((await gql.ledgerEvents(communityId)).map((e: LedgerEventNode) => e.id)).toContain(before.id);
+    expect(await ledgerIds()).toContain(before.id);
 
-    await kafka.start();
-    // Stripe retries the event it was answered 5xx for, until one attempt is answered 200.
-    const retried = await eventually(
-      async () => {
-        const r = await deliver(during);
-        return r.status === 200 ? r : undefined;
-      },
-      90_000,
-      1_000,
-    );
-    expect(retried.body).toMatchObject({ received: true, id: during.id });
+    await rig.kafka.start();
+    expect((await retried(during)).body).toMatchObject({ received: true, id: during.id });
     expect(await recorded(during.id)).toBe(1);
     const after = event();
     expect(await deliver(after)).toEqual({
@@ -111,8 +124,61 @@ describeOwnKafka('a server whose Kafka broker goes away and comes back', () => {
     });
     // The projector's consumers found the broker again: both are shown, once each.
     await shown([during.id, after.id]);
-    const ids = (await gql.ledgerEvents(communityId)).map((e: LedgerEventNode) => e.id);
-    expect(ids.filter((id) => id === during.id)).toHaveLength(1);
-    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    expect((await ledgerIds()).filter((id) => id === during.id)).toHaveLength(1);
+    expect((await fetch(`${rig.server.url}/readyz`)).status).toBe(200);
+  }, 240_000);
+});
+
+describeOwnKafka('a server whose Kafka broker stops answering', () => {
+  const { rig, event, deliver, retried, recorded, ledgerIds, shown } = serverOnOwnKafka('kafka_stall', {
+    throughProxy: true,
+  });
+
+  it('answers webhooks 503 within GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS and /readyz 503, then records Stripe’s retry once', async () => {
+    const before = event();
+    expect((await deliver(before)).status).toBe(200);
+    await shown([before.id]);
+
+    rig.kafka.proxy!.stall();
+    const during = event();
+    const started = Date.now();
+    const answered = await deliver(during);
+    expect(answered.status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(8_000);
+    const ready = await fetch(`${rig.server.url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ledgerIds()).toContain(before.id);
+
+    rig.kafka.proxy!.heal();
+    expect((await retried(during)).body).toMatchObject({ received: true, id: during.id });
+    expect(await recorded(during.id)).toBe(1);
+    const after = event();
+    expect((await deliver(after)).status).toBe(200);
+    await shown([during.id, after.id]);
+    expect((await fetch(`${rig.server.url}/readyz`)).status).toBe(200);
+  }, 240_000);
+
+  it('gives up the connections a failover leaves unanswered and serves from new ones', async () => {
+    const before = event();
+    expect((await deliver(before)).status).toBe(200);
+    await shown([before.id]);
+
+    // A webhook under way on connections that the failover then leaves hanging for good.
+    rig.kafka.proxy!.stall();
+    const during = event();
+    expect((await deliver(during)).status).toBe(503);
+    rig.kafka.proxy!.failover();
+    const failedOver = Date.now();
+
+    // KafkaJS times requests out but keeps their connections: the ledger makes its clients again
+    // (measured: recorded 7.5 s after the failover; kept on the old connections, not within 90 s).
+    expect((await retried(during)).body).toMatchObject({ received: true, id: during.id });
+    expect(Date.now() - failedOver).toBeLessThan(20_000);
+    expect(await recorded(during.id)).toBe(1);
+    const after = event();
+    expect((await deliver(after)).status).toBe(200);
+    // The projector's consumers, on hanging connections too, find the broker again (measured: 14 s).
+    await shown([during.id, after.id]);
+    expect((await fetch(`${rig.server.url}/readyz`)).status).toBe(200);
   }, 240_000);
 });

@@ -8,6 +8,8 @@ set -euo pipefail
 KAFKA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+# The port clients are told to use (a proxy in front of the broker, say); the broker listens on KAFKA_PORT.
+KAFKA_ADVERTISED_PORT="${KAFKA_ADVERTISED_PORT:-$KAFKA_PORT}"
 KAFKA_HOST=127.0.0.1
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
@@ -83,7 +85,7 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
 listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_ADVERTISED_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
@@ -287,6 +289,7 @@ Usage: $0 COMMAND
   topics ARGS...     kafka-topics, e.g. topics --create --topic t1
   run-class CLASS .. run any Kafka main class on the broker's classpath
 Env: KAFKA_PORT (9092) KAFKA_CONTROLLER_PORT (9093) KAFKA_WORK_DIR ($KAFKA_DIR/.work)
+     KAFKA_ADVERTISED_PORT (\$KAFKA_PORT: the port clients are told to connect to)
      KAFKA_LIB_DIR (\$KAFKA_WORK_DIR/lib: where the jars go; another broker's may be shared)
      KAFKA_START_TIMEOUT (90) KAFKA_HEAP_OPTS (-Xms256m -Xmx512m) KAFKA_JVM_OPTS JAVA_HOME
 EOF

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describeRequiring } from './index';
 import { javaPresent, repoRoot } from './services';
+import { startStallProxy, type StallProxy } from './stall-proxy';
 
 // A Kafka broker of a test's own, which it may stop and start again without disturbing the broker
 // the other suites share: `infra/kafka/kafka.sh` on free ports with a work directory of its own (the
@@ -17,6 +18,8 @@ const script = path.join(repoRoot, 'infra', 'kafka', 'kafka.sh');
 
 export type OwnKafka = {
   brokers: string[];
+  /** With `throughProxy`: every connection to the broker goes through it (the broker advertises it). */
+  proxy?: StallProxy;
   /** Stops the broker (TERM): its data stays, so `start` brings the same topics back. */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -40,15 +43,18 @@ export function ownKafkaPossible(): boolean {
   return existsSync(script) && javaPresent();
 }
 
-export async function startOwnKafka(): Promise<OwnKafka> {
+export async function startOwnKafka(options: { throughProxy?: boolean } = {}): Promise<OwnKafka> {
   const workDir = await mkdtemp(path.join(tmpdir(), 'gatehouse-kafka-'));
   const [port, controllerPort] = [await freePort(), await freePort()];
+  // Started first: the broker tells its clients (its own tools among them) to connect to it.
+  const proxy = options.throughProxy ? await startStallProxy({ host: '127.0.0.1', port }) : undefined;
   const sharedLib = path.join(repoRoot, 'infra', 'kafka', '.work', 'lib');
   const env = {
     ...process.env,
     KAFKA_PORT: String(port),
     KAFKA_CONTROLLER_PORT: String(controllerPort),
     KAFKA_WORK_DIR: workDir,
+    ...(proxy && { KAFKA_ADVERTISED_PORT: String(proxy.port) }),
     ...(existsSync(path.join(sharedLib, '.pom.sha256')) && { KAFKA_LIB_DIR: sharedLib }),
   };
   const kafka = async (command: 'start' | 'stop') => {
@@ -61,11 +67,14 @@ export async function startOwnKafka(): Promise<OwnKafka> {
   };
   await kafka('start');
   return {
-    brokers: [`127.0.0.1:${port}`],
+    brokers: [`127.0.0.1:${proxy?.port ?? port}`],
+    proxy,
     stop: () => kafka('stop'),
     start: () => kafka('start'),
     async remove() {
+      proxy?.heal();
       await kafka('stop').catch(() => undefined);
+      await proxy?.close();
       await rm(workDir, { recursive: true, force: true });
     },
   };

@@ -252,7 +252,7 @@ export class KafkaLedger implements Ledger {
       await withDeadline(
         admin.describeCluster(),
         this.requestTimeoutMs,
-        () => new LedgerUnavailableError(`Kafka describeCluster timed out after ${this.requestTimeoutMs} ms`),
+        () => new KafkaDeadlineError(`Kafka describeCluster timed out after ${this.requestTimeoutMs} ms`),
       );
     });
   }
@@ -465,8 +465,25 @@ export class KafkaLedger implements Ledger {
     try {
       return await fn();
     } catch (err) {
+      if (unanswered(err)) this.dropClients();
       throw this.wrap(err, what);
     }
+  }
+
+  /**
+   * A request Kafka left unanswered may have gone on a connection that a failover left open and
+   * silent (the broker's host gone, nothing closed): KafkaJS times the request out but keeps the
+   * connection, and every later request on it would wait as long, until TCP gives up (a quarter of
+   * an hour by default). The producer and the admin client are let go, so that the next call makes
+   * new ones, with new connections; what was under way on them fails, as it would have anyway.
+   */
+  private dropClients(): void {
+    const producer = this.producer;
+    const admin = this.admin;
+    this.producer = undefined;
+    this.admin = undefined;
+    void producer?.then((p) => p.disconnect()).catch(() => undefined);
+    void admin?.then((a) => a.disconnect()).catch(() => undefined);
   }
 
   private wrap(err: unknown, what: string): unknown {
@@ -484,6 +501,18 @@ export class KafkaLedger implements Ledger {
     return err;
   }
 }
+
+/** A request that got no answer in time: KafkaJS's request timeout, or the ledger's own deadline. */
+function unanswered(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { name?: unknown }).name === 'KafkaJSRequestTimeoutError') return true;
+    if (e instanceof KafkaDeadlineError) return true;
+  }
+  return false;
+}
+
+/** The ledger's own limit on a Kafka call passed without an answer. */
+class KafkaDeadlineError extends LedgerUnavailableError {}
 
 /** How long `init()` waits for a topic it created (or found) to show in the brokers' metadata. */
 const TOPIC_READY_MS = 30_000;
