@@ -261,44 +261,73 @@ describeKafka('a server whose database fails over, Kafka ledger', (brokers) =>
 describe('a server whose old primary is fenced read-only after a failover', () => {
   // The primary is fenced rather than stopped: it goes on answering, and refuses every write
   // (`default_transaction_read_only`), while the address leads new connections to a new primary. Here
-  // the read models' connections are ended and reopened while the database is read-only, then it is
-  // made writable again: those connections stay read-only, as ones left on the fenced primary.
+  // some of the server's connections are ended and reopened while the database is read-only, then it
+  // is made writable again: those connections stay read-only, as ones left on the fenced primary.
   const rig = serverBehindProxy('fenced_e2e', { GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS: '2' });
   const deliver = (e: StripeEvent) => deliverTo(rig.server, e);
   const shown = (id: string) => shownIn(rig.server, rig.communityId, id);
+  let admin: Client;
+
+  beforeAll(async () => {
+    admin = new Client({ connectionString: rig.db.url });
+    // The rig drops the database (ending this session) before this suite's afterAll may run.
+    admin.on('error', () => undefined);
+    await admin.connect();
+  });
+
+  afterAll(async () => {
+    await admin?.end();
+  });
+
+  const fence = async (sessions: string) => {
+    await admin.query(`ALTER DATABASE "${rig.db.name}" SET default_transaction_read_only = on`);
+    await admin.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1`,
+      [sessions],
+    );
+  };
+  afterEach(async () => {
+    await admin.query(`ALTER DATABASE "${rig.db.name}" RESET default_transaction_read_only`);
+  });
+
+  it('answers a webhook the fenced primary refuses 503, and records Stripe’s retry once it takes writes', async () => {
+    // The ledger's pool (no application name of its own) on the fenced primary.
+    await fence('');
+    const refused = event();
+    expect((await deliver(refused)).status).toBe(503);
+    await rig.server.says(/read-only transaction/, 20_000);
+    await admin.query(`ALTER DATABASE "${rig.db.name}" RESET default_transaction_read_only`);
+    const retried = await eventually(async () => {
+      const r = await deliver(refused);
+      return r.status === 200 ? r : undefined;
+    }, 20_000);
+    expect(retried.body).toMatchObject({ received: true, id: refused.id, duplicate: false });
+    expect(await ledgerRowsFor(rig.db.url, refused.id)).toBe(1);
+    await eventually(() => shown(refused.id), 20_000);
+  }, 120_000);
 
   it('stops using the connections that refuse writes: the projector and mutations write on new ones', async () => {
-    const admin = new Client({ connectionString: rig.db.url });
-    await admin.connect();
-    try {
-      const before = event();
-      expect((await deliver(before)).status).toBe(200);
-      await eventually(() => shown(before.id), 20_000);
+    const before = event();
+    expect((await deliver(before)).status).toBe(200);
+    await eventually(() => shown(before.id), 20_000);
 
-      await admin.query(`ALTER DATABASE "${rig.db.name}" SET default_transaction_read_only = on`);
-      await admin.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-          WHERE datname = current_database() AND application_name = 'gatehouse-projections'`,
-      );
-      // Recorded (the ledger's connections were left as they were), then refused to the projector.
-      const during = event();
-      expect((await deliver(during)).status).toBe(200);
-      await rig.server.says(/read-only transaction/, 20_000);
+    await fence('gatehouse-projections');
+    // Recorded (the ledger's connections were left as they were), then refused to the projector.
+    const during = event();
+    expect((await deliver(during)).status).toBe(200);
+    await rig.server.says(/read-only transaction/, 20_000);
 
-      await admin.query(`ALTER DATABASE "${rig.db.name}" RESET default_transaction_read_only`);
-      const unfenced = Date.now();
-      await eventually(() => shown(during.id), 20_000);
-      // Within a retry or two of the projector's (without this, it kept being lent the read-only
-      // connections, which its retries never left idle long enough for the pool to drop).
-      expect(Date.now() - unfenced).toBeLessThan(8_000);
-      const other = await graphqlClient(rig.server.url, adminToken(jwtSecret)).createCommunity(
-        'fenced_e2e_after',
-        `acct_fenced${randomBytes(4).toString('hex')}`,
-      );
-      expect(other).toMatch(/\S/);
-    } finally {
-      await admin.query(`ALTER DATABASE "${rig.db.name}" RESET default_transaction_read_only`);
-      await admin.end();
-    }
+    await admin.query(`ALTER DATABASE "${rig.db.name}" RESET default_transaction_read_only`);
+    const unfenced = Date.now();
+    await eventually(() => shown(during.id), 20_000);
+    // Within a retry or two of the projector's (without this, it kept being lent the read-only
+    // connections, which its retries never left idle long enough for the pool to drop).
+    expect(Date.now() - unfenced).toBeLessThan(8_000);
+    const other = await graphqlClient(rig.server.url, adminToken(jwtSecret)).createCommunity(
+      'fenced_e2e_after',
+      `acct_fenced${randomBytes(4).toString('hex')}`,
+    );
+    expect(other).toMatch(/\S/);
   }, 120_000);
 });
