@@ -65,7 +65,15 @@ export async function startOwnKafka(options: { throughProxy?: boolean } = {}): P
       throw new Error(`kafka.sh ${command} failed: ${String(err)}\n${stdout ?? ''}${stderr ?? ''}`);
     }
   };
-  await kafka('start');
+  try {
+    await kafka('start');
+  } catch (err) {
+    // Nothing of a broker that did not start is left behind (its process, its files, the proxy).
+    await kafka('stop').catch(() => undefined);
+    await proxy?.close();
+    await rm(workDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     brokers: [`127.0.0.1:${proxy?.port ?? port}`],
     proxy,
