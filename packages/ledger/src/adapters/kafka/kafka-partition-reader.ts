@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka } from 'kafkajs';
+import type { Batch, Consumer, Kafka } from 'kafkajs';
 
 export type RawRecord = { partition: number; offset: bigint; value: Buffer | null };
 
@@ -26,10 +26,17 @@ export function readerGroupPrefix(topic: string): string {
  * Reads chosen partitions from caller-owned offsets. kafkajs only reads through a consumer group, so
  * each read joins a throwaway group, seeks to the caller's offsets on joining and never relies on
  * committed offsets. Records before a partition's start are dropped, should any arrive.
+ *
+ * A consumer one of whose requests goes unanswered is given up for a new one, which joins a group
+ * on new connections and reads on from where delivery got to. kafkajs times the request out but
+ * keeps its connection and asks again on it: after a failover that leaves the old connections open
+ * and silent, its retries and its leaving the group would each wait out the request timeout first
+ * (five of them with our settings) before it started afresh.
  */
 export function readPartitions(kafka: Kafka, o: PartitionReadOptions): PartitionRead {
   const next = new Map(o.start);
   const pending = new Set([...next.keys()].filter((p) => !o.end || (o.end.get(p) ?? 0n) > next.get(p)!));
+  /** The consumer reading now; those given up disconnect on their own. */
   let consumer: Consumer | undefined;
   let stopped = false;
   let settle!: (err?: unknown) => void;
@@ -42,6 +49,9 @@ export function readPartitions(kafka: Kafka, o: PartitionReadOptions): Partition
   // and keeps fetching with nothing left to stop it (the process cannot exit): until the setup has
   // returned, a finish only marks the read, and the setup disconnects when it is done.
   let settingUp = true;
+  // One batch at a time across consumers: one given up may still be delivering when the next one
+  // has records; they wait for it, and what it delivered is skipped by the offsets.
+  let delivering: Promise<unknown> = Promise.resolve();
   const close = () => {
     const c = consumer;
     // disconnect from outside the eachBatch callback: kafkajs waits for the running batch to end
@@ -63,75 +73,103 @@ export function readPartitions(kafka: Kafka, o: PartitionReadOptions): Partition
     return { done, stop: async () => undefined };
   }
 
-  void (async () => {
-    try {
-      consumer = kafka.consumer({
-        groupId: readerGroupPrefix(o.topic) + randomUUID(),
-        allowAutoTopicCreation: false,
-        maxWaitTimeInMs: o.maxWaitTimeInMs ?? (o.end ? 50 : 200),
-        sessionTimeout: 10_000,
-        heartbeatInterval: 1_000,
-        retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
-      });
-      const joined = consumer;
-      // Offsets and pauses belong to kafkajs's group state, which it builds anew each time it starts:
-      // `run` can also return with none (a start that crashed, on a topic whose group coordinator
-      // is not ready yet, is retried later). Each join sets them, before its first fetch.
-      joined.on(joined.events.GROUP_JOIN, () => {
-        if (stopped) return;
-        try {
-          const others = Array.from({ length: o.partitionCount }, (_, p) => p).filter((p) => !next.has(p));
-          if (others.length > 0) joined.pause([{ topic: o.topic, partitions: others }]);
-          for (const [partition, offset] of next)
-            joined.seek({ topic: o.topic, partition, offset: offset.toString() });
-        } catch (err) {
-          void finish(err);
-        }
-      });
-      await consumer.connect();
-      if (stopped) return;
-      await consumer.subscribe({ topic: o.topic, fromBeginning: true });
-      if (stopped) return;
-      await consumer.run({
-        autoCommit: false,
-        partitionsConsumedConcurrently: 1,
-        eachBatch: async ({ batch, heartbeat }) => {
-          if (stopped) return;
-          const partition = batch.partition;
-          const from = next.get(partition);
-          if (from === undefined) return;
-          const limit = o.end?.get(partition);
-          const records: RawRecord[] = [];
-          for (const m of batch.messages) {
-            const offset = BigInt(m.offset);
-            if (offset < from) continue;
-            if (limit !== undefined && offset >= limit) break;
-            records.push({ partition, offset, value: m.value });
-          }
-          if (records.length > 0) {
-            try {
-              await o.onRecords(partition, records);
-            } catch (err) {
-              // never throw into kafkajs: it would retry the batch
-              await finish(err);
-              return;
-            }
-            next.set(partition, records[records.length - 1].offset + 1n);
-            await heartbeat().catch(() => undefined);
-          }
-          if (limit !== undefined && next.get(partition)! >= limit) {
-            pending.delete(partition);
-            if (pending.size === 0) await finish();
-          }
-        },
-      });
-    } catch (err) {
-      await finish(err);
-    } finally {
-      settingUp = false;
-      if (finished) close();
+  /** Hands a batch's records from the read offsets on to the caller; true when there were any. */
+  const deliver = async (from: Consumer, batch: Batch): Promise<boolean> => {
+    if (stopped || consumer !== from) return false;
+    const partition = batch.partition;
+    const start = next.get(partition);
+    if (start === undefined) return false;
+    const limit = o.end?.get(partition);
+    const records: RawRecord[] = [];
+    for (const m of batch.messages) {
+      const offset = BigInt(m.offset);
+      if (offset < start) continue;
+      if (limit !== undefined && offset >= limit) break;
+      records.push({ partition, offset, value: m.value });
     }
-  })();
+    if (records.length > 0) {
+      try {
+        await o.onRecords(partition, records);
+      } catch (err) {
+        // never throw into kafkajs: it would retry the batch
+        await finish(err);
+        return false;
+      }
+      next.set(partition, records[records.length - 1].offset + 1n);
+    }
+    if (limit !== undefined && next.get(partition)! >= limit) {
+      pending.delete(partition);
+      if (pending.size === 0) await finish();
+    }
+    return records.length > 0;
+  };
+
+  const begin = (): void => {
+    settingUp = true;
+    const c = kafka.consumer({
+      groupId: readerGroupPrefix(o.topic) + randomUUID(),
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: o.maxWaitTimeInMs ?? (o.end ? 50 : 200),
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
+    });
+    consumer = c;
+    let running = false;
+    let unanswered = false;
+    const replace = () => {
+      if (stopped || consumer !== c) return;
+      void c.disconnect().catch(() => undefined);
+      begin();
+    };
+    // Given up only once `run` has returned (see `settingUp`); a setup whose requests go unanswered
+    // fails with kafkajs's error, and the read with it.
+    c.on(c.events.REQUEST_TIMEOUT, () => {
+      unanswered = true;
+      if (running) replace();
+    });
+    // Offsets and pauses belong to kafkajs's group state, which it builds anew each time it starts:
+    // `run` can also return with none (a start that crashed, on a topic whose group coordinator
+    // is not ready yet, is retried later). Each join sets them, before its first fetch.
+    c.on(c.events.GROUP_JOIN, () => {
+      if (stopped || consumer !== c) return;
+      try {
+        const others = Array.from({ length: o.partitionCount }, (_, p) => p).filter((p) => !next.has(p));
+        if (others.length > 0) c.pause([{ topic: o.topic, partitions: others }]);
+        for (const [partition, offset] of next)
+          c.seek({ topic: o.topic, partition, offset: offset.toString() });
+      } catch (err) {
+        void finish(err);
+      }
+    });
+    void (async () => {
+      try {
+        await c.connect();
+        if (stopped) return;
+        await c.subscribe({ topic: o.topic, fromBeginning: true });
+        if (stopped) return;
+        await c.run({
+          autoCommit: false,
+          partitionsConsumedConcurrently: 1,
+          eachBatch: async ({ batch, heartbeat }) => {
+            const turn = delivering.then(() => deliver(c, batch));
+            delivering = turn.catch(() => undefined);
+            if (await turn) await heartbeat().catch(() => undefined);
+          },
+        });
+        running = true;
+        if (unanswered) replace();
+      } catch (err) {
+        await finish(err);
+      } finally {
+        if (consumer === c) {
+          settingUp = false;
+          if (finished) close();
+        }
+      }
+    })();
+  };
+  begin();
 
   return {
     done,
