@@ -17,6 +17,19 @@ export type PartitionReadOptions = {
 
 export type PartitionRead = { done: Promise<void>; stop(): Promise<void> };
 
+/** Pause before a new consumer takes over from one that crashed. */
+const RESTART_MS = 500;
+
+/** What kafkajs starts a crashed consumer again after: a failure it expects to pass. */
+function retriable(err: unknown): boolean {
+  let cause = err;
+  while ((cause as { cause?: unknown } | null)?.cause) cause = (cause as { cause: unknown }).cause;
+  return (
+    (err as { name?: unknown } | null)?.name === 'KafkaJSNumberOfRetriesExceeded' ||
+    (cause as { retriable?: unknown } | null)?.retriable === true
+  );
+}
+
 /** The consumer groups of one topic's reads start with this (each read has a group of its own). */
 export function readerGroupPrefix(topic: string): string {
   return `gatehouse-ledger-reader-${topic}-`;
@@ -104,33 +117,56 @@ export function readPartitions(kafka: Kafka, o: PartitionReadOptions): Partition
     return records.length > 0;
   };
 
-  const begin = (): void => {
+  /** Gives a consumer up for a new one: at once, or after `RESTART_MS` (kafkajs's crash). */
+  const replace = (c: Consumer, pause: boolean): void => {
+    if (stopped || consumer !== c) return;
+    void c.disconnect().catch(() => undefined);
+    if (!pause) return begin(false);
+    consumer = undefined;
+    settingUp = false;
+    setTimeout(() => {
+      if (!stopped) begin(false);
+    }, RESTART_MS);
+  };
+
+  const begin = (first: boolean): void => {
     settingUp = true;
+    let restartable = false;
     const c = kafka.consumer({
       groupId: readerGroupPrefix(o.topic) + randomUUID(),
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: o.maxWaitTimeInMs ?? (o.end ? 50 : 200),
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
-      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1_000 },
+      retry: {
+        retries: 3,
+        initialRetryTime: 100,
+        maxRetryTime: 1_000,
+        // kafkajs would start the consumer again in its group; a broker that restarted meanwhile
+        // still counts the member from before in, and holds the rejoin until that one's session
+        // times out. A new consumer, in a new group, is let in at once.
+        restartOnFailure: async () => {
+          restartable = true;
+          return false;
+        },
+      },
     });
     consumer = c;
     let running = false;
-    let unanswered = false;
-    const replace = () => {
-      if (stopped || consumer !== c) return;
-      void c.disconnect().catch(() => undefined);
-      begin();
-    };
-    // Given up only once `run` has returned (see `settingUp`); a setup whose requests go unanswered
-    // fails with kafkajs's error, and the read with it.
+    /** Set once it is to be given up; acted on when `run` has returned (see `settingUp`). */
+    let giveUp: 'unanswered' | 'crashed' | undefined;
     c.on(c.events.REQUEST_TIMEOUT, () => {
-      unanswered = true;
-      if (running) replace();
+      giveUp ??= 'unanswered';
+      if (running) replace(c, false);
     });
-    // Offsets and pauses belong to kafkajs's group state, which it builds anew each time it starts:
-    // `run` can also return with none (a start that crashed, on a topic whose group coordinator
-    // is not ready yet, is retried later). Each join sets them, before its first fetch.
+    c.on(c.events.CRASH, ({ payload }) => {
+      if (stopped || consumer !== c) return;
+      if (!restartable) return void finish(payload.error);
+      giveUp = 'crashed';
+      if (running) replace(c, true);
+    });
+    // Offsets and pauses belong to kafkajs's group state, which it builds as it joins: each join
+    // sets them, before its first fetch.
     c.on(c.events.GROUP_JOIN, () => {
       if (stopped || consumer !== c) return;
       try {
@@ -158,9 +194,11 @@ export function readPartitions(kafka: Kafka, o: PartitionReadOptions): Partition
           },
         });
         running = true;
-        if (unanswered) replace();
+        if (giveUp) replace(c, giveUp === 'crashed');
       } catch (err) {
-        await finish(err);
+        // A read that could not start fails; one under way waits for the broker, as kafkajs did.
+        if (!first && retriable(err)) replace(c, true);
+        else await finish(err);
       } finally {
         if (consumer === c) {
           settingUp = false;
@@ -169,7 +207,7 @@ export function readPartitions(kafka: Kafka, o: PartitionReadOptions): Partition
       }
     })();
   };
-  begin();
+  begin(true);
 
   return {
     done,
