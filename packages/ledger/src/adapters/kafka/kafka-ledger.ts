@@ -437,28 +437,36 @@ export class KafkaLedger implements Ledger {
   }
 
   private producerClient(): Promise<Producer> {
-    this.producer ??= (async () => {
-      const producer = this.kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
-      });
-      await producer.connect();
-      return producer;
-    })();
-    this.producer.catch(() => (this.producer = undefined));
-    return this.producer;
+    if (this.producer) return this.producer;
+    const producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 },
+    });
+    const made: Promise<Producer> = producer.connect().then(() => producer);
+    producer.on(producer.events.REQUEST_TIMEOUT, () => this.leftUnanswered(made));
+    this.producer = made;
+    made.catch(() => this.producer === made && (this.producer = undefined));
+    return made;
   }
 
   private adminClient(): Promise<Admin> {
-    this.admin ??= (async () => {
-      const admin = this.kafka.admin({ retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 } });
-      await admin.connect();
-      return admin;
-    })();
-    this.admin.catch(() => (this.admin = undefined));
-    return this.admin;
+    if (this.admin) return this.admin;
+    const admin = this.kafka.admin({ retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1_000 } });
+    const made: Promise<Admin> = admin.connect().then(() => admin);
+    admin.on(admin.events.REQUEST_TIMEOUT, () => this.leftUnanswered(made));
+    this.admin = made;
+    made.catch(() => this.admin === made && (this.admin = undefined));
+    return made;
+  }
+
+  /**
+   * A request of a client in use went unanswered: the clients go at once (`dropClients`), not when
+   * the call fails, which KafkaJS holds back while it retries on the same connection, a timeout each.
+   */
+  private leftUnanswered(client: Promise<unknown>): void {
+    if (client === this.producer || client === this.admin) this.dropClients();
   }
 
   private async kafkaCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
