@@ -127,4 +127,31 @@ describeOwnKafka('a Kafka ledger whose broker fails', () => {
     expect(delivered).toEqual(['evt_before', 'evt_after']);
     await subscription.stop();
   });
+
+  it('delivers once the broker is back to a subscription begun while it was down', async () => {
+    const options = ownTopic();
+    const ledger = await ledgerOn(options);
+    await ledger.append([event('evt_before')]);
+    await kafka.stop();
+    const delivered: string[] = [];
+    let ended: unknown;
+    const subscription = ledger.subscribe('while-down', {}, async (events: readonly RecordedEvent[]) => {
+      for (const e of events) delivered.push(e.id);
+    });
+    subscription.done.then(
+      () => (ended = 'ended'),
+      (err: unknown) => (ended = err),
+    );
+    await new Promise((r) => setTimeout(r, 3_000));
+    // Waiting for the broker, as the PostgreSQL adapter waits for its database (it used to end with
+    // LedgerUnavailableError, which left it to the projector to subscribe again, up to 10 s later).
+    expect(ended).toBeUndefined();
+    await kafka.start();
+    const writer = await ledgerOn(options);
+    await writer.append([event('evt_after')]);
+    await eventually(async () => (delivered.includes('evt_after') ? true : undefined), 30_000, 50);
+    expect(delivered).toEqual(['evt_before', 'evt_after']);
+    await subscription.stop();
+    expect(ended).toBe('ended');
+  });
 });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { LedgerPayloadTooLargeError, LedgerValidationError } from './ledger.errors';
+import { LedgerPayloadTooLargeError, LedgerUnavailableError, LedgerValidationError } from './ledger.errors';
 import type { Ledger, NewEvent, Position, RecordedEvent } from './ledger.port';
 
 /** One empty ledger store for one test; `reopen()` gives another adapter instance over the same store. */
@@ -262,6 +262,17 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
         throw new Error('projection broke');
       });
       await expect(sub.done).rejects.toThrow('projection broke');
+    });
+
+    it('ends a subscription with the handler error also when it says something is unavailable', async () => {
+      // An adapter waits out its own outages; the handler's (its read models' database, say) are its
+      // caller's to retry.
+      await ledger.append([newEvent(community(), 1)]);
+      const gone = new LedgerUnavailableError('read models unavailable');
+      const sub = ledger.subscribe('failing-unavailable', {}, async () => {
+        throw gone;
+      });
+      await expect(sub.done).rejects.toBe(gone);
     });
 
     it('round-trips 10,000 events appended in batches: every id once, in order per community', async () => {

@@ -15,10 +15,10 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../../ledger.port';
-import { runSubscription } from '../../subscription';
+import { runSubscription, type Waker } from '../../subscription';
 import { KafkaIdIndex } from './kafka-id-index';
 import { JudgedRecords } from './judged-records';
-import { readPartitions, type RawRecord } from './kafka-partition-reader';
+import { readPartitions, retriable, type PartitionRead, type RawRecord } from './kafka-partition-reader';
 import {
   advanceOffsets,
   compareOffsets,
@@ -48,6 +48,8 @@ export type KafkaLedgerOptions = {
 };
 
 const SEND_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Pause before a subscription's read the broker ended begins again. */
+const RESUBSCRIBE_MS = 500;
 
 /**
  * The ledger as one Kafka topic keyed by community (so a community lives in one partition, in
@@ -169,37 +171,46 @@ export class KafkaLedger implements Ledger {
     };
   }
 
+  /**
+   * Delivers as the PostgreSQL adapter does through an outage: a read the broker ended (kafkajs gave
+   * up on it as one that may pass) begins again from the last offsets delivered, after a pause, until
+   * stopped; the handler's own errors and any other end the subscription.
+   */
   subscribe(_consumer: string, options: SubscribeOptions, handler: BatchHandler): Subscription {
     const maxBatch = options.maxBatch ?? 500;
     const sub = runSubscription(
       async (state) => {
-        const partitions = await this.kafkaCall('subscribe', () => this.partitions());
-        const start = this.startOffsets(partitions, options.after, options.communityId);
-        const reader = readPartitions(this.kafka, {
-          topic: this.topic,
-          partitionCount: partitions,
-          start,
-          onRecords: async (partition, records) => {
-            const events = await this.deliverable(partition, records, options);
-            for (let i = 0; i < events.length; i += maxBatch) {
-              if (state.stopped) throw new StoppedSignal();
-              await handler(events.slice(i, i + maxBatch));
-            }
-          },
-        });
-        let ended = false;
-        const stopWatch = (async () => {
-          while (!state.stopped && !ended) await state.waker.wait(1_000);
-          await reader.stop();
-        })();
-        try {
-          await reader.done;
-        } catch (err) {
-          if (!(err instanceof StoppedSignal)) throw this.wrap(err, 'subscribe');
-        } finally {
-          ended = true;
-          state.waker.wake();
-          await stopWatch;
+        let partitions: number | undefined;
+        /** The next offset to deliver, per partition read. */
+        let next: Map<number, bigint> | undefined;
+        let handlerError: unknown;
+        while (!state.stopped) {
+          try {
+            partitions ??= await this.kafkaCall('subscribe', () => this.partitions());
+            next ??= this.startOffsets(partitions, options.after, options.communityId);
+            const at = next;
+            const reader = readPartitions(this.kafka, {
+              topic: this.topic,
+              partitionCount: partitions,
+              start: new Map(at),
+              onRecords: async (partition, records) => {
+                const events = await this.deliverable(partition, records, options);
+                for (let i = 0; i < events.length; i += maxBatch) {
+                  if (state.stopped) throw new StoppedSignal();
+                  await handler(events.slice(i, i + maxBatch)).catch((err: unknown) => {
+                    handlerError = err;
+                    throw err;
+                  });
+                }
+                at.set(partition, records[records.length - 1].offset + 1n);
+              },
+            });
+            await this.untilStopped(reader, state);
+            return;
+          } catch (err) {
+            if (state.stopped || err === handlerError || !mayPass(err)) throw this.wrap(err, 'subscribe');
+            await state.waker.wait(RESUBSCRIBE_MS);
+          }
         }
       },
       () => {
@@ -208,6 +219,27 @@ export class KafkaLedger implements Ledger {
     );
     this.running.add(sub);
     return sub;
+  }
+
+  /** Waits for a read to end, stopping it once the subscription is stopped; a stop is no error. */
+  private async untilStopped(
+    reader: PartitionRead,
+    state: { readonly stopped: boolean; waker: Waker },
+  ): Promise<void> {
+    let ended = false;
+    const stopWatch = (async () => {
+      while (!state.stopped && !ended) await state.waker.wait(1_000);
+      await reader.stop();
+    })();
+    try {
+      await reader.done;
+    } catch (err) {
+      if (!(err instanceof StoppedSignal)) throw err;
+    } finally {
+      ended = true;
+      state.waker.wake();
+      await stopWatch;
+    }
   }
 
   async head(communityId?: string): Promise<Position | null> {
@@ -508,6 +540,11 @@ export class KafkaLedger implements Ledger {
     }
     return err;
   }
+}
+
+/** A failure the broker coming back may end: kafkajs's retriable ones, an unavailable ledger. */
+function mayPass(err: unknown): boolean {
+  return retriable(err) || err instanceof LedgerUnavailableError;
 }
 
 /** A request that got no answer in time: KafkaJS's request timeout, or the ledger's own deadline. */

@@ -21,7 +21,7 @@ export type PartitionRead = { done: Promise<void>; stop(): Promise<void> };
 const RESTART_MS = 500;
 
 /** What kafkajs starts a crashed consumer again after: a failure it expects to pass. */
-function retriable(err: unknown): boolean {
+export function retriable(err: unknown): boolean {
   let cause = err;
   while ((cause as { cause?: unknown } | null)?.cause) cause = (cause as { cause: unknown }).cause;
   return (
