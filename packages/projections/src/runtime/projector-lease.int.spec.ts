@@ -28,6 +28,8 @@ type Server = {
   lease: ProjectorLease;
   leads: number;
   resyncs: number;
+  /** What `close` is waiting for, while it runs. */
+  closing: string | null;
   close(): Promise<void>;
 };
 
@@ -65,11 +67,19 @@ async function startServer(
     lease,
     leads: 0,
     resyncs: 0,
+    closing: null,
     async close() {
-      await lease.stop();
-      await projector.stop();
-      await ledger.close();
-      await ds.destroy();
+      const steps: [string, () => Promise<void>][] = [
+        ['the lease', () => lease.stop()],
+        ['the projector', () => projector.stop()],
+        ['the ledger', () => ledger.close()],
+        ['the data source', () => ds.destroy()],
+      ];
+      for (const [name, step] of steps) {
+        server.closing = name;
+        await step();
+      }
+      server.closing = null;
     },
   };
   const follower = peerFollower({ dataSource: ds, index, projector });
@@ -367,13 +377,26 @@ describe('ProjectorLease when the projecting server’s database stops answering
   };
 
   // Closing a server that went through a stall waits for what it had under way to fail or finish
-  // (tens of milliseconds here; once over the 5 s default with two suites running side by side).
+  // (tens of milliseconds here; once over the 5 s default with two suites running side by side, and
+  // once over 30 s in CI): one that takes 30 s says what it waits for.
   afterEach(async () => {
     proxy.heal();
-    await other?.close();
-    await cut?.close();
+    for (const [name, server] of [
+      ['the other server', other],
+      ['the server behind the proxy', cut],
+    ] as const) {
+      if (!server) continue;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`closing ${name}: ${server.closing} still closing after 30 s`)),
+          30_000,
+        );
+      });
+      await Promise.race([server.close(), late]).finally(() => clearTimeout(timer));
+    }
     other = cut = undefined;
-  }, 30_000);
+  }, 35_000);
 
   it('a server whose lease session answers keeps projecting, however long the others watch', async () => {
     cut = await startServer(viaProxy(), 100, true, log, { staleMs: STALE_MS });
