@@ -280,12 +280,15 @@ export class KafkaLedger implements Ledger {
 
   async ping(): Promise<void> {
     await this.kafkaCall('ping', async () => {
-      const admin = await this.adminClient();
-      await withDeadline(
-        admin.describeCluster(),
-        this.requestTimeoutMs,
-        () => new KafkaDeadlineError(`Kafka describeCluster timed out after ${this.requestTimeoutMs} ms`),
-      );
+      const client = this.adminClient();
+      const admin = await client;
+      // A limit of the ledger's own as well, met as an unanswered request is.
+      await withDeadline(admin.describeCluster(), this.requestTimeoutMs, () => {
+        this.leftUnanswered(client);
+        return new LedgerUnavailableError(
+          `Kafka describeCluster timed out after ${this.requestTimeoutMs} ms`,
+        );
+      });
     });
   }
 
@@ -505,7 +508,6 @@ export class KafkaLedger implements Ledger {
     try {
       return await fn();
     } catch (err) {
-      if (unanswered(err)) this.dropClients();
       throw this.wrap(err, what);
     }
   }
@@ -546,18 +548,6 @@ export class KafkaLedger implements Ledger {
 function mayPass(err: unknown): boolean {
   return retriable(err) || err instanceof LedgerUnavailableError;
 }
-
-/** A request that got no answer in time: KafkaJS's request timeout, or the ledger's own deadline. */
-function unanswered(err: unknown): boolean {
-  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if ((e as { name?: unknown }).name === 'KafkaJSRequestTimeoutError') return true;
-    if (e instanceof KafkaDeadlineError) return true;
-  }
-  return false;
-}
-
-/** The ledger's own limit on a Kafka call passed without an answer. */
-class KafkaDeadlineError extends LedgerUnavailableError {}
 
 /** How long `init()` waits for a topic it created (or found) to show in the brokers' metadata. */
 const TOPIC_READY_MS = 30_000;
