@@ -85,6 +85,23 @@ const shownIn = async (server: ServerProcess, communityId: string, id: string) =
   return 'data' in answer && answer.data?.ledgerEvents.edges.some((e) => e.node.id === id) ? true : undefined;
 };
 
+/** `p`'s value; its error with what the server logged for the request's correlation id, if any. */
+async function explained<T>(server: ServerProcess, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    const id = /correlation id ([0-9a-f-]{36})/.exec((err as Error).message)?.[1];
+    const logged = id
+      ? server
+          .output()
+          .split('\n')
+          .filter((line) => line.includes(id))
+      : [];
+    if (logged.length) (err as Error).message += `\nthe server logged:\n${logged.join('\n')}`;
+    throw err;
+  }
+}
+
 /** A server behind a stall proxy for the enclosing describe, with one community of `account`. */
 function serverBehindProxy(prefix: string, env: Record<string, string>) {
   const rig = {} as { db: TestDatabase; proxy: StallProxy; server: ServerProcess; communityId: string };
@@ -297,6 +314,13 @@ describe('a server whose old primary is fenced read-only after a failover', () =
     const refused = event();
     expect((await deliver(refused)).status).toBe(503);
     await rig.server.says(/read-only transaction/, 20_000);
+    // Reads meanwhile open connections to the fenced primary, which answers them.
+    const reads = await Promise.all([
+      fetch(`${rig.server.url}/readyz`),
+      fetch(`${rig.server.url}/readyz`),
+      fetch(`${rig.server.url}/metrics`),
+    ]);
+    expect(reads.map((r) => r.status)).toEqual([200, 200, 200]);
     await admin.query(`ALTER DATABASE "${rig.db.name}" RESET default_transaction_read_only`);
     const retried = await eventually(async () => {
       const r = await deliver(refused);
@@ -304,6 +328,9 @@ describe('a server whose old primary is fenced read-only after a failover', () =
     }, 20_000);
     expect(retried.body).toMatchObject({ received: true, id: refused.id, duplicate: false });
     expect(await ledgerRowsFor(rig.db.url, refused.id)).toBe(1);
+    // No later write is lent a connection opened on the fenced primary, though only read on there.
+    const burst = Array.from({ length: 8 }, () => event());
+    expect((await Promise.all(burst.map(deliver))).map((r) => r.status)).toEqual(burst.map(() => 200));
     await eventually(() => shown(refused.id), 20_000);
   }, 120_000);
 
@@ -314,20 +341,30 @@ describe('a server whose old primary is fenced read-only after a failover', () =
 
     await fence('gatehouse-projections');
     // Recorded (the ledger's connections were left as they were), then refused to the projector.
-    const during = event();
-    expect((await deliver(during)).status).toBe(200);
+    const during = [event(), event(), event(), event()];
+    expect((await Promise.all(during.map(deliver))).map((r) => r.status)).toEqual([200, 200, 200, 200]);
     await rig.server.says(/read-only transaction/, 20_000);
+    // The gauges read on those connections: the fenced primary answers reads.
+    const scrapes = await Promise.all([1, 2, 3].map(() => fetch(`${rig.server.url}/metrics`)));
+    expect(scrapes.map((r) => r.status)).toEqual([200, 200, 200]);
 
     await admin.query(`ALTER DATABASE "${rig.db.name}" RESET default_transaction_read_only`);
     const unfenced = Date.now();
-    await eventually(() => shown(during.id), 20_000);
+    // Mutations at once (linking an account writes on those connections too): none is lent a
+    // connection opened on the fenced primary, though only read on there.
+    const admins = graphqlClient(rig.server.url, adminToken(jwtSecret));
+    const others = await Promise.all(
+      [1, 2, 3, 4].map((n) =>
+        explained(
+          rig.server,
+          admins.createCommunity(`fenced_e2e_after_${n}`, `acct_fenced${randomBytes(4).toString('hex')}`),
+        ),
+      ),
+    );
+    for (const other of others) expect(other).toMatch(/\S/);
+    await eventually(() => shown(during[3].id), 20_000);
     // Within a retry or two of the projector's (without this, it kept being lent the read-only
     // connections, which its retries never left idle long enough for the pool to drop).
     expect(Date.now() - unfenced).toBeLessThan(8_000);
-    const other = await graphqlClient(rig.server.url, adminToken(jwtSecret)).createCommunity(
-      'fenced_e2e_after',
-      `acct_fenced${randomBytes(4).toString('hex')}`,
-    );
-    expect(other).toMatch(/\S/);
   }, 120_000);
 });

@@ -11,16 +11,19 @@ export class PostgresNoAnswerError extends Error {
 
 type Callback = (err: Error | null, result?: unknown) => void;
 
-/** Given back to its pool for it to close: its server refused a write as read-only. */
+/** Given back to its pool for it to close: its server refused a write, or said it is read-only. */
 export class PostgresReadOnlyError extends Error {
   constructor() {
-    super('PostgreSQL refused a write as read-only on this connection: it is closed');
+    super('PostgreSQL is read-only on this connection: it is closed');
     this.name = 'PostgresReadOnlyError';
   }
 }
 
-/** A protocol message as pg's connection reports it (an ErrorResponse has its SQLSTATE as `code`). */
-type Message = { name: string; code?: string };
+/**
+ * A protocol message as pg's connection reports it: an ErrorResponse has its SQLSTATE as `code`, a
+ * ParameterStatus its `parameterName` and `parameterValue`.
+ */
+type Message = { name: string; code?: string; parameterName?: string; parameterValue?: string };
 
 /** The part of pg's `Client` internals this relies on: the protocol connection and its socket. */
 type Internals = {
@@ -35,6 +38,13 @@ type Release = (err?: Error | boolean) => void;
 
 /** SQLSTATE read_only_sql_transaction: a write refused because the server (or session) is read-only. */
 const READ_ONLY = '25006';
+
+/**
+ * The settings a server (PostgreSQL 14 and later) reports to each session when it opens and whenever
+ * they change, that make every write on the session fail: `on` for a primary fenced with
+ * `default_transaction_read_only`, and for a standby.
+ */
+const READ_ONLY_SETTINGS = new Set(['default_transaction_read_only', 'in_hot_standby']);
 
 /** A pg `Client` that gives each query a deadline (see `clientWithAnswerDeadline`). */
 export type AnswerDeadlineClient = Client & {
@@ -57,13 +67,17 @@ export type AnswerDeadlineClient = Client & {
  * sent are closed too, so that each does not make one more query wait `ms` before it is found out.
  * Streams (`Submittable` queries) are not bounded.
  *
- * A connection whose server refused a write as read-only (SQLSTATE 25006: a primary fenced with
- * `default_transaction_read_only` after a failover, the new primary being elsewhere) is given back
- * to its pool as broken (`PostgresReadOnlyError`), so that the pool closes it and opens a new one,
- * which reaches whatever host the address names now, rather than lending it again: under steady
- * load a pooled connection never idles long enough to be dropped, and every write on it would fail
- * (TypeORM gives a client back without the error of its last query). Its caller still sees the
- * refusal and may roll back first. This holds with no time limit too (`ms` of 0).
+ * A connection whose server is read-only (a primary fenced with `default_transaction_read_only`
+ * after a failover, the new primary being elsewhere) is given back to its pool as broken
+ * (`PostgresReadOnlyError`), so that the pool closes it and opens a new one, which reaches whatever
+ * host the address names now, rather than lending it again: under steady load a pooled connection
+ * never idles long enough to be dropped, and every write on it would fail (TypeORM gives a client
+ * back without the error of its last query). The server says so when the session opens or the
+ * setting changes (PostgreSQL 14 and later report `default_transaction_read_only` and
+ * `in_hot_standby`), so that a connection opened during a fence and only read on is not lent for a
+ * write later; and a write refused as read-only (SQLSTATE 25006) marks it too, whatever the
+ * server's version. Its caller still sees the refusal and may roll back first. This holds with no
+ * time limit too (`ms` of 0).
  */
 export function clientWithAnswerDeadline(ms: number): typeof Client {
   const members = new Set<DeadlineClient>();
@@ -77,7 +91,9 @@ export function clientWithAnswerDeadline(ms: number): typeof Client {
     /** The limit this client's connection was closed for being silent past (0: it was not). */
     private closedAfter = 0;
     /** Its server refused a write as read-only: given back to its pool, it is closed. */
-    private readOnly = false;
+    private refusedWrite = false;
+    /** The read-only settings its server last reported `on` for this session. */
+    private readonly readOnlySettings = new Set<string>();
     private poolRelease: Release | undefined;
 
     constructor(config?: string | ClientConfig) {
@@ -86,8 +102,18 @@ export function clientWithAnswerDeadline(ms: number): typeof Client {
       this.once('end', () => members.delete(this));
       (this as unknown as Internals).connection.on('message', (message) => {
         this.heardAt = performance.now();
-        if (message.name === 'error' && message.code === READ_ONLY) this.readOnly = true;
+        if (message.name === 'error' && message.code === READ_ONLY) this.refusedWrite = true;
+        const setting = message.name === 'parameterStatus' ? message.parameterName : undefined;
+        if (setting && READ_ONLY_SETTINGS.has(setting)) {
+          if (message.parameterValue === 'on') this.readOnlySettings.add(setting);
+          else this.readOnlySettings.delete(setting);
+        }
       });
+    }
+
+    /** Its server refused a write as read-only, or says the session is. */
+    private get readOnly(): boolean {
+      return this.refusedWrite || this.readOnlySettings.size > 0;
     }
 
     /** pg-pool sets `release` on every client it lends; this one adds the read-only refusal to it. */
