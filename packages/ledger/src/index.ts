@@ -20,6 +20,8 @@ export { isPostgresUnavailable } from './adapters/postgres/postgres-errors';
 export {
   clientWithAnswerDeadline,
   setAnswerDeadline,
+  readOnlySession,
+  whenReadOnly,
   PostgresNoAnswerError,
   PostgresReadOnlyError,
   type AnswerDeadlineClient,

@@ -1,8 +1,10 @@
+import { Client, type PoolClient } from 'pg';
 import pino from 'pino';
 import type { DataSource } from 'typeorm';
 import type { ResourceRef } from '@gatehouse/domain';
 import { createTestDatabase, startStallProxy, type StallProxy, type TestDatabase } from '@test/support';
 import { PostgresLedger } from '../../../ledger/src/adapters/postgres/postgres-ledger';
+import { clientWithAnswerDeadline } from '../../../ledger/src/adapters/postgres/answer-deadline';
 import { AccessIndex } from '../access/access-index';
 import { at, catalogFacts } from '../access/access-harness';
 import { createDataSource, runMigrations } from '../data-source';
@@ -38,9 +40,15 @@ async function startServer(
   retryMs = 100,
   lead = true,
   leaseLog: pino.Logger = log,
-  more: { staleMs?: number; abandonedBatchMs?: number; projections?: Projection[] } = {},
+  more: {
+    staleMs?: number;
+    abandonedBatchMs?: number;
+    projections?: Projection[];
+    /** The pg client class of the server's pool (the stores give every pool `clientWithAnswerDeadline`'s). */
+    client?: typeof Client;
+  } = {},
 ): Promise<Server> {
-  const ds = createDataSource({ url, poolSize: 4 });
+  const ds = createDataSource({ url, poolSize: 4, client: more.client });
   await ds.initialize();
   const ledger = new PostgresLedger({ connectionString: url, pollIntervalMs: 20, readSettleMs: 20 });
   await ledger.init();
@@ -344,6 +352,96 @@ describe('ProjectorLease after the projecting server’s connection breaks', () 
     await until(() => only.leads === 2);
     expect(alone.waited()).toBe(0);
     expect(only.lease.role()).toBe('leading');
+  }, 30_000);
+});
+
+describe('ProjectorLease on a database server that is read-only', () => {
+  // A primary fenced read-only after a failover answers on, reads and advisory locks included, while
+  // the new primary is elsewhere: a lock taken there is no lease, and a LISTEN there hears nothing.
+  let db: TestDatabase;
+  const servers: Server[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('lease_fenced');
+    await runMigrations(db.url);
+  }, 60_000);
+
+  /** Runs `sql` on a session of its own, writable whatever the database's default. */
+  const asAdmin = async (sql: string) => {
+    const admin = new Client({ connectionString: db.url, options: '-c default_transaction_read_only=off' });
+    await admin.connect();
+    try {
+      await admin.query(sql);
+    } finally {
+      await admin.end();
+    }
+  };
+  const fence = () => asAdmin(`ALTER DATABASE "${db.name}" SET default_transaction_read_only = on`);
+  const unfence = () => asAdmin(`ALTER DATABASE "${db.name}" RESET default_transaction_read_only`);
+
+  afterEach(async () => {
+    await unfence();
+    for (const s of servers.splice(0)) await s.close();
+  }, 30_000);
+
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  const start = async () => {
+    const said: { msg: string }[] = [];
+    const leaseLog = pino({ level: 'info' }, { write: (line: string) => void said.push(JSON.parse(line)) });
+    const server = await startServer(db.url, 100, true, leaseLog, { client: clientWithAnswerDeadline(0) });
+    servers.push(server);
+    const saying = (pattern: RegExp) => said.filter((l) => pattern.test(l.msg)).length;
+    return { server, saying };
+  };
+
+  it('takes no lease on a session opened read-only, and leads again on the first that is not', async () => {
+    const { server, saying } = await start();
+    expect(server.lease.role()).toBe('leading');
+    const before = await projectorLeaseHolder(server.ds);
+    // Every connection of the server ends, and those it opens next are read-only.
+    await fence();
+    await asAdmin(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+    );
+    await until(() => server.lease.role() === 'disconnected');
+    await until(async () => (await projectorLeaseHolder(server.ds)) !== before);
+
+    // Ten of its attempts (one every 100 ms), each on a new read-only session: none leads or holds.
+    const roles = new Set<string>();
+    const watching = Date.now();
+    while (Date.now() - watching < 1_000) {
+      roles.add(server.lease.role());
+      expect(await projectorLeaseHolder(server.ds)).toBeNull();
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect([...roles]).toEqual(['disconnected']);
+    expect(server.leads).toBe(1);
+    expect(saying(/the database is read-only here/)).toBe(1);
+
+    await unfence();
+    await until(() => server.leads === 2);
+    expect(server.lease.role()).toBe('leading');
+    expect(await projectorLeaseHolder(server.ds)).not.toBe(before);
+    expect(saying(/the database takes writes again/)).toBe(1);
+  }, 30_000);
+
+  it('gives the lease up when its server says the session became read-only, and takes it on a new one', async () => {
+    const { server } = await start();
+    expect(server.lease.role()).toBe('leading');
+    const before = await projectorLeaseHolder(server.ds);
+    // What a configuration reloaded with `default_transaction_read_only` tells every open session,
+    // said here on the lease's own session only.
+    const session = (server.lease as unknown as { client: PoolClient }).client;
+    await session.query('SET default_transaction_read_only = on');
+    await until(() => server.leads === 2);
+    expect(server.lease.role()).toBe('leading');
+    const after = await projectorLeaseHolder(server.ds);
+    expect(after).not.toBeNull();
+    expect(after).not.toBe(before);
   }, 30_000);
 });
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { withDeadline, type Position } from '@gatehouse/ledger';
+import { readOnlySession, whenReadOnly, withDeadline, type Position } from '@gatehouse/ledger';
 import type { Notification, Pool, PoolClient } from 'pg';
 import pino, { type Logger } from 'pino';
 import type { DataSource } from 'typeorm';
@@ -124,8 +124,9 @@ export async function projectorLeaseHolder(ds: DataSource): Promise<number | nul
  * that projects queries its lease session every fifth of `staleMs`; when its database stops
  * answering for half of it, it stops projecting; and when that session has been idle for `staleMs`
  * (the server's host died, or the network to it), the others end the session, which drops the
- * lock. A lease started with
- * `lead: false` never asks: its server only follows.
+ * lock. A session whose server says it is read-only (a primary fenced after a failover, a standby:
+ * see `readOnlySession`) is never used for the lease, and one that becomes so counts as broken. A
+ * lease started with `lead: false` never asks: its server only follows.
  */
 export class ProjectorLease {
   private readonly log: Logger;
@@ -145,6 +146,8 @@ export class ProjectorLease {
   private unprojected = 0;
   /** Ending a silent holder's session failed once already (it is said once). */
   private cannotEnd = false;
+  /** The last session it opened was on a read-only server (said once until one is not). */
+  private openedReadOnly = false;
   /** This server's name among the lease sessions (see `LEASE_APPLICATION`). */
   private readonly instance = randomBytes(4).toString('hex');
   /** It lost the lease with its connection: when back, the others ask first. */
@@ -228,6 +231,7 @@ export class ProjectorLease {
       const broken = client;
       client.on('error', (err) => this.broke(broken, err));
       client.on('end', () => this.broke(broken, new Error('connection ended')));
+      whenReadOnly(client, () => this.broke(broken, new ReadOnlyLeaseSessionError()));
       const name = [
         LEASE_APPLICATION,
         this.readModels,
@@ -235,8 +239,14 @@ export class ProjectorLease {
         this.instance,
         this.retryMs,
       ];
+      // A session on a read-only server (a primary fenced after a failover, a standby) is on a
+      // server the others may no longer reach: a lock there is no lease, and what is told on the
+      // new primary never arrives there. PostgreSQL 14 and later say so when the session opens,
+      // and with the answer to a query after the setting changed (a connection the pool had kept).
+      if (readOnlySession(client)) throw new ReadOnlyLeaseSessionError();
       await client.query(`SELECT set_config('application_name', $1, false)`, [name.join(' ')]);
       await client.query(`LISTEN "${this.channel}"`);
+      if (readOnlySession(client)) throw new ReadOnlyLeaseSessionError();
       if (this.stopped) {
         client.release(true);
         return;
@@ -244,10 +254,16 @@ export class ProjectorLease {
       this.client = client;
     } catch (err) {
       client?.release(true);
-      this.log.warn({ err }, 'projector lease: cannot connect; trying again');
+      if (!(err instanceof ReadOnlyLeaseSessionError))
+        this.log.warn({ err }, 'projector lease: cannot connect; trying again');
+      else if (!this.openedReadOnly)
+        this.log.warn({ err }, 'projector lease: the database is read-only here; trying again');
+      this.openedReadOnly = err instanceof ReadOnlyLeaseSessionError;
       this.schedule();
       return;
     }
+    if (this.openedReadOnly) this.log.info('projector lease: the database takes writes again');
+    this.openedReadOnly = false;
     const resumed = this.everConnected;
     this.everConnected = true;
     this.state = 'following';
@@ -418,5 +434,15 @@ export class ProjectorLease {
       this.enqueue(() => this.handlers!.lose());
     }
     this.schedule();
+  }
+}
+
+/** The lease session's server said it is read-only: a fenced primary or a standby. */
+class ReadOnlyLeaseSessionError extends Error {
+  constructor() {
+    super(
+      'the database server says this session is read-only (a primary fenced after a failover, or a standby)',
+    );
+    this.name = 'ReadOnlyLeaseSessionError';
   }
 }

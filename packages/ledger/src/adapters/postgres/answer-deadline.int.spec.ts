@@ -1,6 +1,12 @@
 import { Client, Pool, type PoolClient } from 'pg';
 import { createTestDatabase, startStallProxy, type StallProxy, type TestDatabase } from '@test/support';
-import { clientWithAnswerDeadline, PostgresNoAnswerError, setAnswerDeadline } from './answer-deadline';
+import {
+  clientWithAnswerDeadline,
+  PostgresNoAnswerError,
+  readOnlySession,
+  setAnswerDeadline,
+  whenReadOnly,
+} from './answer-deadline';
 import { isPostgresUnavailable } from './postgres-errors';
 
 jest.setTimeout(60_000);
@@ -212,6 +218,32 @@ describe('clientWithAnswerDeadline on a server that refuses writes as read-only'
       client.release();
     },
   );
+
+  it('tells whether a session is read-only, and calls back when a writable one becomes so', async () => {
+    const p = poolOf(LIMIT_MS);
+    const writable = await p.connect();
+    const changed: string[] = [];
+    whenReadOnly(writable, () => changed.push('writable'));
+    expect(readOnlySession(writable)).toBe(false);
+    await writable.query('SET default_transaction_read_only = on');
+    expect(readOnlySession(writable)).toBe(true);
+    expect(changed).toEqual(['writable']);
+    writable.release();
+
+    await admin.query(`ALTER DATABASE "${db.name}" SET default_transaction_read_only = on`);
+    const opened = await p.connect();
+    whenReadOnly(opened, () => changed.push('opened'));
+    expect(readOnlySession(opened)).toBe(true);
+    await opened.query('SET default_transaction_read_only = on');
+    // Read-only from the start: not a change.
+    expect(changed).toEqual(['writable']);
+    opened.release();
+
+    const plain = new Client({ connectionString: db.url });
+    await plain.connect();
+    expect(readOnlySession(plain)).toBe(false);
+    await plain.end();
+  });
 
   it('has its pool close a connection once the server says it became read-only', async () => {
     const p = poolOf(LIMIT_MS);

@@ -46,10 +46,19 @@ const READ_ONLY = '25006';
  */
 const READ_ONLY_SETTINGS = new Set(['default_transaction_read_only', 'in_hot_standby']);
 
+/**
+ * The event a client of `clientWithAnswerDeadline` emits when its server says the session has
+ * become read-only (a setting of `READ_ONLY_SETTINGS` reported `on`; when the session opens, before
+ * anyone can listen).
+ */
+const READ_ONLY_EVENT = 'gatehouse:read-only';
+
 /** A pg `Client` that gives each query a deadline (see `clientWithAnswerDeadline`). */
 export type AnswerDeadlineClient = Client & {
   /** Milliseconds a query may wait without a word from the server; 0 or less: no limit. */
   answerDeadlineMs: number;
+  /** Its server refused a write as read-only, or says the session is. */
+  readonly readOnly: boolean;
 };
 
 /**
@@ -105,14 +114,16 @@ export function clientWithAnswerDeadline(ms: number): typeof Client {
         if (message.name === 'error' && message.code === READ_ONLY) this.refusedWrite = true;
         const setting = message.name === 'parameterStatus' ? message.parameterName : undefined;
         if (setting && READ_ONLY_SETTINGS.has(setting)) {
+          const was = this.readOnlySettings.size > 0;
           if (message.parameterValue === 'on') this.readOnlySettings.add(setting);
           else this.readOnlySettings.delete(setting);
+          if (!was && this.readOnlySettings.size > 0) this.emit(READ_ONLY_EVENT);
         }
       });
     }
 
     /** Its server refused a write as read-only, or says the session is. */
-    private get readOnly(): boolean {
+    get readOnly(): boolean {
       return this.refusedWrite || this.readOnlySettings.size > 0;
     }
 
@@ -219,4 +230,24 @@ export function setAnswerDeadline(client: unknown, ms: number): number | undefin
   const before = (client as AnswerDeadlineClient).answerDeadlineMs;
   (client as AnswerDeadlineClient).answerDeadlineMs = ms;
   return before;
+}
+
+/**
+ * Whether a client made by `clientWithAnswerDeadline` is on a session its server said is read-only,
+ * or that refused a write as read-only (false for any other client).
+ */
+export function readOnlySession(client: unknown): boolean {
+  return typeof client === 'object' && client !== null && 'answerDeadlineMs' in client
+    ? (client as AnswerDeadlineClient).readOnly
+    : false;
+}
+
+/**
+ * Calls `listener` when the server of a client made by `clientWithAnswerDeadline` says the session,
+ * opened writable, has become read-only (reported with the answer to a later query); nothing for
+ * any other client.
+ */
+export function whenReadOnly(client: unknown, listener: () => void): void {
+  if (typeof client === 'object' && client !== null && 'answerDeadlineMs' in client)
+    (client as AnswerDeadlineClient).on(READ_ONLY_EVENT as 'end', listener);
 }
