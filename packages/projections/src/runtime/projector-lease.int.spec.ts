@@ -136,6 +136,13 @@ async function appendOn(
     expect(await s.projector.waitForAppended(C, results, 15_000)).toBe(true);
 }
 
+/** A log kept in memory (`said`, its lines parsed); `saying` counts those whose message matches. */
+function leaseLogger() {
+  const said: { level: number; msg: string; idleSeconds?: number }[] = [];
+  const leaseLog = pino({ level: 'info' }, { write: (line: string) => void said.push(JSON.parse(line)) });
+  return { leaseLog, said, saying: (pattern: RegExp) => said.filter((l) => pattern.test(l.msg)).length };
+}
+
 async function until(check: () => boolean | Promise<boolean>, ms = 10_000) {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -260,10 +267,9 @@ describe('ProjectorLease that may not lead', () => {
   const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   it('never takes the lease, even with nobody projecting, and follows the server that does', async () => {
-    const said: { level: number; msg: string }[] = [];
-    const leaseLog = pino({ level: 'info' }, { write: (line: string) => void said.push(JSON.parse(line)) });
+    const { leaseLog, said, saying } = leaseLogger();
     const warnings = () => said.filter((l) => l.level === 40 && /no server projects/.test(l.msg)).length;
-    const recoveries = () => said.filter((l) => /projects these read models again/.test(l.msg)).length;
+    const recoveries = () => saying(/projects these read models again/);
     keptOff = await startServer(db.url, 20, false, leaseLog);
     // Twenty times its interval to ask, with the lease free all along: it says so, once.
     await pause(400);
@@ -309,12 +315,6 @@ describe('ProjectorLease after the projecting server’s connection breaks', () 
     await db?.drop();
   });
 
-  const logged = () => {
-    const said: { msg: string }[] = [];
-    const leaseLog = pino({ level: 'info' }, { write: (line: string) => void said.push(JSON.parse(line)) });
-    return { leaseLog, waited: () => said.filter((l) => /another server asks for it/.test(l.msg)).length };
-  };
-
   const endLeaseSession = async (s: Server) => {
     const pid = await projectorLeaseHolder(s.ds);
     expect(pid).not.toBeNull();
@@ -325,7 +325,7 @@ describe('ProjectorLease after the projecting server’s connection breaks', () 
     // The first reconnects 100 ms after its session breaks; the other asks every 400 ms, so the
     // first, asking again at once, would take the lease back three times in four.
     for (let round = 1; round <= 3; round++) {
-      const fast = logged();
+      const fast = leaseLogger();
       const first = await startServer(db.url, 100, true, fast.leaseLog);
       servers.push(first);
       const second = await startServer(db.url, 400);
@@ -334,7 +334,7 @@ describe('ProjectorLease after the projecting server’s connection breaks', () 
       await endLeaseSession(first);
       await until(() => second.lease.role() === 'leading');
       await until(() => first.lease.role() === 'following');
-      expect(fast.waited()).toBe(1);
+      expect(fast.saying(/another server asks for it/)).toBe(1);
       expect([first.leads, second.leads]).toEqual([1, 1]);
       await appendOn(first, [subscribed(`mem_round${round}`)], [second]);
       for (const s of servers.splice(0)) await s.close();
@@ -342,7 +342,7 @@ describe('ProjectorLease after the projecting server’s connection breaks', () 
   }, 30_000);
 
   it('takes the lease back at once when no other server may take it', async () => {
-    const alone = logged();
+    const alone = leaseLogger();
     const only = await startServer(db.url, 100, true, alone.leaseLog);
     servers.push(only);
     // A server kept off projecting listens too, but does not ask for the lease.
@@ -350,7 +350,7 @@ describe('ProjectorLease after the projecting server’s connection breaks', () 
     expect(only.lease.role()).toBe('leading');
     await endLeaseSession(only);
     await until(() => only.leads === 2);
-    expect(alone.waited()).toBe(0);
+    expect(alone.saying(/another server asks for it/)).toBe(0);
     expect(only.lease.role()).toBe('leading');
   }, 30_000);
 });
@@ -389,11 +389,9 @@ describe('ProjectorLease on a database server that is read-only', () => {
   });
 
   const start = async () => {
-    const said: { msg: string }[] = [];
-    const leaseLog = pino({ level: 'info' }, { write: (line: string) => void said.push(JSON.parse(line)) });
+    const { leaseLog, saying } = leaseLogger();
     const server = await startServer(db.url, 100, true, leaseLog, { client: clientWithAnswerDeadline(0) });
     servers.push(server);
-    const saying = (pattern: RegExp) => said.filter((l) => pattern.test(l.msg)).length;
     return { server, saying };
   };
 
@@ -506,8 +504,7 @@ describe('ProjectorLease when the projecting server’s database stops answering
   }, 30_000);
 
   it('stops projecting there, and another server takes over once that session has been idle too long', async () => {
-    const said: { level: number; msg: string; idleSeconds?: number }[] = [];
-    const otherLog = pino({ level: 'info' }, { write: (line: string) => void said.push(JSON.parse(line)) });
+    const { leaseLog: otherLog, said } = leaseLogger();
     cut = await startServer(viaProxy(), 100, true, log, { staleMs: STALE_MS });
     other = await startServer(db.url, 100, true, otherLog, { staleMs: STALE_MS });
     expect([cut.lease.role(), other.lease.role()]).toEqual(['leading', 'following']);
