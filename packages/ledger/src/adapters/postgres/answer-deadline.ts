@@ -47,9 +47,8 @@ const READ_ONLY = '25006';
 const READ_ONLY_SETTINGS = new Set(['default_transaction_read_only', 'in_hot_standby']);
 
 /**
- * The event a client of `clientWithAnswerDeadline` emits when its server says the session has
- * become read-only (a setting of `READ_ONLY_SETTINGS` reported `on`; when the session opens, before
- * anyone can listen).
+ * The event a client of `clientWithAnswerDeadline` emits when its server says the session is
+ * read-only (a setting of `READ_ONLY_SETTINGS` reported `on`), as it opens or once it becomes so.
  */
 const READ_ONLY_EVENT = 'gatehouse:read-only';
 
@@ -243,9 +242,9 @@ export function readOnlySession(client: unknown): boolean {
 }
 
 /**
- * Calls `listener` when the server of a client made by `clientWithAnswerDeadline` says the session,
- * opened writable, has become read-only (reported with the answer to a later query); nothing for
- * any other client.
+ * Calls `listener` when the server of a client made by `clientWithAnswerDeadline` says the session
+ * is read-only: as it opens (for a listener added before `connect`), or once it becomes so (said
+ * with the answer to a query after the setting changed); nothing for any other client.
  */
 export function whenReadOnly(client: unknown, listener: () => void): void {
   if (typeof client === 'object' && client !== null && 'answerDeadlineMs' in client)

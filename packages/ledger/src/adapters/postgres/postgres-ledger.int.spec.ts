@@ -6,6 +6,7 @@ import { LedgerUnavailableError, UnknownCommunityError } from '../../ledger.erro
 import type { Ledger, RecordedEvent } from '../../ledger.port';
 import { clientWithAnswerDeadline } from './answer-deadline';
 import { PostgresLedger } from './postgres-ledger';
+import { tableNames } from './postgres-ledger.sql';
 
 jest.setTimeout(60_000);
 
@@ -486,6 +487,57 @@ describe('PostgresLedger', () => {
     } finally {
       await sub.stop();
       await proxy.close();
+    }
+  });
+
+  it('listens only on a session that takes writes: one opened while the server is read-only is given up, and it listens again once it is not', async () => {
+    // A LISTEN left on a primary fenced after a failover hears none of the new primary's appends.
+    const prefix = freshPrefix();
+    const ledger = await openLedger(prefix, {
+      pollIntervalMs: 60_000,
+      poolConfig: { Client: clientWithAnswerDeadline(0) },
+    });
+    const direct = await openLedger(prefix);
+    const channel = tableNames(prefix).channel;
+    const delivered: string[] = [];
+    const sub = ledger.subscribe('fenced', {}, async (batch) => {
+      delivered.push(...batch.map((e) => e.id));
+    });
+    // Opened before the fence, this session stays writable.
+    const admin = new Client({ connectionString: db.url });
+    await admin.connect();
+    const listening = async () =>
+      (
+        await admin.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query = $1`,
+          [`LISTEN ${channel}`],
+        )
+      ).rows[0].n;
+    try {
+      await direct.append([{ ...event('c', 1), id: 'before' }]);
+      await eventually(async () => (delivered.includes('before') ? true : undefined), 5_000);
+      expect(await listening()).toBe(1);
+
+      await admin.query(`ALTER DATABASE "${db.name}" SET default_transaction_read_only = on`);
+      await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = $1`,
+        [`LISTEN ${channel}`],
+      );
+      // Two of its attempts to listen again, each on a new, read-only session.
+      await new Promise((r) => setTimeout(r, 2_500));
+      expect(await listening()).toBe(0);
+
+      await admin.query(`ALTER DATABASE "${db.name}" RESET default_transaction_read_only`);
+      await eventually(async () => ((await listening()) === 1 ? true : undefined), 5_000);
+      const started = Date.now();
+      await direct.append([{ ...event('c', 2), id: 'after' }]);
+      await eventually(async () => (delivered.includes('after') ? true : undefined), 5_000);
+      // Woken by the notification, not by a read a minute later.
+      expect(Date.now() - started).toBeLessThan(1_000);
+    } finally {
+      await admin.query(`ALTER DATABASE "${db.name}" RESET default_transaction_read_only`);
+      await admin.end();
+      await sub.stop();
     }
   });
 

@@ -16,6 +16,7 @@ import { LedgerUnavailableError } from '../../ledger.errors';
 import { runSubscription, Waker } from '../../subscription';
 import { isPostgresUnavailable, toLedgerError } from './postgres-errors';
 import { compareCursors, LivePages } from './live-pages';
+import { whenReadOnly } from './answer-deadline';
 import {
   appendFunctionSql,
   initSql,
@@ -87,6 +88,8 @@ const COLUMNS = `l.tx::text AS tx, l.position::text AS position, l.community_seq
 
 const NOTIFY_EVERY_MS = 5;
 const HELD_BACK_RETRY_MS = 20;
+/** Without a listening connection, a subscription reads (and tries to listen) at least this often. */
+const UNHEARD_POLL_MS = 1_000;
 
 const ORIGIN: Cursor = { tx: '0', position: '0', seq: '0' };
 
@@ -314,7 +317,13 @@ export class PostgresLedger implements Ledger {
           const heldBack =
             options.communityId === undefined &&
             (await this.existsAfter(cursor, options.types).catch(() => false));
-          await state.waker.wait(heldBack ? HELD_BACK_RETRY_MS : this.pollIntervalMs);
+          await state.waker.wait(
+            heldBack
+              ? HELD_BACK_RETRY_MS
+              : this.listener
+                ? this.pollIntervalMs
+                : Math.min(this.pollIntervalMs, UNHEARD_POLL_MS),
+          );
         }
       },
       () => {
@@ -542,6 +551,10 @@ export class PostgresLedger implements Ledger {
         for (const w of this.wakers) w.wake();
       };
       client.on('error', lost);
+      // On a read-only server (a primary fenced after a failover) it would hear none of the appends
+      // made on the new primary, and answer its checks all the same: subscriptions would then read
+      // only at each poll. PostgreSQL 14 and later say so as the session opens and when it changes.
+      whenReadOnly(client, lost);
       try {
         await client.connect();
         await client.query(`LISTEN ${this.names.channel}`);
