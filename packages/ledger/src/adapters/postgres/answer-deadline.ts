@@ -126,7 +126,7 @@ export function clientWithAnswerDeadline(ms: number): typeof Client {
       return this.refusedWrite || this.readOnlySettings.size > 0;
     }
 
-    /** pg-pool sets `release` on every client it lends; this one adds the read-only refusal to it. */
+    /** pg-pool sets `release` on every client it lends; this one adds the session being read-only to it. */
     get release(): Release | undefined {
       const release = this.poolRelease;
       return release && ((err) => release(err || (this.readOnly ? new PostgresReadOnlyError() : undefined)));
@@ -220,14 +220,19 @@ export function clientWithAnswerDeadline(ms: number): typeof Client {
   return DeadlineClient;
 }
 
+/** Whether `client` was made by `clientWithAnswerDeadline`. */
+function isDeadlineClient(client: unknown): client is AnswerDeadlineClient {
+  return typeof client === 'object' && client !== null && 'answerDeadlineMs' in client;
+}
+
 /**
  * Sets the deadline of a client made by `clientWithAnswerDeadline` and returns the one it had
  * (`undefined`, and nothing changed, for any other client).
  */
 export function setAnswerDeadline(client: unknown, ms: number): number | undefined {
-  if (typeof client !== 'object' || client === null || !('answerDeadlineMs' in client)) return undefined;
-  const before = (client as AnswerDeadlineClient).answerDeadlineMs;
-  (client as AnswerDeadlineClient).answerDeadlineMs = ms;
+  if (!isDeadlineClient(client)) return undefined;
+  const before = client.answerDeadlineMs;
+  client.answerDeadlineMs = ms;
   return before;
 }
 
@@ -236,9 +241,7 @@ export function setAnswerDeadline(client: unknown, ms: number): number | undefin
  * or that refused a write as read-only (false for any other client).
  */
 export function readOnlySession(client: unknown): boolean {
-  return typeof client === 'object' && client !== null && 'answerDeadlineMs' in client
-    ? (client as AnswerDeadlineClient).readOnly
-    : false;
+  return isDeadlineClient(client) && client.readOnly;
 }
 
 /**
@@ -247,6 +250,5 @@ export function readOnlySession(client: unknown): boolean {
  * with the answer to a query after the setting changed); nothing for any other client.
  */
 export function whenReadOnly(client: unknown, listener: () => void): void {
-  if (typeof client === 'object' && client !== null && 'answerDeadlineMs' in client)
-    (client as AnswerDeadlineClient).on(READ_ONLY_EVENT as 'end', listener);
+  if (isDeadlineClient(client)) client.on(READ_ONLY_EVENT as 'end', listener);
 }
