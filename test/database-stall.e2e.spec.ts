@@ -102,6 +102,20 @@ async function explained<T>(server: ServerProcess, p: Promise<T>): Promise<T> {
   }
 }
 
+/** `n` communities made at once, each linking a new account; an error says what the server logged. */
+async function createCommunities(server: ServerProcess, prefix: string, n: number): Promise<void> {
+  const admins = graphqlClient(server.url, adminToken(jwtSecret));
+  const made = await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      explained(
+        server,
+        admins.createCommunity(`${prefix}_${i}`, `acct_fenced${randomBytes(4).toString('hex')}`),
+      ),
+    ),
+  );
+  for (const id of made) expect(id).toMatch(/\S/);
+}
+
 /** A server behind a stall proxy for the enclosing describe, with one community of `account`. */
 function serverBehindProxy(prefix: string, env: Record<string, string>) {
   const rig = {} as { db: TestDatabase; proxy: StallProxy; server: ServerProcess; communityId: string };
@@ -322,6 +336,9 @@ describe('a server whose old primary is fenced read-only after a failover', () =
     ]);
     expect(reads.map((r) => r.status)).toEqual([200, 200, 200]);
     await admin.query(`ALTER DATABASE "${rig.db.name}" RESET default_transaction_read_only`);
+    // Mutations at once, each appending on a connection of the ledger's pool: none is lent one
+    // opened on the fenced primary, though only read on there.
+    await createCommunities(rig.server, 'fenced_e2e_unfenced', 4);
     const retried = await eventually(async () => {
       const r = await deliver(refused);
       return r.status === 200 ? r : undefined;
@@ -350,21 +367,11 @@ describe('a server whose old primary is fenced read-only after a failover', () =
 
     await admin.query(`ALTER DATABASE "${rig.db.name}" RESET default_transaction_read_only`);
     const unfenced = Date.now();
-    // Mutations at once (linking an account writes on those connections too): none is lent a
-    // connection opened on the fenced primary, though only read on there.
-    const admins = graphqlClient(rig.server.url, adminToken(jwtSecret));
-    const others = await Promise.all(
-      [1, 2, 3, 4].map((n) =>
-        explained(
-          rig.server,
-          admins.createCommunity(`fenced_e2e_after_${n}`, `acct_fenced${randomBytes(4).toString('hex')}`),
-        ),
-      ),
-    );
-    for (const other of others) expect(other).toMatch(/\S/);
     await eventually(() => shown(during[3].id), 20_000);
     // Within a retry or two of the projector's (without this, it kept being lent the read-only
     // connections, which its retries never left idle long enough for the pool to drop).
     expect(Date.now() - unfenced).toBeLessThan(8_000);
+    // Mutations: none is lent a connection opened on the fenced primary, though only read on there.
+    await createCommunities(rig.server, 'fenced_e2e_after', 4);
   }, 120_000);
 });
