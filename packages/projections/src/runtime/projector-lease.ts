@@ -239,13 +239,12 @@ export class ProjectorLease {
         this.instance,
         this.retryMs,
       ];
+      await client.query(`SELECT set_config('application_name', $1, false)`, [name.join(' ')]);
+      await client.query(`LISTEN "${this.channel}"`);
       // A session on a read-only server (a primary fenced after a failover, a standby) is on a
       // server the others may no longer reach: a lock there is no lease, and what is told on the
       // new primary never arrives there. PostgreSQL 14 and later say so when the session opens,
       // and with the answer to a query after the setting changed (a connection the pool had kept).
-      if (readOnlySession(client)) throw new ReadOnlyLeaseSessionError();
-      await client.query(`SELECT set_config('application_name', $1, false)`, [name.join(' ')]);
-      await client.query(`LISTEN "${this.channel}"`);
       if (readOnlySession(client)) throw new ReadOnlyLeaseSessionError();
       if (this.stopped) {
         client.release(true);
