@@ -4,6 +4,7 @@ import { Client } from 'pg';
 export { repoRoot } from './services';
 export { startCliProcess, type CliProcess } from './cli-process';
 export { startStallProxy, type StallProxy } from './stall-proxy';
+export { startOwnPostgres, type OwnPostgres } from './own-postgres';
 
 /** The PostgreSQL server chosen by the global setup (an admin URL). */
 export function testDatabaseServerUrl(): string {

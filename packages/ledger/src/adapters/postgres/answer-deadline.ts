@@ -1,4 +1,5 @@
 import { Client, type ClientConfig } from 'pg';
+import { READ_ONLY } from './postgres-errors';
 
 /** A query on a connection that went silent for too long: the connection was closed. */
 export class PostgresNoAnswerError extends Error {
@@ -35,9 +36,6 @@ type Internals = {
 
 /** pg-pool's function giving a lent client back (an error, or `true`: close it instead). */
 type Release = (err?: Error | boolean) => void;
-
-/** SQLSTATE read_only_sql_transaction: a write refused because the server (or session) is read-only. */
-const READ_ONLY = '25006';
 
 /**
  * The settings a server (PostgreSQL 14 and later) reports to each session when it opens and whenever

@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Client, Pool } from 'pg';
-import { createTestDatabase, eventually, startStallProxy, type TestDatabase } from '@test/support';
+import {
+  createTestDatabase,
+  eventually,
+  startOwnPostgres,
+  startStallProxy,
+  type OwnPostgres,
+  type TestDatabase,
+} from '@test/support';
 import { ledgerContract } from '../../ledger.contract';
 import { LedgerUnavailableError, UnknownCommunityError } from '../../ledger.errors';
 import type { Ledger, RecordedEvent } from '../../ledger.port';
@@ -562,4 +569,103 @@ describe('PostgresLedger', () => {
       await ledger.close();
     }
   });
+});
+
+describe('PostgresLedger on a primary fenced by reloading its configuration', () => {
+  // `ALTER SYSTEM` and a reload reach every open session of the server: a server of its own. Its
+  // pooled connections become read-only, as those left on a primary fenced after a failover; the
+  // sessions opened afterwards take writes, as those reaching the new primary would.
+  let own: OwnPostgres;
+  let admin: Client;
+  const event = (n: number, id: string) => ({
+    id,
+    type: 'TierDefined',
+    communityId: 'c',
+    source: 'admin' as const,
+    occurredAt: '2026-01-01T00:00:00.000Z',
+    data: { n },
+  });
+
+  beforeAll(async () => {
+    own = await startOwnPostgres();
+    // Writable whatever the server's configuration says.
+    admin = new Client({ connectionString: own.url, options: '-c default_transaction_read_only=off' });
+    await admin.connect();
+  }, 90_000);
+
+  afterAll(async () => {
+    await admin?.end();
+    await own?.remove();
+  }, 30_000);
+
+  const reload = async (setting: 'on' | 'off') => {
+    const { rows } = await admin.query<{ t: Date }>('SELECT pg_conf_load_time() AS t');
+    await admin.query(`ALTER SYSTEM SET default_transaction_read_only = ${setting}`);
+    await admin.query('SELECT pg_reload_conf()');
+    // The server has read it again once this session has: it signals every session, each of which
+    // reads it before its next command (what it says about it comes with that command's answer).
+    await eventually(async () => {
+      const { rows: now } = await admin.query<{ later: boolean }>(
+        'SELECT pg_conf_load_time() > $1 AS later',
+        [rows[0].t],
+      );
+      return now[0].later ? true : undefined;
+    }, 5_000);
+    // A signal reaches a busy machine's other sessions a moment later.
+    await new Promise((r) => setTimeout(r, 1_000));
+  };
+
+  const sessions = async () =>
+    (
+      await admin.query<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE datname = 'postgres' AND pid <> pg_backend_pid()
+            AND backend_type = 'client backend' AND application_name = ''`,
+      )
+    ).rows.map((r) => r.pid);
+
+  it('appends on a new connection when those it had refuse the write, and is unavailable while every one does', async () => {
+    const prefix = freshPrefix();
+    const ledger = new PostgresLedger({
+      connectionString: own.url,
+      prefix,
+      poolConfig: { Client: clientWithAnswerDeadline(0), max: 3 },
+    });
+    try {
+      await ledger.init();
+      // Three pooled connections, opened while the server takes writes.
+      await Promise.all([1, 2, 3].map((n) => ledger.append([event(n, `warm_${n}`)])));
+      const pooled = await sessions();
+      expect(pooled).toHaveLength(3);
+
+      // Sessions opened from now on take writes; the open ones stop taking them.
+      await admin.query('ALTER DATABASE postgres SET default_transaction_read_only = off');
+      await reload('on');
+      const [appended] = await ledger.append([event(4, 'after_fence')]);
+      expect(appended).toMatchObject({ id: 'after_fence', appended: true });
+      // Each one refused it, and was closed (its server process ends a moment later): the last
+      // attempt was on a new connection.
+      await eventually(
+        async () => ((await sessions()).some((pid) => pooled.includes(pid)) ? undefined : true),
+        5_000,
+      );
+
+      // Read-only for every session (the database's own setting gone, new ones too).
+      await admin.query('ALTER DATABASE postgres RESET default_transaction_read_only');
+      await ledger.close();
+      const fenced = new PostgresLedger({
+        connectionString: own.url,
+        prefix,
+        poolConfig: { Client: clientWithAnswerDeadline(0), max: 3 },
+      });
+      try {
+        await expect(fenced.append([event(5, 'fenced')])).rejects.toBeInstanceOf(LedgerUnavailableError);
+      } finally {
+        await fenced.close();
+      }
+    } finally {
+      await ledger.close().catch(() => undefined);
+      await admin.query('ALTER DATABASE postgres RESET default_transaction_read_only');
+      await reload('off');
+    }
+  }, 60_000);
 });

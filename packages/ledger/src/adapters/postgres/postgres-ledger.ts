@@ -14,7 +14,7 @@ import type {
 } from '../../ledger.port';
 import { LedgerUnavailableError } from '../../ledger.errors';
 import { runSubscription, Waker } from '../../subscription';
-import { isPostgresUnavailable, toLedgerError } from './postgres-errors';
+import { isPostgresUnavailable, refusedAsReadOnly, toLedgerError } from './postgres-errors';
 import { compareCursors, LivePages } from './live-pages';
 import { whenReadOnly } from './answer-deadline';
 import {
@@ -88,6 +88,8 @@ const COLUMNS = `l.tx::text AS tx, l.position::text AS position, l.community_seq
 
 const NOTIFY_EVERY_MS = 5;
 const HELD_BACK_RETRY_MS = 20;
+/** Attempts of an append refused as read-only, each on another connection (see `query`). */
+const READ_ONLY_ATTEMPTS = 4;
 /** Without a listening connection, a subscription reads (and tries to listen) at least this often. */
 const UNHEARD_POLL_MS = 1_000;
 
@@ -423,11 +425,20 @@ export class PostgresLedger implements Ledger {
     }
   }
 
+  /**
+   * One statement on the pool; a failure that may pass reported as `LedgerUnavailableError`. A write
+   * refused as read-only wrote nothing, and the pool closes its connection (`clientWithAnswerDeadline`),
+   * which may be one of several left on a primary fenced after a failover: `append`, made again,
+   * reaches the new primary on a connection opened since (at most `READ_ONLY_ATTEMPTS` in all).
+   */
   private async query<T extends object>(what: string, sql: string, params?: unknown[]) {
-    try {
-      return await this.pool.query<T & import('pg').QueryResultRow>(sql, params);
-    } catch (err) {
-      throw toLedgerError(err, what);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.pool.query<T & import('pg').QueryResultRow>(sql, params);
+      } catch (err) {
+        if (what === 'append' && refusedAsReadOnly(err) && attempt < READ_ONLY_ATTEMPTS) continue;
+        throw toLedgerError(err, what);
+      }
     }
   }
 
