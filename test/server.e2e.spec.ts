@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import jwt from 'jsonwebtoken';
+import { Client } from 'pg';
+import { createTestDatabase } from '@test/support';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 import { repoRoot } from './support/services';
 
@@ -203,6 +205,28 @@ describe('gatehouse serve on the embedded PostgreSQL', () => {
     expect(closed.output).toContain(`cannot open the PostgreSQL database at 127.0.0.1:${port}/members`);
     expect(closed.output).not.toContain('hunter2secret');
     expect(closed.output).not.toMatch(/\n\s+at /); // no stack trace
+  }, 60_000);
+
+  it('stops at start saying that a read-only database (a standby, say) is not the primary it needs', async () => {
+    const db = await createTestDatabase('read_only_boot');
+    const admin = new Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      await admin.query(`ALTER DATABASE "${db.name}" SET default_transaction_read_only = on`);
+      const url = new URL(db.url);
+      const closed = await startServerProcess(env({ DATABASE_URL: db.url }));
+      expect(closed.ok).toBe(false);
+      if (closed.ok) return;
+      expect(closed.code).toBe(1);
+      expect(closed.output).toContain(
+        `the PostgreSQL database at ${url.hostname}:${url.port || '5432'}/${db.name} is read-only (a standby, or default_transaction_read_only is on)`,
+      );
+      expect(closed.output).not.toMatch(/\n\s+at /); // no stack trace
+    } finally {
+      await admin.query(`ALTER DATABASE "${db.name}" RESET default_transaction_read_only`);
+      await admin.end();
+      await db.drop();
+    }
   }, 60_000);
 
   it('stops at start with a message naming a bad variable', async () => {

@@ -6,6 +6,7 @@ import type { DataSource } from 'typeorm';
 import {
   clientWithAnswerDeadline,
   isPostgresUnavailable,
+  refusedAsReadOnly,
   KafkaLedger,
   PostgresLedger,
   type Ledger,
@@ -87,14 +88,18 @@ export async function openDatabase(
 const NOT_ADMITTED = new Set(['3D000', '28P01', '28000']);
 
 /**
- * A first connection's failure (unreachable, or not admitted) as a message naming the database
- * (never its password), or null for any other error.
+ * A first connection's failure (unreachable, not admitted, or read-only) as a message naming the
+ * database (never its password), or null for any other error.
  */
 function unreachable(err: unknown, url: string): Error | null {
   const code = (err as { code?: string }).code;
-  if (!isPostgresUnavailable(err) && !(code && NOT_ADMITTED.has(code))) return null;
   const u = new URL(url);
   const where = `${u.hostname}:${u.port || '5432'}${u.pathname}`;
+  if (refusedAsReadOnly(err))
+    return new Error(
+      `the PostgreSQL database at ${where} is read-only (a standby, or default_transaction_read_only is on): Gatehouse writes to it, so DATABASE_URL must lead to the primary`,
+    );
+  if (!isPostgresUnavailable(err) && !(code && NOT_ADMITTED.has(code))) return null;
   return new Error(`cannot open the PostgreSQL database at ${where}: ${(err as Error).message}`);
 }
 

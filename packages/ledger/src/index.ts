@@ -16,7 +16,7 @@ export {
   type BrokenLink,
 } from './hash-chain';
 export { PostgresLedger, type PostgresLedgerOptions } from './adapters/postgres/postgres-ledger';
-export { isPostgresUnavailable } from './adapters/postgres/postgres-errors';
+export { isPostgresUnavailable, refusedAsReadOnly } from './adapters/postgres/postgres-errors';
 export {
   clientWithAnswerDeadline,
   setAnswerDeadline,
