@@ -264,6 +264,7 @@ export class PostgresLedger implements Ledger {
             envelopes.map((e) => e.id),
             [...new Set(envelopes.map((e) => e.communityId))],
           ],
+      { writeAgain: true },
     );
     if (rows.some((r) => r.appended)) this.notifyAppended();
     return rows.map((r) => ({ id: r.id, position: formatPosition(r.tx, r.position), appended: r.appended }));
@@ -426,17 +427,23 @@ export class PostgresLedger implements Ledger {
   }
 
   /**
-   * One statement on the pool; a failure that may pass reported as `LedgerUnavailableError`. A write
-   * refused as read-only wrote nothing, and the pool closes its connection (`clientWithAnswerDeadline`),
-   * which may be one of several left on a primary fenced after a failover: `append`, made again,
-   * reaches the new primary on a connection opened since (at most `READ_ONLY_ATTEMPTS` in all).
+   * One statement on the pool; a failure that may pass reported as `LedgerUnavailableError`. With
+   * `writeAgain`, a write refused as read-only is made again: it wrote nothing, and the pool closes
+   * its connection (`clientWithAnswerDeadline`), which may be one of several left on a primary fenced
+   * after a failover, so a later attempt reaches the new primary on a connection opened since (at
+   * most `READ_ONLY_ATTEMPTS` in all).
    */
-  private async query<T extends object>(what: string, sql: string, params?: unknown[]) {
+  private async query<T extends object>(
+    what: string,
+    sql: string,
+    params?: unknown[],
+    { writeAgain = false } = {},
+  ) {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.pool.query<T & import('pg').QueryResultRow>(sql, params);
       } catch (err) {
-        if (what === 'append' && refusedAsReadOnly(err) && attempt < READ_ONLY_ATTEMPTS) continue;
+        if (writeAgain && refusedAsReadOnly(err) && attempt < READ_ONLY_ATTEMPTS) continue;
         throw toLedgerError(err, what);
       }
     }
