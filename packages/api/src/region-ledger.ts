@@ -71,6 +71,14 @@ export class RegionRoutedLedger implements Ledger {
     throw new Error('counting every region at once is not supported: each region has its own log');
   }
 
+  /** Asks every region: an id names one event, wherever its community is. */
+  async holds(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const ledgers = [...new Set(this.regions.map((r) => r.ledger))];
+    const held = await Promise.all(ledgers.map((l) => l.holds(ids)));
+    return new Set(held.flatMap((s) => [...s]));
+  }
+
   comparePositions(a: Position, b: Position): number {
     return this.home.ledger.comparePositions(a, b);
   }

@@ -367,6 +367,20 @@ export function ledgerContract(name: string, makeLedger: () => Promise<LedgerHar
       expect(await ledger.countAfter((await ledger.head())!, 100)).toBe(0);
     });
 
+    it('tells which of a list of ids it holds, in any community, and from another instance', async () => {
+      const a = community();
+      const b = community();
+      const id = (x: string) => `evt_holds_${x}_${randomUUID()}`;
+      const [inA, inB, never] = [id('a'), id('b'), id('never')];
+      await ledger.append([newEvent(a, 1, { id: inA })]);
+      await ledger.append([newEvent(b, 2, { id: inB })]);
+      expect(await ledger.holds([never, inB, inA, inA])).toEqual(new Set([inA, inB]));
+      expect(await ledger.holds([never])).toEqual(new Set());
+      expect(await ledger.holds([])).toEqual(new Set());
+      const other = await h.reopen();
+      expect(await other.holds([inA, never, inB])).toEqual(new Set([inA, inB]));
+    });
+
     it('answers ping while the store is reachable', async () => {
       await expect(ledger.ping()).resolves.toBeUndefined();
     });

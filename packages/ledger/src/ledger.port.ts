@@ -105,6 +105,11 @@ export interface Ledger {
    */
   countAfter(after: Position | undefined, cap: number): Promise<number>;
   /**
+   * The ids among `ids` that the ledger holds, in any community: what a caller that has many events
+   * in hand (a reconciliation) need not append again. An append still in flight may be missed.
+   */
+  holds(ids: readonly string[]): Promise<Set<string>>;
+  /**
    * Order of two positions of the same community: negative when a precedes b, 0 when equal,
    * positive when a follows b.
    */

@@ -85,6 +85,11 @@ export class InMemoryLedger implements Ledger {
     }
   }
 
+  async holds(ids: readonly string[]): Promise<Set<string>> {
+    const wanted = new Set(ids);
+    return new Set(this.events.filter((e) => wanted.has(e.id)).map((e) => e.id));
+  }
+
   async countAfter(after: Position | undefined, cap: number): Promise<number> {
     return Math.min(cap, Math.max(0, this.events.length - this.indexAfter(after)));
   }

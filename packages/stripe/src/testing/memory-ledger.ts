@@ -70,6 +70,15 @@ export class MemoryLedger implements Ledger {
     }
   }
 
+  /** Every call to `holds`, as given. */
+  readonly holdsCalls: string[][] = [];
+
+  async holds(ids: readonly string[]): Promise<Set<string>> {
+    this.holdsCalls.push([...ids]);
+    const wanted = new Set(ids);
+    return new Set(this.events.filter((e) => wanted.has(e.id)).map((e) => e.id));
+  }
+
   async countAfter(after: Position | undefined, cap: number): Promise<number> {
     return Math.min(cap, this.events.filter((e) => !after || e.position > after).length);
   }

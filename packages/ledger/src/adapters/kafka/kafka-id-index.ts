@@ -116,6 +116,14 @@ export class KafkaIdIndex {
     });
   }
 
+  /** The ids among `ids` with a record in the log (appended through the adapter, or already read). */
+  async held(ids: readonly string[]): Promise<Set<string>> {
+    return this.run(
+      'holds',
+      async (c) => new Set((await this.lookupWith(c, [...new Set(ids)])).map((r) => r.id)),
+    );
+  }
+
   /** The last claimed record of a community (appended through the adapter, or already read). */
   async lastOf(communityId: string): Promise<IndexedId | undefined> {
     return this.run('head', async (c) => {

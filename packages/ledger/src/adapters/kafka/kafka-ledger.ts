@@ -253,6 +253,10 @@ export class KafkaLedger implements Ledger {
     return offsets.size > 0 ? formatOffsets(offsets) : null;
   }
 
+  async holds(ids: readonly string[]): Promise<Set<string>> {
+    return ids.length === 0 ? new Set() : this.index.held(ids);
+  }
+
   async countAfter(after: Position | undefined, cap: number): Promise<number> {
     // Offsets are dense per partition: the records still to read are the distance to each end.
     const read = after ? parseOffsets(after) : new Map<number, bigint>();

@@ -372,6 +372,16 @@ export class PostgresLedger implements Ledger {
     return rows[0].n;
   }
 
+  async holds(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const { rows } = await this.query<{ id: string }>(
+      'holds',
+      `SELECT id FROM ${this.names.log} WHERE id = ANY($1::text[])`,
+      [[...new Set(ids)]],
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
   comparePositions(a: Position, b: Position): number {
     return compareCursors(parsePosition(a), parsePosition(b));
   }
