@@ -7,6 +7,7 @@ import {
   formatDelivery,
   retryHours,
   formatReconcileReport,
+  reconcileProgress,
   parseForwardToOrThrow,
   parsePortOrThrow,
   parseSinceOrThrow,
@@ -110,6 +111,22 @@ describe('gatehouse stripe drift: comparing a projected subscription with Stripe
     expect(formatDrift(compareSubscription(projected, null), 1)).toMatch(
       /1 difference\(s\).*\n.*sub_1 existence/,
     );
+  });
+});
+
+describe('gatehouse stripe reconcile: progress', () => {
+  it('says how far each account has got every thousand events listed', () => {
+    const lines: string[] = [];
+    const progress = reconcileProgress((l) => lines.push(l));
+    for (let listed = 100; listed <= 2_000; listed += 100)
+      progress({ account: 'acct_1', listed, missing: 2 });
+    progress({ account: null, listed: 1_000, missing: 0 });
+    progress({ account: null, listed: 1_050, missing: 1 });
+    expect(lines).toEqual([
+      'acct_1: 1000 events listed, 2 missing from the ledger so far\n',
+      'acct_1: 2000 events listed, 2 missing from the ledger so far\n',
+      'platform: 1000 events listed, 0 missing from the ledger so far\n',
+    ]);
   });
 });
 

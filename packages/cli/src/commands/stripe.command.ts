@@ -21,6 +21,7 @@ import {
   type CommunityDirectory,
   type FakeDelivery,
   type HeldAccount,
+  type ReconcileProgress,
   type ReconcileReport,
 } from '@gatehouse/stripe';
 import { openRegions } from './regions';
@@ -122,6 +123,19 @@ export function formatReconcileReport(report: ReconcileReport): string {
   return lines.join('\n') + '\n';
 }
 
+/** A busy account lists many pages: a line on stderr every this many events. */
+const PROGRESS_EVERY = 1_000;
+
+/** Writes a line for every `PROGRESS_EVERY` events an account lists. */
+export function reconcileProgress(write: (line: string) => void): (p: ReconcileProgress) => void {
+  return (p) => {
+    if (p.listed % PROGRESS_EVERY === 0)
+      write(
+        `${p.account ?? 'platform'}: ${p.listed} events listed, ${p.missing} missing from the ledger so far\n`,
+      );
+  };
+}
+
 export async function reconcileCommand(opts: {
   since: string;
   community?: string;
@@ -171,6 +185,7 @@ export async function reconcileCommand(opts: {
       accounts,
       includePlatform,
       log,
+      onProgress: reconcileProgress((line) => process.stderr.write(line)),
     });
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReconcileReport(report));
     return 0;

@@ -6,7 +6,8 @@ import { DAY } from '../testing/stripe-ids';
 import type { FakeStripe } from '../testing/fake-stripe/fake-stripe';
 import { createWebhookIngestor } from '../webhook/ingest.handler';
 import type { CommunityDirectory } from '../webhook/community-directory.port';
-import { reconcile } from './reconciler';
+import { reconcile, type ReconcileProgress } from './reconciler';
+import { stripeEventToLedgerFact } from '../stripe-event';
 import { fakeStripeWithSdk } from '../testing/fake-stripe/fake-stripe-sdk';
 
 const SECRET = 'whsec_reconcile';
@@ -96,6 +97,41 @@ describe('reconcile', () => {
     const eventLists = fake.requests.filter((r) => r.path === '/v1/events');
     expect(eventLists.length).toBeGreaterThanOrEqual(2);
     expect(eventLists[0].params).toMatchObject({ created: { gte: String(NOW - 30 * DAY) } });
+  });
+
+  it('keeps only the events the ledger lacks, asking it page by page, and says how far it got', async () => {
+    const ledger = new MemoryLedger();
+    const events = Array.from({ length: 250 }, (_, i) =>
+      invoicePaid({}, { created: NOW - 2 * DAY + i * 60 }),
+    );
+    events.forEach((e) => fake.emit(e));
+    // The webhook brought all but three, one in each page the Events API answers (newest first).
+    const missed = [events[3], events[120], events[249]];
+    const delivered = events.filter((e) => !missed.includes(e));
+    await ledger.append(delivered.map((e) => stripeEventToLedgerFact(e, 'platform')));
+    ledger.appendCalls.length = 0;
+    const progress: ReconcileProgress[] = [];
+
+    const report = await reconcile({
+      stripe,
+      ledger,
+      directory,
+      since: new Date((NOW - 3 * DAY) * 1000),
+      log: silent,
+      clock: () => new Date(NOW * 1000),
+      onProgress: (p) => progress.push(p),
+    });
+
+    expect(report).toMatchObject({ listed: 250, appended: 3, alreadyPresent: 247 });
+    expect(report.scopes[0].appendedIds).toEqual(missed.map((e) => e.id));
+    // Only the three were handed to the ledger, in one append, oldest first.
+    expect(ledger.appendCalls.map((call) => call.map((e) => e.id))).toEqual([missed.map((e) => e.id)]);
+    expect(ledger.holdsCalls.map((ids) => ids.length)).toEqual([100, 100, 50]);
+    expect(progress).toEqual([
+      { account: null, listed: 100, missing: 1 },
+      { account: null, listed: 200, missing: 2 },
+      { account: null, listed: 250, missing: 3 },
+    ]);
   });
 
   it('lists each connected account with its Stripe-Account and routes its events to its community', async () => {

@@ -8,6 +8,8 @@ import type { WebhookLogger } from '../webhook/ingest.handler';
 /** The Events API keeps 30 days of events. */
 export const EVENTS_API_WINDOW_MS = 30 * 24 * 3600 * 1000;
 const APPEND_BATCH = 100;
+/** Events per page of the Events API (its maximum), and per question to the ledger. */
+const PAGE = 100;
 
 export type ReconcileOptions = {
   stripe: Stripe;
@@ -23,7 +25,11 @@ export type ReconcileOptions = {
   quarantine?: QuarantineStore;
   log: WebhookLogger;
   clock?: () => Date;
+  /** Called after each page of events listed: how many so far for this account, and how many the ledger lacks. */
+  onProgress?: (progress: ReconcileProgress) => void;
 };
+
+export type ReconcileProgress = { account: string | null; listed: number; missing: number };
 
 export type ReconcileScopeReport = {
   /** null for the platform account. */
@@ -51,8 +57,9 @@ export type ReconcileReport = {
 
 /**
  * Lists Stripe's Events API (platform and connected accounts) and appends what the ledger lacks.
- * Appending is idempotent by event id, so events already recorded by the webhook are reported as
- * present and not written again. Events are appended oldest first.
+ * Each page listed is checked against the ledger, and only the events it lacks are kept, then
+ * appended oldest first; events already recorded by the webhook are reported as present. Appending
+ * is idempotent by event id, so an event the webhook brings meanwhile is not written twice.
  */
 export async function reconcile(options: ReconcileOptions): Promise<ReconcileReport> {
   const { stripe, ledger, directory, log } = options;
@@ -80,34 +87,49 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
       unassigned: 0,
       appendedIds: [],
     };
-    const events: StripeEvent[] = [];
+    // Only what the ledger lacks is kept: a busy account lists far more events than a webhook missed.
+    const missing: StripeEvent[] = [];
+    const page: StripeEvent[] = [];
+    const settle = async () => {
+      if (page.length === 0) return;
+      report.listed += page.length;
+      if (!communityId) {
+        report.unassigned += page.length;
+        if (options.quarantine) for (const e of page) await options.quarantine.put(account ?? 'platform', e);
+      } else {
+        const held = await ledger.holds(page.map((e) => e.id));
+        const lacking = page.filter((e) => !held.has(e.id));
+        missing.push(...lacking);
+        report.alreadyPresent += page.length - lacking.length;
+      }
+      page.length = 0;
+      options.onProgress?.({ account, listed: report.listed, missing: missing.length });
+    };
     const pages = stripe.events.list(
-      { created: { gte }, limit: 100 },
+      { created: { gte }, limit: PAGE },
       account ? { stripeAccount: account } : undefined,
     );
     for await (const listed of pages) {
       const event: unknown = listed;
       assertStripeEvent(event);
-      events.push(event);
+      page.push(event);
+      if (page.length === PAGE) await settle();
     }
-    report.listed = events.length;
-    // The Events API lists newest first; the ledger should learn them in the order they happened.
-    events.sort((a, b) => a.created - b.created || (a.id < b.id ? -1 : 1));
+    await settle();
     if (!communityId) {
-      report.unassigned = events.length;
-      if (options.quarantine) for (const e of events) await options.quarantine.put(account ?? 'platform', e);
-      log.warn({ account, events: events.length }, 'reconcile: no community for this Stripe account');
-    } else {
-      for (let i = 0; i < events.length; i += APPEND_BATCH) {
-        const batch = events.slice(i, i + APPEND_BATCH);
-        const results = await ledger.append(batch.map((e) => stripeEventToLedgerFact(e, communityId)));
-        results.forEach((r) => {
-          if (r.appended) {
-            report.appended++;
-            report.appendedIds.push(r.id);
-          } else report.alreadyPresent++;
-        });
-      }
+      log.warn({ account, events: report.listed }, 'reconcile: no community for this Stripe account');
+    }
+    // The Events API lists newest first; the ledger should learn them in the order they happened.
+    missing.sort((a, b) => a.created - b.created || (a.id < b.id ? -1 : 1));
+    for (let i = 0; i < missing.length; i += APPEND_BATCH) {
+      const batch = missing.slice(i, i + APPEND_BATCH);
+      const results = await ledger.append(batch.map((e) => stripeEventToLedgerFact(e, communityId!)));
+      results.forEach((r) => {
+        if (r.appended) {
+          report.appended++;
+          report.appendedIds.push(r.id);
+        } else report.alreadyPresent++; // the webhook brought it meanwhile
+      });
     }
     log.info(
       { account, communityId, listed: report.listed, appended: report.appended },
