@@ -140,25 +140,30 @@ describe('reconcile', () => {
     const stranger = invoicePaid({}, { account: 'acct_stranger', created: NOW - DAY });
     fake.emit(own);
     fake.emit(stranger);
+    const warnings: object[] = [];
     const report = await reconcile({
       stripe,
       ledger,
       directory,
       since: new Date((NOW - DAY - 1) * 1000),
-      accounts: ['acct_club', 'acct_stranger'],
-      log: silent,
+      accounts: ['acct_club', 'acct_stranger', 'acct_quiet'],
+      log: { ...silent, warn: (obj) => warnings.push(obj) },
       clock: () => new Date(NOW * 1000),
     });
     expect(report.scopes.map((s) => [s.account, s.communityId, s.listed, s.appended, s.unassigned])).toEqual([
       [null, 'platform', 0, 0, 0],
       ['acct_club', 'club', 1, 1, 0],
       ['acct_stranger', null, 1, 0, 1],
+      ['acct_quiet', null, 0, 0, 0],
     ]);
+    // Said for the account with events and no community, not for one with neither.
+    expect(warnings).toEqual([{ account: 'acct_stranger', events: 1, held: false }]);
     expect(ledger.events.map((e) => [e.id, e.communityId])).toEqual([[own.id, 'club']]);
     expect(fake.requests.filter((r) => r.path === '/v1/events').map((r) => r.stripeAccount)).toEqual([
       null,
       'acct_club',
       'acct_stranger',
+      'acct_quiet',
     ]);
   });
 });

@@ -116,8 +116,12 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
       if (page.length === PAGE) await settle();
     }
     await settle();
-    if (!communityId) {
-      log.warn({ account, events: report.listed }, 'reconcile: no community for this Stripe account');
+    // Only when events were listed: a server reconciling every minute would say it every minute otherwise.
+    if (!communityId && report.listed > 0) {
+      log.warn(
+        { account, events: report.listed, held: options.quarantine !== undefined },
+        'reconcile: no community for this Stripe account',
+      );
     }
     // The Events API lists newest first; the ledger should learn them in the order they happened.
     missing.sort((a, b) => a.created - b.created || (a.id < b.id ? -1 : 1));
