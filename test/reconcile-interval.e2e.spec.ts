@@ -1,7 +1,8 @@
 import jwt from 'jsonwebtoken';
-import { stripeTestKit as kit } from '@gatehouse/stripe';
+import { startFakeStripe, stripeTestKit as kit, type FakeStripe } from '@gatehouse/stripe';
 import { eventually } from '@test/support';
 import { startGatehouseUnderTest, type GatehouseUnderTest } from './support/gatehouse-server';
+import { startServerProcess, type ServerProcess } from './support/server-process';
 
 // A webhook Stripe never delivered is found by the server's own reconciler on its interval.
 
@@ -57,4 +58,41 @@ describe('the reconciler on an interval', () => {
     );
     expect(found.map((e: { node: { id: string } }) => e.node.id)).toEqual([missed.id]);
   }, 60_000);
+
+  // Last: it stops the suite's server.
+  it('runs on the server that projects only, and on the next one once that one stops', async () => {
+    // Two more servers on the same database, each with a Stripe API of its own, to tell whose
+    // requests are whose: one following the projecting server, one that may never project.
+    const stripes = [await startFakeStripe(), await startFakeStripe()];
+    const servers: ServerProcess[] = [];
+    const start = async (fake: FakeStripe, projector: 'on' | 'off') => {
+      const started = await startServerProcess({
+        ...gh.env,
+        STRIPE_API_BASE: fake.url,
+        GATEHOUSE_PROJECTOR: projector,
+      });
+      if (!started.ok) throw new Error(`a server did not start:\n${started.output}`);
+      servers.push(started.server);
+      return started.server;
+    };
+    try {
+      const following = await start(stripes[0], 'on');
+      const off = await start(stripes[1], 'off');
+      const lists = (i: number) => stripes[i].requests.filter((r) => r.path === '/v1/events').length;
+      await off.says('GATEHOUSE_RECONCILE_INTERVAL is set, but the server that projects reconciles');
+      expect(following.output()).not.toContain('GATEHOUSE_RECONCILE_INTERVAL is set');
+      // The suite's server projects and reconciles every second; the others list nothing.
+      const before = gh.fake.requests.filter((r) => r.path === '/v1/events').length;
+      await new Promise((r) => setTimeout(r, 4_000));
+      expect(gh.fake.requests.filter((r) => r.path === '/v1/events').length).toBeGreaterThan(before);
+      expect([lists(0), lists(1)]).toEqual([0, 0]);
+
+      expect(await gh.server.stop('SIGINT')).toBe(0);
+      await eventually(async () => (lists(0) > 0 ? true : undefined), 30_000, 250);
+      expect(lists(1)).toBe(0);
+    } finally {
+      for (const server of servers) await server.stop('SIGINT');
+      for (const fake of stripes) await fake.close();
+    }
+  }, 90_000);
 });

@@ -208,12 +208,18 @@ export async function startGatehouse(
           })
         : undefined;
 
-    // Missed webhooks: list Stripe's Events API on an interval and append what the ledger lacks.
+    // Missed webhooks: list Stripe's Events API on an interval and append what the ledger lacks. One
+    // server of several does it, the one that projects the default region: each run lists every
+    // account's recent events, and Stripe's rate limit is shared by all of them.
     if (config.reconcileIntervalSeconds > 0 && stripe) {
       const reconcileLog = log.child({ component: 'reconciler' });
+      if (!config.projector)
+        reconcileLog.warn(
+          'GATEHOUSE_RECONCILE_INTERVAL is set, but the server that projects reconciles and this one never does (GATEHOUSE_PROJECTOR=off): set it there',
+        );
       let running = false;
       const timer = setInterval(async () => {
-        if (running) return;
+        if (running || !home.lease.isLeader()) return;
         running = true;
         try {
           const lists = await Promise.all(regions.map((r) => r.services.catalogQuery.list()));
