@@ -57,6 +57,16 @@ describe('the reconciler on an interval', () => {
       250,
     );
     expect(found.map((e: { node: { id: string } }) => e.node.id)).toEqual([missed.id]);
+
+    // An account's first run lists an hour back; later ones from five minutes before the last run.
+    const since = () =>
+      gh.fake.requests
+        .filter((r) => r.path === '/v1/events')
+        .map((r) => Number((r.params as { created: { gte: string } }).created.gte));
+    await eventually(async () => (since().length >= 3 ? true : undefined), 10_000, 250);
+    const now = Math.floor(Date.now() / 1000);
+    expect(Math.min(...since())).toBeLessThan(now - 3500);
+    expect(since().at(-1)).toBeGreaterThan(now - 310);
   }, 60_000);
 
   // Last: it stops the suite's server.

@@ -2,17 +2,13 @@ import { createServer, type Server } from 'node:http';
 import net from 'node:net';
 import Stripe from 'stripe';
 import pino, { type Logger } from 'pino';
-import {
-  createWebhookIngestor,
-  reconcile,
-  releaseQuarantine,
-  type CommunityDirectory,
-} from '@gatehouse/stripe';
+import { createWebhookIngestor, releaseQuarantine, type CommunityDirectory } from '@gatehouse/stripe';
 import { AppendBatcher, PostgresLedger } from '@gatehouse/ledger';
 import { countUnlinkedStripeEvents, pendingMigrationsOf } from '@gatehouse/projections';
 import type { Config } from './config';
 import { startRegion, regionStores, type RegionRuntime } from './region';
 import { RegionRoutedLedger } from './region-ledger';
+import { startReconcileInterval } from './reconcile-interval';
 import { communityIdPrefix, regionOfCommunity, routeServices } from './region-router';
 import type { ReadinessCheck } from './http/app';
 import { advisoryStripeAccountLock, type Services } from './services';
@@ -208,41 +204,27 @@ export async function startGatehouse(
           })
         : undefined;
 
-    // Missed webhooks: list Stripe's Events API on an interval and append what the ledger lacks. One
-    // server of several does it, the one that projects the default region: each run lists every
-    // account's recent events, and Stripe's rate limit is shared by all of them.
+    // Missed webhooks: the Events API listed on an interval, by the server projecting the default region.
     if (config.reconcileIntervalSeconds > 0 && stripe) {
       const reconcileLog = log.child({ component: 'reconciler' });
       if (!config.projector)
         reconcileLog.warn(
           'GATEHOUSE_RECONCILE_INTERVAL is set, but the server that projects reconciles and this one never does (GATEHOUSE_PROJECTOR=off): set it there',
         );
-      let running = false;
-      const timer = setInterval(async () => {
-        if (running || !home.lease.isLeader()) return;
-        running = true;
-        try {
-          const lists = await Promise.all(regions.map((r) => r.services.catalogQuery.list()));
-          const accounts = lists.flat().flatMap((c) => (c.stripeAccountId ? [c.stripeAccountId] : []));
-          const since = new Date(Date.now() - Math.max(3 * config.reconcileIntervalSeconds, 3600) * 1000);
-          const report = await reconcile({
-            stripe,
-            ledger: stripeLedger,
-            directory,
-            since,
-            accounts,
-            quarantine: home.quarantine,
-            log: reconcileLog,
-          });
-          reconcileLog.info({ report }, 'reconciled with the Stripe Events API');
-        } catch (err) {
-          reconcileLog.warn({ err }, 'reconciliation failed; will retry');
-        } finally {
-          running = false;
-        }
-      }, config.reconcileIntervalSeconds * 1000);
-      timer.unref();
-      closers.add('the reconciler', () => clearInterval(timer));
+      const stop = startReconcileInterval({
+        intervalSeconds: config.reconcileIntervalSeconds,
+        stripe,
+        ledger: stripeLedger,
+        directory,
+        quarantine: home.quarantine,
+        linkedAccounts: async () =>
+          (await Promise.all(regions.map((r) => r.services.catalogQuery.list())))
+            .flat()
+            .flatMap((c) => (c.stripeAccountId ? [c.stripeAccountId] : [])),
+        leads: () => home.lease.isLeader(),
+        log: reconcileLog,
+      });
+      closers.add('the reconciler', stop);
     }
 
     const joinCommerce = {

@@ -1,0 +1,64 @@
+import type Stripe from 'stripe';
+import type { Logger } from 'pino';
+import type { Ledger } from '@gatehouse/ledger';
+import {
+  reconcile,
+  ReconcileWindows,
+  type CommunityDirectory,
+  type QuarantineStore,
+} from '@gatehouse/stripe';
+
+/** Stripe's clock against ours, and an event listed a little after the time it is dated. */
+export const RECONCILE_OVERLAP_MS = 5 * 60_000;
+
+/**
+ * The reconciler inside the server: every `intervalSeconds`, while `leads()` (one server of several
+ * runs it: each run lists accounts' events against one Stripe rate limit), the Events API of the
+ * platform and of every linked account is listed and what the ledger lacks is appended. An account
+ * is first listed back over three intervals (at least an hour), then from its last run's start.
+ * Answers a stop function.
+ */
+export function startReconcileInterval(deps: {
+  intervalSeconds: number;
+  stripe: Stripe;
+  ledger: Ledger;
+  directory: CommunityDirectory;
+  quarantine: QuarantineStore;
+  linkedAccounts: () => Promise<string[]>;
+  leads: () => boolean;
+  log: Logger;
+}): () => void {
+  const { intervalSeconds, log } = deps;
+  const windows = new ReconcileWindows({
+    firstWindowMs: Math.max(3 * intervalSeconds, 3600) * 1000,
+    overlapMs: RECONCILE_OVERLAP_MS,
+  });
+  let running = false;
+  const timer = setInterval(async () => {
+    if (running || !deps.leads()) return;
+    running = true;
+    try {
+      const started = Date.now();
+      for (const { since, accounts } of windows.plan([null, ...(await deps.linkedAccounts())], started)) {
+        const report = await reconcile({
+          stripe: deps.stripe,
+          ledger: deps.ledger,
+          directory: deps.directory,
+          since,
+          accounts: accounts.filter((a): a is string => a !== null),
+          includePlatform: accounts.includes(null),
+          quarantine: deps.quarantine,
+          log,
+        });
+        windows.listed(accounts, started);
+        log.info({ report }, 'reconciled with the Stripe Events API');
+      }
+    } catch (err) {
+      log.warn({ err }, 'reconciliation failed; will retry');
+    } finally {
+      running = false;
+    }
+  }, intervalSeconds * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
