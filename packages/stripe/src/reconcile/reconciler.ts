@@ -125,9 +125,9 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
     }
     // The Events API lists newest first; the ledger should learn them in the order they happened.
     missing.sort((a, b) => a.created - b.created || (a.id < b.id ? -1 : 1));
-    for (let i = 0; i < missing.length; i += APPEND_BATCH) {
+    for (let i = 0; communityId && i < missing.length; i += APPEND_BATCH) {
       const batch = missing.slice(i, i + APPEND_BATCH);
-      const results = await ledger.append(batch.map((e) => stripeEventToLedgerFact(e, communityId!)));
+      const results = await ledger.append(batch.map((e) => stripeEventToLedgerFact(e, communityId)));
       results.forEach((r) => {
         if (r.appended) {
           report.appended++;
