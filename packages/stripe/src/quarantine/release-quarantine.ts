@@ -1,6 +1,7 @@
 import type { Ledger } from '@gatehouse/ledger';
 import { stripeEventToLedgerFact } from '../stripe-event';
-import type { QuarantineStore } from './quarantine.port';
+import type { CommunityDirectory } from '../webhook/community-directory.port';
+import { PLATFORM_HOLD, type QuarantineStore } from './quarantine.port';
 
 export type QuarantineReleaseReport = {
   accountId: string;
@@ -33,4 +34,26 @@ export async function releaseQuarantine(
     held.map((e) => e.id),
   );
   return report;
+}
+
+/**
+ * Releases what is held for accounts that have a community by now: an event held while its account
+ * was being linked, after the link's own release had looked, or one whose release failed or was cut
+ * short. `accounts` are the linked ones to look for; the platform's events are looked for too.
+ */
+export async function releaseLinkedQuarantine(deps: {
+  ledger: Ledger;
+  quarantine: QuarantineStore;
+  directory: CommunityDirectory;
+  accounts: readonly string[];
+}): Promise<QuarantineReleaseReport[]> {
+  const reports: QuarantineReleaseReport[] = [];
+  for (const accountId of await deps.quarantine.heldAmong([...deps.accounts, PLATFORM_HOLD])) {
+    const communityId =
+      accountId === PLATFORM_HOLD
+        ? await deps.directory.platformCommunity()
+        : await deps.directory.communityForStripeAccount(accountId);
+    if (communityId) reports.push(await releaseQuarantine(deps, accountId, communityId));
+  }
+  return reports;
 }

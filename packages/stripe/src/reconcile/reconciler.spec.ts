@@ -36,6 +36,7 @@ describe('reconcile', () => {
         put: async () => {},
         take: async () => [],
         discard: async () => {},
+        heldAmong: async () => [],
       },
       logger: silent,
       clock: () => new Date(NOW * 1000),

@@ -1,6 +1,6 @@
 import type { Ledger } from '@gatehouse/ledger';
 import type Stripe from 'stripe';
-import type { QuarantineStore } from '../quarantine/quarantine.port';
+import { PLATFORM_HOLD, type QuarantineStore } from '../quarantine/quarantine.port';
 import { assertStripeEvent, stripeEventToLedgerFact, type StripeEvent } from '../stripe-event';
 import type { CommunityDirectory } from '../webhook/community-directory.port';
 import type { WebhookLogger } from '../webhook/ingest.handler';
@@ -95,7 +95,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
       report.listed += page.length;
       if (!communityId) {
         report.unassigned += page.length;
-        if (options.quarantine) for (const e of page) await options.quarantine.put(account ?? 'platform', e);
+        if (options.quarantine) for (const e of page) await options.quarantine.put(account ?? PLATFORM_HOLD, e);
       } else {
         const held = await ledger.holds(page.map((e) => e.id));
         const lacking = page.filter((e) => !held.has(e.id));

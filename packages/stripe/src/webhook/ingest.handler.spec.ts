@@ -26,6 +26,9 @@ class MemoryQuarantine implements QuarantineStore {
       (this.held.get(accountId) ?? []).filter((e) => !ids.includes(e.id)),
     );
   }
+  async heldAmong(accountIds: readonly string[]): Promise<string[]> {
+    return accountIds.filter((a) => (this.held.get(a) ?? []).length > 0);
+  }
 }
 
 const directory: CommunityDirectory = {

@@ -1,5 +1,5 @@
 import { DeadlineExceededError, withDeadline, type AppendResult, type Ledger } from '@gatehouse/ledger';
-import type { QuarantineStore } from '../quarantine/quarantine.port';
+import { PLATFORM_HOLD, type QuarantineStore } from '../quarantine/quarantine.port';
 import { parseStripeEventOrThrow, stripeEventToLedgerFact, type StripeEvent } from '../stripe-event';
 import { StripeWebhookRejectedError } from '../stripe.errors';
 import type { CommunityDirectory } from './community-directory.port';
@@ -64,7 +64,7 @@ export function createWebhookIngestor(options: WebhookIngestorOptions): WebhookI
       ? await directory.communityForStripeAccount(accountId)
       : await directory.platformCommunity();
     if (!communityId) {
-      const heldFor = accountId ?? 'platform';
+      const heldFor = accountId ?? PLATFORM_HOLD;
       await quarantine.put(heldFor, event);
       return { kind: 'quarantined', accountId: heldFor };
     }

@@ -2,7 +2,9 @@ import { createTestDatabase, type TestDatabase } from '@test/support';
 import { MemoryLedger } from '../../testing/memory-ledger';
 import { invoicePaid } from '../../testing/stripe-events';
 import { FIXED_NOW } from '../../testing/stripe-ids';
-import { releaseQuarantine } from '../release-quarantine';
+import type { CommunityDirectory } from '../../webhook/community-directory.port';
+import { PLATFORM_HOLD } from '../quarantine.port';
+import { releaseLinkedQuarantine, releaseQuarantine } from '../release-quarantine';
 import { PostgresQuarantineStore } from './postgres-quarantine';
 
 describe('PostgresQuarantineStore and releaseQuarantine (real PostgreSQL)', () => {
@@ -88,5 +90,53 @@ describe('PostgresQuarantineStore and releaseQuarantine (real PostgreSQL)', () =
       alreadyPresent: 1,
     });
     expect(await store.take('acct_f')).toEqual([]);
+  });
+
+  it('releases what is held for accounts linked by now, the platform’s too, and leaves the others', async () => {
+    const ledger = new MemoryLedger();
+    const linked = invoicePaid({}, { account: 'acct_linked_since', created: FIXED_NOW });
+    const stranger = invoicePaid({}, { account: 'acct_still_unknown', created: FIXED_NOW });
+    const platform = invoicePaid({}, { created: FIXED_NOW });
+    await store.put('acct_linked_since', linked);
+    await store.put('acct_still_unknown', stranger);
+    await store.put(PLATFORM_HOLD, platform);
+    expect(
+      await store.heldAmong(['acct_still_unknown', 'acct_nothing_held', 'acct_linked_since', 'platform']),
+    ).toEqual(['acct_linked_since', 'acct_still_unknown', 'platform']);
+    expect(await store.heldAmong([])).toEqual([]);
+
+    const directory: CommunityDirectory = {
+      communityForStripeAccount: async (a) => (a === 'acct_linked_since' ? 'community-linked' : null),
+      platformCommunity: async () => 'community-platform',
+    };
+    const reports = await releaseLinkedQuarantine({
+      ledger,
+      quarantine: store,
+      directory,
+      // The catalog's linked accounts, and one with nothing held: the stranger is not among them.
+      accounts: ['acct_linked_since', 'acct_nothing_held'],
+    });
+    expect(reports.map((r) => [r.accountId, r.communityId, r.appended])).toEqual([
+      ['acct_linked_since', 'community-linked', 1],
+      [PLATFORM_HOLD, 'community-platform', 1],
+    ]);
+    expect(ledger.events.map((e) => [e.id, e.communityId])).toEqual([
+      [linked.id, 'community-linked'],
+      [platform.id, 'community-platform'],
+    ]);
+    expect(await store.take('acct_still_unknown')).toEqual([stranger]);
+    expect(await store.heldAmong(['acct_linked_since', PLATFORM_HOLD])).toEqual([]);
+
+    // Without a platform community the platform's events stay held.
+    await store.put(PLATFORM_HOLD, platform);
+    const none = await releaseLinkedQuarantine({
+      ledger,
+      quarantine: store,
+      directory: { ...directory, platformCommunity: async () => null },
+      accounts: [],
+    });
+    expect(none).toEqual([]);
+    expect(await store.take(PLATFORM_HOLD)).toEqual([platform]);
+    await store.discard(PLATFORM_HOLD, [platform.id]);
   });
 });

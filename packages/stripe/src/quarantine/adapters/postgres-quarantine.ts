@@ -75,6 +75,18 @@ export class PostgresQuarantineStore implements QuarantineStore {
     ]);
   }
 
+  async heldAmong(accountIds: readonly string[]): Promise<string[]> {
+    if (accountIds.length === 0) return [];
+    // One probe of the key per account: the table may hold many events of accounts never linked.
+    const { rows } = await this.pool.query<{ account_id: string }>(
+      `SELECT a.account_id FROM unnest($1::text[]) AS a(account_id)
+        WHERE EXISTS (SELECT 1 FROM ${this.table} q WHERE q.account_id = a.account_id)
+        ORDER BY a.account_id`,
+      [[...new Set(accountIds)]],
+    );
+    return rows.map((r) => r.account_id);
+  }
+
   /** Every account with events held, the longest waiting first. */
   async held(): Promise<HeldAccount[]> {
     const { rows } = await this.pool.query<{ account_id: string; events: number; oldest: Date; last: Date }>(
