@@ -9,6 +9,7 @@ import type { Config } from './config';
 import { startRegion, regionStores, type RegionRuntime } from './region';
 import { RegionRoutedLedger } from './region-ledger';
 import { startReconcileInterval } from './reconcile-interval';
+import { startQuarantineSweep } from './quarantine-sweep';
 import { communityIdPrefix, regionOfCommunity, routeServices } from './region-router';
 import type { ReadinessCheck } from './http/app';
 import { advisoryStripeAccountLock, type Services } from './services';
@@ -204,6 +205,22 @@ export async function startGatehouse(
           })
         : undefined;
 
+    const linkedStripeAccounts = async () =>
+      (await Promise.all(regions.map((r) => r.services.catalogQuery.list())))
+        .flat()
+        .flatMap((c) => (c.stripeAccountId ? [c.stripeAccountId] : []));
+    closers.add(
+      'the quarantine sweep',
+      startQuarantineSweep({
+        ledger: stripeLedger,
+        quarantine: home.quarantine,
+        directory,
+        linkedAccounts: linkedStripeAccounts,
+        leads: () => home.lease.isLeader(),
+        log: log.child({ component: 'quarantine' }),
+      }),
+    );
+
     // Missed webhooks: the Events API listed on an interval, by the server projecting the default region.
     if (config.reconcileIntervalSeconds > 0 && stripe) {
       const reconcileLog = log.child({ component: 'reconciler' });
@@ -217,10 +234,7 @@ export async function startGatehouse(
         ledger: stripeLedger,
         directory,
         quarantine: home.quarantine,
-        linkedAccounts: async () =>
-          (await Promise.all(regions.map((r) => r.services.catalogQuery.list())))
-            .flat()
-            .flatMap((c) => (c.stripeAccountId ? [c.stripeAccountId] : [])),
+        linkedAccounts: linkedStripeAccounts,
         leads: () => home.lease.isLeader(),
         log: reconcileLog,
       });

@@ -1,0 +1,52 @@
+import type { Logger } from 'pino';
+import type { Ledger } from '@gatehouse/ledger';
+import { releaseLinkedQuarantine, type CommunityDirectory, type QuarantineStore } from '@gatehouse/stripe';
+
+/** How often the server projecting the default region looks for held events it can release. */
+export const QUARANTINE_SWEEP_MS = 30_000;
+
+/**
+ * Linking an account releases what the quarantine held for it, but an event can miss that: one held
+ * by a webhook that looked the account up just before the link and was held just after the release
+ * looked, or one whose release failed or was cut short by a stop. While `leads()`, soon after start
+ * and then every `everyMs`, whatever is held for an account linked by now (or for the platform, once
+ * it has a community) is released. Answers a stop function.
+ */
+export function startQuarantineSweep(deps: {
+  ledger: Ledger;
+  quarantine: QuarantineStore;
+  directory: CommunityDirectory;
+  linkedAccounts: () => Promise<string[]>;
+  leads: () => boolean;
+  log: Logger;
+  everyMs?: number;
+}): () => void {
+  const { log } = deps;
+  let running = false;
+  const sweep = async () => {
+    if (running || !deps.leads()) return;
+    running = true;
+    try {
+      const reports = await releaseLinkedQuarantine({
+        ledger: deps.ledger,
+        quarantine: deps.quarantine,
+        directory: deps.directory,
+        accounts: await deps.linkedAccounts(),
+      });
+      for (const report of reports)
+        log.info({ report }, 'quarantined Stripe events of a linked account released');
+    } catch (err) {
+      log.warn({ err }, 'releasing quarantined Stripe events failed; will retry');
+    } finally {
+      running = false;
+    }
+  };
+  const first = setTimeout(sweep, 1_000);
+  const timer = setInterval(sweep, deps.everyMs ?? QUARANTINE_SWEEP_MS);
+  first.unref();
+  timer.unref();
+  return () => {
+    clearTimeout(first);
+    clearInterval(timer);
+  };
+}

@@ -1,0 +1,75 @@
+import { PostgresQuarantineStore, stripeTestKit as kit } from '@gatehouse/stripe';
+import { eventually } from '@test/support';
+import { startGatehouseUnderTest, type GatehouseUnderTest } from './support/gatehouse-server';
+import { startServerProcess, type ServerProcess } from './support/server-process';
+import { adminToken, graphqlClient, postWebhook } from './support/webhook-client';
+
+// Linking an account releases what the quarantine held for it. An event can miss that release: held
+// by a webhook that looked the account up just before the link, a moment after the release looked,
+// or held while a release failed or the server stopped. The projecting server finds such events.
+
+const jwtSecret = 'quarantine-sweep-e2e-'.padEnd(40, 'x');
+const WEBHOOK_SECRET = 'whsec_quarantine_sweep_e2e';
+const account = `acct_swept${Date.now()}`;
+
+describe('the quarantine sweep', () => {
+  let gh: GatehouseUnderTest;
+  let restarted: ServerProcess | undefined;
+
+  beforeAll(async () => {
+    gh = await startGatehouseUnderTest(
+      { GATEHOUSE_JWT_SECRET: jwtSecret, STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, LOG_LEVEL: 'info' },
+      'gh_qsweep',
+    );
+  }, 120_000);
+  afterAll(async () => {
+    await restarted?.stop('SIGINT');
+    await gh?.close();
+  });
+
+  it('releases an event held for an account linked by now, which the link’s own release missed', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const early = kit.invoicePaid({}, { account, created: now - 60 });
+    const late = kit.customerSubscriptionCreated(
+      { metadata: { gatehouse_member_id: 'mem_swept' } },
+      { account, created: now - 30 },
+    );
+    const signed = kit.signPayload(early, WEBHOOK_SECRET, now);
+    expect((await postWebhook(gh.server.url, signed.rawBody, signed.header)).body).toMatchObject({
+      quarantined: true,
+    });
+    const gql = graphqlClient(gh.server.url, adminToken(jwtSecret));
+    const communityId = await gql.createCommunity('Swept', account);
+    // Released by the link, and shown once projected.
+    await eventually(
+      async () => ((await gql.ledgerEvents(communityId)).some((e) => e.id === early.id) ? true : undefined),
+      15_000,
+      250,
+    );
+
+    // The server stops with one more event held for the account, as a webhook that found it unknown
+    // a moment before the link would have held it after the release had looked.
+    expect(await gh.server.stop('SIGINT')).toBe(0);
+    const quarantine = new PostgresQuarantineStore({ connectionString: gh.db.url });
+    try {
+      await quarantine.put(account, late);
+      const started = await startServerProcess(gh.env);
+      if (!started.ok) throw new Error(`the server did not start again:\n${started.output}`);
+      restarted = started.server;
+      const again = graphqlClient(restarted.url, adminToken(jwtSecret));
+      const ids = await eventually(
+        async () => {
+          const found = (await again.ledgerEvents(communityId)).map((e) => e.id);
+          return found.includes(late.id) ? found : undefined;
+        },
+        15_000,
+        250,
+      );
+      expect(ids.filter((id) => id === early.id || id === late.id)).toEqual([early.id, late.id]);
+      expect(await quarantine.heldAmong([account])).toEqual([]);
+      await restarted.says('quarantined Stripe events of a linked account released');
+    } finally {
+      await quarantine.close();
+    }
+  }, 90_000);
+});
