@@ -149,7 +149,16 @@ export function createGatehouseServices(deps: ServiceDeps): Services {
           throw err;
         }
       });
-      await deps.onStripeAccountLinked?.(account, community.id);
+      // The community is made and linked whatever the release does: what stays held is released by
+      // the projecting server's quarantine sweep.
+      await deps
+        .onStripeAccountLinked?.(account, community.id)
+        .catch((err: unknown) =>
+          deps.log.warn(
+            { err, account, communityId: community.id },
+            'the Stripe events held for this account were not released now; the projecting server releases them within 30 s',
+          ),
+        );
       return community;
     },
     createTier: (caller, input) => catalog.createTier(caller, input),
