@@ -12,7 +12,7 @@ import { ledgerContract } from '../../ledger.contract';
 import { LedgerUnavailableError, UnknownCommunityError } from '../../ledger.errors';
 import type { Ledger, RecordedEvent } from '../../ledger.port';
 import { clientWithAnswerDeadline } from './answer-deadline';
-import { PostgresLedger } from './postgres-ledger';
+import { PostgresLedger, type HeldBackReport } from './postgres-ledger';
 import { tableNames } from './postgres-ledger.sql';
 
 jest.setTimeout(60_000);
@@ -284,6 +284,47 @@ describe('PostgresLedger', () => {
       await sub.stop();
       await a.end();
       await b.end();
+    }
+  });
+
+  it('says when readers of every community are held back by an open transaction, and names it', async () => {
+    const reports: HeldBackReport[] = [];
+    const ledger = await openLedger(freshPrefix(), {
+      heldBackReportMs: 300,
+      onHeldBack: (r) => reports.push(r),
+    });
+    const blocker = new Client({ connectionString: db.url });
+    await blocker.connect();
+    const delivered: string[] = [];
+    const sub = ledger.subscribe('held', {}, async (batch) => {
+      delivered.push(...batch.map((e) => e.id));
+    });
+    try {
+      const pid = (await blocker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+      // A transaction that wrote (it holds an id), then left open: say, a session someone forgot.
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT pg_current_xact_id()');
+      await blocker.query("SELECT 'left open on purpose'");
+      await ledger.append([{ ...event('held-c', 1), id: 'held-1' }]);
+      await eventually(async () => (reports.length > 0 ? true : undefined), 10_000);
+      expect(delivered).toEqual([]);
+      expect(reports[0].forMs).toBeGreaterThanOrEqual(300);
+      expect(reports[0].transaction).toMatchObject({
+        pid,
+        database: db.name,
+        state: 'idle in transaction',
+        query: "SELECT 'left open on purpose'",
+      });
+      expect(reports[0].transaction?.startedAt).toBeInstanceOf(Date);
+
+      await blocker.query('COMMIT');
+      await eventually(async () => (delivered.length > 0 ? true : undefined), 10_000);
+      expect(delivered).toEqual(['held-1']);
+      // Told once: within a minute, an episode is not reported again.
+      expect(reports).toHaveLength(1);
+    } finally {
+      await sub.stop();
+      await blocker.end();
     }
   });
 

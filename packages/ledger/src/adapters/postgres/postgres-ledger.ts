@@ -55,7 +55,30 @@ export type PostgresLedgerOptions = {
    * Default 20 ms; 0 reads at once.
    */
   busyLingerMs?: number;
+  /**
+   * Told when a subscription of every community has had events to deliver, all behind a transaction
+   * still open, for `heldBackReportMs` (default 10 s), then at most once a minute while it lasts:
+   * the transaction is named when the database shows it.
+   */
+  onHeldBack?: (report: HeldBackReport) => void;
+  heldBackReportMs?: number;
   clock?: () => Date;
+};
+
+/** Subscribers of every community kept waiting by an open transaction (see `onHeldBack`). */
+export type HeldBackReport = {
+  /** How long the subscription has had nothing it could deliver while events were committed. */
+  forMs: number;
+  /** The oldest transaction with an id on the server, when it can be seen. */
+  transaction: {
+    /** null for a prepared transaction. */
+    pid: number | null;
+    database: string | null;
+    state: string | null;
+    startedAt: Date | null;
+    /** Its last statement, cut at 300 characters (hidden without the pg_read_all_stats role). */
+    query: string | null;
+  } | null;
 };
 
 type Row = {
@@ -88,6 +111,8 @@ const COLUMNS = `l.tx::text AS tx, l.position::text AS position, l.community_seq
 
 const NOTIFY_EVERY_MS = 5;
 const HELD_BACK_RETRY_MS = 20;
+/** A report of subscribers held back is repeated at most this often. */
+const HELD_BACK_REPEAT_MS = 60_000;
 /** Attempts of an append refused as read-only, each on another connection (see `query`). */
 const READ_ONLY_ATTEMPTS = 4;
 /** Without a listening connection, a subscription reads (and tries to listen) at least this often. */
@@ -149,6 +174,8 @@ export class PostgresLedger implements Ledger {
   private closed = false;
   /** Settled rows lately read by this process's subscriptions, shared among them. */
   private subscriptions = 0;
+  /** When subscribers were last told to be held back (ms), shared by this instance's subscriptions. */
+  private heldBackReportedAt = Number.NEGATIVE_INFINITY;
   /** The `data` column's type, read by `init` or by the first append. */
   private dataType: Promise<'json' | 'jsonb'> | undefined;
   private readonly livePages = new LivePages<Row>((after, limit) =>
@@ -293,6 +320,8 @@ export class PostgresLedger implements Ledger {
         waker = state.waker;
         this.wakers.add(waker);
         await this.listen().catch(() => undefined);
+        /** Since when every event after the cursor has been held back (ms), if it is. */
+        let heldSince: number | undefined;
         while (!state.stopped) {
           let rows: Row[];
           try {
@@ -304,6 +333,7 @@ export class PostgresLedger implements Ledger {
             continue;
           }
           if (rows.length > 0) {
+            heldSince = undefined;
             await handler(rows.map(toEvent));
             const last = rows[rows.length - 1];
             cursor = { tx: last.tx, position: last.position, seq: last.seq };
@@ -320,6 +350,11 @@ export class PostgresLedger implements Ledger {
           const heldBack =
             options.communityId === undefined &&
             (await this.existsAfter(cursor, options.types).catch(() => false));
+          if (heldBack) {
+            const now = Date.now();
+            heldSince ??= now;
+            this.heldBackFor(now - heldSince);
+          } else heldSince = undefined;
           await state.waker.wait(
             heldBack
               ? HELD_BACK_RETRY_MS
@@ -334,6 +369,47 @@ export class PostgresLedger implements Ledger {
         this.livePages.forget(reader);
       },
     );
+  }
+
+  /** Tells `onHeldBack`, naming the transaction that holds the subscribers back, if it is time to. */
+  private heldBackFor(forMs: number): void {
+    const { onHeldBack } = this.options;
+    const now = Date.now();
+    if (
+      !onHeldBack ||
+      forMs < (this.options.heldBackReportMs ?? 10_000) ||
+      now - this.heldBackReportedAt < HELD_BACK_REPEAT_MS
+    )
+      return;
+    this.heldBackReportedAt = now;
+    void this.oldestTransaction().then(
+      (transaction) => onHeldBack({ forMs, transaction }),
+      () => onHeldBack({ forMs, transaction: null }),
+    );
+  }
+
+  /** The oldest transaction holding an id on the server (the one readers of every community wait for). */
+  private async oldestTransaction(): Promise<HeldBackReport['transaction']> {
+    const { rows } = await this.pool.query<{
+      pid: number | null;
+      database: string | null;
+      state: string | null;
+      started_at: Date | null;
+      query: string | null;
+    }>(
+      `SELECT pid, database, state, started_at, query FROM (
+         SELECT pid, datname AS database, state, xact_start AS started_at, left(query, 300) AS query,
+                age(backend_xid) AS age
+           FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+         UNION ALL
+         SELECT NULL, database, 'prepared', prepared, 'PREPARE TRANSACTION ' || quote_literal(gid), age(transaction)
+           FROM pg_prepared_xacts
+       ) t ORDER BY age DESC LIMIT 1`,
+    );
+    const r = rows[0];
+    return r
+      ? { pid: r.pid, database: r.database, state: r.state, startedAt: r.started_at, query: r.query }
+      : null;
   }
 
   /**
