@@ -9,6 +9,7 @@ import {
   refusedAsReadOnly,
   KafkaLedger,
   PostgresLedger,
+  type HeldBackReport,
   type Ledger,
 } from '@gatehouse/ledger';
 import {
@@ -117,11 +118,28 @@ export function createLedger(
   config: Pick<Config, 'kafkaBrokers' | 'kafkaTopic' | 'databaseTimeoutSeconds'>,
   databaseUrl: string,
   client = databaseClient(config),
+  log?: Logger,
 ): Ledger {
   const poolConfig = { Client: client };
   return config.kafkaBrokers
     ? new KafkaLedger({ brokers: config.kafkaBrokers, topic: config.kafkaTopic, databaseUrl, poolConfig })
-    : new PostgresLedger({ connectionString: databaseUrl, poolConfig });
+    : new PostgresLedger({
+        connectionString: databaseUrl,
+        poolConfig,
+        onHeldBack: log && ((report) => log.warn(heldBackWords(report), HELD_BACK_MESSAGE)),
+      });
+}
+
+const HELD_BACK_MESSAGE =
+  'projections wait for a transaction left open on the database server: nothing committed after it is projected until it ends (commit, roll back or end that session)';
+
+/** A held-back report as log fields. */
+function heldBackWords(report: HeldBackReport): Record<string, unknown> {
+  return {
+    component: 'ledger',
+    waitingSeconds: Math.round(report.forMs / 1000),
+    transaction: report.transaction ?? 'not visible (another role’s session, without pg_read_all_stats)',
+  };
 }
 
 /** Database (migrated, under row-level security), ledger (initialised) and the read-model data sources. */
@@ -143,7 +161,7 @@ export async function openStores(
     // One client class for every pool of this database: a connection found silent has the idle
     // ones of all of them closed too.
     const client = databaseClient(config);
-    const ledger = createLedger(config, systemUrl, client);
+    const ledger = createLedger(config, systemUrl, client, log);
     // Closed also when init fails: a client it connected would keep the process from exiting.
     closers.add('the ledger', () => ledger.close());
     await ledger.init();
