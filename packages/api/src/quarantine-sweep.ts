@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Ledger } from '@gatehouse/ledger';
 import { releaseLinkedQuarantine, type CommunityDirectory, type QuarantineStore } from '@gatehouse/stripe';
+import { everyWhileLeading } from './leader-task';
 
 /** How often the server projecting the default region looks for held events it can release. */
 export const QUARANTINE_SWEEP_MS = 30_000;
@@ -9,7 +10,7 @@ export const QUARANTINE_SWEEP_MS = 30_000;
  * Linking an account releases what the quarantine held for it, but an event can miss that: one held
  * by a webhook that looked the account up just before the link and was held just after the release
  * looked, or one whose release failed or was cut short by a stop. While `leads()`, soon after start
- * and then every `everyMs`, whatever is held for an account linked by now (or for the platform, once
+ * and then every 30 s, whatever is held for an account linked by now (or for the platform, once
  * it has a community) is released. Answers a stop function.
  */
 export function startQuarantineSweep(deps: {
@@ -19,14 +20,13 @@ export function startQuarantineSweep(deps: {
   linkedAccounts: () => Promise<string[]>;
   leads: () => boolean;
   log: Logger;
-  everyMs?: number;
 }): () => void {
   const { log } = deps;
-  let running = false;
-  const sweep = async () => {
-    if (running || !deps.leads()) return;
-    running = true;
-    try {
+  return everyWhileLeading({
+    everyMs: QUARANTINE_SWEEP_MS,
+    firstAfterMs: 1_000,
+    leads: deps.leads,
+    task: async () => {
       const reports = await releaseLinkedQuarantine({
         ledger: deps.ledger,
         quarantine: deps.quarantine,
@@ -35,18 +35,7 @@ export function startQuarantineSweep(deps: {
       });
       for (const report of reports)
         log.info({ report }, 'quarantined Stripe events of a linked account released');
-    } catch (err) {
-      log.warn({ err }, 'releasing quarantined Stripe events failed; will retry');
-    } finally {
-      running = false;
-    }
-  };
-  const first = setTimeout(sweep, 1_000);
-  const timer = setInterval(sweep, deps.everyMs ?? QUARANTINE_SWEEP_MS);
-  first.unref();
-  timer.unref();
-  return () => {
-    clearTimeout(first);
-    clearInterval(timer);
-  };
+    },
+    failed: (err) => log.warn({ err }, 'releasing quarantined Stripe events failed; will retry'),
+  });
 }

@@ -7,6 +7,7 @@ import {
   type CommunityDirectory,
   type QuarantineStore,
 } from '@gatehouse/stripe';
+import { everyWhileLeading } from './leader-task';
 
 /** Stripe's clock against ours, and an event listed a little after the time it is dated. */
 export const RECONCILE_OVERLAP_MS = 5 * 60_000;
@@ -33,11 +34,10 @@ export function startReconcileInterval(deps: {
     firstWindowMs: Math.max(3 * intervalSeconds, 3600) * 1000,
     overlapMs: RECONCILE_OVERLAP_MS,
   });
-  let running = false;
-  const timer = setInterval(async () => {
-    if (running || !deps.leads()) return;
-    running = true;
-    try {
+  return everyWhileLeading({
+    everyMs: intervalSeconds * 1000,
+    leads: deps.leads,
+    task: async () => {
       const started = Date.now();
       for (const { since, accounts } of windows.plan([null, ...(await deps.linkedAccounts())], started)) {
         const report = await reconcile({
@@ -53,12 +53,7 @@ export function startReconcileInterval(deps: {
         windows.listed(accounts, started);
         log.info({ report }, 'reconciled with the Stripe Events API');
       }
-    } catch (err) {
-      log.warn({ err }, 'reconciliation failed; will retry');
-    } finally {
-      running = false;
-    }
-  }, intervalSeconds * 1000);
-  timer.unref();
-  return () => clearInterval(timer);
+    },
+    failed: (err) => log.warn({ err }, 'reconciliation failed; will retry'),
+  });
 }
