@@ -57,6 +57,13 @@ describe('the reconciler on an interval', () => {
       250,
     );
     expect(found.map((e: { node: { id: string } }) => e.node.id)).toEqual([missed.id]);
+    // The operator sees that a webhook did not arrive, and that the runs succeed.
+    const metrics = await (await fetch(`${gh.server.url}/metrics`)).text();
+    expect(metrics).toMatch(/^gatehouse_stripe_reconciled_events_total 1$/m);
+    expect(
+      Number(/^gatehouse_stripe_reconcile_runs_total\{outcome="ok"\} (\d+)$/m.exec(metrics)?.[1]),
+    ).toBeGreaterThan(0);
+    expect(metrics).not.toMatch(/gatehouse_stripe_reconcile_runs_total\{outcome="failed"\}/);
 
     // An account's first run lists an hour back; later ones from five minutes before the last run.
     const since = () =>

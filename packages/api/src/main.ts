@@ -237,6 +237,7 @@ export async function startGatehouse(
         linkedAccounts: linkedStripeAccounts,
         leads: () => home.lease.isLeader(),
         log: reconcileLog,
+        metrics,
       });
       closers.add('the reconciler', stop);
     }

@@ -8,6 +8,7 @@ import {
   type QuarantineStore,
 } from '@gatehouse/stripe';
 import { everyWhileLeading } from './leader-task';
+import type { Metrics } from './http/metrics';
 
 /** Stripe's clock against ours, and an event listed a little after the time it is dated. */
 export const RECONCILE_OVERLAP_MS = 5 * 60_000;
@@ -28,6 +29,7 @@ export function startReconcileInterval(deps: {
   linkedAccounts: () => Promise<string[]>;
   leads: () => boolean;
   log: Logger;
+  metrics: Pick<Metrics, 'reconcileRuns' | 'reconciledEvents'>;
 }): () => void {
   const { intervalSeconds, log } = deps;
   const windows = new ReconcileWindows({
@@ -51,9 +53,14 @@ export function startReconcileInterval(deps: {
           log,
         });
         windows.listed(accounts, started);
+        deps.metrics.reconciledEvents.inc(report.appended);
         log.info({ report }, 'reconciled with the Stripe Events API');
       }
+      deps.metrics.reconcileRuns.inc({ outcome: 'ok' });
     },
-    failed: (err) => log.warn({ err }, 'reconciliation failed; will retry'),
+    failed: (err) => {
+      deps.metrics.reconcileRuns.inc({ outcome: 'failed' });
+      log.warn({ err }, 'reconciliation failed; will retry');
+    },
   });
 }

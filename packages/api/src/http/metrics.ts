@@ -28,6 +28,17 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    reconcileRuns: new Counter({
+      name: 'gatehouse_stripe_reconcile_runs_total',
+      help: 'Runs of the Stripe reconciler on its interval, by outcome (ok, failed)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    reconciledEvents: new Counter({
+      name: 'gatehouse_stripe_reconciled_events_total',
+      help: 'Stripe events the reconciler found in the Events API and not in the ledger, and appended: webhooks that did not arrive',
+      registers: [registry],
+    }),
   };
 }
 
