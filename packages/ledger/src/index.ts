@@ -15,7 +15,11 @@ export {
   type ChainedEvent,
   type BrokenLink,
 } from './hash-chain';
-export { PostgresLedger, type HeldBackReport, type PostgresLedgerOptions } from './adapters/postgres/postgres-ledger';
+export {
+  PostgresLedger,
+  type HeldBackReport,
+  type PostgresLedgerOptions,
+} from './adapters/postgres/postgres-ledger';
 export { isPostgresUnavailable, refusedAsReadOnly } from './adapters/postgres/postgres-errors';
 export {
   clientWithAnswerDeadline,

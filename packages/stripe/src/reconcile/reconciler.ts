@@ -95,7 +95,8 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
       report.listed += page.length;
       if (!communityId) {
         report.unassigned += page.length;
-        if (options.quarantine) for (const e of page) await options.quarantine.put(account ?? PLATFORM_HOLD, e);
+        if (options.quarantine)
+          for (const e of page) await options.quarantine.put(account ?? PLATFORM_HOLD, e);
       } else {
         const held = await ledger.holds(page.map((e) => e.id));
         const lacking = page.filter((e) => !held.has(e.id));
