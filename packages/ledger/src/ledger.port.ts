@@ -101,7 +101,8 @@ export interface Ledger {
   head(communityId?: string): Promise<Position | null>;
   /**
    * How many events of the whole log a reader after `after` (a checkpoint from `advance`) has yet to
-   * read, counted up to `cap`: cheap enough for a health check, with no payload read.
+   * read, counted up to `cap`: cheap enough for a health check, with no payload read. Committed
+   * events a reader cannot pass yet (PostgreSQL: behind a transaction still open) are counted.
    */
   countAfter(after: Position | undefined, cap: number): Promise<number>;
   /**
