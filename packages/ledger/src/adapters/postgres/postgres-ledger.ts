@@ -382,10 +382,11 @@ export class PostgresLedger implements Ledger {
     )
       return;
     this.heldBackReportedAt = now;
-    void this.oldestTransaction().then(
-      (transaction) => onHeldBack({ forMs, transaction }),
-      () => onHeldBack({ forMs, transaction: null }),
-    );
+    void this.oldestTransaction()
+      .catch(() => null)
+      .then((transaction) => onHeldBack({ forMs, transaction }))
+      // A listener's own failure must not end the process as an unhandled rejection.
+      .catch(() => undefined);
   }
 
   /** The oldest transaction holding an id on the server (the one readers of every community wait for). */
