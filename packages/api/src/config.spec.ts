@@ -126,6 +126,17 @@ describe('config', () => {
     );
   });
 
+  it('refuses a reconciler interval without the Stripe key it lists events with', () => {
+    expect(() => loadConfig({ GATEHOUSE_RECONCILE_INTERVAL: '60' })).toThrow(
+      /GATEHOUSE_RECONCILE_INTERVAL: needs STRIPE_SECRET_KEY/,
+    );
+    expect(
+      loadConfig({ GATEHOUSE_RECONCILE_INTERVAL: '60', STRIPE_SECRET_KEY: 'sk_test_1' })
+        .reconcileIntervalSeconds,
+    ).toBe(60);
+    expect(loadConfig({ GATEHOUSE_RECONCILE_INTERVAL: '0' }).reconcileIntervalSeconds).toBe(0);
+  });
+
   it('requires the secrets in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production', STRIPE_WEBHOOK_SECRET: 'whsec_x' })).toThrow(
       /GATEHOUSE_JWT_SECRET/,

@@ -230,6 +230,14 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('GATEHOUSE_DEFAULT_REGION', `must be one of ${REGIONS.join(', ')}`);
   }
 
+  const reconcileIntervalSeconds = int(env, 'GATEHOUSE_RECONCILE_INTERVAL', 0, 0, 86_400);
+  if (reconcileIntervalSeconds > 0 && !stripeSecretKey) {
+    throw new ConfigError(
+      'GATEHOUSE_RECONCILE_INTERVAL',
+      'needs STRIPE_SECRET_KEY: the reconciler lists Stripe’s Events API with it (set the key, or 0 for no reconciler)',
+    );
+  }
+
   return {
     port,
     host: env.HOST || '0.0.0.0',
@@ -250,7 +258,7 @@ export function loadConfig(env: Env = process.env): Config {
     publicUrlFromListener: !env.GATEHOUSE_PUBLIC_URL && port === 0,
     production,
     logLevel,
-    reconcileIntervalSeconds: int(env, 'GATEHOUSE_RECONCILE_INTERVAL', 0, 0, 86_400),
+    reconcileIntervalSeconds,
     projector: projector === 'on',
     shutdownGraceSeconds: int(env, 'GATEHOUSE_SHUTDOWN_GRACE_SECONDS', 15, 0, 3600),
     webhookTimeoutSeconds: int(env, 'GATEHOUSE_WEBHOOK_TIMEOUT_SECONDS', 10, 1, 120),
