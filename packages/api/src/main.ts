@@ -24,6 +24,7 @@ import {
   registerProjectorLeadingGauge,
   registerQuarantineGauge,
   registerUnlinkedGauge,
+  QUARANTINE_COUNT_CAP,
   UNLINKED_COUNT_CAP,
 } from './http/metrics';
 
@@ -151,9 +152,7 @@ export async function startGatehouse(
     registerProjectorLeadingGauge(metrics, () =>
       regions.map((r) => ({ region: r.region, leading: r.lease.isLeader() })),
     );
-    registerQuarantineGauge(metrics, async () =>
-      (await home.quarantine.held()).reduce((n, account) => n + account.events, 0),
-    );
+    registerQuarantineGauge(metrics, () => home.quarantine.count(QUARANTINE_COUNT_CAP + 1));
     registerUnlinkedGauge(metrics, () =>
       Promise.all(
         regions.map(async (r) => ({

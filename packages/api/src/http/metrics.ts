@@ -126,9 +126,13 @@ export function registerProjectorLeadingGauge(
   });
 }
 
+/** Quarantined Stripe events are counted up to this many (and one more, to show the cap was passed). */
+export const QUARANTINE_COUNT_CAP = 100_000;
+
 /**
  * `gatehouse_stripe_quarantined_events`: Stripe events held for connected accounts that no community
- * has linked yet, read at scrape time (at most every `SCRAPE_CACHE_MS`). A count that stays above
+ * has linked yet (counted up to `QUARANTINE_COUNT_CAP` + 1), read at scrape time (at most every
+ * `SCRAPE_CACHE_MS`). A count that stays above
  * zero usually means a community's `stripeAccountId` is missing or mistyped (`gatehouse stripe
  * quarantine` lists the accounts).
  */

@@ -40,6 +40,9 @@ describe('PostgresQuarantineStore and releaseQuarantine (real PostgreSQL)', () =
     ]);
     expect(summary[0].oldestCreated).toEqual(new Date(FIXED_NOW * 1000));
     expect(summary[0].lastHeldAt).toBeInstanceOf(Date);
+    // What the gauge reads: every event held, a repeated id once, counted up to a cap.
+    expect(await store.count(1_000)).toBe(3);
+    expect(await store.count(2)).toBe(2);
   });
 
   it('releases held events into the community, then forgets them; a repeat appends nothing', async () => {

@@ -87,6 +87,18 @@ export class PostgresQuarantineStore implements QuarantineStore {
     return rows.map((r) => r.account_id);
   }
 
+  /**
+   * Events held, counted up to `cap`: cheap at any size (accounts that never link keep theirs held,
+   * and a gauge asks every few seconds).
+   */
+  async count(cap: number): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${this.table} LIMIT $1) x`,
+      [Math.max(0, Math.floor(cap))],
+    );
+    return rows[0].n;
+  }
+
   /** Every account with events held, the longest waiting first. */
   async held(): Promise<HeldAccount[]> {
     const { rows } = await this.pool.query<{ account_id: string; events: number; oldest: Date; last: Date }>(
