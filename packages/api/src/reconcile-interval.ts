@@ -17,7 +17,8 @@ export const RECONCILE_OVERLAP_MS = 5 * 60_000;
  * The reconciler inside the server: every `intervalSeconds`, while `leads()` (one server of several
  * runs it: each run lists accounts' events against one Stripe rate limit), the Events API of the
  * platform and of every linked account is listed and what the ledger lacks is appended. An account
- * is first listed back over three intervals (at least an hour), then from its last run's start.
+ * is first listed back over three intervals (at least an hour), then from `RECONCILE_OVERLAP_MS` before
+ * the start of the last run that listed it.
  * Answers a stop function.
  */
 export function startReconcileInterval(deps: {
