@@ -6,6 +6,7 @@ import {
   createStripeClient,
   loadConfig,
   openStores,
+  RECONCILE_CONCURRENCY,
   RegionRoutedLedger,
   regionStores,
   withDevSecrets,
@@ -186,6 +187,7 @@ export async function reconcileCommand(opts: {
       includePlatform,
       log,
       onProgress: reconcileProgress((line) => process.stderr.write(line)),
+      concurrency: RECONCILE_CONCURRENCY,
     });
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReconcileReport(report));
     return 0;

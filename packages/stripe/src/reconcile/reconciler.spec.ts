@@ -167,4 +167,82 @@ describe('reconcile', () => {
       'acct_quiet',
     ]);
   });
+
+  it('lists accounts `concurrency` at a time, reporting them in the order given', async () => {
+    const ledger = new MemoryLedger();
+    const accounts = ['acct_1', 'acct_2', 'acct_3', 'acct_4', 'acct_5', 'acct_6', 'acct_7'];
+    const events = accounts.map((account) => invoicePaid({}, { account, created: NOW - DAY }));
+    events.forEach((e) => fake.emit(e));
+    // Counts the listings under way: one from its first request to its last page.
+    let open = 0;
+    let most = 0;
+    const counted = {
+      events: {
+        list: (...args: Parameters<Stripe['events']['list']>) => {
+          const pages = stripe.events.list(...args);
+          return (async function* () {
+            open++;
+            most = Math.max(most, open);
+            try {
+              yield* pages;
+            } finally {
+              open--;
+            }
+          })();
+        },
+      },
+    } as unknown as Stripe;
+    const report = await reconcile({
+      stripe: counted,
+      ledger,
+      directory: {
+        communityForStripeAccount: async (a) => `club-${a}`,
+        platformCommunity: async () => null,
+      },
+      since: new Date((NOW - 2 * DAY) * 1000),
+      accounts,
+      includePlatform: false,
+      concurrency: 3,
+      log: silent,
+      clock: () => new Date(NOW * 1000),
+    });
+    expect(most).toBe(3);
+    expect(report.scopes.map((s) => [s.account, s.appended])).toEqual(accounts.map((a) => [a, 1]));
+    expect(new Set(ledger.events.map((e) => `${e.id} ${e.communityId}`))).toEqual(
+      new Set(events.map((e) => `${e.id} club-${e.account}`)),
+    );
+  });
+
+  it('starts no account after one fails, and fails once those under way are done', async () => {
+    const ledger = new MemoryLedger();
+    const accounts = ['acct_1', 'acct_bad', 'acct_3', 'acct_4', 'acct_5'];
+    accounts.forEach((account) => fake.emit(invoicePaid({}, { account, created: NOW - DAY })));
+    const asked: string[] = [];
+    const run = reconcile({
+      stripe,
+      ledger,
+      directory: {
+        communityForStripeAccount: async (a) => {
+          asked.push(a);
+          if (a === 'acct_bad') throw new Error('catalog down');
+          return `club-${a}`;
+        },
+        platformCommunity: async () => null,
+      },
+      since: new Date((NOW - 2 * DAY) * 1000),
+      accounts,
+      includePlatform: false,
+      concurrency: 2,
+      log: silent,
+      clock: () => new Date(NOW * 1000),
+    });
+    await expect(run).rejects.toThrow('catalog down');
+    // acct_1 and acct_bad start together; once acct_bad has failed, no other account starts.
+    expect(asked).toEqual(['acct_1', 'acct_bad']);
+    expect(fake.requests.filter((r) => r.path === '/v1/events').map((r) => r.stripeAccount)).toEqual([
+      'acct_1',
+    ]);
+    // acct_1 was still listing when acct_bad failed, and finished before the run answered.
+    expect(ledger.events.map((e) => e.communityId)).toEqual(['club-acct_1']);
+  });
 });

@@ -1,4 +1,5 @@
 import type { Ledger } from '@gatehouse/ledger';
+import pLimit from 'p-limit';
 import type Stripe from 'stripe';
 import { PLATFORM_HOLD, type QuarantineStore } from '../quarantine/quarantine.port';
 import { assertStripeEvent, stripeEventToLedgerFact, type StripeEvent } from '../stripe-event';
@@ -25,6 +26,8 @@ export type ReconcileOptions = {
   quarantine?: QuarantineStore;
   log: WebhookLogger;
   clock?: () => Date;
+  /** Accounts listed at once (default 1): Stripe's rate limit is shared by all of them. */
+  concurrency?: number;
   /** Called after each page of events listed: how many so far for this account, and how many the ledger lacks. */
   onProgress?: (progress: ReconcileProgress) => void;
 };
@@ -73,8 +76,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
     ...(options.accounts ?? []),
   ];
 
-  const reports: ReconcileScopeReport[] = [];
-  for (const account of scopes) {
+  const one = async (account: string | null): Promise<ReconcileScopeReport> => {
     const communityId = account
       ? await directory.communityForStripeAccount(account)
       : await directory.platformCommunity();
@@ -140,8 +142,27 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
       { account, communityId, listed: report.listed, appended: report.appended },
       'reconcile: account done',
     );
-    reports.push(report);
-  }
+    return report;
+  };
+  // Accounts are listed `concurrency` at a time. A failure stops new ones from starting; the run
+  // ends, with that failure, once those under way are done (nothing goes on after it returns).
+  const limit = pLimit(Math.max(1, Math.floor(options.concurrency ?? 1)));
+  let failed: { err: unknown } | undefined;
+  const settled = await Promise.all(
+    scopes.map((account) =>
+      limit(async () => {
+        if (failed) return undefined;
+        try {
+          return await one(account);
+        } catch (err) {
+          failed ??= { err };
+          return undefined;
+        }
+      }),
+    ),
+  );
+  if (failed) throw failed.err;
+  const reports = settled as ReconcileScopeReport[];
   const sum = (k: 'listed' | 'appended' | 'alreadyPresent' | 'unassigned') =>
     reports.reduce((s, r) => s + r[k], 0);
   return {
