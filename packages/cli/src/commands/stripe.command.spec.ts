@@ -176,6 +176,9 @@ describe('gatehouse stripe quarantine: the list', () => {
     expect(text).toMatch(/^acct_typo\s+3\s+2026-01-09T08:00:00Z\s+2026-01-10T11:59:00Z$/m);
     expect(text).toMatch(/^acct_new\s+1\s+2026-01-10T11:00:00Z\s+2026-01-10T11:00:05Z$/m);
     expect(text).toContain('4 event(s) held for 2 account(s)');
+    expect(text).toContain(
+      'those of an account linked already are taken by the projecting server within 30 s',
+    );
   });
 
   it('says when nothing is held', () => {

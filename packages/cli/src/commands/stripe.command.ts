@@ -489,7 +489,8 @@ export function formatQuarantine(held: readonly HeldAccount[]): string {
         `${a.accountId.padEnd(28)} ${String(a.events).padStart(7)}  ${iso(a.oldestCreated).padEnd(20)}  ${iso(a.lastHeldAt)}`,
     ),
     `${total} event(s) held for ${held.length} account(s). A community created with the account as its ` +
-      'stripeAccountId takes them into its ledger.',
+      'stripeAccountId takes them into its ledger; those of an account linked already are taken by the ' +
+      'projecting server within 30 s.',
     '',
   ].join('\n');
 }
