@@ -6,7 +6,8 @@ import { DAY } from '../testing/stripe-ids';
 import type { FakeStripe } from '../testing/fake-stripe/fake-stripe';
 import { createWebhookIngestor } from '../webhook/ingest.handler';
 import type { CommunityDirectory } from '../webhook/community-directory.port';
-import { reconcile, type ReconcileProgress } from './reconciler';
+import type { Ledger } from '@gatehouse/ledger';
+import { reconcile, type ReconcileOptions, type ReconcileProgress } from './reconciler';
 import { stripeEventToLedgerFact } from '../stripe-event';
 import { fakeStripeWithSdk } from '../testing/fake-stripe/fake-stripe-sdk';
 
@@ -24,6 +25,18 @@ describe('reconcile', () => {
 
   beforeEach(async () => ({ fake, stripe } = await fakeStripeWithSdk(NOW)));
   afterEach(() => fake.close());
+
+  /** A run at NOW over events since `secondsAgo`, with the suite's fake Stripe and directory unless given. */
+  const reconcileAt = (ledger: Ledger, secondsAgo: number, given: Partial<ReconcileOptions> = {}) =>
+    reconcile({
+      stripe,
+      ledger,
+      directory,
+      since: new Date((NOW - secondsAgo) * 1000),
+      log: silent,
+      clock: () => new Date(NOW * 1000),
+      ...given,
+    });
 
   it('recovers exactly the event the webhook missed', async () => {
     const ledger = new MemoryLedger();
@@ -48,14 +61,7 @@ describe('reconcile', () => {
     const { rawBody, header } = signPayload(delivered, SECRET, NOW);
     expect((await ingest(rawBody, header)).status).toBe(200);
 
-    const report = await reconcile({
-      stripe,
-      ledger,
-      directory,
-      since: new Date((NOW - 7 * DAY) * 1000),
-      log: silent,
-      clock: () => new Date(NOW * 1000),
-    });
+    const report = await reconcileAt(ledger, 7 * DAY);
 
     expect(report).toMatchObject({ listed: 2, appended: 1, alreadyPresent: 1, clamped: false });
     expect(report.scopes[0].appendedIds).toEqual([missed.id]);
@@ -67,14 +73,7 @@ describe('reconcile', () => {
     });
     expect((ledger.events[1].data as { api_version: string }).api_version).toBe('2025-03-31.basil');
 
-    const again = await reconcile({
-      stripe,
-      ledger,
-      directory,
-      since: new Date((NOW - 7 * DAY) * 1000),
-      log: silent,
-      clock: () => new Date(NOW * 1000),
-    });
+    const again = await reconcileAt(ledger, 7 * DAY);
     expect(again).toMatchObject({ appended: 0, alreadyPresent: 2 });
   });
 
@@ -85,14 +84,7 @@ describe('reconcile', () => {
     );
     events.forEach((e) => fake.emit(e));
     fake.emit(invoicePaid({}, { created: NOW - 31 * DAY }));
-    const report = await reconcile({
-      stripe,
-      ledger,
-      directory,
-      since: new Date((NOW - 90 * DAY) * 1000),
-      log: silent,
-      clock: () => new Date(NOW * 1000),
-    });
+    const report = await reconcileAt(ledger, 90 * DAY);
     expect(report).toMatchObject({ clamped: true, listed: 130, appended: 130 });
     expect(ledger.events.map((e) => e.id)).toEqual(events.map((e) => e.id));
     const eventLists = fake.requests.filter((r) => r.path === '/v1/events');
@@ -113,13 +105,7 @@ describe('reconcile', () => {
     ledger.appendCalls.length = 0;
     const progress: ReconcileProgress[] = [];
 
-    const report = await reconcile({
-      stripe,
-      ledger,
-      directory,
-      since: new Date((NOW - 3 * DAY) * 1000),
-      log: silent,
-      clock: () => new Date(NOW * 1000),
+    const report = await reconcileAt(ledger, 3 * DAY, {
       onProgress: (p) => progress.push(p),
     });
 
@@ -142,14 +128,9 @@ describe('reconcile', () => {
     fake.emit(own);
     fake.emit(stranger);
     const warnings: object[] = [];
-    const report = await reconcile({
-      stripe,
-      ledger,
-      directory,
-      since: new Date((NOW - DAY - 1) * 1000),
+    const report = await reconcileAt(ledger, DAY + 1, {
       accounts: ['acct_club', 'acct_stranger', 'acct_quiet'],
       log: { ...silent, warn: (obj) => warnings.push(obj) },
-      clock: () => new Date(NOW * 1000),
     });
     expect(report.scopes.map((s) => [s.account, s.communityId, s.listed, s.appended, s.unassigned])).toEqual([
       [null, 'platform', 0, 0, 0],
