@@ -3,6 +3,18 @@ import type { Ledger } from '@gatehouse/ledger';
 import { releaseLinkedQuarantine, type CommunityDirectory, type QuarantineStore } from '@gatehouse/stripe';
 import { everyWhileLeading } from './leader-task';
 
+/** What the server's periodic Stripe tasks (this sweep, the interval reconciler) work with. */
+export type StripeTaskDeps = {
+  ledger: Ledger;
+  quarantine: QuarantineStore;
+  directory: CommunityDirectory;
+  /** The Stripe accounts linked to a community, in every region. */
+  linkedAccounts: () => Promise<string[]>;
+  /** Whether this server projects the default region: the one that runs the tasks. */
+  leads: () => boolean;
+  log: Logger;
+};
+
 /** How often the server projecting the default region looks for held events it can release. */
 export const QUARANTINE_SWEEP_MS = 30_000;
 
@@ -13,14 +25,7 @@ export const QUARANTINE_SWEEP_MS = 30_000;
  * and then every 30 s, whatever is held for an account linked by now (or for the platform, once
  * it has a community) is released. Answers a stop function.
  */
-export function startQuarantineSweep(deps: {
-  ledger: Ledger;
-  quarantine: QuarantineStore;
-  directory: CommunityDirectory;
-  linkedAccounts: () => Promise<string[]>;
-  leads: () => boolean;
-  log: Logger;
-}): () => void {
+export function startQuarantineSweep(deps: StripeTaskDeps): () => void {
   const { log } = deps;
   return everyWhileLeading({
     everyMs: QUARANTINE_SWEEP_MS,

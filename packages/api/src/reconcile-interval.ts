@@ -1,13 +1,7 @@
 import type Stripe from 'stripe';
-import type { Logger } from 'pino';
-import type { Ledger } from '@gatehouse/ledger';
-import {
-  reconcile,
-  ReconcileWindows,
-  type CommunityDirectory,
-  type QuarantineStore,
-} from '@gatehouse/stripe';
+import { reconcile, ReconcileWindows } from '@gatehouse/stripe';
 import { everyWhileLeading } from './leader-task';
+import type { StripeTaskDeps } from './quarantine-sweep';
 import type { Metrics } from './http/metrics';
 
 /** Stripe's clock against ours, and an event listed a little after the time it is dated. */
@@ -28,17 +22,13 @@ export const RECONCILE_CONCURRENCY = 4;
  * the start of the last run that listed it.
  * Answers a stop function.
  */
-export function startReconcileInterval(deps: {
-  intervalSeconds: number;
-  stripe: Stripe;
-  ledger: Ledger;
-  directory: CommunityDirectory;
-  quarantine: QuarantineStore;
-  linkedAccounts: () => Promise<string[]>;
-  leads: () => boolean;
-  log: Logger;
-  metrics: Pick<Metrics, 'reconcileRuns' | 'reconciledEvents'>;
-}): () => void {
+export function startReconcileInterval(
+  deps: StripeTaskDeps & {
+    intervalSeconds: number;
+    stripe: Stripe;
+    metrics: Pick<Metrics, 'reconcileRuns' | 'reconciledEvents'>;
+  },
+): () => void {
   const { intervalSeconds, log } = deps;
   const windows = new ReconcileWindows({
     firstWindowMs: Math.max(3 * intervalSeconds, 3600) * 1000,
