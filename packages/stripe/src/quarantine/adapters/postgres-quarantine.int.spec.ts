@@ -1,4 +1,5 @@
 import { createTestDatabase, type TestDatabase } from '@test/support';
+import type { StripeEvent } from '../../stripe-event';
 import { MemoryLedger } from '../../testing/memory-ledger';
 import { invoicePaid } from '../../testing/stripe-events';
 import { FIXED_NOW } from '../../testing/stripe-ids';
@@ -141,5 +142,70 @@ describe('PostgresQuarantineStore and releaseQuarantine (real PostgreSQL)', () =
     expect(none).toEqual([]);
     expect(await store.take(PLATFORM_HOLD)).toEqual([platform]);
     await store.discard(PLATFORM_HOLD, [platform.id]);
+  });
+
+  it('drops the events of the accounts named, only those created before the cutoff, a batch at a time, each kept first', async () => {
+    const old = [0, 1, 2, 3, 4].map((i) =>
+      invoicePaid({}, { account: 'acct_gone', created: FIXED_NOW - 86_400 + i }),
+    );
+    const recent = invoicePaid({}, { account: 'acct_gone', created: FIXED_NOW });
+    const neighbour = invoicePaid({}, { account: 'acct_neighbour', created: FIXED_NOW - 86_400 });
+    for (const e of [...old, recent]) await store.put('acct_gone', e);
+    await store.put('acct_neighbour', neighbour);
+    const cutoff = new Date((FIXED_NOW - 3_600) * 1000);
+
+    // What a dry run reports: the events the same filter would drop.
+    const summary = await store.held({ accountIds: ['acct_gone', 'acct_none'], createdBefore: cutoff });
+    expect(summary.map((a) => [a.accountId, a.events, a.oldestCreated])).toEqual([
+      ['acct_gone', 5, new Date((FIXED_NOW - 86_400) * 1000)],
+    ]);
+
+    const batches: string[][] = [];
+    const dropped = await store.drop(
+      { accountIds: ['acct_gone'], createdBefore: cutoff },
+      { batchSize: 2, keep: async (events) => void batches.push(events.map((e) => e.id)) },
+    );
+    expect(dropped).toBe(5);
+    expect(batches.map((b) => b.length)).toEqual([2, 2, 1]);
+    expect(batches.flat().sort()).toEqual(old.map((e) => e.id).sort());
+    expect(await store.take('acct_gone')).toEqual([recent]);
+    expect(await store.take('acct_neighbour')).toEqual([neighbour]);
+
+    // Without a cutoff, everything of the account; nothing left, nothing to keep.
+    const kept: StripeEvent[] = [];
+    expect(await store.drop({ accountIds: ['acct_gone'] }, { keep: async (e) => void kept.push(...e) })).toBe(
+      1,
+    );
+    expect(kept).toEqual([recent]);
+    expect(await store.drop({ accountIds: ['acct_gone'] }, { keep: async (e) => void kept.push(...e) })).toBe(
+      0,
+    );
+    expect(kept).toHaveLength(1);
+    expect(await store.take('acct_neighbour')).toEqual([neighbour]);
+    await store.discard('acct_neighbour', [neighbour.id]);
+  });
+
+  it('leaves a batch held when keeping it fails, and says why', async () => {
+    const events = [0, 1, 2, 3].map((i) =>
+      invoicePaid({}, { account: 'acct_keep_fails', created: FIXED_NOW + i }),
+    );
+    for (const e of events) await store.put('acct_keep_fails', e);
+    let calls = 0;
+    await expect(
+      store.drop(
+        { accountIds: ['acct_keep_fails'] },
+        {
+          batchSize: 2,
+          keep: async () => {
+            calls += 1;
+            if (calls === 2) throw new Error('disk full');
+          },
+        },
+      ),
+    ).rejects.toThrow('disk full');
+    // The first batch was kept and dropped; the second was not kept, so it is still held.
+    expect(await store.take('acct_keep_fails')).toHaveLength(2);
+    expect(await store.drop({ accountIds: ['acct_keep_fails'] })).toBe(2);
+    expect(await store.take('acct_keep_fails')).toEqual([]);
   });
 });

@@ -22,6 +22,9 @@ export type HeldAccount = {
   lastHeldAt: Date;
 };
 
+/** Which held events: of these accounts only, created before this instant only. */
+export type HeldFilter = { accountIds?: readonly string[]; createdBefore?: Date };
+
 export class PostgresQuarantineStore implements QuarantineStore {
   private readonly pool: Pool;
   private readonly ownsPool: boolean;
@@ -99,11 +102,17 @@ export class PostgresQuarantineStore implements QuarantineStore {
     return rows[0].n;
   }
 
-  /** Every account with events held, the longest waiting first. */
-  async held(): Promise<HeldAccount[]> {
+  /**
+   * Every account with events held, the longest waiting first; or only those of `filter.accountIds`,
+   * counting only events created before `filter.createdBefore`.
+   */
+  async held(filter: HeldFilter = {}): Promise<HeldAccount[]> {
     const { rows } = await this.pool.query<{ account_id: string; events: number; oldest: Date; last: Date }>(
       `SELECT account_id, count(*)::int AS events, min(event_created) AS oldest, max(held_at) AS last
-         FROM ${this.table} GROUP BY account_id ORDER BY min(held_at), account_id`,
+         FROM ${this.table}
+        WHERE ($1::text[] IS NULL OR account_id = ANY($1)) AND ($2::timestamptz IS NULL OR event_created < $2)
+        GROUP BY account_id ORDER BY min(held_at), account_id`,
+      [filter.accountIds ? [...filter.accountIds] : null, filter.createdBefore ?? null],
     );
     return rows.map((r) => ({
       accountId: r.account_id,
@@ -111,6 +120,50 @@ export class PostgresQuarantineStore implements QuarantineStore {
       oldestCreated: r.oldest,
       lastHeldAt: r.last,
     }));
+  }
+
+  /**
+   * Deletes the events held for `filter.accountIds` (created before `filter.createdBefore`, when
+   * given), `batchSize` at a time. Each batch is deleted in a transaction that commits only after
+   * `keep` has returned with its events (e.g. written to a file), so an event is never deleted
+   * without having been kept; should `keep` fail, the batch stays held and the error is thrown.
+   * Returns how many were deleted.
+   */
+  async drop(
+    filter: HeldFilter & { accountIds: readonly string[] },
+    options: { batchSize?: number; keep?: (events: StripeEvent[]) => Promise<void> } = {},
+  ): Promise<number> {
+    const batchSize = Math.max(1, Math.floor(options.batchSize ?? 1_000));
+    let dropped = 0;
+    for (;;) {
+      const client = await this.pool.connect();
+      let deleted: StripeEvent[];
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        // In key order, which the primary key serves without sorting what is left.
+        const { rows } = await client.query<{ event: StripeEvent }>(
+          `DELETE FROM ${this.table} q USING (
+              SELECT account_id, event_id FROM ${this.table}
+               WHERE account_id = ANY($1) AND ($2::timestamptz IS NULL OR event_created < $2)
+               ORDER BY account_id, event_id LIMIT $3 FOR UPDATE) batch
+            WHERE q.account_id = batch.account_id AND q.event_id = batch.event_id
+            RETURNING q.event`,
+          [[...filter.accountIds], filter.createdBefore ?? null, batchSize],
+        );
+        deleted = rows.map((r) => r.event);
+        if (deleted.length > 0 && options.keep) await options.keep(deleted);
+        await client.query('COMMIT');
+      } catch (err) {
+        // A connection that cannot even roll back goes, rather than back to the pool.
+        await client.query('ROLLBACK').catch((rollbackErr: Error) => (broken = rollbackErr));
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+      dropped += deleted.length;
+      if (deleted.length < batchSize) return dropped;
+    }
   }
 
   async close(): Promise<void> {
