@@ -1,9 +1,12 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Client } from 'pg';
 import { PostgresQuarantineStore, stripeTestKit as kit } from '@gatehouse/stripe';
 import { eventually } from '@test/support';
 import { startGatehouseUnderTest, type GatehouseUnderTest } from './support/gatehouse-server';
 import { startServerProcess, type ServerProcess } from './support/server-process';
-import { adminToken, graphqlClient, postWebhook } from './support/webhook-client';
+import { adminToken, graphqlClient, postWebhook, runCli } from './support/webhook-client';
 
 // Linking an account releases what the quarantine held for it. An event can miss that release: held
 // by a webhook that looked the account up just before the link, a moment after the release looked,
@@ -67,6 +70,72 @@ describe('the quarantine sweep', () => {
       await quarantine.close();
     }
   }, 60_000);
+
+  it('drops, at the operator’s word, what is held for an account no community will link', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const never = `acct_never${Date.now()}`;
+    const linked = `acct_linked${Date.now()}`;
+    const old = kit.invoicePaid({}, { account: never, created: now - 40 * 86_400 });
+    const recent = kit.invoicePaid({}, { account: never, created: now - 60 });
+    for (const e of [old, recent, kit.invoicePaid({}, { account: linked, created: now - 60 })]) {
+      const signed = kit.signPayload(e, WEBHOOK_SECRET, now);
+      expect((await postWebhook(gh.server.url, signed.rawBody, signed.header)).body).toMatchObject({
+        quarantined: true,
+      });
+    }
+    const linkedCommunity = await graphqlClient(gh.server.url, adminToken(jwtSecret)).createCommunity(
+      'Linked',
+      linked,
+    );
+    const quarantine = new PostgresQuarantineStore({ connectionString: gh.db.url });
+    const dir = mkdtempSync(path.join(tmpdir(), 'gatehouse-qdrop-'));
+    const saved = path.join(dir, 'dropped.jsonl');
+    try {
+      // A dry run says what would go, and drops nothing.
+      const dry = await runCli(['stripe', 'quarantine', 'drop', never, '--older-than', '30d'], gh.env);
+      expect({ code: dry.code, stderr: dry.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(dry.stdout).toMatch(new RegExp(`^${never}\\s+1\\s`, 'm'));
+      expect(dry.stdout).toContain('would be dropped. Nothing was dropped');
+      expect(await quarantine.take(never)).toEqual([old, recent]);
+
+      // A linked account is refused: its events are released, not dropped.
+      const refused = await runCli(['stripe', 'quarantine', 'drop', never, linked, '--yes'], gh.env);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`${linked} is linked to community ${linkedCommunity}`);
+      expect(await quarantine.take(never)).toEqual([old, recent]);
+      // So are the platform's own events while a community is named for them.
+      const platform = await runCli(['stripe', 'quarantine', 'drop', 'platform', '--yes'], {
+        ...gh.env,
+        STRIPE_PLATFORM_COMMUNITY_ID: linkedCommunity,
+      });
+      expect(platform.code).toBe(1);
+      expect(platform.stderr).toContain(`STRIPE_PLATFORM_COMMUNITY_ID names community ${linkedCommunity}`);
+
+      const dropped = await runCli(
+        ['stripe', 'quarantine', 'drop', never, '--older-than', '30d', '--yes', '--save', saved],
+        gh.env,
+      );
+      expect({ code: dropped.code, stderr: dropped.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(dropped.stdout).toContain(`dropped 1 event(s) created before`);
+      expect(
+        readFileSync(saved, 'utf8')
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as unknown),
+      ).toEqual([old]);
+      expect(await quarantine.take(never)).toEqual([recent]);
+
+      // The copy is never overwritten: with the file there, nothing more is dropped.
+      const again = await runCli(['stripe', 'quarantine', 'drop', never, '--yes', '--save', saved], gh.env);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain('the file exists');
+      expect(await quarantine.take(never)).toEqual([recent]);
+      expect(readFileSync(saved, 'utf8').trim().split('\n')).toHaveLength(1);
+    } finally {
+      await quarantine.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   // Last: it stops the suite's server.
   it('releases events held for accounts linked by now, which the links’ own releases missed', async () => {

@@ -4,6 +4,8 @@ import {
   compareSubscription,
   formatDrift,
   formatQuarantine,
+  formatQuarantineDrop,
+  parseHeldAccountOrThrow,
   formatDelivery,
   retryHours,
   formatReconcileReport,
@@ -179,10 +181,61 @@ describe('gatehouse stripe quarantine: the list', () => {
     expect(text).toContain(
       'those of an account linked already are taken by the projecting server within 30 s',
     );
+    expect(text).toContain('`gatehouse stripe quarantine drop <account>`');
   });
 
   it('says when nothing is held', () => {
     expect(formatQuarantine([])).toMatch(/^no Stripe events held/);
+  });
+});
+
+describe('gatehouse stripe quarantine drop', () => {
+  const held = [
+    {
+      accountId: 'acct_gone',
+      events: 2,
+      oldestCreated: new Date('2025-11-01T08:00:00.000Z'),
+      lastHeldAt: new Date('2025-11-02T09:00:00.000Z'),
+    },
+  ];
+  const report = { dryRun: true, createdBefore: '2025-12-11T12:00:00.000Z', held, dropped: 0, savedTo: null };
+
+  it('takes connected account ids and "platform", and refuses anything else with a usage error', () => {
+    expect(parseHeldAccountOrThrow('acct_1Ab2')).toBe('acct_1Ab2');
+    expect(parseHeldAccountOrThrow('platform')).toBe('platform');
+    for (const value of ['', 'acct_', 'cus_123', 'acct_1 2', 'community-1'])
+      expect(() => parseHeldAccountOrThrow(value)).toThrow(CliUsageError);
+  });
+
+  it('names the option a bad --older-than came from', () => {
+    expect(() => parseSinceOrThrow('3w', now, '--older-than')).toThrow(/^--older-than must be a duration/);
+    expect(parseSinceOrThrow('30d', now, '--older-than').toISOString()).toBe('2025-12-11T12:00:00.000Z');
+  });
+
+  it('says what a dry run would drop, and that it dropped nothing', () => {
+    const text = formatQuarantineDrop(report);
+    expect(text).toMatch(/^acct_gone\s+2\s+2025-11-01T08:00:00Z\s+2025-11-02T09:00:00Z$/m);
+    expect(text).toContain(
+      '2 event(s) created before 2025-12-11T12:00:00.000Z held for 1 account(s) would be dropped. Nothing was dropped',
+    );
+    expect(text).not.toMatch(/^dropped/m);
+  });
+
+  it('says how many it dropped, and where the copy is', () => {
+    const text = formatQuarantineDrop({ ...report, dryRun: false, dropped: 2, savedTo: 'gone.jsonl' });
+    expect(text).toMatch(
+      /^dropped 2 event\(s\) created before 2025-12-11T12:00:00.000Z held for 1 account\(s\); a copy of each is in gone.jsonl$/m,
+    );
+    expect(text).not.toContain('would be dropped');
+    expect(formatQuarantineDrop({ ...report, dryRun: false, dropped: 2, createdBefore: null })).toMatch(
+      /^dropped 2 event\(s\) held for 1 account\(s\)$/m,
+    );
+  });
+
+  it('says when nothing matches', () => {
+    expect(formatQuarantineDrop({ ...report, held: [] })).toMatch(
+      /^no Stripe events created before .* nothing to drop/,
+    );
   });
 });
 

@@ -1,3 +1,4 @@
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Command } from 'commander';
 import pino, { type Logger } from 'pino';
 import type Stripe from 'stripe';
@@ -16,6 +17,7 @@ import {
   EVENTS_API_WINDOW_MS,
   PostgresQuarantineStore,
   FAKE_RETRY_DELAYS_SECONDS,
+  PLATFORM_HOLD,
   reconcile,
   startFakeStripe,
   translateSubscription,
@@ -41,7 +43,7 @@ export class CliUsageError extends Error {
 const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /** `--since`: a duration back from `now` (`90m`, `72h`, `30d`) or an ISO date-time. */
-export function parseSinceOrThrow(value: string, now: Date): Date {
+export function parseSinceOrThrow(value: string, now: Date, option = '--since'): Date {
   const relative = /^(\d+)(m|h|d)$/.exec(value.trim());
   if (relative) {
     return new Date(now.getTime() - Number(relative[1]) * UNIT_MS[relative[2] as keyof typeof UNIT_MS]);
@@ -50,12 +52,12 @@ export function parseSinceOrThrow(value: string, now: Date): Date {
   if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(value.trim())) {
     const t = Date.parse(value.trim());
     if (!Number.isNaN(t)) {
-      if (t > now.getTime()) throw new CliUsageError(`--since ${value} is in the future`);
+      if (t > now.getTime()) throw new CliUsageError(`${option} ${value} is in the future`);
       return new Date(t);
     }
   }
   throw new CliUsageError(
-    `--since must be a duration like 72h, 30d or 90m, or an ISO date-time; got "${value}"`,
+    `${option} must be a duration like 72h, 30d or 90m, or an ISO date-time; got "${value}"`,
   );
 }
 
@@ -478,21 +480,154 @@ export async function driftCommand(opts: { community?: string; json?: boolean })
   }
 }
 
-export function formatQuarantine(held: readonly HeldAccount[]): string {
-  if (held.length === 0) return 'no Stripe events held: every connected account that sent one is linked\n';
+/** One line per account: its events held, the oldest one's `created`, when the last was held. */
+function heldTable(held: readonly HeldAccount[]): string[] {
   const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  const total = held.reduce((n, a) => n + a.events, 0);
   return [
     `${'account'.padEnd(28)} ${'events'.padStart(7)}  ${'oldest event'.padEnd(20)}  last held`,
     ...held.map(
       (a) =>
         `${a.accountId.padEnd(28)} ${String(a.events).padStart(7)}  ${iso(a.oldestCreated).padEnd(20)}  ${iso(a.lastHeldAt)}`,
     ),
-    `${total} event(s) held for ${held.length} account(s). A community created with the account as its ` +
+  ];
+}
+
+const heldTotal = (held: readonly HeldAccount[]) => held.reduce((n, a) => n + a.events, 0);
+
+export function formatQuarantine(held: readonly HeldAccount[]): string {
+  if (held.length === 0) return 'no Stripe events held: every connected account that sent one is linked\n';
+  return [
+    ...heldTable(held),
+    `${heldTotal(held)} event(s) held for ${held.length} account(s). A community created with the account as its ` +
       'stripeAccountId takes them into its ledger; those of an account linked already are taken by the ' +
-      'projecting server within 30 s.',
+      'projecting server within 30 s. An account that will never be linked: `gatehouse stripe quarantine ' +
+      'drop <account>`.',
     '',
   ].join('\n');
+}
+
+/** A connected account's id as Stripe writes it, or `platform` for the platform's own events. */
+export function parseHeldAccountOrThrow(value: string): string {
+  if (value === PLATFORM_HOLD || /^acct_[A-Za-z0-9]+$/.test(value)) return value;
+  throw new CliUsageError(`"${value}" is neither a connected account id (acct_…) nor "${PLATFORM_HOLD}"`);
+}
+
+export type QuarantineDropOptions = { olderThan?: string; save?: string; yes?: boolean; json?: boolean };
+
+/** What `quarantine drop` found, and did unless it was a dry run. */
+export type QuarantineDropReport = {
+  dryRun: boolean;
+  createdBefore: string | null;
+  /** What was held, per account named, when the command started (only accounts with events). */
+  held: HeldAccount[];
+  dropped: number;
+  savedTo: string | null;
+};
+
+export function formatQuarantineDrop(report: QuarantineDropReport): string {
+  const scope = report.createdBefore ? ` created before ${report.createdBefore}` : '';
+  if (report.held.length === 0) return `no Stripe events${scope} held for these accounts: nothing to drop\n`;
+  const total = heldTotal(report.held);
+  const lines = heldTable(report.held);
+  if (report.dryRun) {
+    lines.push(
+      `${total} event(s)${scope} held for ${report.held.length} account(s) would be dropped. Nothing was ` +
+        'dropped: run again with --yes to drop them, with --save <file> to keep a copy (one Stripe event ' +
+        'per line). Stripe lists events for 30 days only: older ones cannot be fetched from it again.',
+    );
+  } else {
+    lines.push(
+      `dropped ${report.dropped} event(s)${scope} held for ${report.held.length} account(s)` +
+        (report.savedTo ? `; a copy of each is in ${report.savedTo}` : ''),
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** A line on stderr every this many events dropped. */
+const DROP_PROGRESS_EVERY = 10_000;
+
+/**
+ * Drops the events held for connected accounts that will never be linked (they would otherwise stay
+ * held, and counted, for good). A dry run unless `--yes`; refuses a linked account, whose events the
+ * projecting server releases into its community.
+ */
+export async function quarantineDropCommand(
+  accounts: string[],
+  opts: QuarantineDropOptions,
+): Promise<number> {
+  const accountIds = [...new Set(accounts.map(parseHeldAccountOrThrow))];
+  const createdBefore =
+    opts.olderThan === undefined ? undefined : parseSinceOrThrow(opts.olderThan, new Date(), '--older-than');
+  if (opts.save !== undefined && !opts.yes)
+    throw new CliUsageError('--save goes with --yes: a dry run drops nothing, so it saves nothing');
+  const config = loadConfig();
+  const log = stderrLogger(config);
+  const set = await openRegions(config, log);
+  // An account no community has linked has no region yet: its events wait in the default region's database.
+  const quarantine = new PostgresQuarantineStore({ connectionString: set.regions[0].stores.databaseUrl });
+  let out: FileHandle | undefined;
+  try {
+    const directory = catalogDirectory(
+      set.regions.map((r) => r.stores.dataSource),
+      config,
+    );
+    for (const accountId of accountIds) {
+      if (accountId === PLATFORM_HOLD && config.stripePlatformCommunityId !== undefined)
+        throw new CliUsageError(
+          `STRIPE_PLATFORM_COMMUNITY_ID names community ${config.stripePlatformCommunityId}: the platform's ` +
+            'held events are moved into its ledger, not dropped',
+        );
+      const community =
+        accountId === PLATFORM_HOLD ? null : await directory.communityForStripeAccount(accountId);
+      if (community)
+        throw new CliUsageError(
+          `${accountId} is linked to community ${community}: the projecting server moves its held events ` +
+            'into that community’s ledger, so there is nothing to drop',
+        );
+    }
+    await quarantine.init();
+    const filter = { accountIds, createdBefore };
+    const held = await quarantine.held(filter);
+    const report: QuarantineDropReport = {
+      dryRun: !opts.yes,
+      createdBefore: createdBefore?.toISOString() ?? null,
+      held,
+      dropped: 0,
+      savedTo: null,
+    };
+    if (opts.yes && held.length > 0) {
+      // `wx`: an existing file is refused, never overwritten.
+      if (opts.save !== undefined) {
+        out = await open(opts.save, 'wx').catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'EEXIST')
+            throw new CliUsageError(`--save ${opts.save}: the file exists; name a new one`);
+          throw err;
+        });
+        report.savedTo = opts.save;
+      }
+      const file = out;
+      let done = 0;
+      report.dropped = await quarantine.drop(filter, {
+        keep: async (events) => {
+          if (file) {
+            await file.appendFile(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+            await file.sync();
+          }
+          const before = done;
+          done += events.length;
+          if (Math.floor(done / DROP_PROGRESS_EVERY) > Math.floor(before / DROP_PROGRESS_EVERY))
+            process.stderr.write(`${done} of ${heldTotal(held)} event(s) dropped\n`);
+        },
+      });
+    }
+    process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatQuarantineDrop(report));
+    return 0;
+  } finally {
+    await out?.close();
+    await quarantine.close();
+    await set.close();
+  }
 }
 
 export async function quarantineCommand(opts: { json?: boolean }): Promise<number> {
@@ -544,11 +679,29 @@ export function registerStripeCommands(program: Command): void {
     )
     .action(run((opts: FakeOptions) => fakeCommand(opts)));
 
-  stripe
+  const quarantine = stripe
     .command('quarantine')
     .description('list the connected accounts whose webhook events are held until a community links them')
     .option('--json', 'print the accounts as JSON')
     .action(run((opts: { json?: boolean }) => quarantineCommand(opts)));
+
+  quarantine
+    .command('drop')
+    .description(
+      'drop the events held for accounts no community will link (a dry run unless --yes); a linked account is refused',
+    )
+    .argument(
+      '<accounts...>',
+      `connected account ids (acct_…), or "${PLATFORM_HOLD}" for the platform's own events`,
+    )
+    .option('--older-than <when>', 'only events created before this: 30d, 72h, 90m or an ISO date-time')
+    .option(
+      '--save <file>',
+      'first write each event dropped to this new file, one Stripe event (JSON) per line',
+    )
+    .option('--yes', 'drop them; without it, only say what would be dropped')
+    .option('--json', 'print the report as JSON')
+    .action(run((accounts: string[], opts: QuarantineDropOptions) => quarantineDropCommand(accounts, opts)));
 
   stripe
     .command('drift')
