@@ -481,6 +481,9 @@ function webhookSuite(variant: () => Variant): void {
     expect(cli.code).toBe(1);
     expect(cli.stderr).toContain('--since must be a duration like 72h');
     expect(cli.stderr).not.toMatch(/\n\s+at /);
+    const rate = await runCli(['stripe', 'reconcile', '--since', '72h', '--requests-per-second', '0'], env);
+    expect(rate.code).toBe(1);
+    expect(rate.stderr).toContain('--requests-per-second must be an integer from 1 to 100; got "0"');
   }, 60_000);
 
   // Last: it takes the database away from the running server.

@@ -9,8 +9,8 @@ export const RECONCILE_OVERLAP_MS = 5 * 60_000;
 
 /**
  * Accounts listed at once: a run over thousands of accounts takes minutes one at a time, while each
- * listing waits on Stripe far more than it works; four stay well under Stripe's rate limit (25 reads
- * a second in test mode, 100 live).
+ * listing waits on Stripe far more than it works. Together they start no more requests than the
+ * reconciler's rate allows (`RECONCILE_REQUESTS_PER_SECOND`, below Stripe's 25 a second).
  */
 export const RECONCILE_CONCURRENCY = 4;
 

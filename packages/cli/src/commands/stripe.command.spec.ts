@@ -12,6 +12,7 @@ import {
   reconcileProgress,
   parseForwardToOrThrow,
   parsePortOrThrow,
+  parseRequestsPerSecondOrThrow,
   parseSinceOrThrow,
   type ProjectedSubscription,
 } from './stripe.command';
@@ -38,6 +39,15 @@ describe('gatehouse stripe: --since', () => {
 
   it('refuses an instant in the future', () => {
     expect(() => parseSinceOrThrow('2026-02-01T00:00:00Z', now)).toThrow(/in the future/);
+  });
+});
+
+describe('gatehouse stripe reconcile and drift: --requests-per-second', () => {
+  it('takes an integer from 1 to 100 and refuses anything else with a usage error', () => {
+    expect(parseRequestsPerSecondOrThrow('1')).toBe(1);
+    expect(parseRequestsPerSecondOrThrow('100')).toBe(100);
+    for (const value of ['0', '101', '2.5', '-3', 'ten', ''])
+      expect(() => parseRequestsPerSecondOrThrow(value)).toThrow(CliUsageError);
   });
 });
 

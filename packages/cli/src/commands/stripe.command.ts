@@ -18,6 +18,8 @@ import {
   PostgresQuarantineStore,
   FAKE_RETRY_DELAYS_SECONDS,
   PLATFORM_HOLD,
+  RECONCILE_REQUESTS_PER_SECOND,
+  atMostPerSecond,
   reconcile,
   startFakeStripe,
   translateSubscription,
@@ -59,6 +61,14 @@ export function parseSinceOrThrow(value: string, now: Date, option = '--since'):
   throw new CliUsageError(
     `${option} must be a duration like 72h, 30d or 90m, or an ISO date-time; got "${value}"`,
   );
+}
+
+/** `--requests-per-second`: Stripe allows 100 a second at most (live mode). */
+export function parseRequestsPerSecondOrThrow(value: string): number {
+  if (!/^\d{1,3}$/.test(value.trim()) || Number(value) < 1 || Number(value) > 100) {
+    throw new CliUsageError(`--requests-per-second must be an integer from 1 to 100; got "${value}"`);
+  }
+  return Number(value);
 }
 
 export function parsePortOrThrow(value: string): number {
@@ -143,8 +153,10 @@ export async function reconcileCommand(opts: {
   since: string;
   community?: string;
   json?: boolean;
+  requestsPerSecond: string;
 }): Promise<number> {
   const since = parseSinceOrThrow(opts.since, new Date());
+  const requestsPerSecond = parseRequestsPerSecondOrThrow(opts.requestsPerSecond);
   if (since.getTime() < Date.now() - EVENTS_API_WINDOW_MS) {
     process.stderr.write('note: the Events API keeps 30 days; earlier events cannot be listed\n');
   }
@@ -190,6 +202,7 @@ export async function reconcileCommand(opts: {
       log,
       onProgress: reconcileProgress((line) => process.stderr.write(line)),
       concurrency: RECONCILE_CONCURRENCY,
+      requestsPerSecond,
     });
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReconcileReport(report));
     return 0;
@@ -436,7 +449,12 @@ export function formatDrift(differences: DriftDifference[], checked: number): st
   return lines.join('\n') + '\n';
 }
 
-export async function driftCommand(opts: { community?: string; json?: boolean }): Promise<number> {
+export async function driftCommand(opts: {
+  community?: string;
+  json?: boolean;
+  requestsPerSecond: string;
+}): Promise<number> {
+  const retrieve = atMostPerSecond(parseRequestsPerSecondOrThrow(opts.requestsPerSecond), retrieveOrNull);
   const config = loadConfig();
   const log = stderrLogger(config);
   const stripe = stripeOrThrow(config);
@@ -453,12 +471,12 @@ export async function driftCommand(opts: { community?: string; json?: boolean })
     const differences: DriftDifference[] = [];
     let next = 0;
     let done = 0;
-    // A few requests in flight: Stripe's rate limit is per account, and the SDK retries 429s.
+    // A few requests in flight, started no faster than --requests-per-second (the SDK retries a 429).
     await Promise.all(
       Array.from({ length: 4 }, async () => {
         while (next < subscriptions.length) {
           const s = subscriptions[next++];
-          differences.push(...compareSubscription(s, await retrieveOrNull(stripe, s)));
+          differences.push(...compareSubscription(s, await retrieve(stripe, s)));
           if (++done % 100 === 0) process.stderr.write(`  ${done}/${subscriptions.length}\n`);
         }
       }),
@@ -662,7 +680,12 @@ export function registerStripeCommands(program: Command): void {
     )
     .option('--community <id>', 'only this community (its connected account)')
     .option('--json', 'print the report as JSON')
-    .action(run((opts: { since: string; community?: string; json?: boolean }) => reconcileCommand(opts)));
+    .option(
+      '--requests-per-second <n>',
+      'Events API requests started in any second, all accounts together (Stripe allows 25 a second per endpoint)',
+      String(RECONCILE_REQUESTS_PER_SECOND),
+    )
+    .action(run((opts: Parameters<typeof reconcileCommand>[0]) => reconcileCommand(opts)));
 
   stripe
     .command('fake')
@@ -710,5 +733,10 @@ export function registerStripeCommands(program: Command): void {
     )
     .option('--community <id>', 'only this community')
     .option('--json', 'print the differences as JSON')
-    .action(run((opts: { community?: string; json?: boolean }) => driftCommand(opts)));
+    .option(
+      '--requests-per-second <n>',
+      'subscriptions retrieved in any second (Stripe allows 25 a second per endpoint)',
+      String(RECONCILE_REQUESTS_PER_SECOND),
+    )
+    .action(run((opts: Parameters<typeof driftCommand>[0]) => driftCommand(opts)));
 }

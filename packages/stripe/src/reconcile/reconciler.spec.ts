@@ -155,21 +155,16 @@ describe('reconcile', () => {
     const events = accounts.map((account) => invoicePaid({}, { account, created: NOW - DAY }));
     events.forEach((e) => fake.emit(e));
     // Counts the listings under way: one from its first request to its last page.
-    let open = 0;
+    const open = new Set<string | undefined>();
     let most = 0;
     const counted = {
       events: {
-        list: (...args: Parameters<Stripe['events']['list']>) => {
-          const pages = stripe.events.list(...args);
-          return (async function* () {
-            open++;
-            most = Math.max(most, open);
-            try {
-              yield* pages;
-            } finally {
-              open--;
-            }
-          })();
+        list: async (params: Stripe.EventListParams, requestOptions?: Stripe.RequestOptions) => {
+          open.add(requestOptions?.stripeAccount);
+          most = Math.max(most, open.size);
+          const page = await stripe.events.list(params, requestOptions);
+          if (!page.has_more) open.delete(requestOptions?.stripeAccount);
+          return page;
         },
       },
     } as unknown as Stripe;
@@ -192,6 +187,34 @@ describe('reconcile', () => {
     expect(new Set(ledger.events.map((e) => `${e.id} ${e.communityId}`))).toEqual(
       new Set(events.map((e) => `${e.id} club-${e.account}`)),
     );
+  });
+
+  it('starts at most `requestsPerSecond` Events API requests in any second, all accounts together', async () => {
+    const ledger = new MemoryLedger();
+    const accounts = ['acct_1', 'acct_2', 'acct_3'];
+    // 201 events each: three pages, nine requests in all.
+    for (const account of accounts)
+      for (let i = 0; i < 201; i++) fake.emit(invoicePaid({}, { account, created: NOW - DAY + i }));
+    const started: number[] = [];
+    stripe.on('request', () => started.push(Date.now()));
+    const report = await reconcileAt(ledger, 2 * DAY, {
+      directory: { communityForStripeAccount: async (a) => `club-${a}`, platformCommunity: async () => null },
+      accounts,
+      includePlatform: false,
+      concurrency: 3,
+      requestsPerSecond: 6,
+    });
+    expect(report.appended).toBe(603);
+    expect(started).toHaveLength(9);
+    // Any seventh request starts a second after the first of the six before it (timers may fire a
+    // little late, never early: 950 ms leaves room for the clock's rounding).
+    for (let i = 0; i + 6 < started.length; i++)
+      expect(started[i + 6] - started[i]).toBeGreaterThanOrEqual(950);
+  });
+
+  it('refuses a rate below 1 a second', async () => {
+    for (const requestsPerSecond of [0, 0.5, -1, Number.NaN])
+      await expect(reconcileAt(new MemoryLedger(), DAY, { requestsPerSecond })).rejects.toThrow(RangeError);
   });
 
   it('starts no account after one fails, and fails once those under way are done', async () => {

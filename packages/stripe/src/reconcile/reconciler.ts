@@ -1,5 +1,6 @@
 import type { Ledger } from '@gatehouse/ledger';
 import pLimit from 'p-limit';
+import pThrottle from 'p-throttle';
 import type Stripe from 'stripe';
 import { PLATFORM_HOLD, type QuarantineStore } from '../quarantine/quarantine.port';
 import { assertStripeEvent, stripeEventToLedgerFact, type StripeEvent } from '../stripe-event';
@@ -11,6 +12,25 @@ export const EVENTS_API_WINDOW_MS = 30 * 24 * 3600 * 1000;
 const APPEND_BATCH = 100;
 /** Events per page of the Events API (its maximum), and per question to the ledger. */
 const PAGE = 100;
+/**
+ * Stripe allows 25 requests a second to one endpoint (and 25 to all of them in test mode, 100 live).
+ * A reconcile run takes at most 10 of them: requests the server makes for members at the same time
+ * (Checkout, the billing portal) are not refused for its sake. That still lists 1,000 events a second.
+ */
+export const RECONCILE_REQUESTS_PER_SECOND = 10;
+
+/**
+ * `request`, started at most `perSecond` times within any second however many callers share it (a
+ * sliding window; a call waits its turn). `Infinity` leaves it as it is.
+ */
+export function atMostPerSecond<A extends unknown[], R>(
+  perSecond: number,
+  request: (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
+  if (!(perSecond >= 1)) throw new RangeError(`requests per second must be at least 1; got ${perSecond}`);
+  if (!Number.isFinite(perSecond)) return request;
+  return pThrottle({ limit: Math.floor(perSecond), interval: 1_000, strict: true })(request);
+}
 
 export type ReconcileOptions = {
   stripe: Stripe;
@@ -28,6 +48,11 @@ export type ReconcileOptions = {
   clock?: () => Date;
   /** Accounts listed at once (default 1): Stripe's rate limit is shared by all of them. */
   concurrency?: number;
+  /**
+   * At most this many Events API requests in any second, all accounts together (default
+   * `RECONCILE_REQUESTS_PER_SECOND`; `Infinity` for no cap).
+   */
+  requestsPerSecond?: number;
   /** Called after each page of events listed: how many so far for this account, and how many the ledger lacks. */
   onProgress?: (progress: ReconcileProgress) => void;
 };
@@ -76,6 +101,12 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
     ...(options.accounts ?? []),
   ];
 
+  const listPage = atMostPerSecond(
+    options.requestsPerSecond ?? RECONCILE_REQUESTS_PER_SECOND,
+    (params: Stripe.EventListParams, requestOptions?: Stripe.RequestOptions) =>
+      stripe.events.list(params, requestOptions),
+  );
+
   const one = async (account: string | null): Promise<ReconcileScopeReport> => {
     const communityId = account
       ? await directory.communityForStripeAccount(account)
@@ -108,17 +139,22 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
       page.length = 0;
       options.onProgress?.({ account, listed: report.listed, missing: missing.length });
     };
-    const pages = stripe.events.list(
-      { created: { gte }, limit: PAGE },
-      account ? { stripeAccount: account } : undefined,
-    );
-    for await (const listed of pages) {
-      const event: unknown = listed;
-      assertStripeEvent(event);
-      page.push(event);
-      if (page.length === PAGE) await settle();
+    // Page by page (newest first), each request waiting its turn under the run's rate.
+    let startingAfter: string | undefined;
+    for (;;) {
+      const listed = await listPage(
+        { created: { gte }, limit: PAGE, ...(startingAfter && { starting_after: startingAfter }) },
+        account ? { stripeAccount: account } : undefined,
+      );
+      for (const item of listed.data) {
+        const event: unknown = item;
+        assertStripeEvent(event);
+        page.push(event);
+      }
+      await settle();
+      if (!listed.has_more || listed.data.length === 0) break;
+      startingAfter = listed.data[listed.data.length - 1].id;
     }
-    await settle();
     // Only when events were listed: a server reconciling every minute would say it every minute otherwise.
     if (!communityId && report.listed > 0) {
       log.warn(
