@@ -217,6 +217,26 @@ describe('gatehouse stripe fake', () => {
     expect(await fake.exited).toBe(0);
   }, 60_000);
 
+  it('answers after --latency milliseconds', async () => {
+    const fake = startCliProcess(['stripe', 'fake', '--port', '0', '--latency', '400'], {
+      PATH: process.env.PATH,
+    });
+    try {
+      const url = await eventually(
+        async () => /STRIPE_API_BASE=(http:\/\/\S+)/.exec(fake.stdout())?.[1],
+        30_000,
+      );
+      expect(fake.stdout()).toContain('Each API request waits 400 ms before it is answered.');
+      const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
+      const started = Date.now();
+      await stripe.customers.create({ email: 'slow@example.com' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+    } finally {
+      fake.kill('SIGINT');
+    }
+    expect(await fake.exited).toBe(0);
+  }, 60_000);
+
   it('refuses a --forward-to that is not an http(s) URL', async () => {
     const r = await runCli(['stripe', 'fake', '--port', '0', '--forward-to', 'localhost:4000'], {
       PATH: process.env.PATH,

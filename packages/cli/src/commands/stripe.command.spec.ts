@@ -12,6 +12,7 @@ import {
   reconcileProgress,
   parseForwardToOrThrow,
   parsePortOrThrow,
+  parseLatencyOrThrow,
   parseRequestsPerSecondOrThrow,
   parseSinceOrThrow,
   type ProjectedSubscription,
@@ -48,6 +49,16 @@ describe('gatehouse stripe reconcile and drift: --requests-per-second', () => {
     expect(parseRequestsPerSecondOrThrow('100')).toBe(100);
     for (const value of ['0', '101', '2.5', '-3', 'ten', ''])
       expect(() => parseRequestsPerSecondOrThrow(value)).toThrow(CliUsageError);
+  });
+});
+
+describe('gatehouse stripe fake: --latency', () => {
+  it('takes whole milliseconds up to a minute and refuses anything else with a usage error', () => {
+    expect(parseLatencyOrThrow('0')).toBe(0);
+    expect(parseLatencyOrThrow('250')).toBe(250);
+    expect(parseLatencyOrThrow('60000')).toBe(60_000);
+    for (const value of ['-1', '60001', '1.5', '200ms', ''])
+      expect(() => parseLatencyOrThrow(value)).toThrow(CliUsageError);
   });
 });
 

@@ -211,7 +211,23 @@ export async function reconcileCommand(opts: {
   }
 }
 
-export type FakeOptions = { port: string; host: string; forwardTo?: string; webhookSecret?: string };
+export type FakeOptions = {
+  port: string;
+  host: string;
+  forwardTo?: string;
+  webhookSecret?: string;
+  latency: string;
+};
+
+/** `--latency`: milliseconds, 0 to 60000. */
+export function parseLatencyOrThrow(value: string): number {
+  if (!/^\d{1,5}$/.test(value.trim()) || Number(value) > 60_000) {
+    throw new CliUsageError(
+      `--latency must be a whole number of milliseconds from 0 to 60000; got "${value}"`,
+    );
+  }
+  return Number(value);
+}
 
 /** `--forward-to`: an http(s) URL, or a usage error naming what is wrong. */
 export function parseForwardToOrThrow(value: string): string {
@@ -248,6 +264,7 @@ export function retryHours(delaysSeconds: readonly number[] = FAKE_RETRY_DELAYS_
 
 export async function fakeCommand(opts: FakeOptions): Promise<number> {
   const port = parsePortOrThrow(opts.port);
+  const latencyMs = parseLatencyOrThrow(opts.latency);
   let webhooks: { url: string; secret: string } | undefined;
   if (opts.forwardTo !== undefined) {
     const url = parseForwardToOrThrow(opts.forwardTo);
@@ -262,6 +279,7 @@ export async function fakeCommand(opts: FakeOptions): Promise<number> {
     host: opts.host,
     webhooks,
     onDelivery: (d) => process.stderr.write(formatDelivery(d)),
+    latencyMs,
   });
   process.stdout.write(
     [
@@ -272,6 +290,7 @@ export async function fakeCommand(opts: FakeOptions): Promise<number> {
       webhooks
         ? `Sending its events to ${webhooks.url} (signed with the webhook secret; a refused one is tried again after ${retryHours()} hours of its time).`
         : 'Its events stay in its Events API (--forward-to sends them to a webhook endpoint).',
+      ...(latencyMs > 0 ? [`Each API request waits ${latencyMs} ms before it is answered.`] : []),
       `Move its time (renewals and their invoices, trials ending, cancellations and retries falling due):`,
       `  curl -X POST ${fake.url}/fake/advance -d days=30`,
       'Dispute a card payment as the buyer’s bank would, then decide it (refunds go through the API):',
@@ -699,6 +718,11 @@ export function registerStripeCommands(program: Command): void {
     .option(
       '--webhook-secret <whsec>',
       'secret to sign with (default: the first of STRIPE_WEBHOOK_SECRET, else the local dev secret)',
+    )
+    .option(
+      '--latency <ms>',
+      'make each API request wait this long before its answer, as the real one takes time',
+      '0',
     )
     .action(run((opts: FakeOptions) => fakeCommand(opts)));
 

@@ -41,6 +41,19 @@ describe('fake Stripe API, driven by the real stripe SDK', () => {
     });
   });
 
+  it('answers each request after latencyMs, when asked to, and refuses a negative one', async () => {
+    const slow = await startFakeStripe({ latencyMs: 150 });
+    try {
+      const sdk = new Stripe('sk_test_fake', { ...stripeConfigForApiBase(slow.url), maxNetworkRetries: 0 });
+      const started = Date.now();
+      await sdk.customers.create({ email: 'late@example.com' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    } finally {
+      await slow.close();
+    }
+    await expect(startFakeStripe({ latencyMs: -1 })).rejects.toThrow(RangeError);
+  });
+
   it('creates, retrieves and lists customers by email', async () => {
     const { customer } = await catalog();
     expect(customer.id).toMatch(/^cus_/);

@@ -78,6 +78,11 @@ export type FakeStripeOptions = {
   webhooks?: FakeWebhookTarget;
   /** Called after each delivery attempt (for progress output). */
   onDelivery?: (delivery: FakeDelivery) => void;
+  /**
+   * Milliseconds each API request waits before it is handled (default 0): Stripe's own time to
+   * answer, and the network's, for measuring code that waits on them.
+   */
+  latencyMs?: number;
 };
 
 /** What a buyer enters on the Checkout page. */
@@ -1690,6 +1695,10 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
 
   const app = express();
   app.disable('x-powered-by');
+  const latencyMs = options.latencyMs ?? 0;
+  if (!(latencyMs >= 0)) throw new RangeError(`latencyMs must be 0 or more; got ${latencyMs}`);
+  if (latencyMs > 0)
+    app.use((_req: Request, _res: Response, next: NextFunction) => setTimeout(next, latencyMs));
   app.set('query parser', 'extended');
   app.use(express.urlencoded({ extended: true, parameterLimit: 10_000 }));
 
