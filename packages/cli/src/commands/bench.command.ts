@@ -6,12 +6,13 @@ import { runLedgerBench } from '@gatehouse/ledger';
 import { runAccessBench, runProjectionBench } from '@gatehouse/projections';
 import { runAccessHttpBench } from '../bench/access-http.bench';
 import { runIngestBench } from '../bench/ingest.bench';
+import { runReconcileBench } from '../bench/reconcile.bench';
 import { run } from './run';
 
 // `npm run bench -- <suite>`: figures, not tests. Each suite prints medians and its ratio against a
 // baseline measured in the same process.
 
-const SUITES = ['ledger', 'access', 'projection', 'ingest'] as const;
+const SUITES = ['ledger', 'access', 'projection', 'ingest', 'reconcile'] as const;
 type Suite = (typeof SUITES)[number];
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -64,6 +65,10 @@ export async function benchCommand(suites: string[], opts: { quick?: boolean }):
         await runAccessBench({ databaseUrl: db.url, events: opts.quick ? 5_000 : 20_000, log });
         await withScratchDatabase(db.url, (url) =>
           runAccessHttpBench({ databaseUrl: url, seconds: opts.quick ? 3 : 8, log }),
+        );
+      } else if (suite === 'reconcile') {
+        await withScratchDatabase(db.url, (url) =>
+          runReconcileBench({ databaseUrl: url, quick: !!opts.quick, log }),
         );
       } else if (suite === 'ingest') {
         await runIngestBench({

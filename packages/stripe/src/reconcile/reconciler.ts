@@ -29,7 +29,9 @@ export function atMostPerSecond<A extends unknown[], R>(
 ): (...args: A) => Promise<R> {
   if (!(perSecond >= 1)) throw new RangeError(`requests per second must be at least 1; got ${perSecond}`);
   if (!Number.isFinite(perSecond)) return request;
-  return pThrottle({ limit: Math.floor(perSecond), interval: 1_000, strict: true })(request);
+  // A window of 1,050 ms: timers fire a millisecond either side of the clock, and the SDK and the
+  // network add their own jitter before a request reaches Stripe.
+  return pThrottle({ limit: Math.floor(perSecond), interval: 1_050, strict: true })(request);
 }
 
 export type ReconcileOptions = {
