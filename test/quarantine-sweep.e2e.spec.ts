@@ -162,8 +162,17 @@ describe('the quarantine sweep', () => {
     // a moment before the link would have held it after the release had looked.
     expect(await gh.server.stop('SIGINT')).toBe(0);
     const quarantine = new PostgresQuarantineStore({ connectionString: gh.db.url });
+    let follower: ServerProcess | undefined;
     try {
       await quarantine.put(account, late);
+      // A server that does not project leaves the sweep to the one that does: past the moment it
+      // would have swept, the event is still held.
+      const following = await startServerProcess({ ...gh.env, GATEHOUSE_PROJECTOR: 'off' });
+      if (!following.ok) throw new Error(`the following server did not start:\n${following.output}`);
+      follower = following.server;
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      expect(await quarantine.heldAmong([account])).toEqual([account]);
+
       const started = await startServerProcess(gh.env);
       if (!started.ok) throw new Error(`the server did not start again:\n${started.output}`);
       restarted = started.server;
@@ -188,7 +197,9 @@ describe('the quarantine sweep', () => {
       );
       expect(await quarantine.heldAmong([account, unreleased])).toEqual([]);
       await restarted.says('quarantined Stripe events of a linked account released');
+      expect(follower.output()).not.toContain('quarantined Stripe events of a linked account released');
     } finally {
+      await follower?.stop('SIGINT');
       await quarantine.close();
     }
   }, 90_000);
