@@ -131,6 +131,22 @@ describe('the quarantine sweep', () => {
       expect(again.stderr).toContain('the file exists');
       expect(await quarantine.take(never)).toEqual([recent]);
       expect(readFileSync(saved, 'utf8').trim().split('\n')).toHaveLength(1);
+
+      // Every account no community has linked, without naming them; a linked account's held events
+      // stay for the sweep to release.
+      const none = await runCli(['stripe', 'quarantine', 'drop', '--yes'], gh.env);
+      expect(none.code).toBe(1);
+      expect(none.stderr).toContain('or pass --unlinked');
+      await quarantine.put(linked, kit.invoicePaid({}, { account: linked, created: now - 30 }));
+      const unlinked = await runCli(
+        ['stripe', 'quarantine', 'drop', '--unlinked', '--yes', '--json'],
+        gh.env,
+      );
+      expect({ code: unlinked.code, stderr: unlinked.stderr }).toEqual({ code: 0, stderr: '' });
+      const report = JSON.parse(unlinked.stdout) as { held: { accountId: string }[]; dropped: number };
+      expect(report.held.map((a) => a.accountId)).toEqual([never]);
+      expect(report.dropped).toBe(1);
+      expect(await quarantine.take(never)).toEqual([]);
     } finally {
       await quarantine.close();
       rmSync(dir, { recursive: true, force: true });

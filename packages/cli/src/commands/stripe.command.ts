@@ -549,7 +549,13 @@ export function parseHeldAccountOrThrow(value: string): string {
   throw new CliUsageError(`"${value}" is neither a connected account id (acct_…) nor "${PLATFORM_HOLD}"`);
 }
 
-export type QuarantineDropOptions = { olderThan?: string; save?: string; yes?: boolean; json?: boolean };
+export type QuarantineDropOptions = {
+  olderThan?: string;
+  save?: string;
+  yes?: boolean;
+  json?: boolean;
+  unlinked?: boolean;
+};
 
 /** What `quarantine drop` found, and did unless it was a dry run. */
 export type QuarantineDropReport = {
@@ -593,7 +599,13 @@ export async function quarantineDropCommand(
   accounts: string[],
   opts: QuarantineDropOptions,
 ): Promise<number> {
-  const accountIds = [...new Set(accounts.map(parseHeldAccountOrThrow))];
+  const named = [...new Set(accounts.map(parseHeldAccountOrThrow))];
+  if (opts.unlinked && named.length > 0)
+    throw new CliUsageError('name the accounts or pass --unlinked, not both');
+  if (!opts.unlinked && named.length === 0)
+    throw new CliUsageError(
+      'name the accounts (acct_…), or pass --unlinked for every account no community has linked',
+    );
   const createdBefore =
     opts.olderThan === undefined ? undefined : parseSinceOrThrow(opts.olderThan, new Date(), '--older-than');
   if (opts.save !== undefined && !opts.yes)
@@ -609,21 +621,32 @@ export async function quarantineDropCommand(
       set.regions.map((r) => r.stores.dataSource),
       config,
     );
-    for (const accountId of accountIds) {
-      if (accountId === PLATFORM_HOLD && config.stripePlatformCommunityId !== undefined)
-        throw new CliUsageError(
-          `STRIPE_PLATFORM_COMMUNITY_ID names community ${config.stripePlatformCommunityId}: the platform's ` +
-            'held events are moved into its ledger, not dropped',
-        );
-      const community =
-        accountId === PLATFORM_HOLD ? null : await directory.communityForStripeAccount(accountId);
-      if (community)
-        throw new CliUsageError(
-          `${accountId} is linked to community ${community}: the projecting server moves its held events ` +
-            'into that community’s ledger, so there is nothing to drop',
-        );
-    }
+    /** The community an account's held events go to, if any: those are released, never dropped. */
+    const linkedTo = async (accountId: string): Promise<string | null> => {
+      if (accountId === PLATFORM_HOLD) {
+        const platform = config.stripePlatformCommunityId;
+        return platform === undefined ? null : `STRIPE_PLATFORM_COMMUNITY_ID names community ${platform}`;
+      }
+      const community = await directory.communityForStripeAccount(accountId);
+      return community ? `${accountId} is linked to community ${community}` : null;
+    };
     await quarantine.init();
+    let accountIds = named;
+    if (opts.unlinked) {
+      // Every account with events held (of the age asked for) that no community has linked.
+      accountIds = [];
+      for (const { accountId } of await quarantine.held({ createdBefore }))
+        if (!(await linkedTo(accountId))) accountIds.push(accountId);
+    } else {
+      for (const accountId of named) {
+        const linked = await linkedTo(accountId);
+        if (linked)
+          throw new CliUsageError(
+            `${linked}: the projecting server moves its held events into that community’s ledger, so ` +
+              'there is nothing to drop',
+          );
+      }
+    }
     const filter = { accountIds, createdBefore };
     const held = await quarantine.held(filter);
     const report: QuarantineDropReport = {
@@ -738,8 +761,12 @@ export function registerStripeCommands(program: Command): void {
       'drop the events held for accounts no community will link (a dry run unless --yes); a linked account is refused',
     )
     .argument(
-      '<accounts...>',
+      '[accounts...]',
       `connected account ids (acct_…), or "${PLATFORM_HOLD}" for the platform's own events`,
+    )
+    .option(
+      '--unlinked',
+      'every account with events held that no community has linked, instead of naming them',
     )
     .option('--older-than <when>', 'only events created before this: 30d, 72h, 90m or an ISO date-time')
     .option(
@@ -748,7 +775,12 @@ export function registerStripeCommands(program: Command): void {
     )
     .option('--yes', 'drop them; without it, only say what would be dropped')
     .option('--json', 'print the report as JSON')
-    .action(run((accounts: string[], opts: QuarantineDropOptions) => quarantineDropCommand(accounts, opts)));
+    // `--json` after `drop` is the parent's option as much as its own: read both.
+    .action(
+      run((accounts: string[], _opts: QuarantineDropOptions, command: Command) =>
+        quarantineDropCommand(accounts, command.optsWithGlobals<QuarantineDropOptions>()),
+      ),
+    );
 
   stripe
     .command('drift')
