@@ -561,7 +561,7 @@ export type QuarantineDropOptions = {
 export type QuarantineDropReport = {
   dryRun: boolean;
   createdBefore: string | null;
-  /** What was held, per account named, when the command started (only accounts with events). */
+  /** What was held, per account named (or found, with --unlinked), before any drop; only accounts with events. */
   held: HeldAccount[];
   dropped: number;
   savedTo: string | null;
@@ -621,8 +621,8 @@ export async function quarantineDropCommand(
       set.regions.map((r) => r.stores.dataSource),
       config,
     );
-    /** The community an account's held events go to, if any: those are released, never dropped. */
-    const linkedTo = async (accountId: string): Promise<string | null> => {
+    /** Why an account's held events go to a community, if they do: those are released, never dropped. */
+    const linkedBecause = async (accountId: string): Promise<string | null> => {
       if (accountId === PLATFORM_HOLD) {
         const platform = config.stripePlatformCommunityId;
         return platform === undefined ? null : `STRIPE_PLATFORM_COMMUNITY_ID names community ${platform}`;
@@ -636,10 +636,10 @@ export async function quarantineDropCommand(
       // Every account with events held (of the age asked for) that no community has linked.
       accountIds = [];
       for (const { accountId } of await quarantine.held({ createdBefore }))
-        if (!(await linkedTo(accountId))) accountIds.push(accountId);
+        if (!(await linkedBecause(accountId))) accountIds.push(accountId);
     } else {
       for (const accountId of named) {
-        const linked = await linkedTo(accountId);
+        const linked = await linkedBecause(accountId);
         if (linked)
           throw new CliUsageError(
             `${linked}: the projecting server moves its held events into that community’s ledger, so ` +
