@@ -113,3 +113,51 @@ describe('the reconciler on an interval', () => {
     }
   }, 90_000);
 });
+
+describe('the reconciler when the server stops', () => {
+  let gh: GatehouseUnderTest;
+  const accounts = Array.from({ length: 8 }, (_, i) => `acct_stopping${i + 1}`);
+
+  beforeAll(async () => {
+    // Stripe answers each request after 1.5 s: a run over nine scopes, four at a time, takes three
+    // rounds of requests.
+    gh = await startGatehouseUnderTest(
+      { GATEHOUSE_JWT_SECRET: secret, STRIPE_WEBHOOK_SECRET: 'whsec_reconcile_stop_e2e' },
+      'gh_reconcile_stop',
+      { latencyMs: 1_500 },
+    );
+  }, 120_000);
+  afterAll(() => gh?.close());
+
+  it('ends the run under way at its requests in flight, and stops cleanly', async () => {
+    for (const account of accounts) {
+      const res = await fetch(`${gh.server.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+        body: JSON.stringify({
+          query: `mutation { createCommunity(input: { name: "${account}", region: US, stripeAccountId: "${account}" }) { id } }`,
+        }),
+      });
+      expect(res.status).toBe(200);
+    }
+    // The same database, now with the reconciler: its first run lists the platform and eight accounts.
+    expect(await gh.server.stop('SIGINT')).toBe(0);
+    const started = await startServerProcess({
+      ...gh.env,
+      STRIPE_SECRET_KEY: 'sk_test_reconcile_stop',
+      GATEHOUSE_RECONCILE_INTERVAL: '1',
+      LOG_LEVEL: 'info',
+    });
+    if (!started.ok) throw new Error(`the server did not start again:\n${started.output}`);
+    const server = started.server;
+    const listed = () => gh.fake.requests.filter((r) => r.path === '/v1/events').length;
+    // The first round answered: the second is on its way.
+    await eventually(async () => (listed() >= 4 ? true : undefined), 30_000, 50);
+    expect(await server.stop('SIGINT')).toBe(0);
+    // The requests in flight were answered; no other account was listed, and nothing failed.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(listed()).toBeLessThan(1 + accounts.length);
+    expect(server.output()).not.toContain('reconciliation failed');
+    expect(server.output()).toContain('"msg":"stopped"');
+  }, 90_000);
+});

@@ -19,7 +19,7 @@ describe('everyWhileLeading', () => {
     leading = true;
     await jest.advanceTimersByTimeAsync(1_000); // the tick at 3 s
     expect(runs).toBe(1);
-    stop();
+    await stop();
     await jest.advanceTimersByTimeAsync(5_000);
     expect(runs).toBe(1);
   });
@@ -49,6 +49,48 @@ describe('everyWhileLeading', () => {
     expect(failures).toEqual([new Error('Stripe said no')]);
     await jest.advanceTimersByTimeAsync(1_000);
     expect(runs).toBe(3);
-    stop();
+    await stop();
+  });
+
+  it('tells the run under way to stop, waits for it to end, and counts it as no failure', async () => {
+    const failures: unknown[] = [];
+    let runs = 0;
+    let seen: AbortSignal | undefined;
+    let finish: (() => void) | undefined;
+    const stop = everyWhileLeading({
+      everyMs: 1_000,
+      leads: () => true,
+      task: async (signal) => {
+        runs++;
+        seen = signal;
+        await new Promise<void>((resolve) => (finish = resolve));
+        signal.throwIfAborted();
+      },
+      failed: (err) => failures.push(err),
+    });
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(runs).toBe(1);
+    expect(seen?.aborted).toBe(false);
+    let stopped = false;
+    const stopping = stop().then(() => (stopped = true));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(seen?.aborted).toBe(true);
+    expect(stopped).toBe(false); // the run has not ended yet
+    finish!();
+    await stopping;
+    expect(stopped).toBe(true);
+    expect(failures).toEqual([]);
+    await jest.advanceTimersByTimeAsync(5_000);
+    expect(runs).toBe(1);
+  });
+
+  it('stops at once when no run is under way', async () => {
+    const stop = everyWhileLeading({
+      everyMs: 1_000,
+      leads: () => true,
+      task: async () => undefined,
+      failed: () => undefined,
+    });
+    await expect(stop()).resolves.toBeUndefined();
   });
 });

@@ -23,9 +23,9 @@ export const QUARANTINE_SWEEP_MS = 30_000;
  * by a webhook that looked the account up just before the link and was held just after the release
  * looked, or one whose release failed or was cut short by a stop. While `leads()`, soon after start
  * and then every 30 s, whatever is held for an account linked by now (or for the platform, once
- * it has a community) is released. Answers a stop function.
+ * it has a community) is released. Answers a stop function, which waits for a sweep under way.
  */
-export function startQuarantineSweep(deps: StripeTaskDeps): () => void {
+export function startQuarantineSweep(deps: StripeTaskDeps): () => Promise<void> {
   const { log } = deps;
   return everyWhileLeading({
     everyMs: QUARANTINE_SWEEP_MS,

@@ -20,7 +20,8 @@ export const RECONCILE_CONCURRENCY = 4;
  * platform and of every linked account is listed and what the ledger lacks is appended. An account
  * is first listed back over three intervals (at least an hour), then from `RECONCILE_OVERLAP_MS` before
  * the start of the last run that listed it.
- * Answers a stop function.
+ * Answers a stop function: a run under way sends no further request to Stripe and moves no window
+ * forward, and the stop resolves once it has ended.
  */
 export function startReconcileInterval(
   deps: StripeTaskDeps & {
@@ -28,7 +29,7 @@ export function startReconcileInterval(
     stripe: Stripe;
     metrics: Pick<Metrics, 'reconcileRuns' | 'reconciledEvents'>;
   },
-): () => void {
+): () => Promise<void> {
   const { intervalSeconds, log } = deps;
   const windows = new ReconcileWindows({
     firstWindowMs: Math.max(3 * intervalSeconds, 3600) * 1000,
@@ -37,7 +38,7 @@ export function startReconcileInterval(
   return everyWhileLeading({
     everyMs: intervalSeconds * 1000,
     leads: deps.leads,
-    task: async () => {
+    task: async (signal) => {
       const started = Date.now();
       for (const { since, accounts } of windows.plan([null, ...(await deps.linkedAccounts())], started)) {
         const report = await reconcile({
@@ -50,6 +51,7 @@ export function startReconcileInterval(
           quarantine: deps.quarantine,
           concurrency: RECONCILE_CONCURRENCY,
           log,
+          signal,
         });
         windows.listed(accounts, started);
         deps.metrics.reconciledEvents.inc(report.appended);

@@ -212,6 +212,52 @@ describe('reconcile', () => {
       expect(started[i + 6] - started[i]).toBeGreaterThanOrEqual(950);
   });
 
+  it('stops when its signal is aborted: no further request, nothing appended for an account cut short', async () => {
+    const ledger = new MemoryLedger();
+    const clubs: CommunityDirectory = {
+      communityForStripeAccount: async (a) => `club-${a}`,
+      platformCommunity: async () => null,
+    };
+    // One page for the first account, two for the second.
+    const small = Array.from({ length: 50 }, (_, i) =>
+      invoicePaid({}, { account: 'acct_small', created: NOW - DAY + i }),
+    );
+    small.forEach((e) => fake.emit(e));
+    for (let i = 0; i < 150; i++) fake.emit(invoicePaid({}, { account: 'acct_big', created: NOW - DAY + i }));
+    let requests = 0;
+    let stopAt = 1;
+    let stop = new AbortController();
+    // The stop comes while the `stopAt`th request is on its way.
+    stripe.on('request', () => {
+      if (++requests === stopAt) stop.abort(new Error('server stopping'));
+    });
+    const run = () =>
+      reconcileAt(ledger, 2 * DAY, {
+        directory: clubs,
+        accounts: ['acct_small', 'acct_big'],
+        includePlatform: false,
+        signal: stop.signal,
+      });
+
+    // During the small account's only page: it appends what it found; the big one never starts.
+    await expect(run()).rejects.toThrow('server stopping');
+    expect(requests).toBe(1);
+    expect(ledger.events.map((e) => e.id).sort()).toEqual(small.map((e) => e.id).sort());
+
+    // During the big account's first page: its second is never asked for, and nothing of it appended.
+    requests = 0;
+    stopAt = 2;
+    stop = new AbortController();
+    await expect(run()).rejects.toThrow('server stopping');
+    expect(requests).toBe(2);
+    expect(ledger.events).toHaveLength(small.length);
+
+    // Aborted before it starts: not one request.
+    requests = 0;
+    await expect(run()).rejects.toThrow('server stopping');
+    expect(requests).toBe(0);
+  });
+
   it('refuses a rate below 1 a second', async () => {
     for (const requestsPerSecond of [0, 0.5, -1, Number.NaN])
       await expect(reconcileAt(new MemoryLedger(), DAY, { requestsPerSecond })).rejects.toThrow(RangeError);

@@ -31,7 +31,10 @@ export function atMostPerSecond<A extends unknown[], R>(
   if (!Number.isFinite(perSecond)) return request;
   // A window of 1,050 ms: timers fire a millisecond either side of the clock, and the SDK and the
   // network add their own jitter before a request reaches Stripe.
-  return pThrottle({ limit: Math.floor(perSecond), interval: 1_050, strict: true })(request);
+  // The throttle calls `request` from a timer: one that throws, rather than rejects, must not escape.
+  return pThrottle({ limit: Math.floor(perSecond), interval: 1_050, strict: true })(async (...args: A) =>
+    request(...args),
+  );
 }
 
 export type ReconcileOptions = {
@@ -55,6 +58,12 @@ export type ReconcileOptions = {
    * `RECONCILE_REQUESTS_PER_SECOND`; `Infinity` for no cap).
    */
   requestsPerSecond?: number;
+  /**
+   * Stops the run: once aborted, no account starts and no further request goes to Stripe (one under
+   * way is answered first); an account whose listing it cut short appends nothing, one whose last
+   * page had come appends what it lacks, and the run then rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
   /** Called after each page of events listed: how many so far for this account, and how many the ledger lacks. */
   onProgress?: (progress: ReconcileProgress) => void;
 };
@@ -103,10 +112,14 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
     ...(options.accounts ?? []),
   ];
 
+  const { signal } = options;
   const listPage = atMostPerSecond(
     options.requestsPerSecond ?? RECONCILE_REQUESTS_PER_SECOND,
-    (params: Stripe.EventListParams, requestOptions?: Stripe.RequestOptions) =>
-      stripe.events.list(params, requestOptions),
+    // Checked when its turn comes: a stop while it waited sends nothing.
+    (params: Stripe.EventListParams, requestOptions?: Stripe.RequestOptions) => {
+      signal?.throwIfAborted();
+      return stripe.events.list(params, requestOptions);
+    },
   );
 
   const one = async (account: string | null): Promise<ReconcileScopeReport> => {
@@ -190,6 +203,10 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
     scopes.map((account) =>
       limit(async () => {
         if (failed) return undefined;
+        if (signal?.aborted) {
+          failed = { err: signal.reason };
+          return undefined;
+        }
         try {
           return await one(account);
         } catch (err) {
