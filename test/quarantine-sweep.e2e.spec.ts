@@ -153,6 +153,51 @@ describe('the quarantine sweep', () => {
     }
   }, 90_000);
 
+  it('leaves the events of an account linked while it drops them, for that community', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const racing = `acct_racing${Date.now()}`;
+    const held = kit.invoicePaid({}, { account: racing, created: now - 60 });
+    const signed = kit.signPayload(held, WEBHOOK_SECRET, now);
+    expect((await postWebhook(gh.server.url, signed.rawBody, signed.header)).body).toMatchObject({
+      quarantined: true,
+    });
+    // The account's lock held here, as a link holds it: the link, then the drop, queue behind it.
+    const lockKey = `gatehouse:stripe-account:${racing}`;
+    const admin = new Client({ connectionString: gh.db.url });
+    await admin.connect();
+    const waiting = async (n: number) => {
+      const { rows } = await admin.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+          WHERE l.locktype = 'advisory' AND NOT l.granted AND d.datname = current_database()`,
+      );
+      return rows[0].n >= n ? true : undefined;
+    };
+    try {
+      await admin.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey]);
+      const gql = graphqlClient(gh.server.url, adminToken(jwtSecret));
+      const linking = gql.createCommunity('Racing', racing);
+      await eventually(() => waiting(1), 10_000, 50);
+      const dropping = runCli(['stripe', 'quarantine', 'drop', racing, '--yes', '--json'], gh.env);
+      await eventually(() => waiting(2), 30_000, 50);
+      await admin.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey]);
+      const communityId = await linking;
+      const dropped = await dropping;
+      expect(dropped.code).toBe(0);
+      expect(dropped.stderr).toContain(
+        `${racing} is linked to community ${communityId} since this command looked`,
+      );
+      expect(JSON.parse(dropped.stdout)).toMatchObject({ dropped: 0, linkedMeanwhile: [racing] });
+      // The event went to the community, as the link released it.
+      await eventually(
+        async () => ((await gql.ledgerEvents(communityId)).some((e) => e.id === held.id) ? true : undefined),
+        15_000,
+        250,
+      );
+    } finally {
+      await admin.end();
+    }
+  }, 90_000);
+
   // Last: it stops the suite's server.
   it('releases events held for accounts linked by now, which the links’ own releases missed', async () => {
     const now = Math.floor(Date.now() / 1000);

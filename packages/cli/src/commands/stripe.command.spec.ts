@@ -219,7 +219,14 @@ describe('gatehouse stripe quarantine drop', () => {
       lastHeldAt: new Date('2025-11-02T09:00:00.000Z'),
     },
   ];
-  const report = { dryRun: true, createdBefore: '2025-12-11T12:00:00.000Z', held, dropped: 0, savedTo: null };
+  const report = {
+    dryRun: true,
+    createdBefore: '2025-12-11T12:00:00.000Z',
+    held,
+    dropped: 0,
+    savedTo: null,
+    linkedMeanwhile: [],
+  };
 
   it('takes connected account ids and "platform", and refuses anything else with a usage error', () => {
     expect(parseHeldAccountOrThrow('acct_1Ab2')).toBe('acct_1Ab2');
@@ -251,6 +258,18 @@ describe('gatehouse stripe quarantine drop', () => {
     expect(formatQuarantineDrop({ ...report, dryRun: false, dropped: 2, createdBefore: null })).toMatch(
       /^dropped 2 event\(s\) held for 1 account\(s\)$/m,
     );
+  });
+
+  it('names the accounts linked while it ran, whose events it left', () => {
+    const text = formatQuarantineDrop({
+      ...report,
+      dryRun: false,
+      held: [...held, { ...held[0], accountId: 'acct_late' }],
+      dropped: 2,
+      linkedMeanwhile: ['acct_late'],
+    });
+    expect(text).toMatch(/^dropped 2 event\(s\) created before \S+ held for 1 account\(s\)$/m);
+    expect(text).toContain('left those of acct_late: linked to a community while this ran');
   });
 
   it('says when nothing matches', () => {

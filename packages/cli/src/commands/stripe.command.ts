@@ -9,6 +9,7 @@ import {
   openStores,
   RECONCILE_CONCURRENCY,
   RegionRoutedLedger,
+  advisoryStripeAccountLock,
   regionStores,
   withDevSecrets,
   type Config,
@@ -28,6 +29,7 @@ import {
   type HeldAccount,
   type ReconcileProgress,
   type ReconcileReport,
+  type StripeEvent,
 } from '@gatehouse/stripe';
 import { openRegions } from './regions';
 import { run } from './run';
@@ -565,6 +567,8 @@ export type QuarantineDropReport = {
   held: HeldAccount[];
   dropped: number;
   savedTo: string | null;
+  /** Accounts a community linked while the command ran: their events were left for its release. */
+  linkedMeanwhile: string[];
 };
 
 export function formatQuarantineDrop(report: QuarantineDropReport): string {
@@ -580,9 +584,13 @@ export function formatQuarantineDrop(report: QuarantineDropReport): string {
     );
   } else {
     lines.push(
-      `dropped ${report.dropped} event(s)${scope} held for ${report.held.length} account(s)` +
+      `dropped ${report.dropped} event(s)${scope} held for ${report.held.length - report.linkedMeanwhile.length} account(s)` +
         (report.savedTo ? `; a copy of each is in ${report.savedTo}` : ''),
     );
+    if (report.linkedMeanwhile.length > 0)
+      lines.push(
+        `left those of ${report.linkedMeanwhile.join(', ')}: linked to a community while this ran, they go to its ledger`,
+      );
   }
   return lines.join('\n') + '\n';
 }
@@ -655,6 +663,7 @@ export async function quarantineDropCommand(
       held,
       dropped: 0,
       savedTo: null,
+      linkedMeanwhile: [],
     };
     if (opts.yes && held.length > 0) {
       // `wx`: an existing file is refused, never overwritten.
@@ -668,18 +677,31 @@ export async function quarantineDropCommand(
       }
       const file = out;
       let done = 0;
-      report.dropped = await quarantine.drop(filter, {
-        keep: async (events) => {
-          if (file) {
-            await file.appendFile(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
-            await file.sync();
+      const keep = async (events: StripeEvent[]) => {
+        if (file) {
+          await file.appendFile(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+          await file.sync();
+        }
+        const before = done;
+        done += events.length;
+        if (Math.floor(done / DROP_PROGRESS_EVERY) > Math.floor(before / DROP_PROGRESS_EVERY))
+          process.stderr.write(`${done} of ${heldTotal(held)} event(s) dropped\n`);
+      };
+      // Each account under the lock that linking it takes: a community made for it meanwhile is
+      // either linked before (its events are then left for the release) or after the drop.
+      const lock = advisoryStripeAccountLock(set.regions[0].stores.dataSource);
+      for (const { accountId } of held) {
+        const drop = async () => {
+          const linked = await linkedBecause(accountId);
+          if (linked) {
+            report.linkedMeanwhile.push(accountId);
+            process.stderr.write(`${linked} since this command looked: its events are left for it\n`);
+            return;
           }
-          const before = done;
-          done += events.length;
-          if (Math.floor(done / DROP_PROGRESS_EVERY) > Math.floor(before / DROP_PROGRESS_EVERY))
-            process.stderr.write(`${done} of ${heldTotal(held)} event(s) dropped\n`);
-        },
-      });
+          report.dropped += await quarantine.drop({ accountIds: [accountId], createdBefore }, { keep });
+        };
+        await (accountId === PLATFORM_HOLD ? drop() : lock(accountId, drop));
+      }
     }
     process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatQuarantineDrop(report));
     return 0;
