@@ -1,6 +1,6 @@
 import jwt from 'jsonwebtoken';
 import { startFakeStripe, stripeTestKit as kit, type FakeStripe } from '@gatehouse/stripe';
-import { eventually } from '@test/support';
+import { eventually, startCliProcess } from '@test/support';
 import { startGatehouseUnderTest, type GatehouseUnderTest } from './support/gatehouse-server';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 
@@ -116,11 +116,11 @@ describe('the reconciler on an interval', () => {
 
 describe('the reconciler when the server stops', () => {
   let gh: GatehouseUnderTest;
-  const accounts = Array.from({ length: 8 }, (_, i) => `acct_stopping${i + 1}`);
+  const accounts = Array.from({ length: 12 }, (_, i) => `acct_stopping${i + 1}`);
 
   beforeAll(async () => {
-    // Stripe answers each request after 1.5 s: a run over nine scopes, four at a time, takes three
-    // rounds of requests.
+    // Stripe answers each request after 1.5 s: a run over twelve accounts, four at a time, takes
+    // three rounds of requests.
     gh = await startGatehouseUnderTest(
       { GATEHOUSE_JWT_SECRET: secret, STRIPE_WEBHOOK_SECRET: 'whsec_reconcile_stop_e2e' },
       'gh_reconcile_stop',
@@ -129,18 +129,38 @@ describe('the reconciler when the server stops', () => {
   }, 120_000);
   afterAll(() => gh?.close());
 
+  const link = async (account: string) => {
+    const res = await fetch(`${gh.server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+      body: JSON.stringify({
+        query: `mutation { createCommunity(input: { name: "${account}", region: US, stripeAccountId: "${account}" }) { id } }`,
+      }),
+    });
+    expect(res.status).toBe(200);
+  };
+  const listed = () => gh.fake.requests.filter((r) => r.path === '/v1/events').length;
+
+  it('gatehouse stripe reconcile: a first Ctrl-C ends the run at its requests in flight', async () => {
+    for (const account of accounts) await link(account);
+    const before = listed();
+    const cli = startCliProcess(['stripe', 'reconcile', '--since', '1h'], {
+      ...gh.env,
+      STRIPE_SECRET_KEY: 'sk_test_reconcile_cli',
+    });
+    await eventually(async () => (listed() >= before + 1 ? true : undefined), 30_000, 20);
+    cli.kill('SIGINT');
+    expect(await cli.exited).toBe(1);
+    expect(cli.stderr()).toContain('stopping: the requests in flight are answered first');
+    expect(cli.stderr()).toContain('stopped by Ctrl-C before every account was listed');
+    // The first round was answered (the second too, if it had been asked for); never the third.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(listed() - before).toBeLessThanOrEqual(8);
+  }, 90_000);
+
   it('ends the run under way at its requests in flight, and stops cleanly', async () => {
-    for (const account of accounts) {
-      const res = await fetch(`${gh.server.url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
-        body: JSON.stringify({
-          query: `mutation { createCommunity(input: { name: "${account}", region: US, stripeAccountId: "${account}" }) { id } }`,
-        }),
-      });
-      expect(res.status).toBe(200);
-    }
-    // The same database, now with the reconciler: its first run lists the platform and eight accounts.
+    // The same database (the accounts linked above), now with the reconciler: its first run lists
+    // the platform and twelve accounts.
     expect(await gh.server.stop('SIGINT')).toBe(0);
     const started = await startServerProcess({
       ...gh.env,
@@ -150,13 +170,13 @@ describe('the reconciler when the server stops', () => {
     });
     if (!started.ok) throw new Error(`the server did not start again:\n${started.output}`);
     const server = started.server;
-    const listed = () => gh.fake.requests.filter((r) => r.path === '/v1/events').length;
+    const before = listed();
     // The first round answered: the second is on its way.
-    await eventually(async () => (listed() >= 4 ? true : undefined), 30_000, 50);
+    await eventually(async () => (listed() >= before + 4 ? true : undefined), 30_000, 50);
     expect(await server.stop('SIGINT')).toBe(0);
     // The requests in flight were answered; no other account was listed, and nothing failed.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    expect(listed()).toBeLessThan(1 + accounts.length);
+    expect(listed() - before).toBeLessThanOrEqual(8);
     expect(server.output()).not.toContain('reconciliation failed');
     expect(server.output()).toContain('"msg":"stopped"');
   }, 90_000);

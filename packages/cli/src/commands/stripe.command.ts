@@ -191,6 +191,10 @@ export async function reconcileCommand(opts: {
     );
     // Each event goes to the ledger of its community's region, as the webhook's would.
     const ledgers = set.regions.map((r) => ({ region: r.region, ledger: r.stores.ledger }));
+    const interrupt = interruptible(
+      'stopped by Ctrl-C before every account was listed; what the finished ones lacked was appended, ' +
+        'and a run again appends the rest',
+    );
     const report = await reconcile({
       stripe,
       ledger: ledgers.length === 1 ? ledgers[0].ledger : new RegionRoutedLedger(ledgers, ledgers[0]),
@@ -205,12 +209,28 @@ export async function reconcileCommand(opts: {
       onProgress: reconcileProgress((line) => process.stderr.write(line)),
       concurrency: RECONCILE_CONCURRENCY,
       requestsPerSecond,
-    });
+      signal: interrupt.signal,
+    }).finally(interrupt.done);
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReconcileReport(report));
     return 0;
   } finally {
     await set.close();
   }
+}
+
+/**
+ * Until `done`, a first Ctrl-C aborts `signal` (with `reason` as the error's message) so that the
+ * work under way ends cleanly; a second one exits at once (status 130).
+ */
+function interruptible(reason: string): { signal: AbortSignal; done: () => void } {
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write('stopping: the requests in flight are answered first (Ctrl-C again to quit now)\n');
+    controller.abort(new Error(reason));
+  };
+  process.on('SIGINT', onSigint);
+  return { signal: controller.signal, done: () => void process.off('SIGINT', onSigint) };
 }
 
 export type FakeOptions = {
