@@ -153,6 +153,11 @@ describe('the reconciler when the server stops', () => {
     expect(await cli.exited).toBe(1);
     expect(cli.stderr()).toContain('stopping: the requests in flight are answered first');
     expect(cli.stderr()).toContain('stopped by Ctrl-C before every account was listed');
+    // The report shows the accounts listed to the end, and only those.
+    const reported = cli.stdout().match(/^acct_stopping\d+ /gm) ?? [];
+    expect(reported.length).toBeGreaterThanOrEqual(4);
+    expect(reported.length).toBeLessThan(accounts.length);
+    expect(cli.stdout()).toMatch(/^total: 0 listed, 0 appended/m); // these accounts have no events
     // The first round was answered (the second too, if it had been asked for); never the third.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     expect(listed() - before).toBeLessThanOrEqual(8);

@@ -20,6 +20,7 @@ import {
   FAKE_RETRY_DELAYS_SECONDS,
   PLATFORM_HOLD,
   RECONCILE_REQUESTS_PER_SECOND,
+  ReconcileStoppedError,
   atMostPerSecond,
   reconcile,
   startFakeStripe,
@@ -192,9 +193,10 @@ export async function reconcileCommand(opts: {
     // Each event goes to the ledger of its community's region, as the webhook's would.
     const ledgers = set.regions.map((r) => ({ region: r.region, ledger: r.stores.ledger }));
     const interrupt = interruptible(
-      'stopped by Ctrl-C before every account was listed; what the finished ones lacked was appended, ' +
-        'and a run again appends the rest',
+      'stopped by Ctrl-C before every account was listed; the report shows those that were (what ' +
+        'they lacked was appended), and a run again appends the rest',
     );
+    let stopped = false;
     const report = await reconcile({
       stripe,
       ledger: ledgers.length === 1 ? ledgers[0].ledger : new RegionRoutedLedger(ledgers, ledgers[0]),
@@ -210,9 +212,17 @@ export async function reconcileCommand(opts: {
       concurrency: RECONCILE_CONCURRENCY,
       requestsPerSecond,
       signal: interrupt.signal,
-    }).finally(interrupt.done);
+    })
+      .catch((err: unknown) => {
+        if (!(err instanceof ReconcileStoppedError)) throw err;
+        // What the accounts listed to the end did, then why the others were not.
+        stopped = true;
+        process.stderr.write(`gatehouse: ${err.message}\n`);
+        return err.report;
+      })
+      .finally(interrupt.done);
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReconcileReport(report));
-    return 0;
+    return stopped ? 1 : 0;
   } finally {
     await set.close();
   }

@@ -7,7 +7,12 @@ import type { FakeStripe } from '../testing/fake-stripe/fake-stripe';
 import { createWebhookIngestor } from '../webhook/ingest.handler';
 import type { CommunityDirectory } from '../webhook/community-directory.port';
 import type { Ledger } from '@gatehouse/ledger';
-import { reconcile, type ReconcileOptions, type ReconcileProgress } from './reconciler';
+import {
+  reconcile,
+  ReconcileStoppedError,
+  type ReconcileOptions,
+  type ReconcileProgress,
+} from './reconciler';
 import { stripeEventToLedgerFact } from '../stripe-event';
 import { fakeStripeWithSdk } from '../testing/fake-stripe/fake-stripe-sdk';
 
@@ -240,7 +245,14 @@ describe('reconcile', () => {
       });
 
     // During the small account's only page: it appends what it found; the big one never starts.
-    await expect(run()).rejects.toThrow('server stopping');
+    const stopped = await run().catch((err: unknown) => err);
+    expect(stopped).toBeInstanceOf(ReconcileStoppedError);
+    expect((stopped as ReconcileStoppedError).message).toBe('server stopping');
+    expect((stopped as ReconcileStoppedError).report).toMatchObject({
+      listed: 50,
+      appended: 50,
+      scopes: [{ account: 'acct_small', appended: 50 }],
+    });
     expect(requests).toBe(1);
     expect(ledger.events.map((e) => e.id).sort()).toEqual(small.map((e) => e.id).sort());
 
@@ -251,6 +263,20 @@ describe('reconcile', () => {
     await expect(run()).rejects.toThrow('server stopping');
     expect(requests).toBe(2);
     expect(ledger.events).toHaveLength(small.length);
+
+    // A stop during the last page of the last account cuts nothing short: the run reports as usual.
+    requests = 0;
+    stopAt = 1;
+    stop = new AbortController();
+    await expect(
+      reconcileAt(ledger, 2 * DAY, {
+        directory: clubs,
+        accounts: ['acct_small'],
+        includePlatform: false,
+        signal: stop.signal,
+      }),
+    ).resolves.toMatchObject({ listed: 50, appended: 0, alreadyPresent: 50 });
+    expect(stop.signal.aborted).toBe(true);
 
     // Aborted before it starts: not one request.
     requests = 0;

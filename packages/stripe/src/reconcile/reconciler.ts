@@ -61,7 +61,8 @@ export type ReconcileOptions = {
   /**
    * Stops the run: once aborted, no account starts and no further request goes to Stripe (one under
    * way is answered first); an account whose listing it cut short appends nothing, one whose last
-   * page had come appends what it lacks, and the run then rejects with the signal's reason.
+   * page had come appends what it lacks, and the run then rejects with a `ReconcileStoppedError`
+   * (the signal's reason as its message) that reports the accounts it finished.
    */
   signal?: AbortSignal;
   /** Called after each page of events listed: how many so far for this account, and how many the ledger lacks. */
@@ -216,17 +217,34 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
       }),
     ),
   );
-  if (failed) throw failed.err;
-  const reports = settled as ReconcileScopeReport[];
-  const sum = (k: 'listed' | 'appended' | 'alreadyPresent' | 'unassigned') =>
-    reports.reduce((s, r) => s + r[k], 0);
-  return {
-    since: new Date(gte * 1000).toISOString(),
-    clamped,
-    scopes: reports,
-    listed: sum('listed'),
-    appended: sum('appended'),
-    alreadyPresent: sum('alreadyPresent'),
-    unassigned: sum('unassigned'),
+  const summary = (reports: ReconcileScopeReport[]): ReconcileReport => {
+    const sum = (k: 'listed' | 'appended' | 'alreadyPresent' | 'unassigned') =>
+      reports.reduce((s, r) => s + r[k], 0);
+    return {
+      since: new Date(gte * 1000).toISOString(),
+      clamped,
+      scopes: reports,
+      listed: sum('listed'),
+      appended: sum('appended'),
+      alreadyPresent: sum('alreadyPresent'),
+      unassigned: sum('unassigned'),
+    };
   };
+  const done = settled.filter((r): r is ReconcileScopeReport => r !== undefined);
+  // A stop that came once every account was done cut nothing short.
+  if (signal?.aborted && done.length < scopes.length)
+    throw new ReconcileStoppedError(signal.reason, summary(done));
+  if (failed) throw failed.err;
+  return summary(done);
+}
+
+/** A run its signal stopped: `report` holds the accounts listed to the end before the stop. */
+export class ReconcileStoppedError extends Error {
+  constructor(
+    readonly reason: unknown,
+    readonly report: ReconcileReport,
+  ) {
+    super(reason instanceof Error ? reason.message : String(reason ?? 'reconcile stopped'));
+    this.name = 'ReconcileStoppedError';
+  }
 }
