@@ -64,6 +64,12 @@ describe('the reconciler on an interval', () => {
       Number(/^gatehouse_stripe_reconcile_runs_total\{outcome="ok"\} (\d+)$/m.exec(metrics)?.[1]),
     ).toBeGreaterThan(0);
     expect(metrics).not.toMatch(/gatehouse_stripe_reconcile_runs_total\{outcome="failed"\}/);
+    // How long the runs take, beside the interval.
+    expect(
+      Number(
+        /^gatehouse_stripe_reconcile_run_duration_seconds_count\{outcome="ok"\} (\d+)$/m.exec(metrics)?.[1],
+      ),
+    ).toBeGreaterThan(0);
 
     // An account's first run lists an hour back; later ones from five minutes before the last run.
     const since = () =>
@@ -178,6 +184,11 @@ describe('the reconciler when the server stops', () => {
     const before = listed();
     // The first round answered: the second is on its way.
     await eventually(async () => (listed() >= before + 4 ? true : undefined), 30_000, 50);
+    // A run takes longer than the 1 s interval: the ticks meanwhile are skipped, and counted.
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(
+      Number(/^gatehouse_stripe_reconcile_ticks_skipped_total (\d+)$/m.exec(metrics)?.[1]),
+    ).toBeGreaterThan(0);
     expect(await server.stop('SIGINT')).toBe(0);
     // The requests in flight were answered; no other account was listed, and nothing failed.
     await new Promise((resolve) => setTimeout(resolve, 2_000));

@@ -27,6 +27,7 @@ describe('everyWhileLeading', () => {
   it('runs once soon after the start, skips ticks while a run is under way, and goes on after a failure', async () => {
     const failures: unknown[] = [];
     let runs = 0;
+    let skipped = 0;
     let finish: (() => void) | undefined;
     const stop = everyWhileLeading({
       everyMs: 1_000,
@@ -38,11 +39,13 @@ describe('everyWhileLeading', () => {
         if (runs === 2) throw new Error('Stripe said no');
       },
       failed: (err) => failures.push(err),
+      skipped: () => void skipped++,
     });
     await jest.advanceTimersByTimeAsync(100);
     expect(runs).toBe(1);
     await jest.advanceTimersByTimeAsync(3_000); // three ticks while the first run waits
     expect(runs).toBe(1);
+    expect(skipped).toBe(3);
     finish!();
     await jest.advanceTimersByTimeAsync(1_000);
     expect(runs).toBe(2);

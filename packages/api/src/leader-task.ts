@@ -11,11 +11,14 @@ export function everyWhileLeading(options: {
   leads: () => boolean;
   task: (signal: AbortSignal) => Promise<void>;
   failed: (err: unknown) => void;
+  /** A tick on the leading server that found the last run still under way. */
+  skipped?: () => void;
 }): () => Promise<void> {
   const stopping = new AbortController();
   let running: Promise<void> | undefined;
   const tick = () => {
-    if (running || stopping.signal.aborted || !options.leads()) return;
+    if (stopping.signal.aborted || !options.leads()) return;
+    if (running) return options.skipped?.();
     running = (async () => {
       try {
         await options.task(stopping.signal);

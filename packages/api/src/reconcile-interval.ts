@@ -27,7 +27,10 @@ export function startReconcileInterval(
   deps: StripeTaskDeps & {
     intervalSeconds: number;
     stripe: Stripe;
-    metrics: Pick<Metrics, 'reconcileRuns' | 'reconciledEvents'>;
+    metrics: Pick<
+      Metrics,
+      'reconcileRuns' | 'reconciledEvents' | 'reconcileRunSeconds' | 'reconcileTicksSkipped'
+    >;
   },
 ): () => Promise<void> {
   const { intervalSeconds, log } = deps;
@@ -40,28 +43,40 @@ export function startReconcileInterval(
     leads: deps.leads,
     task: async (signal) => {
       const started = Date.now();
-      for (const { since, accounts } of windows.plan([null, ...(await deps.linkedAccounts())], started)) {
-        const report = await reconcile({
-          stripe: deps.stripe,
-          ledger: deps.ledger,
-          directory: deps.directory,
-          since,
-          accounts: accounts.filter((a): a is string => a !== null),
-          includePlatform: accounts.includes(null),
-          quarantine: deps.quarantine,
-          concurrency: RECONCILE_CONCURRENCY,
-          log,
-          signal,
-        });
-        windows.listed(accounts, started);
-        deps.metrics.reconciledEvents.inc(report.appended);
-        log.info({ report }, 'reconciled with the Stripe Events API');
+      const took = deps.metrics.reconcileRunSeconds.startTimer();
+      try {
+        await run(signal, started);
+        deps.metrics.reconcileRuns.inc({ outcome: 'ok' });
+        took({ outcome: 'ok' });
+      } catch (err) {
+        if (!signal.aborted) took({ outcome: 'failed' });
+        throw err;
       }
-      deps.metrics.reconcileRuns.inc({ outcome: 'ok' });
     },
+    skipped: () => deps.metrics.reconcileTicksSkipped.inc(),
     failed: (err) => {
       deps.metrics.reconcileRuns.inc({ outcome: 'failed' });
       log.warn({ err }, 'reconciliation failed; will retry');
     },
   });
+
+  async function run(signal: AbortSignal, started: number): Promise<void> {
+    for (const { since, accounts } of windows.plan([null, ...(await deps.linkedAccounts())], started)) {
+      const report = await reconcile({
+        stripe: deps.stripe,
+        ledger: deps.ledger,
+        directory: deps.directory,
+        since,
+        accounts: accounts.filter((a): a is string => a !== null),
+        includePlatform: accounts.includes(null),
+        quarantine: deps.quarantine,
+        concurrency: RECONCILE_CONCURRENCY,
+        log,
+        signal,
+      });
+      windows.listed(accounts, started);
+      deps.metrics.reconciledEvents.inc(report.appended);
+      log.info({ report }, 'reconciled with the Stripe Events API');
+    }
+  }
 }

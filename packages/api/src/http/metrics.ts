@@ -34,6 +34,18 @@ export function createMetrics() {
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
+    reconcileRunSeconds: new Histogram({
+      name: 'gatehouse_stripe_reconcile_run_duration_seconds',
+      help: 'How long runs of the Stripe reconciler on its interval took, by outcome (ok, failed)',
+      labelNames: ['outcome'] as const,
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+      registers: [registry],
+    }),
+    reconcileTicksSkipped: new Counter({
+      name: 'gatehouse_stripe_reconcile_ticks_skipped_total',
+      help: 'Ticks of GATEHOUSE_RECONCILE_INTERVAL that found the last run still under way: runs take longer than the interval',
+      registers: [registry],
+    }),
     reconciledEvents: new Counter({
       name: 'gatehouse_stripe_reconciled_events_total',
       help: 'Stripe events the reconciler found in the Events API and not in the ledger, and appended: webhooks that did not arrive',
