@@ -379,6 +379,14 @@ function webhookSuite(variant: () => Variant): void {
     expect(await held()).toEqual([event.id]);
     // The gauge is read at most every few seconds (SCRAPE_CACHE_MS).
     await eventually(async () => ((await gauge()) === heldBefore + 1 ? true : undefined), 20_000);
+    // And how long the event held longest has waited (this one, if nothing older is held).
+    const age = async () =>
+      Number(
+        /^gatehouse_stripe_quarantine_oldest_held_seconds (\S+)$/m.exec(
+          await (await fetch(`${server.url}/metrics`)).text(),
+        )?.[1],
+      );
+    await eventually(async () => ((await age()) > 0 ? true : undefined), 20_000);
     expect(await listed()).toEqual([expect.objectContaining({ accountId: lateAccount, events: 1 })]);
     const text = await runCli(['stripe', 'quarantine'], env);
     expect(text.stdout).toMatch(new RegExp(`^${lateAccount}\\s+1\\s`, 'm'));

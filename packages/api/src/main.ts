@@ -23,6 +23,7 @@ import {
   registerProjectorLagGauge,
   registerProjectorLeadingGauge,
   registerQuarantineGauge,
+  registerQuarantineAgeGauge,
   registerUnlinkedGauge,
   QUARANTINE_COUNT_CAP,
   UNLINKED_COUNT_CAP,
@@ -153,6 +154,7 @@ export async function startGatehouse(
       regions.map((r) => ({ region: r.region, leading: r.lease.isLeader() })),
     );
     registerQuarantineGauge(metrics, () => home.quarantine.count(QUARANTINE_COUNT_CAP + 1));
+    registerQuarantineAgeGauge(metrics, () => home.quarantine.oldestHeldAt());
     registerUnlinkedGauge(metrics, () =>
       Promise.all(
         regions.map(async (r) => ({

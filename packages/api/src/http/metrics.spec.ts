@@ -2,6 +2,7 @@ import {
   createMetrics,
   registerProjectorLagGauge,
   registerQuarantineGauge,
+  registerQuarantineAgeGauge,
   registerUnlinkedGauge,
 } from './metrics';
 
@@ -25,6 +26,21 @@ describe('gauges read at scrape time', () => {
     await new Promise((r) => setTimeout(r, 150));
     expect(valueOf(await metrics.registry.metrics(), held)).toBe(20);
     expect(reads).toBe(2);
+  });
+
+  it('show how long the event held longest has waited, and 0 when none is held', async () => {
+    const metrics = createMetrics();
+    const holds: (Date | null)[] = [new Date(1_000_000), null];
+    registerQuarantineAgeGauge(
+      metrics,
+      async () => holds.shift()!,
+      () => 1_090_500,
+      1,
+    );
+    const age = /^gatehouse_stripe_quarantine_oldest_held_seconds (\S+)$/m;
+    expect(valueOf(await metrics.registry.metrics(), age)).toBe(90.5);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(valueOf(await metrics.registry.metrics(), age)).toBe(0);
   });
 
   it('keep the last value when a read fails, and the scrape still answers', async () => {

@@ -167,6 +167,30 @@ export function registerQuarantineGauge(
   });
 }
 
+/**
+ * `gatehouse_stripe_quarantine_oldest_held_seconds`: how long the event held longest has waited
+ * (0 when none is held), read like the count. Linking releases within seconds: an age that keeps
+ * growing is an account nobody will link (`gatehouse stripe quarantine drop`) or a missing link.
+ */
+export function registerQuarantineAgeGauge(
+  metrics: Metrics,
+  read: () => Promise<Date | null>,
+  clock: () => number = Date.now,
+  ttlMs = SCRAPE_CACHE_MS,
+  waitMs = SCRAPE_WAIT_MS,
+): void {
+  const oldest = cachedRead(async () => ({ at: await read() }), ttlMs, waitMs);
+  new Gauge({
+    name: 'gatehouse_stripe_quarantine_oldest_held_seconds',
+    help: 'Seconds the Stripe event held longest for an unlinked connected account has waited (0: none held)',
+    registers: [metrics.registry],
+    async collect() {
+      const read = await oldest().catch(() => undefined);
+      if (read !== undefined) this.set(read.at ? Math.max(0, (clock() - read.at.getTime()) / 1000) : 0);
+    },
+  });
+}
+
 /** Parked Stripe events are counted up to this many per region. */
 export const UNLINKED_COUNT_CAP = 100_000;
 

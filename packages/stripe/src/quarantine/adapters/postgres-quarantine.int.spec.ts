@@ -46,6 +46,30 @@ describe('PostgresQuarantineStore and releaseQuarantine (real PostgreSQL)', () =
     expect(await store.count(2)).toBe(2);
   });
 
+  it('says when the event held longest was held, and nothing once none is held', async () => {
+    const other = new PostgresQuarantineStore({ connectionString: db.url, table: 'stripe_quarantine_age' });
+    try {
+      await other.init();
+      expect(await other.oldestHeldAt()).toBeNull();
+      const before = Date.now();
+      const first = invoicePaid({}, { account: 'acct_age' });
+      await other.put('acct_age', first);
+      const oldest = await other.oldestHeldAt();
+      expect(oldest!.getTime()).toBeGreaterThanOrEqual(before - 1_000);
+      expect(oldest!.getTime()).toBeLessThanOrEqual(Date.now() + 1_000);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const later = invoicePaid({}, { account: 'acct_age_too' });
+      await other.put('acct_age_too', later);
+      expect(await other.oldestHeldAt()).toEqual(oldest);
+      await other.discard('acct_age', [first.id]);
+      expect((await other.oldestHeldAt())!.getTime()).toBeGreaterThan(oldest!.getTime());
+      await other.discard('acct_age_too', [later.id]);
+      expect(await other.oldestHeldAt()).toBeNull();
+    } finally {
+      await other.close();
+    }
+  });
+
   it('releases held events into the community, then forgets them; a repeat appends nothing', async () => {
     const ledger = new MemoryLedger();
     const e1 = invoicePaid({}, { account: 'acct_r', created: FIXED_NOW });

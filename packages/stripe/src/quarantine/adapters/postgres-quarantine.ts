@@ -52,6 +52,16 @@ export class PostgresQuarantineStore implements QuarantineStore {
       held_at timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (account_id, event_id)
     )`);
+    // The oldest hold, read for a gauge at every scrape, without reading the table.
+    await this.pool.query(`CREATE INDEX IF NOT EXISTS ${this.table}_held_at ON ${this.table} (held_at)`);
+  }
+
+  /** When the event held longest was held, or null when nothing is held. */
+  async oldestHeldAt(): Promise<Date | null> {
+    const { rows } = await this.pool.query<{ at: Date | null }>(
+      `SELECT min(held_at) AS at FROM ${this.table}`,
+    );
+    return rows[0].at;
   }
 
   async put(accountId: string, event: StripeEvent): Promise<void> {
