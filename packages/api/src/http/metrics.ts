@@ -76,6 +76,27 @@ function cachedRead<T extends object | number>(
   return () => withDeadline(cache.fetch('value') as Promise<T>, waitMs);
 }
 
+/** A gauge of one value, read at scrape time through `cachedRead`. */
+function registerReadGauge<T>(
+  metrics: Metrics,
+  gauge: { name: string; help: string },
+  read: () => Promise<T>,
+  value: (read: T) => number,
+): void {
+  new Gauge({
+    ...gauge,
+    registers: [metrics.registry],
+    async collect() {
+      // A failed or slow read leaves the last value: the scrape must not fail with the database.
+      const got = await read().then(
+        (r) => ({ r }),
+        () => undefined,
+      );
+      if (got !== undefined) this.set(value(got.r));
+    },
+  });
+}
+
 /** A gauge with one value per region, read at scrape time through `cachedRead`. */
 function registerRegionGauge(
   metrics: Metrics,
@@ -90,7 +111,7 @@ function registerRegionGauge(
     labelNames: ['region'] as const,
     registers: [metrics.registry],
     async collect() {
-      // As below: a failed or slow read leaves the last values.
+      // As above: a failed or slow read leaves the last values.
       const values = await byRegion().catch(() => undefined);
       for (const { region, value } of values ?? []) this.set({ region }, value);
     },
@@ -154,17 +175,15 @@ export function registerQuarantineGauge(
   ttlMs = SCRAPE_CACHE_MS,
   waitMs = SCRAPE_WAIT_MS,
 ): void {
-  const heldEvents = cachedRead(read, ttlMs, waitMs);
-  new Gauge({
-    name: 'gatehouse_stripe_quarantined_events',
-    help: 'Stripe events held for connected accounts that no community has linked yet',
-    registers: [metrics.registry],
-    async collect() {
-      // A failed or slow read leaves the last value: the scrape must not fail with the database.
-      const n = await heldEvents().catch(() => undefined);
-      if (n !== undefined) this.set(n);
+  registerReadGauge(
+    metrics,
+    {
+      name: 'gatehouse_stripe_quarantined_events',
+      help: 'Stripe events held for connected accounts that no community has linked yet',
     },
-  });
+    cachedRead(read, ttlMs, waitMs),
+    (n) => n,
+  );
 }
 
 /**
@@ -179,16 +198,16 @@ export function registerQuarantineAgeGauge(
   ttlMs = SCRAPE_CACHE_MS,
   waitMs = SCRAPE_WAIT_MS,
 ): void {
-  const oldest = cachedRead(async () => ({ at: await read() }), ttlMs, waitMs);
-  new Gauge({
-    name: 'gatehouse_stripe_quarantine_oldest_held_seconds',
-    help: 'Seconds the Stripe event held longest for an unlinked connected account has waited (0: none held)',
-    registers: [metrics.registry],
-    async collect() {
-      const read = await oldest().catch(() => undefined);
-      if (read !== undefined) this.set(read.at ? Math.max(0, (clock() - read.at.getTime()) / 1000) : 0);
+  registerReadGauge(
+    metrics,
+    {
+      name: 'gatehouse_stripe_quarantine_oldest_held_seconds',
+      help: 'Seconds the Stripe event held longest for an unlinked connected account has waited (0: none held)',
     },
-  });
+    cachedRead(async () => ({ at: await read() }), ttlMs, waitMs),
+    // The age at the scrape, from the hold's time however old the read.
+    ({ at }) => (at ? Math.max(0, (clock() - at.getTime()) / 1000) : 0),
+  );
 }
 
 /** Parked Stripe events are counted up to this many per region. */
