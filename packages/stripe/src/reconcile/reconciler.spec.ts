@@ -173,19 +173,15 @@ describe('reconcile', () => {
         },
       },
     } as unknown as Stripe;
-    const report = await reconcile({
+    const report = await reconcileAt(ledger, 2 * DAY, {
       stripe: counted,
-      ledger,
       directory: {
         communityForStripeAccount: async (a) => `club-${a}`,
         platformCommunity: async () => null,
       },
-      since: new Date((NOW - 2 * DAY) * 1000),
       accounts,
       includePlatform: false,
       concurrency: 3,
-      log: silent,
-      clock: () => new Date(NOW * 1000),
     });
     expect(most).toBe(3);
     expect(report.scopes.map((s) => [s.account, s.appended])).toEqual(accounts.map((a) => [a, 1]));
@@ -294,9 +290,7 @@ describe('reconcile', () => {
     const accounts = ['acct_1', 'acct_bad', 'acct_3', 'acct_4', 'acct_5'];
     accounts.forEach((account) => fake.emit(invoicePaid({}, { account, created: NOW - DAY })));
     const asked: string[] = [];
-    const run = reconcile({
-      stripe,
-      ledger,
+    const run = reconcileAt(ledger, 2 * DAY, {
       directory: {
         communityForStripeAccount: async (a) => {
           asked.push(a);
@@ -305,12 +299,9 @@ describe('reconcile', () => {
         },
         platformCommunity: async () => null,
       },
-      since: new Date((NOW - 2 * DAY) * 1000),
       accounts,
       includePlatform: false,
       concurrency: 2,
-      log: silent,
-      clock: () => new Date(NOW * 1000),
     });
     await expect(run).rejects.toThrow('catalog down');
     // acct_1 and acct_bad start together; once acct_bad has failed, no other account starts.
