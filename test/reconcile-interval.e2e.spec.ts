@@ -1,4 +1,5 @@
 import jwt from 'jsonwebtoken';
+import { Client } from 'pg';
 import { startFakeStripe, stripeTestKit as kit, type FakeStripe } from '@gatehouse/stripe';
 import { eventually, startCliProcess } from '@test/support';
 import { startGatehouseUnderTest, type GatehouseUnderTest } from './support/gatehouse-server';
@@ -81,6 +82,80 @@ describe('the reconciler on an interval', () => {
     expect(Math.min(...since())).toBeLessThan(now - 3500);
     expect(since().at(-1)).toBeGreaterThan(now - 310);
   }, 60_000);
+
+  it("leaves Stripe to an operator's run: one run at a time reads it", async () => {
+    // Another run holding the lock, as an operator's `gatehouse stripe reconcile` or `drift` would:
+    // taking it waits for the server's run under way.
+    const other = new Client({ connectionString: gh.db.url });
+    await other.connect();
+    const listed = () => gh.fake.requests.filter((r) => r.path === '/v1/events').length;
+    const skippedLocked = async () =>
+      Number(
+        /^gatehouse_stripe_reconcile_ticks_skipped_total\{reason="locked"\} (\d+)$/m.exec(
+          await (await fetch(`${gh.server.url}/metrics`)).text(),
+        )?.[1] ?? 0,
+      );
+    try {
+      await other.query(`SELECT pg_advisory_lock(hashtextextended('gatehouse:stripe-bulk-read', 0))`);
+      const before = listed();
+      const skippedBefore = await skippedLocked();
+      // The command waits for it too, and says why.
+      const cli = startCliProcess(['stripe', 'reconcile', '--since', '1h'], {
+        ...gh.env,
+        STRIPE_SECRET_KEY: 'sk_test_reconcile_waiting',
+      });
+      await eventually(
+        async () => (cli.stderr().includes('another run is reading Stripe') ? true : undefined),
+        30_000,
+        50,
+      );
+      await new Promise((r) => setTimeout(r, 3_000));
+      // The server's ticks (every second) were skipped, and neither listed anything.
+      expect(listed()).toBe(before);
+      expect((await skippedLocked()) - skippedBefore).toBeGreaterThanOrEqual(2);
+      let exited: number | null | undefined;
+      void cli.exited.then((code) => (exited = code));
+      expect(exited).toBeUndefined();
+      // `drift` too.
+      const drift = startCliProcess(['stripe', 'drift'], {
+        ...gh.env,
+        STRIPE_SECRET_KEY: 'sk_test_drift_waiting',
+      });
+      await eventually(
+        async () => (drift.stderr().includes('another run is reading Stripe') ? true : undefined),
+        30_000,
+        50,
+      );
+      expect(drift.stderr()).not.toContain('comparing');
+
+      await other.query(`SELECT pg_advisory_unlock(hashtextextended('gatehouse:stripe-bulk-read', 0))`);
+      expect(await cli.exited).toBe(0);
+      expect(cli.stdout()).toMatch(/^acct_missed1 /m);
+      expect(await drift.exited).not.toBeNull();
+      expect(drift.stderr()).toContain('comparing 1 projected subscription(s) with Stripe');
+      expect(listed()).toBeGreaterThan(before);
+
+      // Ctrl-C while it waits ends the command without a request.
+      await other.query(`SELECT pg_advisory_lock(hashtextextended('gatehouse:stripe-bulk-read', 0))`);
+      const waiting = listed();
+      const stopped = startCliProcess(['stripe', 'reconcile', '--since', '1h'], {
+        ...gh.env,
+        STRIPE_SECRET_KEY: 'sk_test_reconcile_waiting',
+      });
+      await eventually(
+        async () => (stopped.stderr().includes('another run is reading Stripe') ? true : undefined),
+        30_000,
+        50,
+      );
+      stopped.kill('SIGINT');
+      expect(await stopped.exited).toBe(1);
+      expect(stopped.stderr()).toContain('stopped by Ctrl-C while waiting; nothing was listed');
+      expect(stopped.stdout()).toBe('');
+      expect(listed()).toBe(waiting);
+    } finally {
+      await other.end();
+    }
+  }, 90_000);
 
   // Last: it stops the suite's server.
   it('runs on the server that projects only, and on the next one once that one stops', async () => {
@@ -187,7 +262,9 @@ describe('the reconciler when the server stops', () => {
     // A run takes longer than the 1 s interval: the ticks meanwhile are skipped, and counted.
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(
-      Number(/^gatehouse_stripe_reconcile_ticks_skipped_total (\d+)$/m.exec(metrics)?.[1]),
+      Number(
+        /^gatehouse_stripe_reconcile_ticks_skipped_total\{reason="running"\} (\d+)$/m.exec(metrics)?.[1],
+      ),
     ).toBeGreaterThan(0);
     expect(await server.stop('SIGINT')).toBe(0);
     // The requests in flight were answered; no other account was listed, and nothing failed.

@@ -12,7 +12,7 @@ import { startReconcileInterval } from './reconcile-interval';
 import { startQuarantineSweep } from './quarantine-sweep';
 import { communityIdPrefix, regionOfCommunity, routeServices } from './region-router';
 import type { ReadinessCheck } from './http/app';
-import { advisoryStripeAccountLock, type Services } from './services';
+import { advisoryStripeAccountLock, stripeBulkReadLock, type Services } from './services';
 import { buildGatehouseSchema } from './graphql/schema';
 import { createApp } from './http/app';
 import { HttpDrain } from './http/drain';
@@ -237,6 +237,7 @@ export async function startGatehouse(
         quarantine: home.quarantine,
         linkedAccounts: linkedStripeAccounts,
         leads: () => home.lease.isLeader(),
+        bulkRead: stripeBulkReadLock(home.dataSource),
         log: reconcileLog,
         metrics,
       });

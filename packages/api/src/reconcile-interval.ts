@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import { reconcile, ReconcileWindows } from '@gatehouse/stripe';
 import { everyWhileLeading } from './leader-task';
+import type { AdvisoryLock } from './services';
 import type { StripeTaskDeps } from './quarantine-sweep';
 import type { Metrics } from './http/metrics';
 
@@ -20,6 +21,8 @@ export const RECONCILE_CONCURRENCY = 4;
  * platform and of every linked account is listed and what the ledger lacks is appended. An account
  * is first listed back over three intervals (at least an hour), then from `RECONCILE_OVERLAP_MS` before
  * the start of the last run that listed it.
+ * A tick is skipped while the last run is under way, or while another run reading Stripe (an
+ * operator's) holds `bulkRead`: the next one lists from where the last run that listed began.
  * Answers a stop function: a run under way sends no further request to Stripe and moves no window
  * forward, and the stop resolves once it has ended.
  */
@@ -27,6 +30,8 @@ export function startReconcileInterval(
   deps: StripeTaskDeps & {
     intervalSeconds: number;
     stripe: Stripe;
+    /** Held by each run; a tick that finds it taken is skipped. */
+    bulkRead: Pick<AdvisoryLock, 'holdIfFree'>;
     metrics: Pick<
       Metrics,
       'reconcileRuns' | 'reconciledEvents' | 'reconcileRunSeconds' | 'reconcileTicksSkipped'
@@ -42,18 +47,26 @@ export function startReconcileInterval(
     everyMs: intervalSeconds * 1000,
     leads: deps.leads,
     task: async (signal) => {
-      const started = Date.now();
-      const took = deps.metrics.reconcileRunSeconds.startTimer();
-      try {
-        await run(signal, started);
-        deps.metrics.reconcileRuns.inc({ outcome: 'ok' });
-        took({ outcome: 'ok' });
-      } catch (err) {
-        if (!signal.aborted) took({ outcome: 'failed' });
-        throw err;
+      // One run reading Stripe at a time across the deployment: an operator's `gatehouse stripe
+      // reconcile` or `drift` takes the same lock, and this tick then leaves Stripe's rate to it.
+      const ran = await deps.bulkRead.holdIfFree(async () => {
+        const started = Date.now();
+        const took = deps.metrics.reconcileRunSeconds.startTimer();
+        try {
+          await run(signal, started);
+          deps.metrics.reconcileRuns.inc({ outcome: 'ok' });
+          took({ outcome: 'ok' });
+        } catch (err) {
+          if (!signal.aborted) took({ outcome: 'failed' });
+          throw err;
+        }
+      });
+      if (!ran.held) {
+        deps.metrics.reconcileTicksSkipped.inc({ reason: 'locked' });
+        log.info('another run is reading Stripe (gatehouse stripe reconcile or drift); this tick is skipped');
       }
     },
-    skipped: () => deps.metrics.reconcileTicksSkipped.inc(),
+    skipped: () => deps.metrics.reconcileTicksSkipped.inc({ reason: 'running' }),
     failed: (err) => {
       deps.metrics.reconcileRuns.inc({ outcome: 'failed' });
       log.warn({ err }, 'reconciliation failed; will retry');

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { GatehouseError } from '../graphql/errors';
 import type { GatehouseServices } from '../graphql/services';
 import { CatalogService } from './catalog.service';
-import { advisoryStripeAccountLock, type StripeAccountLock } from './stripe-account-lock';
+import { advisoryStripeAccountLock, type StripeAccountLock } from './advisory-locks';
 import { createCommerceService, type CommerceService } from './commerce.service';
 import { toLedgerEvent } from './ledger-events.mapper';
 import { createTiersService } from './tiers.service';
@@ -29,7 +29,7 @@ import { communityIdOf } from '../region-router';
 
 export * from './import.service';
 export * from './installments';
-export * from './stripe-account-lock';
+export * from './advisory-locks';
 
 export type ServiceDeps = {
   /** System work: commands' lookups, the webhook directory, join pages. */

@@ -20,6 +20,11 @@ export type RegionSet = {
   multiRegion: boolean;
   /** `in: ` before a line about one region of several; nothing with a single region. */
   label(region: Region): string;
+  /**
+   * The default region's stores, which hold what the deployment shares (its locks, the quarantine):
+   * opened here, and closed with the rest, when the command works on another region only.
+   */
+  home(): Promise<Stores>;
   close(): Promise<void>;
 };
 
@@ -32,21 +37,38 @@ export function regionsFor(config: Config, communityId?: string): { region: Regi
 
 /** Opens (migrated, ledger initialised) the stores of the regions `regionsFor` names. */
 export async function openRegions(config: Config, log: Logger, communityId?: string): Promise<RegionSet> {
-  const multiRegion = regionStores(config).length > 1;
+  const layout = regionStores(config);
+  const multiRegion = layout.length > 1;
   const regions: OpenRegion[] = [];
+  let home: OpenRegion | undefined;
+  const open = async (region: Region, regionConfig: Config): Promise<OpenRegion> => ({
+    region,
+    config: regionConfig,
+    stores: await openStores(regionConfig, multiRegion ? log.child({ region }) : log, { reuseRunning: true }),
+  });
   const close = async () => {
-    for (const r of regions.splice(0).reverse()) await r.stores.close();
+    const extra = home && !regions.includes(home) ? [home] : [];
+    home = undefined;
+    for (const r of [...regions.splice(0), ...extra].reverse()) await r.stores.close();
   };
   try {
     for (const { region, config: regionConfig } of regionsFor(config, communityId)) {
-      const stores = await openStores(regionConfig, multiRegion ? log.child({ region }) : log, {
-        reuseRunning: true,
-      });
-      regions.push({ region, config: regionConfig, stores });
+      regions.push(await open(region, regionConfig));
     }
   } catch (err) {
     await close();
     throw err;
   }
-  return { regions, multiRegion, label: (region) => (multiRegion ? `${region}: ` : ''), close };
+  return {
+    regions,
+    multiRegion,
+    label: (region) => (multiRegion ? `${region}: ` : ''),
+    async home() {
+      home ??=
+        regions.find((r) => r.region === layout[0].region) ??
+        (await open(layout[0].region, layout[0].config));
+      return home.stores;
+    },
+    close,
+  };
 }

@@ -10,6 +10,7 @@ import {
   RECONCILE_CONCURRENCY,
   RegionRoutedLedger,
   advisoryStripeAccountLock,
+  stripeBulkReadLock,
   regionStores,
   withDevSecrets,
   type Config,
@@ -197,23 +198,35 @@ export async function reconcileCommand(opts: {
         'they lacked was appended), and a run again appends the rest',
     );
     let stopped = false;
-    const report = await reconcile({
-      stripe,
-      ledger: ledgers.length === 1 ? ledgers[0].ledger : new RegionRoutedLedger(ledgers, ledgers[0]),
-      directory: catalogDirectory(
-        set.regions.map((r) => r.stores.dataSource),
-        config,
-      ),
-      since,
-      accounts,
-      includePlatform,
-      log,
-      onProgress: reconcileProgress((line) => process.stderr.write(line)),
-      concurrency: RECONCILE_CONCURRENCY,
-      requestsPerSecond,
-      signal: interrupt.signal,
-    })
+    let listing = false;
+    const report = await stripeBulkReadLock((await set.home()).dataSource)
+      .hold(
+        () => {
+          listing = true;
+          return reconcile({
+            stripe,
+            ledger: ledgers.length === 1 ? ledgers[0].ledger : new RegionRoutedLedger(ledgers, ledgers[0]),
+            directory: catalogDirectory(
+              set.regions.map((r) => r.stores.dataSource),
+              config,
+            ),
+            since,
+            accounts,
+            includePlatform,
+            log,
+            onProgress: reconcileProgress((line) => process.stderr.write(line)),
+            concurrency: RECONCILE_CONCURRENCY,
+            requestsPerSecond,
+            signal: interrupt.signal,
+          });
+        },
+        { signal: interrupt.signal, waiting: () => process.stderr.write(WAITING_FOR_BULK_READ) },
+      )
       .catch((err: unknown) => {
+        if (!listing && interrupt.signal.aborted) {
+          process.stderr.write('gatehouse: stopped by Ctrl-C while waiting; nothing was listed\n');
+          return undefined;
+        }
         if (!(err instanceof ReconcileStoppedError)) throw err;
         // What the accounts listed to the end did, then why the others were not.
         stopped = true;
@@ -221,12 +234,17 @@ export async function reconcileCommand(opts: {
         return err.report;
       })
       .finally(interrupt.done);
+    if (!report) return 1;
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReconcileReport(report));
     return stopped ? 1 : 0;
   } finally {
     await set.close();
   }
 }
+
+const WAITING_FOR_BULK_READ =
+  "another run is reading Stripe (the server's reconcile interval, or an operator's reconcile or " +
+  "drift): waiting for it to end, so that both keep under Stripe's rate limit\n";
 
 /**
  * Until `done`, a first Ctrl-C aborts `signal` (with `reason` as the error's message) so that the
@@ -518,19 +536,25 @@ export async function driftCommand(opts: {
     const subscriptions = (
       await Promise.all(sources.map((source) => projectedSubscriptions(source, opts.community)))
     ).flat();
-    process.stderr.write(`comparing ${subscriptions.length} projected subscription(s) with Stripe…\n`);
     const differences: DriftDifference[] = [];
     let next = 0;
     let done = 0;
-    // A few requests in flight, started no faster than --requests-per-second (the SDK retries a 429).
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        while (next < subscriptions.length) {
-          const s = subscriptions[next++];
-          differences.push(...compareSubscription(s, await retrieve(stripe, s)));
-          if (++done % 100 === 0) process.stderr.write(`  ${done}/${subscriptions.length}\n`);
-        }
-      }),
+    // A few requests in flight, started no faster than --requests-per-second (the SDK retries a 429),
+    // while no other run reads Stripe.
+    await stripeBulkReadLock((await set.home()).dataSource).hold(
+      async () => {
+        process.stderr.write(`comparing ${subscriptions.length} projected subscription(s) with Stripe…\n`);
+        await Promise.all(
+          Array.from({ length: 4 }, async () => {
+            while (next < subscriptions.length) {
+              const s = subscriptions[next++];
+              differences.push(...compareSubscription(s, await retrieve(stripe, s)));
+              if (++done % 100 === 0) process.stderr.write(`  ${done}/${subscriptions.length}\n`);
+            }
+          }),
+        );
+      },
+      { waiting: () => process.stderr.write(WAITING_FOR_BULK_READ) },
     );
     differences.sort(
       (a, b) =>
@@ -719,7 +743,7 @@ export async function quarantineDropCommand(
       };
       // Each account under the lock that linking it takes: a community made for it meanwhile is
       // either linked before (its events are then left for the release) or after the drop.
-      const lock = advisoryStripeAccountLock(set.regions[0].stores.dataSource);
+      const lock = advisoryStripeAccountLock((await set.home()).dataSource);
       for (const { accountId } of held) {
         const drop = async () => {
           const linked = await linkedBecause(accountId);

@@ -1,0 +1,83 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DataSource, QueryRunner } from 'typeorm';
+
+/**
+ * A PostgreSQL session-level advisory lock on one key, in one database: the callers that share that
+ * database (every region of a server, every server of a deployment and the command line, which all
+ * use the default region's database) hold it one at a time. A connection that breaks drops the lock
+ * with its session.
+ */
+export type AdvisoryLock = {
+  /**
+   * Runs `fn` holding the lock, waiting while another session holds it: `waiting` is told once when
+   * it has to. With a `signal`, the wait ends when it is aborted (rejecting with its reason).
+   */
+  hold<T>(fn: () => Promise<T>, options?: { signal?: AbortSignal; waiting?: () => void }): Promise<T>;
+  /** Runs `fn` holding the lock if no other session holds it; answers `{ held: false }` otherwise. */
+  holdIfFree<T>(fn: () => Promise<T>): Promise<{ held: true; value: T } | { held: false }>;
+};
+
+/** How often a wait that can be stopped asks for the lock again. */
+const RETRY_MS = 500;
+
+export function advisoryLock(dataSource: DataSource, key: string): AdvisoryLock {
+  const inSession = async <T>(fn: (session: QueryRunner) => Promise<T>): Promise<T> => {
+    const session = dataSource.createQueryRunner();
+    await session.connect();
+    try {
+      return await fn(session);
+    } finally {
+      await session.release();
+    }
+  };
+  const tryLock = async (session: QueryRunner): Promise<boolean> =>
+    (await session.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]))[0].ok === true;
+  const holding = async <T>(session: QueryRunner, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } finally {
+      // A broken connection has dropped the lock with its session.
+      await session.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]).catch(() => undefined);
+    }
+  };
+  return {
+    hold: (fn, { signal, waiting } = {}) =>
+      inSession(async (session) => {
+        if (!(await tryLock(session))) {
+          waiting?.();
+          if (!signal) await session.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
+          else
+            do {
+              signal.throwIfAborted();
+              await sleep(RETRY_MS, undefined, { signal }).catch(() => signal.throwIfAborted());
+            } while (!(await tryLock(session)));
+        }
+        return holding(session, fn);
+      }),
+    holdIfFree: (fn) =>
+      inSession(async (session) =>
+        (await tryLock(session)) ? { held: true, value: await holding(session, fn) } : { held: false },
+      ),
+  };
+}
+
+/** Runs `fn` while no other caller holds the same Stripe account's lock. */
+export type StripeAccountLock = <T>(accountId: string, fn: () => Promise<T>) => Promise<T>;
+
+/**
+ * A Stripe account's lock in `dataSource`'s database: an account is linked one at a time, so the
+ * second caller finds it linked. Each region's catalog keeps accounts unique only among its own
+ * communities.
+ */
+export function advisoryStripeAccountLock(dataSource: DataSource): StripeAccountLock {
+  return (accountId, fn) => advisoryLock(dataSource, `gatehouse:stripe-account:${accountId}`).hold(fn);
+}
+
+/**
+ * The lock of the runs that read Stripe in bulk: `gatehouse stripe reconcile` (on the server's
+ * interval or from the command line) and `gatehouse stripe drift`. Each run keeps under its own
+ * rate (`RECONCILE_REQUESTS_PER_SECOND` by default); one run at a time keeps a deployment under it.
+ */
+export function stripeBulkReadLock(dataSource: DataSource): AdvisoryLock {
+  return advisoryLock(dataSource, 'gatehouse:stripe-bulk-read');
+}
