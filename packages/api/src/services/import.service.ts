@@ -35,10 +35,9 @@ export type ImportResult = {
   skipped: number;
   problems: string[];
 };
-export type ImportProgress = { phase: 'listing' | 'customers' | 'appending'; done: number; total?: number };
+export type ImportProgress = { phase: 'listing' | 'appending'; done: number; total?: number };
 
 const APPEND_CHUNK = 100;
-const CUSTOMER_LOOKUPS_IN_FLIGHT = 8;
 
 type StripeObject = Record<string, unknown>;
 const isObject = (v: unknown): v is StripeObject => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -68,8 +67,7 @@ export class ImportService {
     const options: Stripe.RequestOptions = account ? { stripeAccount: account } : {};
 
     const subscriptions = await this.listSubscriptions(stripe, request.stripePriceIds, options, onProgress);
-    const customers = await this.customersOf(stripe, subscriptions, options, onProgress);
-    const candidates = subscriptions.map((s) => candidateOf(s, customers));
+    const candidates = subscriptions.map(candidateOf);
 
     const customerIds = [...new Set(candidates.flatMap((c) => (c.customerId ? [c.customerId] : [])))];
     const emails = [...new Set(candidates.flatMap((c) => (c.email ? [c.email.toLowerCase()] : [])))];
@@ -124,41 +122,6 @@ export class ImportService {
     return [...found.values()].sort((a, b) => (String(a.id) < String(b.id) ? -1 : 1));
   }
 
-  /** Customers not expanded in the listing are fetched, a few at a time. */
-  private async customersOf(
-    stripe: Stripe,
-    subscriptions: readonly StripeObject[],
-    options: Stripe.RequestOptions,
-    onProgress: (p: ImportProgress) => void,
-  ): Promise<Map<string, StripeObject>> {
-    const customers = new Map<string, StripeObject>();
-    for (const s of subscriptions) {
-      if (isObject(s.customer) && typeof s.customer.id === 'string') customers.set(s.customer.id, s.customer);
-    }
-    const missing = [
-      ...new Set(
-        subscriptions.flatMap((s) =>
-          typeof s.customer === 'string' && !customers.has(s.customer) ? [s.customer] : [],
-        ),
-      ),
-    ];
-    let next = 0;
-    let done = 0;
-    const worker = async () => {
-      while (next < missing.length) {
-        const id = missing[next++];
-        const customer = await callStripe('read a customer', () =>
-          stripe.customers.retrieve(id, {}, options),
-        );
-        customers.set(id, customer as unknown as StripeObject);
-        if (++done % 50 === 0) onProgress({ phase: 'customers', done, total: missing.length });
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CUSTOMER_LOOKUPS_IN_FLIGHT, missing.length) }, worker));
-    if (missing.length > 0) onProgress({ phase: 'customers', done, total: missing.length });
-    return customers;
-  }
-
   private async append(
     caller: Caller,
     communityId: string,
@@ -199,9 +162,10 @@ export class ImportService {
   }
 }
 
-function candidateOf(sub: StripeObject, customers: ReadonlyMap<string, StripeObject>): ImportCandidate {
+/** A listed subscription, its customer expanded (`data.customer`; a deleted one as `{ id, deleted: true }`). */
+function candidateOf(sub: StripeObject): ImportCandidate {
   const view = translateSubscription(sub);
-  const customer = view.customerId ? customers.get(view.customerId) : undefined;
+  const customer = isObject(sub.customer) ? sub.customer : undefined;
   const customerMetadata = isObject(customer?.metadata) ? customer.metadata : {};
   const email =
     customer && customer.deleted !== true && typeof customer.email === 'string' ? customer.email : undefined;

@@ -12,9 +12,7 @@ export type ImportCommandOptions = { community: string; price: string[]; dryRun?
 
 function progressLine(p: ImportProgress): string {
   const of = p.total === undefined ? '' : ` of ${p.total}`;
-  const what = { listing: 'subscriptions listed', customers: 'customers read', appending: 'facts appended' }[
-    p.phase
-  ];
+  const what = { listing: 'subscriptions listed', appending: 'facts appended' }[p.phase];
   return `${p.done}${of} ${what}\n`;
 }
 

@@ -132,6 +132,30 @@ describe('fake Stripe API, driven by the real stripe SDK', () => {
     expect((await stripe.subscriptions.list({ price: monthly.id })).data).toEqual([]);
   });
 
+  it('expands the references expand[] names, along dotted paths and on each object of a list', async () => {
+    const { product, monthly, customer } = await catalog();
+    const sub = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: monthly.id }] });
+    expect((await stripe.subscriptions.list({ price: monthly.id })).data[0].customer).toBe(customer.id);
+    const listed = await stripe.subscriptions.list({ price: monthly.id, expand: ['data.customer'] });
+    expect(listed).toMatchObject({
+      object: 'list',
+      data: [{ id: sub.id, customer: { id: customer.id, email: 'member@example.com' } }],
+    });
+    const retrieved = await stripe.subscriptions.retrieve(sub.id, {
+      expand: ['customer', 'items.data.price.product'],
+    });
+    expect(retrieved.customer).toMatchObject({ object: 'customer', id: customer.id });
+    expect(retrieved.items.data[0].price.product).toMatchObject({
+      object: 'product',
+      id: product.id,
+      name: 'Gold',
+    });
+    // A path through nothing that is there leaves the object as it was.
+    expect(
+      await stripe.subscriptions.retrieve(sub.id, { expand: ['pending_setup_intent.payment_method'] }),
+    ).toEqual(await stripe.subscriptions.retrieve(sub.id));
+  });
+
   it('adds an item when the update names no item id, as Stripe does', async () => {
     const { monthly, annual, customer } = await catalog();
     const sub = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: monthly.id }] });

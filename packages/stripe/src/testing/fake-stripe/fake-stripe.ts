@@ -1450,15 +1450,21 @@ function buildRoutes(fake: { failed: Map<string, Set<string>> }): [string, strin
 }
 
 function expand(obj: unknown, ctx: Ctx): unknown {
-  // Expansion of string references named in `expand[]` (one level, e.g. `latest_invoice`, `customer`).
-  const fields = expandParam(ctx.params).filter((f) => !f.includes('.'));
-  if (!fields.length || typeof obj !== 'object' || obj === null) return obj;
-  const out = { ...(obj as Record<string, unknown>) };
-  for (const f of fields) {
-    const ref = out[f];
-    if (typeof ref === 'string') out[f] = ctx.store.find(ref) ?? ref;
-  }
-  return out;
+  // Expansion of the string references named in `expand[]`, along dotted paths as Stripe allows
+  // (`customer`, `latest_invoice.payment_intent`; `data.customer` on each object of a list).
+  return expandParam(ctx.params).reduce((out, path) => expandPath(out, path.split('.'), ctx), obj);
+}
+
+function expandPath(value: unknown, path: readonly string[], ctx: Ctx): unknown {
+  if (path.length === 0 || typeof value !== 'object' || value === null) return value;
+  const [field, ...rest] = path;
+  const obj = value as Record<string, unknown>;
+  if (!(field in obj)) return value;
+  const ref = obj[field];
+  if (field === 'data' && Array.isArray(ref) && obj.object === 'list')
+    return { ...obj, data: ref.map((item) => expandPath(item, rest, ctx)) };
+  const found = typeof ref === 'string' ? (ctx.store.find(ref) ?? ref) : ref;
+  return { ...obj, [field]: expandPath(found, rest, ctx) };
 }
 
 /**
