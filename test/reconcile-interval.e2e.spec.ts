@@ -86,7 +86,7 @@ describe('the reconciler on an interval', () => {
   it("leaves Stripe to an operator's run: one run at a time reads it", async () => {
     // Another run holding the lock, as an operator's `gatehouse stripe reconcile` or `drift` would:
     // taking it waits for the server's run under way.
-    const other = new Client({ connectionString: gh.db.url });
+    const other = new Client({ connectionString: gh.db.url, application_name: 'an operator elsewhere' });
     await other.connect();
     const listed = () => gh.fake.requests.filter((r) => r.path === '/v1/events').length;
     const skippedLocked = async () =>
@@ -108,6 +108,9 @@ describe('the reconciler on an interval', () => {
         async () => (cli.stderr().includes('another run is reading Stripe') ? true : undefined),
         30_000,
         50,
+      );
+      expect(cli.stderr()).toMatch(
+        /another run is reading Stripe \(an operator elsewhere, since \d{4}-\d\d-\d\dT/,
       );
       await new Promise((r) => setTimeout(r, 3_000));
       // The server's ticks (every second) were skipped, and neither listed anything.

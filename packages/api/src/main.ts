@@ -237,7 +237,7 @@ export async function startGatehouse(
         quarantine: home.quarantine,
         linkedAccounts: linkedStripeAccounts,
         leads: () => home.lease.isLeader(),
-        bulkRead: stripeBulkReadLock(home.dataSource),
+        bulkRead: stripeBulkReadLock(home.dataSource, 'gatehouse serve (reconcile interval)'),
         log: reconcileLog,
         metrics,
       });

@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '@test/support';
-import { advisoryLock, advisoryStripeAccountLock } from './advisory-locks';
+import { advisoryLock, advisoryStripeAccountLock, type LockHolder } from './advisory-locks';
 
 describe('advisoryStripeAccountLock', () => {
   let db: TestDatabase;
@@ -85,12 +85,12 @@ describe('advisoryLock', () => {
   });
 
   /** Holds `key` from `first` until the answered function is called. */
-  async function heldElsewhere(key: string): Promise<() => Promise<void>> {
+  async function heldElsewhere(key: string, as?: string): Promise<() => Promise<void>> {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let entered!: () => void;
     const holds = new Promise<void>((resolve) => (entered = resolve));
-    const holder = advisoryLock(first, key).hold(async () => {
+    const holder = advisoryLock(first, key, { as }).hold(async () => {
       entered();
       await released;
     });
@@ -117,18 +117,32 @@ describe('advisoryLock', () => {
   });
 
   it('hold with a signal: waits, says so once, and runs once the other session lets go', async () => {
-    const release = await heldElsewhere('waited');
+    const before = new Date(Date.now() - 1_000);
+    const release = await heldElsewhere('waited', 'stripe reconcile on host-a, pid 4242');
     const steps: string[] = [];
+    let heldBy: LockHolder | undefined;
     const waiter = advisoryLock(second, 'waited').hold(async () => void steps.push('ran'), {
       signal: new AbortController().signal,
-      waiting: () => steps.push('waiting'),
+      waiting: (holder) => {
+        heldBy = holder;
+        steps.push('waiting');
+      },
     });
     // Several retries' worth.
     await new Promise((r) => setTimeout(r, 1_300));
     expect(steps).toEqual(['waiting']);
+    // Who holds it, by the name it gave.
+    expect(heldBy?.as).toBe('stripe reconcile on host-a, pid 4242');
+    expect(heldBy?.since.getTime()).toBeGreaterThan(before.getTime());
+    expect(heldBy?.since.getTime()).toBeLessThanOrEqual(Date.now());
     await release();
     await waiter;
     expect(steps).toEqual(['waiting', 'ran']);
+    // The holder's pooled connection got its own name back.
+    const named = await second.query<{ n: string }[]>(
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'stripe reconcile on host-a, pid 4242'`,
+    );
+    expect(Number(named[0].n)).toBe(0);
   });
 
   it('hold with a signal: an abort ends the wait without running, and leaves nothing held', async () => {

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource, QueryRunner } from 'typeorm';
 
@@ -10,28 +11,61 @@ import type { DataSource, QueryRunner } from 'typeorm';
 export type AdvisoryLock = {
   /**
    * Runs `fn` holding the lock, waiting while another session holds it: `waiting` is told once when
-   * it has to. With a `signal`, the wait ends when it is aborted (rejecting with its reason).
+   * it has to, with the holder when the database shows it. With a `signal`, the wait ends when it is
+   * aborted (rejecting with its reason).
    */
-  hold<T>(fn: () => Promise<T>, options?: { signal?: AbortSignal; waiting?: () => void }): Promise<T>;
+  hold<T>(
+    fn: () => Promise<T>,
+    options?: { signal?: AbortSignal; waiting?: (holder: LockHolder | undefined) => void },
+  ): Promise<T>;
   /** Runs `fn` holding the lock if no other session holds it; answers `{ held: false }` otherwise. */
   holdIfFree<T>(fn: () => Promise<T>): Promise<{ held: true; value: T } | { held: false }>;
 };
 
+/**
+ * Who holds a lock: its session's `application_name` (the `as` of the holder's `advisoryLock`), and
+ * since when (that session's last change of state).
+ */
+export type LockHolder = { as: string; since: Date };
+
 /** How often a wait that can be stopped asks for the lock again. */
 const RETRY_MS = 500;
 
-export function advisoryLock(dataSource: DataSource, key: string): AdvisoryLock {
+const HOLDER_SQL = `SELECT a.application_name AS "as", a.state_change AS since
+   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+  WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($1, 0)`;
+
+/**
+ * The lock on `key`. With `as`, a holder names itself (in its session's `application_name`, at most
+ * 63 bytes) for those that wait: `gatehouse stripe reconcile on host-a, pid 4242`.
+ */
+export function advisoryLock(
+  dataSource: DataSource,
+  key: string,
+  options: { as?: string } = {},
+): AdvisoryLock {
   const inSession = async <T>(fn: (session: QueryRunner) => Promise<T>): Promise<T> => {
     const session = dataSource.createQueryRunner();
     await session.connect();
     try {
+      if (options.as) await session.query(`SELECT set_config('application_name', $1, false)`, [options.as]);
       return await fn(session);
     } finally {
+      if (options.as) await session.query('RESET application_name').catch(() => undefined);
       await session.release();
     }
   };
   const tryLock = async (session: QueryRunner): Promise<boolean> =>
     (await session.query('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]))[0].ok === true;
+  const holder = async (session: QueryRunner): Promise<LockHolder | undefined> => {
+    const [row] = (await session.query(HOLDER_SQL, [key]).catch(() => [])) as {
+      as: string | null;
+      since: Date;
+    }[];
+    return row?.as ? { as: row.as, since: row.since } : undefined;
+  };
   const holding = async <T>(session: QueryRunner, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
@@ -44,7 +78,7 @@ export function advisoryLock(dataSource: DataSource, key: string): AdvisoryLock 
     hold: (fn, { signal, waiting } = {}) =>
       inSession(async (session) => {
         if (!(await tryLock(session))) {
-          waiting?.();
+          waiting?.(await holder(session));
           if (!signal) await session.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
           else
             do {
@@ -78,6 +112,8 @@ export function advisoryStripeAccountLock(dataSource: DataSource): StripeAccount
  * interval or from the command line) and `gatehouse stripe drift`. Each run keeps under its own
  * rate (`RECONCILE_REQUESTS_PER_SECOND` by default); one run at a time keeps a deployment under it.
  */
-export function stripeBulkReadLock(dataSource: DataSource): AdvisoryLock {
-  return advisoryLock(dataSource, 'gatehouse:stripe-bulk-read');
+export function stripeBulkReadLock(dataSource: DataSource, as: string): AdvisoryLock {
+  return advisoryLock(dataSource, 'gatehouse:stripe-bulk-read', {
+    as: `${as} on ${hostname()}, pid ${process.pid}`,
+  });
 }

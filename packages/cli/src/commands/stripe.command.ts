@@ -11,6 +11,7 @@ import {
   RegionRoutedLedger,
   advisoryStripeAccountLock,
   stripeBulkReadLock,
+  type LockHolder,
   regionStores,
   withDevSecrets,
   type Config,
@@ -199,7 +200,7 @@ export async function reconcileCommand(opts: {
     );
     let stopped = false;
     let listing = false;
-    const report = await stripeBulkReadLock((await set.home()).dataSource)
+    const report = await stripeBulkReadLock((await set.home()).dataSource, 'gatehouse stripe reconcile')
       .hold(
         () => {
           listing = true;
@@ -220,7 +221,7 @@ export async function reconcileCommand(opts: {
             signal: interrupt.signal,
           });
         },
-        { signal: interrupt.signal, waiting: () => process.stderr.write(WAITING_FOR_BULK_READ) },
+        { signal: interrupt.signal, waiting: (holder) => process.stderr.write(waitingForBulkRead(holder)) },
       )
       .catch((err: unknown) => {
         if (!listing && interrupt.signal.aborted) {
@@ -242,9 +243,13 @@ export async function reconcileCommand(opts: {
   }
 }
 
-const WAITING_FOR_BULK_READ =
-  "another run is reading Stripe (the server's reconcile interval, or an operator's reconcile or " +
-  "drift): waiting for it to end, so that both keep under Stripe's rate limit\n";
+/** Why a command waits before it reads Stripe, and for whom when the database says. */
+export function waitingForBulkRead(holder: LockHolder | undefined): string {
+  const who = holder
+    ? `${holder.as}, since ${holder.since.toISOString()}`
+    : "the server's reconcile interval, or an operator's reconcile or drift";
+  return `another run is reading Stripe (${who}): waiting for it to end, so that both keep under Stripe's rate limit\n`;
+}
 
 /**
  * Until `done`, a first Ctrl-C aborts `signal` (with `reason` as the error's message) so that the
@@ -541,7 +546,7 @@ export async function driftCommand(opts: {
     let done = 0;
     // A few requests in flight, started no faster than --requests-per-second (the SDK retries a 429),
     // while no other run reads Stripe.
-    await stripeBulkReadLock((await set.home()).dataSource).hold(
+    await stripeBulkReadLock((await set.home()).dataSource, 'gatehouse stripe drift').hold(
       async () => {
         process.stderr.write(`comparing ${subscriptions.length} projected subscription(s) with Stripe…\n`);
         await Promise.all(
@@ -554,7 +559,7 @@ export async function driftCommand(opts: {
           }),
         );
       },
-      { waiting: () => process.stderr.write(WAITING_FOR_BULK_READ) },
+      { waiting: (holder) => process.stderr.write(waitingForBulkRead(holder)) },
     );
     differences.sort(
       (a, b) =>
