@@ -1,7 +1,7 @@
 import jwt from 'jsonwebtoken';
 import { Client } from 'pg';
 import { startFakeStripe, stripeTestKit as kit, type FakeStripe } from '@gatehouse/stripe';
-import { eventually, startCliProcess } from '@test/support';
+import { eventually, startCliProcess, type CliProcess } from '@test/support';
 import { startGatehouseUnderTest, type GatehouseUnderTest } from './support/gatehouse-server';
 import { startServerProcess, type ServerProcess } from './support/server-process';
 
@@ -95,6 +95,12 @@ describe('the reconciler on an interval', () => {
           await (await fetch(`${gh.server.url}/metrics`)).text(),
         )?.[1] ?? 0,
       );
+    const waitsForTheLock = (command: CliProcess) =>
+      eventually(
+        async () => (command.stderr().includes('another run is reading Stripe') ? true : undefined),
+        30_000,
+        50,
+      );
     try {
       await other.query(`SELECT pg_advisory_lock(hashtextextended('gatehouse:stripe-bulk-read', 0))`);
       const before = listed();
@@ -104,11 +110,7 @@ describe('the reconciler on an interval', () => {
         ...gh.env,
         STRIPE_SECRET_KEY: 'sk_test_reconcile_waiting',
       });
-      await eventually(
-        async () => (cli.stderr().includes('another run is reading Stripe') ? true : undefined),
-        30_000,
-        50,
-      );
+      await waitsForTheLock(cli);
       expect(cli.stderr()).toMatch(
         /another run is reading Stripe \(an operator elsewhere, since \d{4}-\d\d-\d\dT/,
       );
@@ -124,11 +126,7 @@ describe('the reconciler on an interval', () => {
         ...gh.env,
         STRIPE_SECRET_KEY: 'sk_test_drift_waiting',
       });
-      await eventually(
-        async () => (drift.stderr().includes('another run is reading Stripe') ? true : undefined),
-        30_000,
-        50,
-      );
+      await waitsForTheLock(drift);
       expect(drift.stderr()).not.toContain('comparing');
 
       await other.query(`SELECT pg_advisory_unlock(hashtextextended('gatehouse:stripe-bulk-read', 0))`);
@@ -145,11 +143,7 @@ describe('the reconciler on an interval', () => {
         ...gh.env,
         STRIPE_SECRET_KEY: 'sk_test_reconcile_waiting',
       });
-      await eventually(
-        async () => (stopped.stderr().includes('another run is reading Stripe') ? true : undefined),
-        30_000,
-        50,
-      );
+      await waitsForTheLock(stopped);
       stopped.kill('SIGINT');
       expect(await stopped.exited).toBe(1);
       expect(stopped.stderr()).toContain('stopped by Ctrl-C while waiting; nothing was listed');
