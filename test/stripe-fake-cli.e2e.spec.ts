@@ -237,6 +237,33 @@ describe('gatehouse stripe fake', () => {
     expect(await fake.exited).toBe(0);
   }, 60_000);
 
+  it('refuses API requests past --rate-limit a second with a 429, as Stripe does', async () => {
+    const fake = startCliProcess(['stripe', 'fake', '--port', '0', '--rate-limit', '2'], {
+      PATH: process.env.PATH,
+    });
+    try {
+      const url = await eventually(
+        async () => /STRIPE_API_BASE=(http:\/\/\S+)/.exec(fake.stdout())?.[1],
+        30_000,
+      );
+      expect(fake.stdout()).toContain('API requests past 2 in a second are refused with a 429 (rate_limit).');
+      const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
+      const outcomes = await Promise.allSettled([1, 2, 3].map(() => stripe.customers.list({ limit: 1 })));
+      expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+      expect(outcomes.find((o) => o.status === 'rejected')).toMatchObject({
+        reason: { statusCode: 429, code: 'rate_limit' },
+      });
+    } finally {
+      fake.kill('SIGINT');
+    }
+    expect(await fake.exited).toBe(0);
+    const refused = await runCli(['stripe', 'fake', '--port', '0', '--rate-limit', '0'], {
+      PATH: process.env.PATH,
+    });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('--rate-limit must be an integer from 1 to 100');
+  }, 60_000);
+
   it('refuses a --forward-to that is not an http(s) URL', async () => {
     const r = await runCli(['stripe', 'fake', '--port', '0', '--forward-to', 'localhost:4000'], {
       PATH: process.env.PATH,

@@ -16,6 +16,7 @@ export * from './translate/subscription-schedule.translate';
 export * from './translate/customer.translate';
 export * from './translate/stripe-event.translate';
 export * from './reconcile/reconciler';
+export * from './reconcile/stripe-rate';
 export * from './reconcile/reconcile-windows';
 export {
   startFakeStripe,

@@ -49,6 +49,8 @@ describe('gatehouse stripe reconcile and drift: --requests-per-second', () => {
     expect(parseRequestsPerSecondOrThrow('100')).toBe(100);
     for (const value of ['0', '101', '2.5', '-3', 'ten', ''])
       expect(() => parseRequestsPerSecondOrThrow(value)).toThrow(CliUsageError);
+    // The fake's --rate-limit is read the same way, and named in the error.
+    expect(() => parseRequestsPerSecondOrThrow('0', '--rate-limit')).toThrow(/^--rate-limit must be/);
   });
 });
 

@@ -24,6 +24,7 @@ import {
   RECONCILE_REQUESTS_PER_SECOND,
   ReconcileStoppedError,
   atMostPerSecond,
+  retryingRateLimited,
   reconcile,
   startFakeStripe,
   translateSubscription,
@@ -68,10 +69,10 @@ export function parseSinceOrThrow(value: string, now: Date, option = '--since'):
   );
 }
 
-/** `--requests-per-second`: Stripe allows 100 a second at most (live mode). */
-export function parseRequestsPerSecondOrThrow(value: string): number {
+/** `--requests-per-second` (or another rate): Stripe allows 100 a second at most (live mode). */
+export function parseRequestsPerSecondOrThrow(value: string, option = '--requests-per-second'): number {
   if (!/^\d{1,3}$/.test(value.trim()) || Number(value) < 1 || Number(value) > 100) {
-    throw new CliUsageError(`--requests-per-second must be an integer from 1 to 100; got "${value}"`);
+    throw new CliUsageError(`${option} must be an integer from 1 to 100; got "${value}"`);
   }
   return Number(value);
 }
@@ -272,6 +273,7 @@ export type FakeOptions = {
   forwardTo?: string;
   webhookSecret?: string;
   latency: string;
+  rateLimit?: string;
 };
 
 /** `--latency`: milliseconds, 0 to 60000. */
@@ -320,6 +322,8 @@ export function retryHours(delaysSeconds: readonly number[] = FAKE_RETRY_DELAYS_
 export async function fakeCommand(opts: FakeOptions): Promise<number> {
   const port = parsePortOrThrow(opts.port);
   const latencyMs = parseLatencyOrThrow(opts.latency);
+  const rateLimitPerSecond =
+    opts.rateLimit === undefined ? undefined : parseRequestsPerSecondOrThrow(opts.rateLimit, '--rate-limit');
   let webhooks: { url: string; secret: string } | undefined;
   if (opts.forwardTo !== undefined) {
     const url = parseForwardToOrThrow(opts.forwardTo);
@@ -335,6 +339,7 @@ export async function fakeCommand(opts: FakeOptions): Promise<number> {
     webhooks,
     onDelivery: (d) => process.stderr.write(formatDelivery(d)),
     latencyMs,
+    rateLimitPerSecond,
   });
   process.stdout.write(
     [
@@ -346,6 +351,9 @@ export async function fakeCommand(opts: FakeOptions): Promise<number> {
         ? `Sending its events to ${webhooks.url} (signed with the webhook secret; a refused one is tried again after ${retryHours()} hours of its time).`
         : 'Its events stay in its Events API (--forward-to sends them to a webhook endpoint).',
       ...(latencyMs > 0 ? [`Each API request waits ${latencyMs} ms before it is answered.`] : []),
+      ...(rateLimitPerSecond
+        ? [`API requests past ${rateLimitPerSecond} in a second are refused with a 429 (rate_limit).`]
+        : []),
       `Move its time (renewals and their invoices, trials ending, cancellations and retries falling due):`,
       `  curl -X POST ${fake.url}/fake/advance -d days=30`,
       'Dispute a card payment as the buyer’s bank would, then decide it (refunds go through the API):',
@@ -528,7 +536,10 @@ export async function driftCommand(opts: {
   json?: boolean;
   requestsPerSecond: string;
 }): Promise<number> {
-  const retrieve = atMostPerSecond(parseRequestsPerSecondOrThrow(opts.requestsPerSecond), retrieveOrNull);
+  // Tried again, after a while, while Stripe refuses it for its rate.
+  const retrieve = retryingRateLimited(
+    atMostPerSecond(parseRequestsPerSecondOrThrow(opts.requestsPerSecond), retrieveOrNull),
+  );
   const config = loadConfig();
   const log = stderrLogger(config);
   const stripe = stripeOrThrow(config);
@@ -544,8 +555,8 @@ export async function driftCommand(opts: {
     const differences: DriftDifference[] = [];
     let next = 0;
     let done = 0;
-    // A few requests in flight, started no faster than --requests-per-second (the SDK retries a 429),
-    // while no other run reads Stripe.
+    // A few requests in flight, started no faster than --requests-per-second, while no other run
+    // reads Stripe.
     await stripeBulkReadLock((await set.home()).dataSource, 'gatehouse stripe drift').hold(
       async () => {
         process.stderr.write(`comparing ${subscriptions.length} projected subscription(s) with Stripe…\n`);
@@ -796,7 +807,10 @@ export function registerStripeCommands(program: Command): void {
 
   stripe
     .command('reconcile')
-    .description('append the Stripe events (Events API) the ledger lacks, per connected account; idempotent')
+    .description(
+      'append the Stripe events (Events API) the ledger lacks, per connected account; idempotent. ' +
+        "Waits while another run reads Stripe (the server's interval, or another reconcile or drift)",
+    )
     .requiredOption(
       '--since <when>',
       'how far back: 72h, 30d, 90m or an ISO date-time (the Events API keeps 30 days)',
@@ -827,6 +841,10 @@ export function registerStripeCommands(program: Command): void {
       '--latency <ms>',
       'make each API request wait this long before its answer, as the real one takes time',
       '0',
+    )
+    .option(
+      '--rate-limit <n>',
+      "refuse API requests past n in a second with a 429, as Stripe's rate limiter does (its test mode allows 25)",
     )
     .action(run((opts: FakeOptions) => fakeCommand(opts)));
 
@@ -866,7 +884,8 @@ export function registerStripeCommands(program: Command): void {
   stripe
     .command('drift')
     .description(
-      "compare projected subscriptions with Stripe's (status, price, period end); exit 1 on any difference",
+      "compare projected subscriptions with Stripe's (status, price, period end); exit 1 on any difference. " +
+        "Waits while another run reads Stripe (the server's reconcile interval, or another drift or reconcile)",
     )
     .option('--community <id>', 'only this community')
     .option('--json', 'print the differences as JSON')

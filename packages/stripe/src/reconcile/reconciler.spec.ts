@@ -280,6 +280,41 @@ describe('reconcile', () => {
     expect(requests).toBe(0);
   });
 
+  it('lists again, after a while, a page Stripe refused for its rate, and fails once refused past the last wait', async () => {
+    // Stripe allowing 2 requests a second, and a run asking for five at once.
+    const limited = await fakeStripeWithSdk(NOW, { rateLimitPerSecond: 2 });
+    try {
+      const accounts = ['acct_1', 'acct_2', 'acct_3', 'acct_4', 'acct_5'];
+      accounts.forEach((account) => limited.fake.emit(invoicePaid({}, { account, created: NOW - DAY })));
+      const ledger = new MemoryLedger();
+      const run = (rateLimitBackoffMs: number[]) =>
+        reconcileAt(ledger, 2 * DAY, {
+          stripe: limited.stripe,
+          directory: {
+            communityForStripeAccount: async (a) => `club-${a}`,
+            platformCommunity: async () => null,
+          },
+          accounts,
+          includePlatform: false,
+          concurrency: 5,
+          requestsPerSecond: Infinity,
+          rateLimitBackoffMs,
+        });
+      const refused = () => limited.fake.requests.filter((r) => r.status === 429).length;
+
+      const report = await run([300, 600, 1_200, 2_400]);
+      expect(report.scopes.map((s) => [s.account, s.appended])).toEqual(accounts.map((a) => [a, 1]));
+      expect(refused()).toBeGreaterThanOrEqual(3);
+
+      // With no wait to try again after, the first refusal fails the run.
+      const before = refused();
+      await expect(run([])).rejects.toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+      expect(refused()).toBeGreaterThan(before);
+    } finally {
+      await limited.fake.close();
+    }
+  });
+
   it('refuses a rate below 1 a second', async () => {
     for (const requestsPerSecond of [0, 0.5, -1, Number.NaN])
       await expect(reconcileAt(new MemoryLedger(), DAY, { requestsPerSecond })).rejects.toThrow(RangeError);

@@ -1,11 +1,11 @@
 import type { Ledger } from '@gatehouse/ledger';
 import pLimit from 'p-limit';
-import pThrottle from 'p-throttle';
 import type Stripe from 'stripe';
 import { PLATFORM_HOLD, type QuarantineStore } from '../quarantine/quarantine.port';
 import { assertStripeEvent, stripeEventToLedgerFact, type StripeEvent } from '../stripe-event';
 import type { CommunityDirectory } from '../webhook/community-directory.port';
 import type { WebhookLogger } from '../webhook/ingest.handler';
+import { atMostPerSecond, retryingRateLimited } from './stripe-rate';
 
 /** The Events API keeps 30 days of events. */
 export const EVENTS_API_WINDOW_MS = 30 * 24 * 3600 * 1000;
@@ -18,24 +18,6 @@ const PAGE = 100;
  * (Checkout, the billing portal) are not refused for its sake. That still lists 1,000 events a second.
  */
 export const RECONCILE_REQUESTS_PER_SECOND = 10;
-
-/**
- * `request`, started at most `perSecond` times within any second however many callers share it (a
- * sliding window; a call waits its turn). `Infinity` leaves it as it is.
- */
-export function atMostPerSecond<A extends unknown[], R>(
-  perSecond: number,
-  request: (...args: A) => Promise<R>,
-): (...args: A) => Promise<R> {
-  if (!(perSecond >= 1)) throw new RangeError(`requests per second must be at least 1; got ${perSecond}`);
-  if (!Number.isFinite(perSecond)) return request;
-  // A window of 1,050 ms: timers fire a millisecond either side of the clock, and the SDK and the
-  // network add their own jitter before a request reaches Stripe.
-  // The throttle calls `request` from a timer: one that throws, rather than rejects, must not escape.
-  return pThrottle({ limit: Math.floor(perSecond), interval: 1_050, strict: true })(async (...args: A) =>
-    request(...args),
-  );
-}
 
 export type ReconcileOptions = {
   stripe: Stripe;
@@ -65,6 +47,11 @@ export type ReconcileOptions = {
    * (the signal's reason as its message) that reports the accounts it finished.
    */
   signal?: AbortSignal;
+  /**
+   * Waits before each new try of a page Stripe refused for its rate (429), one a try
+   * (`RATE_LIMIT_BACKOFF_MS` by default); past the last, the run fails.
+   */
+  rateLimitBackoffMs?: readonly number[];
   /** Called after each page of events listed: how many so far for this account, and how many the ledger lacks. */
   onProgress?: (progress: ReconcileProgress) => void;
 };
@@ -114,13 +101,17 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
   ];
 
   const { signal } = options;
-  const listPage = atMostPerSecond(
-    options.requestsPerSecond ?? RECONCILE_REQUESTS_PER_SECOND,
-    // Checked when its turn comes: a stop while it waited sends nothing.
-    (params: Stripe.EventListParams, requestOptions?: Stripe.RequestOptions) => {
-      signal?.throwIfAborted();
-      return stripe.events.list(params, requestOptions);
-    },
+  // A request Stripe refuses for its rate is made again after a while, in its turn again.
+  const listPage = retryingRateLimited(
+    atMostPerSecond(
+      options.requestsPerSecond ?? RECONCILE_REQUESTS_PER_SECOND,
+      // Checked when its turn comes: a stop while it waited sends nothing.
+      (params: Stripe.EventListParams, requestOptions?: Stripe.RequestOptions) => {
+        signal?.throwIfAborted();
+        return stripe.events.list(params, requestOptions);
+      },
+    ),
+    { signal, backoffMs: options.rateLimitBackoffMs },
   );
 
   const one = async (account: string | null): Promise<ReconcileScopeReport> => {

@@ -1,9 +1,17 @@
 import Stripe from 'stripe';
-import { startFakeStripe, stripeConfigForApiBase, type FakeStripe } from './fake-stripe';
+import {
+  startFakeStripe,
+  stripeConfigForApiBase,
+  type FakeStripe,
+  type FakeStripeOptions,
+} from './fake-stripe';
 
 /** A fake Stripe on a fixed clock (unix seconds) and the real SDK pointed at it, without retries. */
-export async function fakeStripeWithSdk(now: number): Promise<{ fake: FakeStripe; stripe: Stripe }> {
-  const fake = await startFakeStripe({ clock: () => now });
+export async function fakeStripeWithSdk(
+  now: number,
+  options: Omit<FakeStripeOptions, 'clock'> = {},
+): Promise<{ fake: FakeStripe; stripe: Stripe }> {
+  const fake = await startFakeStripe({ ...options, clock: () => now });
   const stripe = new Stripe('sk_test_fake', { ...stripeConfigForApiBase(fake.url), maxNetworkRetries: 0 });
   return { fake, stripe };
 }

@@ -54,6 +54,30 @@ describe('fake Stripe API, driven by the real stripe SDK', () => {
     await expect(startFakeStripe({ latencyMs: -1 })).rejects.toThrow(RangeError);
   });
 
+  it('refuses requests past rateLimitPerSecond in the last second with a 429, as Stripe does', async () => {
+    const limited = await fakeStripeWithSdk(NOW, { rateLimitPerSecond: 3 });
+    try {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: 5 }, () => limited.stripe.customers.list({ limit: 1 })),
+      );
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(3);
+      const refusals = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
+      expect(refusals).toHaveLength(2);
+      for (const err of refusals) {
+        expect(err).toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+        expect(err).toMatchObject({ statusCode: 429, code: 'rate_limit', type: 'StripeRateLimitError' });
+      }
+      expect(limited.fake.requests.map((r) => r.status).sort()).toEqual([200, 200, 200, 429, 429]);
+      // A second later it takes requests again.
+      await new Promise((r) => setTimeout(r, 1_050));
+      await expect(limited.stripe.customers.list({ limit: 1 })).resolves.toMatchObject({ object: 'list' });
+    } finally {
+      await limited.fake.close();
+    }
+    for (const rateLimitPerSecond of [0, 2.5, -1])
+      await expect(startFakeStripe({ rateLimitPerSecond })).rejects.toThrow(RangeError);
+  });
+
   it('creates, retrieves and lists customers by email', async () => {
     const { customer } = await catalog();
     expect(customer.id).toMatch(/^cus_/);

@@ -83,6 +83,12 @@ export type FakeStripeOptions = {
    * answer, and the network's, for measuring code that waits on them.
    */
   latencyMs?: number;
+  /**
+   * Stripe's rate limiter: API requests past this many in the last second (all endpoints and
+   * accounts together) are refused with a 429, as Stripe refuses them (`rate_limit`). Off by
+   * default; Stripe's test mode allows 25.
+   */
+  rateLimitPerSecond?: number;
 };
 
 /** What a buyer enters on the Checkout page. */
@@ -1467,6 +1473,29 @@ function expandPath(value: unknown, path: readonly string[], ctx: Ctx): unknown 
   return { ...obj, [field]: expandPath(found, rest, ctx) };
 }
 
+const RATE_LIMITED = new FakeStripeError(
+  429,
+  'invalid_request_error',
+  'Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.',
+  undefined,
+  'rate_limit',
+);
+
+/** Whether one more request now goes past `perSecond` in the last second (never without a limit). */
+function rateLimiter(perSecond: number | undefined): () => boolean {
+  if (perSecond === undefined) return () => false;
+  if (!(Number.isInteger(perSecond) && perSecond >= 1))
+    throw new RangeError(`rateLimitPerSecond must be a whole number of 1 or more; got ${perSecond}`);
+  const taken: number[] = [];
+  return () => {
+    const now = performance.now();
+    while (taken.length > 0 && taken[0] <= now - 1_000) taken.shift();
+    if (taken.length >= perSecond) return true;
+    taken.push(now);
+    return false;
+  };
+}
+
 /**
  * Starts a small stateful imitation of Stripe's v1 API for tests and demos. Point the real SDK at it:
  * `STRIPE_API_BASE=http://127.0.0.1:12111` ⇒ `new Stripe(key, stripeConfigForApiBase(base))`.
@@ -1842,6 +1871,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     res.redirect(303, `/billing_portal/${found.portal.id}`);
   });
 
+  const overRate = rateLimiter(options.rateLimitPerSecond);
   for (const [method, path, handler] of buildRoutes(state)) {
     app[method as 'get' | 'post' | 'delete'](path, (req: Request, res: Response) => {
       const account = req.header('stripe-account') ?? null;
@@ -1856,6 +1886,11 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
           stripeAccount: account,
           status,
         });
+      if (overRate()) {
+        logRequest(429);
+        res.status(429).json(RATE_LIMITED.toBody());
+        return;
+      }
       const fingerprint = JSON.stringify([req.method, req.path, account, params]);
       const slot = key && method !== 'get' ? `${account ?? ''}|${key}` : null;
       // Stripe forgets a key 24 hours after its first use: the same key then makes a new object.

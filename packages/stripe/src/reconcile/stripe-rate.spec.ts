@@ -1,0 +1,70 @@
+import Stripe from 'stripe';
+import { isRateLimited, retryingRateLimited } from './stripe-rate';
+
+const rateLimited = () =>
+  new Stripe.errors.StripeRateLimitError({
+    statusCode: 429,
+    code: 'rate_limit',
+    message: 'rate limit exceeded',
+  });
+
+/** A request refused for Stripe's rate `refusals` times, then answered; the times it was made. */
+function refusedThenAnswered(refusals: number) {
+  const made: number[] = [];
+  const request = async (answer: string) => {
+    made.push(performance.now());
+    if (made.length <= refusals) throw rateLimited();
+    return answer;
+  };
+  return { made, request };
+}
+
+describe('retryingRateLimited', () => {
+  it('makes the request again after each wait while Stripe refuses it for its rate', async () => {
+    const { made, request } = refusedThenAnswered(2);
+    await expect(retryingRateLimited(request, { backoffMs: [40, 80, 160] })('answered')).resolves.toBe(
+      'answered',
+    );
+    expect(made).toHaveLength(3);
+    // Each wait at least the one given, at most half again (and the timers' lateness).
+    expect(made[1] - made[0]).toBeGreaterThanOrEqual(39);
+    expect(made[1] - made[0]).toBeLessThan(40 * 1.5 + 30);
+    expect(made[2] - made[1]).toBeGreaterThanOrEqual(79);
+    expect(made[2] - made[1]).toBeLessThan(80 * 1.5 + 30);
+  });
+
+  it('throws the refusal once past the last wait', async () => {
+    const { made, request } = refusedThenAnswered(3);
+    await expect(retryingRateLimited(request, { backoffMs: [10, 10] })('never')).rejects.toBeInstanceOf(
+      Stripe.errors.StripeRateLimitError,
+    );
+    expect(made).toHaveLength(3);
+  });
+
+  it('throws any other error at once', async () => {
+    let made = 0;
+    const failing = async () => {
+      made++;
+      throw new Stripe.errors.StripeAPIError({ statusCode: 500, message: 'boom' });
+    };
+    await expect(retryingRateLimited(failing, { backoffMs: [10] })()).rejects.toThrow('boom');
+    expect(made).toBe(1);
+  });
+
+  it('stops waiting when its signal is aborted, throwing the refusal', async () => {
+    const { made, request } = refusedThenAnswered(5);
+    const stop = new AbortController();
+    const started = performance.now();
+    const attempt = retryingRateLimited(request, { backoffMs: [5_000], signal: stop.signal })('never');
+    setTimeout(() => stop.abort(new Error('stopping')), 50);
+    await expect(attempt).rejects.toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(made).toHaveLength(1);
+  });
+
+  it('knows a refusal for the rate from other errors', () => {
+    expect(isRateLimited(rateLimited())).toBe(true);
+    expect(isRateLimited(new Stripe.errors.StripeAPIError({ statusCode: 500, message: 'boom' }))).toBe(false);
+    expect(isRateLimited(new Error('rate limit'))).toBe(false);
+  });
+});
