@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import Stripe from 'stripe';
 import { PostgresLedger } from '@gatehouse/ledger';
 import {
@@ -14,8 +15,10 @@ import { median } from './http-load';
 // How long a reconcile run over many connected accounts takes when each Stripe request takes a
 // while to answer (the fake Stripe API's `latencyMs`), listing one account at a time against four
 // at a time under the run's request rate, and four at a time with no rate at all: what the rate
-// costs. The ledger (PostgreSQL) already holds every event, as after webhooks that all arrived, so
-// each page costs one Events API request and one question to the ledger.
+// costs. The fake refuses requests past Stripe's test-mode limit (25 a second) as Stripe does, and
+// the run asks again after a while for what was refused. The ledger (PostgreSQL) already holds every
+// event, as after webhooks that all arrived, so each page costs one Events API request and one
+// question to the ledger.
 
 export type ReconcileBenchOptions = {
   /** A scratch database for the ledger. */
@@ -29,6 +32,8 @@ export type ReconcileBenchOptions = {
   runs?: number;
   /** Milliseconds each request waits in the fake before its answer. */
   latenciesMs?: number[];
+  /** Requests the fake takes in a second before it refuses them (default: Stripe's test mode, 25). */
+  rateLimitPerSecond?: number;
 };
 
 export type ReconcileFigure = {
@@ -40,9 +45,14 @@ export type ReconcileFigure = {
   eventsPerSecond: number;
   /** The most Events API requests started within any one second of a run (the highest of the runs). */
   peakRequestsPerSecond: number;
+  /** Requests Stripe's rate limit refused (429) in a run (the median of the runs). */
+  refused: number;
   /** One account at a time, divided by this: how many times faster. */
   speedUp: number;
 };
+
+/** Stripe's test mode allows 25 requests a second, all endpoints together (100 live). */
+export const STRIPE_TEST_MODE_RATE = 25;
 
 const EVENTS_PER_ACCOUNT = 250; // three pages of the Events API
 const SETTINGS = [
@@ -69,6 +79,7 @@ export async function runReconcileBench(options: ReconcileBenchOptions): Promise
     (_, i) => `acct_bench${i + 1}`,
   );
   const latencies = options.latenciesMs ?? [50, 300];
+  const limit = options.rateLimitPerSecond ?? STRIPE_TEST_MODE_RATE;
   const now = Math.floor(Date.now() / 1000);
   const events: StripeEvent[] = accounts.flatMap((account) =>
     Array.from({ length: EVENTS_PER_ACCOUNT }, (_, i) =>
@@ -86,10 +97,15 @@ export async function runReconcileBench(options: ReconcileBenchOptions): Promise
       );
     log(
       `reconcile bench: ${accounts.length} connected accounts, ${EVENTS_PER_ACCOUNT} events each (3 Events API pages), ` +
-        `all already in a PostgreSQL ledger; median of ${runs} runs, the settings taking turns`,
+        `all already in a PostgreSQL ledger; a fake Stripe refusing past ${limit} requests a second` +
+        `${limit === STRIPE_TEST_MODE_RATE ? ' (test mode)' : ''}; median of ${runs} runs, the settings taking turns`,
     );
     for (const latencyMs of latencies) {
-      const fake = await startFakeStripe({ latencyMs, clock: () => now });
+      const fake = await startFakeStripe({
+        latencyMs,
+        clock: () => now,
+        rateLimitPerSecond: limit,
+      });
       try {
         for (const e of events) fake.emit(e);
         const stripe = new Stripe('sk_test_bench', {
@@ -100,9 +116,13 @@ export async function runReconcileBench(options: ReconcileBenchOptions): Promise
         stripe.on('request', () => started.push(Date.now()));
         const seconds = SETTINGS.map(() => [] as number[]);
         const peaks = SETTINGS.map(() => 0);
+        const refused = SETTINGS.map(() => [] as number[]);
         for (let run = 0; run < runs; run++) {
           for (const [s, setting] of SETTINGS.entries()) {
+            // Each run starts on a Stripe whose last second is quiet: the run before spends none of its rate.
+            await sleep(1_100);
             started.length = 0;
+            const answeredBefore = fake.requests.length;
             const t0 = process.hrtime.bigint();
             const report = await reconcile({
               stripe,
@@ -125,6 +145,7 @@ export async function runReconcileBench(options: ReconcileBenchOptions): Promise
                 `reconcile bench: a run listed ${report.listed} and appended ${report.appended}; expected ${events.length} and 0`,
               );
             peaks[s] = Math.max(peaks[s], peakPerSecond(started));
+            refused[s].push(fake.requests.slice(answeredBefore).filter((r) => r.status === 429).length);
           }
         }
         const base = median(seconds[0]);
@@ -137,6 +158,7 @@ export async function runReconcileBench(options: ReconcileBenchOptions): Promise
             seconds: m,
             eventsPerSecond: events.length / m,
             peakRequestsPerSecond: peaks[s],
+            refused: median(refused[s]),
             speedUp: base / m,
           };
           figures.push(figure);
@@ -144,7 +166,8 @@ export async function runReconcileBench(options: ReconcileBenchOptions): Promise
           log(
             `latency ${String(latencyMs).padStart(4)} ms  ${setting.concurrency} at a time, ${rate.padEnd(12)} ` +
               `${m.toFixed(2).padStart(6)} s  ${Math.round(figure.eventsPerSecond).toLocaleString('en-US').padStart(6)} events/s  ` +
-              `peak ${String(figure.peakRequestsPerSecond).padStart(3)} requests in a second  ×${figure.speedUp.toFixed(2)}`,
+              `peak ${String(figure.peakRequestsPerSecond).padStart(3)} requests in a second  ` +
+              `${String(figure.refused).padStart(3)} refused (429)  ×${figure.speedUp.toFixed(2)}`,
           );
         }
       } finally {
