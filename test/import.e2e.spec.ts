@@ -209,12 +209,16 @@ describe('importing existing Stripe subscriptions end to end', () => {
     await eventually(async () => (await canAccess(memberOf(i), periodEnd + 10 * DAY)).allowed || undefined);
   }, 30_000);
 
-  it('changes nothing when run again, from the CLI', async () => {
+  it('changes nothing when run again, from the CLI, listing what Stripe refused for its rate again', async () => {
     const before = await gh.ledgerCount();
+    // One request a second: each page after the first is refused at first, then asked for again.
+    gh.fake.setRateLimit(1);
+    const refusedBefore = gh.fake.requests.filter((r) => r.status === 429).length;
     const cli = await runCli(
       ['stripe', 'import', '--community', c, '--price', 'price_importGold', '--json'],
       gh.env,
-    );
+    ).finally(() => gh.fake.setRateLimit(undefined));
+    expect(gh.fake.requests.filter((r) => r.status === 429).length - refusedBefore).toBeGreaterThan(0);
     expect({ code: cli.code, stderr: cli.code === 0 ? '' : cli.stderr }).toEqual({ code: 0, stderr: '' });
     expect(JSON.parse(cli.stdout)).toEqual({
       dryRun: false,

@@ -11,7 +11,12 @@ import {
 } from '@gatehouse/domain';
 import type { AppendResult, Ledger } from '@gatehouse/ledger';
 import type { CatalogQuery, MigrationQuery } from '@gatehouse/projections';
-import { translateSubscription } from '@gatehouse/stripe';
+import {
+  atMostPerSecond,
+  RECONCILE_REQUESTS_PER_SECOND,
+  retryingRateLimited,
+  translateSubscription,
+} from '@gatehouse/stripe';
 import type { Caller } from '../auth/auth';
 import { GatehouseError } from '../graphql/errors';
 import { callStripe, stripeOrThrow } from './catalog.service';
@@ -105,16 +110,29 @@ export class ImportService {
     onProgress: (p: ImportProgress) => void,
   ): Promise<StripeObject[]> {
     const found = new Map<string, StripeObject>();
+    // Page by page, at most RECONCILE_REQUESTS_PER_SECOND pages a second, a page that Stripe refuses
+    // for its rate asked for again after a while: a long listing is not lost to one refusal.
+    const listPage = retryingRateLimited(
+      atMostPerSecond(RECONCILE_REQUESTS_PER_SECOND, (params: Stripe.SubscriptionListParams) =>
+        stripe.subscriptions.list(params, options),
+      ),
+    );
     for (const price of prices) {
       await callStripe('list subscriptions', async () => {
-        // `status: 'all'`: canceled subscriptions may still be paid through their period.
-        const pages = stripe.subscriptions.list(
-          { price, status: 'all', limit: 100, expand: ['data.customer'] },
-          options,
-        );
-        for await (const sub of pages) {
-          found.set(sub.id, sub as unknown as StripeObject);
-          if (found.size % 100 === 0) onProgress({ phase: 'listing', done: found.size });
+        let startingAfter: string | undefined;
+        for (;;) {
+          // `status: 'all'`: canceled subscriptions may still be paid through their period.
+          const page = await listPage({
+            price,
+            status: 'all',
+            limit: 100,
+            expand: ['data.customer'],
+            ...(startingAfter && { starting_after: startingAfter }),
+          });
+          for (const sub of page.data) found.set(sub.id, sub as unknown as StripeObject);
+          onProgress({ phase: 'listing', done: found.size });
+          if (!page.has_more || page.data.length === 0) break;
+          startingAfter = page.data[page.data.length - 1].id;
         }
       });
     }

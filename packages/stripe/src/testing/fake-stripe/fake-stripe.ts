@@ -109,6 +109,8 @@ export type FakeStripe = {
   port: number;
   /** Every API request received, in order. */
   readonly requests: FakeStripeRequest[];
+  /** From now on, refuses API requests past `perSecond` in the last second (as `rateLimitPerSecond`); `undefined` takes them all. */
+  setRateLimit(perSecond: number | undefined): void;
   /**
    * Adds an event to the Events API (of `event.account`, or the platform), as if it had happened;
    * it is not sent to the webhook endpoint. The fake records its own events for what its API and
@@ -1871,7 +1873,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     res.redirect(303, `/billing_portal/${found.portal.id}`);
   });
 
-  const overRate = rateLimiter(options.rateLimitPerSecond);
+  let overRate = rateLimiter(options.rateLimitPerSecond);
   for (const [method, path, handler] of buildRoutes(state)) {
     app[method as 'get' | 'post' | 'delete'](path, (req: Request, res: Response) => {
       const account = req.header('stripe-account') ?? null;
@@ -1951,6 +1953,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     url: base,
     port,
     requests,
+    setRateLimit: (perSecond) => void (overRate = rateLimiter(perSecond)),
     deliveries,
     advance,
     now,
