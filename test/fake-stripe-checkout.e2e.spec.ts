@@ -136,6 +136,37 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     expect(sent.every((d) => d.status === 200)).toBe(true);
   }, 60_000);
 
+  it('members starting checkouts while Stripe refuses some for its rate get their sessions all the same', async () => {
+    gh.fake.setRateLimit(2);
+    const refused = () => gh.fake.requests.filter((r) => r.status === 429).length;
+    const before = refused();
+    try {
+      const started = await Promise.all(
+        ['rate1', 'rate2', 'rate3', 'rate4'].map((member) =>
+          gql(`mutation($input: StartCheckoutInput!) { startCheckout(input: $input) { id url } }`, {
+            input: {
+              communityId: c,
+              priceId: monthly,
+              memberId: member,
+              email: `${member}@example.com`,
+              ...urls,
+            },
+          }),
+        ),
+      );
+      expect(started.map((d) => d.startCheckout.url.startsWith(gh.fake.url))).toEqual([
+        true,
+        true,
+        true,
+        true,
+      ]);
+      expect(new Set(started.map((d) => d.startCheckout.id)).size).toBe(4);
+      expect(refused() - before).toBeGreaterThanOrEqual(2);
+    } finally {
+      gh.fake.setRateLimit(undefined);
+    }
+  }, 60_000);
+
   it('the owner cancels the subscription in Stripe: the member loses access', async () => {
     const sub = (await stripe.subscriptions.list({}, { stripeAccount: account })).data.find(
       (s) => s.metadata.gatehouse_member_id === 'ada',

@@ -10,6 +10,7 @@ import {
   type ResourceRef,
 } from '@gatehouse/domain';
 import type { CatalogQuery } from '@gatehouse/projections';
+import { retryingRateLimited } from '@gatehouse/stripe';
 import type { Caller } from '../auth/auth';
 import { GatehouseError } from '../graphql/errors';
 import type {
@@ -41,10 +42,24 @@ export function stripeAccountOf(catalog: Catalog): { stripeAccount?: string } {
   return catalog.community?.stripeAccountId ? { stripeAccount: catalog.community.stripeAccountId } : {};
 }
 
-/** Stripe's own errors become STRIPE_ERROR with Stripe's message; everything else passes through. */
-export async function callStripe<T>(what: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * The waits before a request made for a member or an admin, refused for Stripe's rate (429), is made
+ * again: short, as someone waits for the answer. A refused request was not carried out, so making it
+ * again is safe (writes carry idempotency keys besides).
+ */
+export const INTERACTIVE_RATE_LIMIT_BACKOFF_MS: readonly number[] = [250, 500, 1_000];
+
+/**
+ * Stripe's own errors become STRIPE_ERROR with Stripe's message; everything else passes through. A
+ * refusal for Stripe's rate is tried again after each of `rateLimitBackoffMs` first.
+ */
+export async function callStripe<T>(
+  what: string,
+  fn: () => Promise<T>,
+  rateLimitBackoffMs: readonly number[] = INTERACTIVE_RATE_LIMIT_BACKOFF_MS,
+): Promise<T> {
   try {
-    return await fn();
+    return await retryingRateLimited(fn, { backoffMs: rateLimitBackoffMs })();
   } catch (err) {
     const e = err as { type?: string; message?: string };
     if (typeof e.type === 'string' && e.type.startsWith('Stripe')) {

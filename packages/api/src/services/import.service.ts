@@ -118,23 +118,28 @@ export class ImportService {
       ),
     );
     for (const price of prices) {
-      await callStripe('list subscriptions', async () => {
-        let startingAfter: string | undefined;
-        for (;;) {
-          // `status: 'all'`: canceled subscriptions may still be paid through their period.
-          const page = await listPage({
-            price,
-            status: 'all',
-            limit: 100,
-            expand: ['data.customer'],
-            ...(startingAfter && { starting_after: startingAfter }),
-          });
-          for (const sub of page.data) found.set(sub.id, sub as unknown as StripeObject);
-          onProgress({ phase: 'listing', done: found.size });
-          if (!page.has_more || page.data.length === 0) break;
-          startingAfter = page.data[page.data.length - 1].id;
-        }
-      });
+      // A refused page is asked for again by itself (listPage), never the whole listing ([]).
+      await callStripe(
+        'list subscriptions',
+        async () => {
+          let startingAfter: string | undefined;
+          for (;;) {
+            // `status: 'all'`: canceled subscriptions may still be paid through their period.
+            const page = await listPage({
+              price,
+              status: 'all',
+              limit: 100,
+              expand: ['data.customer'],
+              ...(startingAfter && { starting_after: startingAfter }),
+            });
+            for (const sub of page.data) found.set(sub.id, sub as unknown as StripeObject);
+            onProgress({ phase: 'listing', done: found.size });
+            if (!page.has_more || page.data.length === 0) break;
+            startingAfter = page.data[page.data.length - 1].id;
+          }
+        },
+        [],
+      );
     }
     onProgress({ phase: 'listing', done: found.size, total: found.size });
     return [...found.values()].sort((a, b) => (String(a.id) < String(b.id) ? -1 : 1));
