@@ -2,20 +2,21 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import { createStripeClient } from '@gatehouse/api';
-import { eventually, startCliProcess } from '@test/support';
+import { eventually, startCliProcess, type CliProcess } from '@test/support';
 import { runCli } from './support/webhook-client';
 
 // `gatehouse stripe fake` as a user runs it for a demo: the fake Stripe API in the foreground, reached
 // by the real Stripe SDK through STRIPE_API_BASE, stopped with Ctrl-C.
 
+/** The API base a started `gatehouse stripe fake` prints, once it listens. */
+const apiBaseOf = (fake: CliProcess) =>
+  eventually(async () => /STRIPE_API_BASE=(http:\/\/\S+)/.exec(fake.stdout())?.[1], 30_000);
+
 describe('gatehouse stripe fake', () => {
   it('serves the Stripe API to the real SDK until SIGINT', async () => {
     const fake = startCliProcess(['stripe', 'fake', '--port', '0'], { PATH: process.env.PATH });
     try {
-      const url = await eventually(
-        async () => /STRIPE_API_BASE=(http:\/\/\S+)/.exec(fake.stdout())?.[1],
-        30_000,
-      );
+      const url = await apiBaseOf(fake);
       const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
 
       const product = await stripe.products.create({ name: 'Gold' });
@@ -162,10 +163,7 @@ describe('gatehouse stripe fake', () => {
       { PATH: process.env.PATH },
     );
     try {
-      const url = await eventually(
-        async () => /STRIPE_API_BASE=(http:\/\/\S+)/.exec(fake.stdout())?.[1],
-        30_000,
-      );
+      const url = await apiBaseOf(fake);
       expect(fake.stdout()).toContain(`Sending its events to ${target}`);
       expect(fake.stdout()).toContain('a refused one is tried again after 1, 3 and 6 hours of its time');
       const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
@@ -222,10 +220,7 @@ describe('gatehouse stripe fake', () => {
       PATH: process.env.PATH,
     });
     try {
-      const url = await eventually(
-        async () => /STRIPE_API_BASE=(http:\/\/\S+)/.exec(fake.stdout())?.[1],
-        30_000,
-      );
+      const url = await apiBaseOf(fake);
       expect(fake.stdout()).toContain('Each API request waits 400 ms before it is answered.');
       const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
       const started = Date.now();
@@ -242,10 +237,7 @@ describe('gatehouse stripe fake', () => {
       PATH: process.env.PATH,
     });
     try {
-      const url = await eventually(
-        async () => /STRIPE_API_BASE=(http:\/\/\S+)/.exec(fake.stdout())?.[1],
-        30_000,
-      );
+      const url = await apiBaseOf(fake);
       expect(fake.stdout()).toContain('API requests past 2 in a second are refused with a 429 (rate_limit).');
       const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
       const outcomes = await Promise.allSettled([1, 2, 3].map(() => stripe.customers.list({ limit: 1 })));
