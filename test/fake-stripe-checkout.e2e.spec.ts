@@ -162,6 +162,11 @@ describe('buying on the fake Stripe’s Checkout page', () => {
       ]);
       expect(new Set(started.map((d) => d.startCheckout.id)).size).toBe(4);
       expect(refused() - before).toBeGreaterThanOrEqual(2);
+      // The operator sees the refusals.
+      const metrics = await (await fetch(`${gh.server.url}/metrics`)).text();
+      expect(Number(/^gatehouse_stripe_rate_limited_total (\d+)$/m.exec(metrics)?.[1])).toBe(
+        refused() - before,
+      );
     } finally {
       gh.fake.setRateLimit(undefined);
     }

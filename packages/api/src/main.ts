@@ -111,6 +111,9 @@ export async function startGatehouse(
     await assertPortFree(config.host, config.port);
     const stripe = createStripeClient(config);
     const metrics = createMetrics();
+    stripe?.on('response', (response: Stripe.ResponseEvent) => {
+      if (response.status === 429) metrics.stripeRateLimited.inc();
+    });
 
     // Each region runs on its own stores; without GATEHOUSE_REGIONS there is one, the default.
     const layout = regionStores(config);

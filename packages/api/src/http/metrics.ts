@@ -47,6 +47,11 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    stripeRateLimited: new Counter({
+      name: 'gatehouse_stripe_rate_limited_total',
+      help: 'Stripe API requests of this server that Stripe refused for its rate (429), each asked for again after a while: one that keeps rising wants fewer requests, or a higher limit from Stripe',
+      registers: [registry],
+    }),
     reconciledEvents: new Counter({
       name: 'gatehouse_stripe_reconciled_events_total',
       help: 'Stripe events the reconciler found in the Events API and not in the ledger, and appended: webhooks that did not arrive',
