@@ -167,6 +167,10 @@ describe('buying on the fake Stripe’s Checkout page', () => {
       expect(Number(/^gatehouse_stripe_rate_limited_total (\d+)$/m.exec(metrics)?.[1])).toBe(
         refused() - before,
       );
+      // And how long Stripe takes to answer: each try of the four sessions, the refused ones too.
+      const tries =
+        /^gatehouse_stripe_request_duration_seconds_count\{method="POST",path="\/v1\/checkout\/sessions"\} (\d+)$/m;
+      expect(Number(tries.exec(metrics)?.[1])).toBeGreaterThanOrEqual(4 + refused() - before);
     } finally {
       gh.fake.setRateLimit(undefined);
     }

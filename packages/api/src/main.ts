@@ -20,6 +20,7 @@ import { Closers } from './closers';
 import { joinRoutes } from './http/join.routes';
 import {
   createMetrics,
+  observeStripeRequests,
   registerProjectorLagGauge,
   registerProjectorLeadingGauge,
   registerQuarantineGauge,
@@ -111,9 +112,7 @@ export async function startGatehouse(
     await assertPortFree(config.host, config.port);
     const stripe = createStripeClient(config);
     const metrics = createMetrics();
-    stripe?.on('response', (response: Stripe.ResponseEvent) => {
-      if (response.status === 429) metrics.stripeRateLimited.inc();
-    });
+    if (stripe) observeStripeRequests(stripe, metrics);
 
     // Each region runs on its own stores; without GATEHOUSE_REGIONS there is one, the default.
     const layout = regionStores(config);

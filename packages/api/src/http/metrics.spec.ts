@@ -1,5 +1,8 @@
+import { EventEmitter } from 'node:events';
 import {
   createMetrics,
+  observeStripeRequests,
+  stripePathTemplate,
   registerProjectorLagGauge,
   registerQuarantineGauge,
   registerQuarantineAgeGauge,
@@ -121,5 +124,41 @@ describe('gauges read at scrape time', () => {
     const second = await metrics.registry.metrics();
     expect([valueOf(second, region('eu')), valueOf(second, region('in'))]).toEqual([12, 3]);
     expect(reads).toHaveLength(0);
+  });
+});
+
+describe('Stripe requests', () => {
+  it('label a path by its shape: ids as :id, the query left out', () => {
+    expect(stripePathTemplate('/v1/checkout/sessions')).toBe('/v1/checkout/sessions');
+    expect(stripePathTemplate('/v1/subscriptions/sub_1NxYzAbC2dEfGh')).toBe('/v1/subscriptions/:id');
+    expect(stripePathTemplate('/v1/subscription_items/si_Q8xA1b/usage_record_summaries')).toBe(
+      '/v1/subscription_items/:id/usage_record_summaries',
+    );
+    expect(stripePathTemplate('/v1/coupons/LAUNCH10')).toBe('/v1/coupons/:id');
+    expect(stripePathTemplate('/v1/promotion_codes/SUMMER')).toBe('/v1/promotion_codes/:id');
+    expect(stripePathTemplate('/v1/events?created[gte]=1767225600&limit=100')).toBe('/v1/events');
+    expect(stripePathTemplate('/v1/billing_portal/sessions')).toBe('/v1/billing_portal/sessions');
+    expect(stripePathTemplate('')).toBe('/');
+  });
+
+  it('are timed by method and path, and the refusals for the rate counted', async () => {
+    const metrics = createMetrics();
+    const sdk = new EventEmitter();
+    observeStripeRequests(sdk, metrics);
+    sdk.emit('response', { method: 'POST', path: '/v1/checkout/sessions', status: 200, elapsed: 300 });
+    sdk.emit('response', { method: 'GET', path: '/v1/subscriptions/sub_1AbC', status: 429, elapsed: 40 });
+    sdk.emit('response', { method: 'GET', path: '/v1/subscriptions/sub_2XyZ', status: 200, elapsed: 1_200 });
+    const text = await metrics.registry.metrics();
+    const of = (name: string, labels: string) =>
+      valueOf(
+        text,
+        new RegExp(`^gatehouse_stripe_request_duration_seconds_${name}\\{${labels}\\} ([0-9.]+)$`, 'm'),
+      );
+    expect(of('count', 'method="POST",path="/v1/checkout/sessions"')).toBe(1);
+    expect(of('sum', 'method="POST",path="/v1/checkout/sessions"')).toBeCloseTo(0.3);
+    expect(of('count', 'method="GET",path="/v1/subscriptions/:id"')).toBe(2);
+    expect(of('bucket', 'le="0.05",method="GET",path="/v1/subscriptions/:id"')).toBe(1);
+    expect(of('bucket', 'le="1",method="GET",path="/v1/subscriptions/:id"')).toBe(1);
+    expect(valueOf(text, /^gatehouse_stripe_rate_limited_total (\d+)$/m)).toBe(1);
   });
 });

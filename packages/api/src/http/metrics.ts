@@ -47,6 +47,13 @@ export function createMetrics() {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    stripeRequestSeconds: new Histogram({
+      name: 'gatehouse_stripe_request_duration_seconds',
+      help: 'How long Stripe took to answer the requests of this server, by method and path (ids shown as :id), as the Stripe SDK measures each try',
+      labelNames: ['method', 'path'] as const,
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20],
+      registers: [registry],
+    }),
     stripeRateLimited: new Counter({
       name: 'gatehouse_stripe_rate_limited_total',
       help: 'Stripe API requests of this server that Stripe refused for its rate (429), each asked for again after a while: one that keeps rising wants fewer requests, or a higher limit from Stripe',
@@ -242,3 +249,30 @@ export function registerUnlinkedGauge(
     waitMs,
   );
 }
+
+/**
+ * A Stripe API path as a metric label: the query left out, and each segment after the version that
+ * holds a digit or a capital letter (an object's id: `sub_1NxY…`, a coupon's `LAUNCH10`) shown as
+ * `:id`, so that the label takes a handful of values.
+ */
+export function stripePathTemplate(path: string): string {
+  const [version, ...rest] = path.split('?')[0].split('/').filter(Boolean);
+  if (version === undefined) return '/';
+  return ['', version, ...rest.map((segment) => (/[0-9A-Z]/.test(segment) ? ':id' : segment))].join('/');
+}
+
+/** Counts and times the Stripe API requests a Stripe client makes, from the SDK's response events. */
+export function observeStripeRequests(
+  stripe: { on(event: 'response', listener: (response: StripeResponseEvent) => void): void },
+  metrics: Pick<Metrics, 'stripeRequestSeconds' | 'stripeRateLimited'>,
+): void {
+  stripe.on('response', (response) => {
+    metrics.stripeRequestSeconds.observe(
+      { method: response.method ?? 'GET', path: stripePathTemplate(response.path ?? '') },
+      response.elapsed / 1000,
+    );
+    if (response.status === 429) metrics.stripeRateLimited.inc();
+  });
+}
+
+type StripeResponseEvent = { method?: string; path?: string; status?: number; elapsed: number };
