@@ -83,72 +83,87 @@ describe('the reconciler on an interval', () => {
     expect(since().at(-1)).toBeGreaterThan(now - 310);
   }, 60_000);
 
-  it("leaves Stripe to an operator's run: one run at a time reads it", async () => {
-    // Another run holding the lock, as an operator's `gatehouse stripe reconcile` or `drift` would:
-    // taking it waits for the server's run under way.
+  it("operators' commands read Stripe one at a time, beside the server's runs", async () => {
+    // Another command holding the lock, as an operator's `gatehouse stripe reconcile` or `drift` would.
     const other = new Client({ connectionString: gh.db.url, application_name: 'an operator elsewhere' });
     await other.connect();
-    const listed = () => gh.fake.requests.filter((r) => r.path === '/v1/events').length;
+    const lock = (kind: 'command' | 'server', take: boolean) =>
+      other.query(
+        `SELECT ${take ? 'pg_advisory_lock' : 'pg_advisory_unlock'}(hashtextextended('gatehouse:stripe-bulk-read:${kind}', 0))`,
+      );
+    /** Events API requests made with this secret key: the server's, or a command's. */
+    const listedBy = (key: string) =>
+      gh.fake.requests.filter((r) => r.path === '/v1/events' && r.apiKey === key).length;
+    const waitsForTheLock = (command: CliProcess) =>
+      eventually(
+        async () => (command.stderr().includes('another command is reading Stripe') ? true : undefined),
+        30_000,
+        50,
+      );
     const skippedLocked = async () =>
       Number(
         /^gatehouse_stripe_reconcile_ticks_skipped_total\{reason="locked"\} (\d+)$/m.exec(
           await (await fetch(`${gh.server.url}/metrics`)).text(),
         )?.[1] ?? 0,
       );
-    const waitsForTheLock = (command: CliProcess) =>
-      eventually(
-        async () => (command.stderr().includes('another run is reading Stripe') ? true : undefined),
-        30_000,
-        50,
-      );
     try {
-      await other.query(`SELECT pg_advisory_lock(hashtextextended('gatehouse:stripe-bulk-read', 0))`);
-      const before = listed();
-      const skippedBefore = await skippedLocked();
-      // The command waits for it too, and says why.
+      await lock('command', true);
+      const serverBefore = listedBy('sk_test_reconcile');
+      // The command waits, and says for whom.
       const cli = startCliProcess(['stripe', 'reconcile', '--since', '1h'], {
         ...gh.env,
         STRIPE_SECRET_KEY: 'sk_test_reconcile_waiting',
       });
       await waitsForTheLock(cli);
       expect(cli.stderr()).toMatch(
-        /another run is reading Stripe \(an operator elsewhere, since \d{4}-\d\d-\d\dT/,
+        /another command is reading Stripe \(an operator elsewhere, since \d{4}-\d\d-\d\dT/,
       );
-      await new Promise((r) => setTimeout(r, 3_000));
-      // The server's ticks (every second) were skipped, and neither listed anything.
-      expect(listed()).toBe(before);
-      expect((await skippedLocked()) - skippedBefore).toBeGreaterThanOrEqual(2);
-      let exited: number | null | undefined;
-      void cli.exited.then((code) => (exited = code));
-      expect(exited).toBeUndefined();
       // `drift` too.
       const drift = startCliProcess(['stripe', 'drift'], {
         ...gh.env,
         STRIPE_SECRET_KEY: 'sk_test_drift_waiting',
       });
       await waitsForTheLock(drift);
+      await new Promise((r) => setTimeout(r, 3_000));
+      // Neither asked Stripe anything; the server's runs (every second) went on meanwhile.
+      expect(listedBy('sk_test_reconcile_waiting')).toBe(0);
       expect(drift.stderr()).not.toContain('comparing');
+      expect(listedBy('sk_test_reconcile') - serverBefore).toBeGreaterThanOrEqual(2);
+      let exited: number | null | undefined;
+      void cli.exited.then((code) => (exited = code));
+      expect(exited).toBeUndefined();
 
-      await other.query(`SELECT pg_advisory_unlock(hashtextextended('gatehouse:stripe-bulk-read', 0))`);
+      await lock('command', false);
       expect(await cli.exited).toBe(0);
       expect(cli.stdout()).toMatch(/^acct_missed1 /m);
+      expect(listedBy('sk_test_reconcile_waiting')).toBeGreaterThan(0);
       expect(await drift.exited).not.toBeNull();
       expect(drift.stderr()).toContain('comparing 1 projected subscription(s) with Stripe');
-      expect(listed()).toBeGreaterThan(before);
 
       // Ctrl-C while it waits ends the command without a request.
-      await other.query(`SELECT pg_advisory_lock(hashtextextended('gatehouse:stripe-bulk-read', 0))`);
-      const waiting = listed();
+      await lock('command', true);
       const stopped = startCliProcess(['stripe', 'reconcile', '--since', '1h'], {
         ...gh.env,
-        STRIPE_SECRET_KEY: 'sk_test_reconcile_waiting',
+        STRIPE_SECRET_KEY: 'sk_test_reconcile_stopped',
       });
       await waitsForTheLock(stopped);
       stopped.kill('SIGINT');
       expect(await stopped.exited).toBe(1);
       expect(stopped.stderr()).toContain('stopped by Ctrl-C while waiting; nothing was listed');
       expect(stopped.stdout()).toBe('');
-      expect(listed()).toBe(waiting);
+      expect(listedBy('sk_test_reconcile_stopped')).toBe(0);
+      await lock('command', false);
+
+      // Another server's run under way (one that lost the projector lease during it): this
+      // server's ticks are skipped, and counted, until it ends.
+      await lock('server', true);
+      const skippedBefore = await skippedLocked();
+      const held = listedBy('sk_test_reconcile');
+      await new Promise((r) => setTimeout(r, 3_000));
+      expect(listedBy('sk_test_reconcile')).toBe(held);
+      expect((await skippedLocked()) - skippedBefore).toBeGreaterThanOrEqual(2);
+      await lock('server', false);
+      await eventually(async () => (listedBy('sk_test_reconcile') > held ? true : undefined), 10_000, 100);
     } finally {
       await other.end();
     }

@@ -239,7 +239,7 @@ export async function startGatehouse(
         quarantine: home.quarantine,
         linkedAccounts: linkedStripeAccounts,
         leads: () => home.lease.isLeader(),
-        bulkRead: stripeBulkReadLock(home.dataSource, 'gatehouse serve (reconcile interval)'),
+        bulkRead: stripeBulkReadLock(home.dataSource, 'server', 'gatehouse serve (reconcile interval)'),
         log: reconcileLog,
         metrics,
       });

@@ -21,8 +21,9 @@ export const RECONCILE_CONCURRENCY = 4;
  * platform and of every linked account is listed and what the ledger lacks is appended. An account
  * is first listed back over three intervals (at least an hour), then from `RECONCILE_OVERLAP_MS` before
  * the start of the last run that listed it.
- * A tick is skipped while the last run is under way, or while another run reading Stripe (an
- * operator's) holds `bulkRead`: the next one lists from where the last run that listed began.
+ * A tick is skipped while the last run is under way, or while another server's run holds
+ * `bulkRead`: the next one lists from where the last run that listed began. An operator's
+ * `gatehouse stripe reconcile` or `drift` runs beside it, each under its own rate.
  * Answers a stop function: a run under way sends no further request to Stripe and moves no window
  * forward, and the stop resolves once it has ended.
  */
@@ -47,8 +48,8 @@ export function startReconcileInterval(
     everyMs: intervalSeconds * 1000,
     leads: deps.leads,
     task: async (signal) => {
-      // One run reading Stripe at a time across the deployment: an operator's `gatehouse stripe
-      // reconcile` or `drift` takes the same lock, and this tick then leaves Stripe's rate to it.
+      // One server's run at a time across the deployment: a server that lost the projector lease in
+      // the middle of its run may still be listing when the next one's tick comes.
       const ran = await deps.bulkRead.holdIfFree(async () => {
         const started = Date.now();
         const took = deps.metrics.reconcileRunSeconds.startTimer();
@@ -63,7 +64,7 @@ export function startReconcileInterval(
       });
       if (!ran.held) {
         deps.metrics.reconcileTicksSkipped.inc({ reason: 'locked' });
-        log.info('another run is reading Stripe (gatehouse stripe reconcile or drift); this tick is skipped');
+        log.info("another server's reconcile run is under way; this tick is skipped");
       }
     },
     skipped: () => deps.metrics.reconcileTicksSkipped.inc({ reason: 'running' }),

@@ -43,7 +43,7 @@ export function createMetrics() {
     }),
     reconcileTicksSkipped: new Counter({
       name: 'gatehouse_stripe_reconcile_ticks_skipped_total',
-      help: 'Ticks of GATEHOUSE_RECONCILE_INTERVAL skipped: the last run still under way (reason "running": runs take longer than the interval), or another run reading Stripe, an operator\'s reconcile or drift (reason "locked")',
+      help: 'Ticks of GATEHOUSE_RECONCILE_INTERVAL skipped: the last run still under way (reason "running": runs take longer than the interval), or another server\'s run, one that lost the projector lease during it (reason "locked")',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

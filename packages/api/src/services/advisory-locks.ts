@@ -108,12 +108,25 @@ export function advisoryStripeAccountLock(dataSource: DataSource): StripeAccount
 }
 
 /**
- * The lock of the runs that read Stripe in bulk: `gatehouse stripe reconcile` (on the server's
- * interval or from the command line) and `gatehouse stripe drift`. Each run keeps under its own
- * rate (`RECONCILE_REQUESTS_PER_SECOND` by default); one run at a time keeps a deployment under it.
+ * Who reads Stripe in bulk: the servers' reconcile interval runs, or operators' commands
+ * (`gatehouse stripe reconcile`, `gatehouse stripe drift`).
  */
-export function stripeBulkReadLock(dataSource: DataSource, as: string): AdvisoryLock {
-  return advisoryLock(dataSource, 'gatehouse:stripe-bulk-read', {
+export type StripeBulkReader = 'server' | 'command';
+
+/**
+ * The lock of the runs that read Stripe in bulk, one of each kind at a time: the servers' interval
+ * runs among themselves (a server that lost the projector lease during its run and the next one),
+ * operators' commands among themselves. Each run keeps under its own rate
+ * (`RECONCILE_REQUESTS_PER_SECOND`, 10 a second, by default), so a server's run beside a command's
+ * stays at 20, under Stripe's 25 of test mode; and an operator's long run never holds back the
+ * server's recovery of missed webhooks.
+ */
+export function stripeBulkReadLock(
+  dataSource: DataSource,
+  reader: StripeBulkReader,
+  as: string,
+): AdvisoryLock {
+  return advisoryLock(dataSource, `gatehouse:stripe-bulk-read:${reader}`, {
     as: `${as} on ${hostname()}, pid ${process.pid}`,
   });
 }

@@ -201,7 +201,11 @@ export async function reconcileCommand(opts: {
     );
     let stopped = false;
     let listing = false;
-    const report = await stripeBulkReadLock((await set.home()).dataSource, 'gatehouse stripe reconcile')
+    const report = await stripeBulkReadLock(
+      (await set.home()).dataSource,
+      'command',
+      'gatehouse stripe reconcile',
+    )
       .hold(
         () => {
           listing = true;
@@ -246,10 +250,11 @@ export async function reconcileCommand(opts: {
 
 /** Why a command waits before it reads Stripe, and for whom when the database says. */
 export function waitingForBulkRead(holder: LockHolder | undefined): string {
-  const who = holder
-    ? `${holder.as}, since ${holder.since.toISOString()}`
-    : "the server's reconcile interval, or an operator's reconcile or drift";
-  return `another run is reading Stripe (${who}): waiting for it to end, so that both keep under Stripe's rate limit\n`;
+  const who = holder ? `${holder.as}, since ${holder.since.toISOString()}` : 'a reconcile or a drift';
+  return (
+    `another command is reading Stripe (${who}): waiting for it to end, so that commands and the ` +
+    "server's reconcile interval together keep under Stripe's rate limit\n"
+  );
 }
 
 /**
@@ -555,9 +560,9 @@ export async function driftCommand(opts: {
     const differences: DriftDifference[] = [];
     let next = 0;
     let done = 0;
-    // A few requests in flight, started no faster than --requests-per-second, while no other run
-    // reads Stripe.
-    await stripeBulkReadLock((await set.home()).dataSource, 'gatehouse stripe drift').hold(
+    // A few requests in flight, started no faster than --requests-per-second, while no other
+    // command reads Stripe.
+    await stripeBulkReadLock((await set.home()).dataSource, 'command', 'gatehouse stripe drift').hold(
       async () => {
         process.stderr.write(`comparing ${subscriptions.length} projected subscription(s) with Stripe…\n`);
         await Promise.all(
@@ -809,7 +814,7 @@ export function registerStripeCommands(program: Command): void {
     .command('reconcile')
     .description(
       'append the Stripe events (Events API) the ledger lacks, per connected account; idempotent. ' +
-        "Waits while another run reads Stripe (the server's interval, or another reconcile or drift)",
+        'Waits while another reconcile or drift reads Stripe',
     )
     .requiredOption(
       '--since <when>',
@@ -885,7 +890,7 @@ export function registerStripeCommands(program: Command): void {
     .command('drift')
     .description(
       "compare projected subscriptions with Stripe's (status, price, period end); exit 1 on any difference. " +
-        "Waits while another run reads Stripe (the server's reconcile interval, or another drift or reconcile)",
+        'Waits while another drift or reconcile reads Stripe',
     )
     .option('--community <id>', 'only this community')
     .option('--json', 'print the differences as JSON')

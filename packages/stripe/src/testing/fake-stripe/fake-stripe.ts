@@ -60,6 +60,8 @@ export type FakeStripeRequest = {
   params: Params;
   idempotencyKey: string | null;
   stripeAccount: string | null;
+  /** The secret key it was made with (`Authorization: Bearer sk_…`), to tell clients apart. */
+  apiKey: string | null;
   status: number;
 };
 
@@ -1886,6 +1888,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
           params: structuredClone(params),
           idempotencyKey: key,
           stripeAccount: account,
+          apiKey: /^Bearer (.+)$/.exec(req.header('authorization') ?? '')?.[1] ?? null,
           status,
         });
       if (overRate()) {
