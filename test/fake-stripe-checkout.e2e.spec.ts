@@ -491,6 +491,25 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     gh.fake.forward(endpoint());
   }, 90_000);
 
+  it('drift reads every subscription while Stripe refuses some requests for its rate', async () => {
+    const cli = (args: string[]) => runCli(args, { ...gh.env, STRIPE_SECRET_KEY: 'sk_test_fake_checkout' });
+    const refused = () => gh.fake.requests.filter((r) => r.status === 429).length;
+    const before = refused();
+    gh.fake.setRateLimit(2);
+    try {
+      // Asked to go faster than Stripe answers: the refused reads wait and are made again. (The
+      // members of the tests before have more subscriptions than Stripe answers in a second.)
+      const drift = await cli(['stripe', 'drift', '--community', c, '--requests-per-second', '20']);
+      expect(Number(/comparing (\d+) projected/.exec(drift.stderr)?.[1])).toBeGreaterThanOrEqual(4);
+      expect(drift.stderr).not.toMatch(/rate limit/i);
+      expect(drift.stdout).toMatch(/^no drift: \d+ subscription\(s\) match Stripe$/m);
+      expect(drift.code).toBe(0);
+      expect(refused() - before).toBeGreaterThan(0);
+    } finally {
+      gh.fake.setRateLimit(undefined);
+    }
+  }, 90_000);
+
   it('a price added a day later is created under the tier’s Stripe product, not a second one', async () => {
     // Stripe keeps idempotency keys for 24 hours: the product must be found from the catalog.
     shift = 25 * 3600;

@@ -1,13 +1,7 @@
 import Stripe from 'stripe';
+import { stripeTestKit } from '@gatehouse/stripe';
 import { GatehouseError } from '../graphql/errors';
 import { callStripe } from './catalog.service';
-
-const rateLimited = () =>
-  new Stripe.errors.StripeRateLimitError({
-    statusCode: 429,
-    code: 'rate_limit',
-    message: 'Request rate limit exceeded.',
-  });
 
 /** Refused for Stripe's rate `refusals` times, then answered. */
 function refusedThenAnswered(refusals: number) {
@@ -15,7 +9,7 @@ function refusedThenAnswered(refusals: number) {
   return {
     made: () => made,
     request: async () => {
-      if (++made <= refusals) throw rateLimited();
+      if (++made <= refusals) throw stripeTestKit.rateLimitedError();
       return 'cs_answered';
     },
   };

@@ -1,12 +1,6 @@
 import Stripe from 'stripe';
+import { rateLimitedError as rateLimited } from '../testing/stripe-errors';
 import { isRateLimited, retryingRateLimited } from './stripe-rate';
-
-const rateLimited = () =>
-  new Stripe.errors.StripeRateLimitError({
-    statusCode: 429,
-    code: 'rate_limit',
-    message: 'rate limit exceeded',
-  });
 
 /** A request refused for Stripe's rate `refusals` times, then answered; the times it was made. */
 function refusedThenAnswered(refusals: number) {

@@ -4,3 +4,4 @@ export * from './stripe-events';
 export * from './sign';
 export * from './memory-ledger';
 export * from './fake-stripe/fake-stripe';
+export * from './stripe-errors';
