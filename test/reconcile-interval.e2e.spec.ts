@@ -200,6 +200,13 @@ describe('the reconciler on an interval', () => {
       expect(await gh.server.stop('SIGINT')).toBe(0);
       await eventually(async () => (lists(0) > 0 ? true : undefined), 30_000, 250);
       expect(lists(1)).toBe(0);
+      // The next one goes on from where the stopped server's last run began (less five minutes),
+      // which the database keeps: not a first window of an hour back.
+      const now = Math.floor(Date.now() / 1000);
+      const since = stripes[0].requests
+        .filter((r) => r.path === '/v1/events')
+        .map((r) => Number((r.params as { created: { gte: string } }).created.gte));
+      expect(Math.min(...since)).toBeGreaterThan(now - 340);
     } finally {
       for (const server of servers) await server.stop('SIGINT');
       for (const fake of stripes) await fake.close();

@@ -12,7 +12,12 @@ import { startReconcileInterval } from './reconcile-interval';
 import { startQuarantineSweep } from './quarantine-sweep';
 import { communityIdPrefix, regionOfCommunity, routeServices } from './region-router';
 import type { ReadinessCheck } from './http/app';
-import { advisoryStripeAccountLock, stripeBulkReadLock, type Services } from './services';
+import {
+  advisoryStripeAccountLock,
+  postgresReconcileWindowStore,
+  stripeBulkReadLock,
+  type Services,
+} from './services';
 import { buildGatehouseSchema } from './graphql/schema';
 import { createApp } from './http/app';
 import { HttpDrain } from './http/drain';
@@ -240,6 +245,9 @@ export async function startGatehouse(
         linkedAccounts: linkedStripeAccounts,
         leads: () => home.lease.isLeader(),
         bulkRead: stripeBulkReadLock(home.dataSource, 'server', 'gatehouse serve (reconcile interval)'),
+        windows: postgresReconcileWindowStore(
+          regions.map((r) => ({ dataSource: r.dataSource, home: r === home })),
+        ),
         log: reconcileLog,
         metrics,
       });

@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { reconcile, ReconcileWindows } from '@gatehouse/stripe';
+import { reconcile, ReconcileWindows, type ReconcileWindowStore } from '@gatehouse/stripe';
 import { everyWhileLeading } from './leader-task';
 import type { AdvisoryLock } from './services';
 import type { StripeTaskDeps } from './quarantine-sweep';
@@ -20,7 +20,8 @@ export const RECONCILE_CONCURRENCY = 4;
  * runs it: each run lists accounts' events against one Stripe rate limit), the Events API of the
  * platform and of every linked account is listed and what the ledger lacks is appended. An account
  * is first listed back over three intervals (at least an hour), then from `RECONCILE_OVERLAP_MS` before
- * the start of the last run that listed it.
+ * the start of the last run that listed it, as `windows` keeps it (in the database: a restarted server,
+ * or the next one to project, goes on from there).
  * A tick is skipped while the last run is under way, or while another server's run holds
  * `bulkRead`: the next one lists from where the last run that listed began. An operator's
  * `gatehouse stripe reconcile` or `drift` runs beside it, each under its own rate.
@@ -31,6 +32,8 @@ export function startReconcileInterval(
   deps: StripeTaskDeps & {
     intervalSeconds: number;
     stripe: Stripe;
+    /** How far each account was listed; in this process only when not given. */
+    windows?: ReconcileWindowStore;
     /** Held by each run; a tick that finds it taken is skipped. */
     bulkRead: Pick<AdvisoryLock, 'holdIfFree'>;
     metrics: Pick<
@@ -40,10 +43,10 @@ export function startReconcileInterval(
   },
 ): () => Promise<void> {
   const { intervalSeconds, log } = deps;
-  const windows = new ReconcileWindows({
-    firstWindowMs: Math.max(3 * intervalSeconds, 3600) * 1000,
-    overlapMs: RECONCILE_OVERLAP_MS,
-  });
+  const windows = new ReconcileWindows(
+    { firstWindowMs: Math.max(3 * intervalSeconds, 3600) * 1000, overlapMs: RECONCILE_OVERLAP_MS },
+    deps.windows,
+  );
   return everyWhileLeading({
     everyMs: intervalSeconds * 1000,
     leads: deps.leads,
@@ -75,7 +78,8 @@ export function startReconcileInterval(
   });
 
   async function run(signal: AbortSignal, started: number): Promise<void> {
-    for (const { since, accounts } of windows.plan([null, ...(await deps.linkedAccounts())], started)) {
+    const plan = await windows.plan([null, ...(await deps.linkedAccounts())], started);
+    for (const { since, accounts } of plan) {
       const report = await reconcile({
         stripe: deps.stripe,
         ledger: deps.ledger,
@@ -88,7 +92,7 @@ export function startReconcileInterval(
         log,
         signal,
       });
-      windows.listed(accounts, started);
+      await windows.listed(accounts, started);
       deps.metrics.reconciledEvents.inc(report.appended);
       log.info({ report }, 'reconciled with the Stripe Events API');
     }

@@ -28,6 +28,7 @@ import { ResourceKind } from '../graphql/enums';
 import { communityIdOf } from '../region-router';
 
 export * from './import.service';
+export * from './reconcile-window-store';
 export * from './installments';
 export * from './advisory-locks';
 

@@ -9,6 +9,7 @@ import { StripeUnlinkedKeys1764230400800 } from './1764230400800-stripe-unlinked
 import { LedgerEventsLz41764230400900 } from './1764230400900-ledger-events-lz4';
 import { CheckoutExpiry1764230401000 } from './1764230401000-checkout-expiry';
 import { LedgerEventsJson1764230401100 } from './1764230401100-ledger-events-json';
+import { StripeReconcileWindows1764230401200 } from './1764230401200-stripe-reconcile-windows';
 
 /** Every read-model migration, oldest first. New ones are appended here. */
 export const migrations = [
@@ -23,4 +24,5 @@ export const migrations = [
   LedgerEventsLz41764230400900,
   CheckoutExpiry1764230401000,
   LedgerEventsJson1764230401100,
+  StripeReconcileWindows1764230401200,
 ];

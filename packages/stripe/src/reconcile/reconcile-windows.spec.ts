@@ -1,42 +1,60 @@
-import { ReconcileWindows } from './reconcile-windows';
+import { memoryReconcileWindowStore, ReconcileWindows, type ReconcileWindowStore } from './reconcile-windows';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const T = Date.UTC(2026, 0, 10, 12);
 
 describe('ReconcileWindows', () => {
-  const windows = () => new ReconcileWindows({ firstWindowMs: HOUR, overlapMs: 5 * MIN });
-  const plan = (w: ReconcileWindows, accounts: (string | null)[], now: number) =>
-    w.plan(accounts, now).map((g) => [g.since.getTime() - T, g.accounts]);
+  const windows = (store?: ReconcileWindowStore) =>
+    new ReconcileWindows({ firstWindowMs: HOUR, overlapMs: 5 * MIN }, store);
+  const plan = async (w: ReconcileWindows, accounts: (string | null)[], now: number) =>
+    (await w.plan(accounts, now)).map((g) => [g.since.getTime() - T, g.accounts]);
 
-  it('lists an account back over the first window until a run has listed it', () => {
+  it('lists an account back over the first window until a run has listed it', async () => {
     const w = windows();
-    expect(plan(w, [null, 'acct_a', 'acct_a'], T)).toEqual([[-HOUR, [null, 'acct_a']]]);
-    expect(plan(w, [null, 'acct_a'], T + MIN)).toEqual([[MIN - HOUR, [null, 'acct_a']]]);
+    expect(await plan(w, [null, 'acct_a', 'acct_a'], T)).toEqual([[-HOUR, [null, 'acct_a']]]);
+    expect(await plan(w, [null, 'acct_a'], T + MIN)).toEqual([[MIN - HOUR, [null, 'acct_a']]]);
   });
 
-  it('then from the start of the last run that listed it, less the overlap', () => {
+  it('then from the start of the last run that listed it, less the overlap', async () => {
     const w = windows();
-    w.listed([null, 'acct_a'], T);
-    expect(plan(w, [null, 'acct_a'], T + MIN)).toEqual([[-5 * MIN, [null, 'acct_a']]]);
-    w.listed([null, 'acct_a'], T + MIN);
-    expect(plan(w, [null, 'acct_a'], T + 2 * MIN)).toEqual([[-4 * MIN, [null, 'acct_a']]]);
+    await w.listed([null, 'acct_a'], T);
+    expect(await plan(w, [null, 'acct_a'], T + MIN)).toEqual([[-5 * MIN, [null, 'acct_a']]]);
+    await w.listed([null, 'acct_a'], T + MIN);
+    expect(await plan(w, [null, 'acct_a'], T + 2 * MIN)).toEqual([[-4 * MIN, [null, 'acct_a']]]);
   });
 
-  it('gives an account linked since the last run its first window, earliest group first', () => {
+  it('gives an account linked since the last run its first window, earliest group first', async () => {
     const w = windows();
-    w.listed([null, 'acct_a'], T);
-    expect(plan(w, [null, 'acct_a', 'acct_new'], T + MIN)).toEqual([
+    await w.listed([null, 'acct_a'], T);
+    expect(await plan(w, [null, 'acct_a', 'acct_new'], T + MIN)).toEqual([
       [MIN - HOUR, ['acct_new']],
       [-5 * MIN, [null, 'acct_a']],
     ]);
   });
 
-  it('moves nothing for a run that did not end: its accounts are listed from where they were', () => {
+  it('moves nothing for a run that did not end: its accounts are listed from where they were', async () => {
     const w = windows();
-    w.listed(['acct_a'], T);
+    await w.listed(['acct_a'], T);
     // The run at T + 1 min is planned, then fails; the one at T + 2 min lists from before T again.
-    expect(plan(w, ['acct_a'], T + MIN)).toEqual([[-5 * MIN, ['acct_a']]]);
-    expect(plan(w, ['acct_a'], T + 2 * MIN)).toEqual([[-5 * MIN, ['acct_a']]]);
+    expect(await plan(w, ['acct_a'], T + MIN)).toEqual([[-5 * MIN, ['acct_a']]]);
+    expect(await plan(w, ['acct_a'], T + 2 * MIN)).toEqual([[-5 * MIN, ['acct_a']]]);
+  });
+
+  it('goes on from the store: a restarted server lists from where the last run began, however long ago', async () => {
+    const store = memoryReconcileWindowStore();
+    await windows(store).listed([null, 'acct_a'], T);
+    // Three hours later, past the first window: nothing of those hours is skipped.
+    expect(await plan(windows(store), [null, 'acct_a', 'acct_b'], T + 3 * HOUR)).toEqual([
+      [-5 * MIN, [null, 'acct_a']],
+      [2 * HOUR, ['acct_b']],
+    ]);
+  });
+
+  it('keeps the later start when a run that began earlier ends last', async () => {
+    const store = memoryReconcileWindowStore();
+    await store.listed(['acct_a'], T + MIN);
+    await store.listed(['acct_a'], T);
+    expect(await store.read(['acct_a', 'acct_b'])).toEqual(new Map([['acct_a', T + MIN]]));
   });
 });

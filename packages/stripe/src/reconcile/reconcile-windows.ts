@@ -1,21 +1,57 @@
 /**
+ * Where the windows are kept: when the last run that listed each account to the end started. An
+ * account is a connected account's id, or null for the platform's own events.
+ */
+export type ReconcileWindowStore = {
+  /** When the last run that listed each of these accounts started (ms); one never listed is absent. */
+  read(accounts: readonly (string | null)[]): Promise<Map<string | null, number>>;
+  /** A run that started at `startedMs` listed these accounts to the end. A later start is kept. */
+  listed(accounts: readonly (string | null)[], startedMs: number): Promise<void>;
+};
+
+/** Windows kept in this process only: a restarted server begins with first windows again. */
+export function memoryReconcileWindowStore(): ReconcileWindowStore {
+  const listedFrom = new Map<string | null, number>();
+  return {
+    async read(accounts) {
+      const out = new Map<string | null, number>();
+      for (const account of accounts) {
+        const at = listedFrom.get(account);
+        if (at !== undefined) out.set(account, at);
+      }
+      return out;
+    },
+    async listed(accounts, startedMs) {
+      for (const account of accounts)
+        listedFrom.set(account, Math.max(startedMs, listedFrom.get(account) ?? startedMs));
+    },
+  };
+}
+
+/**
  * What a reconciler run on an interval lists for each account. An account's first run goes back
  * `firstWindowMs` (the events missed while no server reconciled); once a run has listed it, later
  * runs list from when that run started, less `overlapMs` (Stripe's clock against ours, and an event
  * listed a little after it is dated). A failed run moves nothing, so its accounts are listed again
- * from where they were. Kept in memory: a restarted server begins with first windows again.
+ * from where they were. The store says how far a server that restarted, or the next one to run
+ * them, goes back.
  */
 export class ReconcileWindows {
-  /** Account (null: the platform) → when the last run that listed it started (ms). */
-  private readonly listedFrom = new Map<string | null, number>();
-
-  constructor(private readonly options: { firstWindowMs: number; overlapMs: number }) {}
+  constructor(
+    private readonly options: { firstWindowMs: number; overlapMs: number },
+    private readonly store: ReconcileWindowStore = memoryReconcileWindowStore(),
+  ) {}
 
   /** The accounts to list, grouped by the time to list them from, earliest first. */
-  plan(accounts: readonly (string | null)[], nowMs: number): { since: Date; accounts: (string | null)[] }[] {
+  async plan(
+    accounts: readonly (string | null)[],
+    nowMs: number,
+  ): Promise<{ since: Date; accounts: (string | null)[] }[]> {
+    const unique = [...new Set(accounts)];
+    const listedFrom = await this.store.read(unique);
     const groups = new Map<number, (string | null)[]>();
-    for (const account of new Set(accounts)) {
-      const last = this.listedFrom.get(account);
+    for (const account of unique) {
+      const last = listedFrom.get(account);
       const since =
         last === undefined
           ? nowMs - this.options.firstWindowMs
@@ -28,7 +64,7 @@ export class ReconcileWindows {
   }
 
   /** A run that started at `startedMs` listed these accounts to the end. */
-  listed(accounts: readonly (string | null)[], startedMs: number): void {
-    for (const account of accounts) this.listedFrom.set(account, startedMs);
+  listed(accounts: readonly (string | null)[], startedMs: number): Promise<void> {
+    return this.store.listed(accounts, startedMs);
   }
 }
