@@ -40,6 +40,17 @@ describe('ingest bench', () => {
       expect.stringMatching(/^postgres 64 acc, ledger 3k /),
       expect.stringMatching(/^postgres no projector, 3k /),
     ]);
+    // and the goals, from the same figures
+    const ratio = (scenario: string) => figures.find((f) => f.scenario === scenario)!.ratio.toFixed(2);
+    expect(lines.filter((l) => l.startsWith('goal: '))).toEqual([
+      expect.stringContaining(`with the projector ${ratio('64 accounts')} (`),
+      expect.stringMatching(
+        /^goal: the rate at 3k events ≥ 0\.9 of the empty ledger's, lowest: with the projector \d\.\d\d \((met|not met)\), the webhook path alone \d\.\d\d \((met|not met)\)$/,
+      ),
+    ]);
+    expect(lines.find((l) => l.startsWith('goal: webhooks'))).toContain(
+      `the webhook path alone ${ratio('64 acc, no projector')} (`,
+    );
   }, 300_000);
 });
 

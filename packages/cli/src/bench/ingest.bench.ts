@@ -6,6 +6,7 @@ import { createDataSource, ProjectorLease, projectorLeaseHolder } from '@gatehou
 import pino from 'pino';
 import { stripeEventToLedgerFact, stripeTestKit as kit, type StripeEvent } from '@gatehouse/stripe';
 import { cpuPer, cpuSample, type CpuSample } from './cpu';
+import { ingestGoalLines } from './ingest-goals';
 import { median, p99 } from './http-load';
 import { postAll } from './webhook-load';
 
@@ -589,5 +590,6 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
       await rig.close();
     }
   }
+  for (const line of ingestGoalLines(figures, ACCOUNTS)) options.log(line);
   return figures;
 }
