@@ -12,13 +12,29 @@ import { runCli } from './support/webhook-client';
 const apiBaseOf = (fake: CliProcess) =>
   eventually(async () => /STRIPE_API_BASE=(http:\/\/\S+)/.exec(fake.stdout())?.[1], 30_000);
 
+/**
+ * Runs `gatehouse stripe fake --port 0 <options>` while `use` talks to it through the real SDK, then
+ * stops it with Ctrl-C (whatever `use` did) and expects it to exit 0. Answers the stopped process.
+ */
+async function withFakeCli(
+  options: string[],
+  use: (it: { fake: CliProcess; stripe: Stripe; url: string }) => Promise<void>,
+): Promise<CliProcess> {
+  const fake = startCliProcess(['stripe', 'fake', '--port', '0', ...options], { PATH: process.env.PATH });
+  try {
+    const url = await apiBaseOf(fake);
+    const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
+    await use({ fake, stripe, url });
+  } finally {
+    fake.kill('SIGINT');
+  }
+  expect(await fake.exited).toBe(0);
+  return fake;
+}
+
 describe('gatehouse stripe fake', () => {
   it('serves the Stripe API to the real SDK until SIGINT', async () => {
-    const fake = startCliProcess(['stripe', 'fake', '--port', '0'], { PATH: process.env.PATH });
-    try {
-      const url = await apiBaseOf(fake);
-      const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
-
+    const stopped = await withFakeCli([], async ({ fake, stripe, url }) => {
       const product = await stripe.products.create({ name: 'Gold' });
       const price = await stripe.prices.create({
         product: product.id,
@@ -125,11 +141,8 @@ describe('gatehouse stripe fake', () => {
       const [failed] = (await stripe.events.list({ type: 'invoice.payment_failed' })).data.slice(-1);
       const declined = failed.data.object as Stripe.Invoice;
       expect(failed.created - declined.status_transitions.finalized_at!).toBe(26 * 3600);
-    } finally {
-      fake.kill('SIGINT');
-    }
-    expect(await fake.exited).toBe(0);
-    expect(fake.stderr()).toContain('fake Stripe API stopped');
+    });
+    expect(stopped.stderr()).toContain('fake Stripe API stopped');
   }, 60_000);
 
   it('sends what it records to --forward-to, signed with --webhook-secret, one line per delivery', async () => {
@@ -158,97 +171,79 @@ describe('gatehouse stripe fake', () => {
     });
     await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
     const target = `http://127.0.0.1:${(endpoint.address() as AddressInfo).port}/webhooks/stripe`;
-    const fake = startCliProcess(
-      ['stripe', 'fake', '--port', '0', '--forward-to', target, '--webhook-secret', whsec],
-      { PATH: process.env.PATH },
-    );
     try {
-      const url = await apiBaseOf(fake);
-      expect(fake.stdout()).toContain(`Sending its events to ${target}`);
-      expect(fake.stdout()).toContain('a refused one is tried again after 1, 3 and 6 hours of its time');
-      const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
-      const customer = await stripe.customers.create(
-        { email: 'grace@example.com' },
-        { stripeAccount: 'acct_forwarded' },
-      );
-      const event = await eventually(async () => received[0], 10_000);
-      expect(event).toMatchObject({
-        type: 'customer.created',
-        account: 'acct_forwarded',
-        data: { object: { id: customer.id, email: 'grace@example.com' } },
-      });
-      await eventually(
-        async () =>
-          fake.stderr().includes(`--> customer.created [${event.id}] acct_forwarded: 200`) || undefined,
-        10_000,
-      );
+      await withFakeCli(
+        ['--forward-to', target, '--webhook-secret', whsec],
+        async ({ fake, stripe, url }) => {
+          expect(fake.stdout()).toContain(`Sending its events to ${target}`);
+          expect(fake.stdout()).toContain('a refused one is tried again after 1, 3 and 6 hours of its time');
+          const customer = await stripe.customers.create(
+            { email: 'grace@example.com' },
+            { stripeAccount: 'acct_forwarded' },
+          );
+          const event = await eventually(async () => received[0], 10_000);
+          expect(event).toMatchObject({
+            type: 'customer.created',
+            account: 'acct_forwarded',
+            data: { object: { id: customer.id, email: 'grace@example.com' } },
+          });
+          await eventually(
+            async () =>
+              fake.stderr().includes(`--> customer.created [${event.id}] acct_forwarded: 200`) || undefined,
+            10_000,
+          );
 
-      // Refused: the line says when it is tried again; moving the fake's time an hour on sends it.
-      await stripe.customers.create({ email: 'late@example.com' });
-      const late = await eventually(async () => received[1], 10_000);
-      const refused = await eventually(
-        async () =>
-          new RegExp(`-x- customer\\.created \\[${late.id}\\]: 503, tried again at (\\S+)\\n`).exec(
-            fake.stderr(),
-          )?.[1],
-        10_000,
+          // Refused: the line says when it is tried again; moving the fake's time an hour on sends it.
+          await stripe.customers.create({ email: 'late@example.com' });
+          const late = await eventually(async () => received[1], 10_000);
+          const refused = await eventually(
+            async () =>
+              new RegExp(`-x- customer\\.created \\[${late.id}\\]: 503, tried again at (\\S+)\\n`).exec(
+                fake.stderr(),
+              )?.[1],
+            10_000,
+          );
+          // An hour after the refusal (the wall clock may have ticked on since the event was created).
+          expect(Date.parse(refused) / 1000 - late.created - 3_600).toBeGreaterThanOrEqual(0);
+          expect(Date.parse(refused) / 1000 - late.created - 3_600).toBeLessThan(3);
+          refusing.clear();
+          const advanced = await fetch(`${url}/fake/advance`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: 'seconds=3600',
+          });
+          expect(advanced.status).toBe(200);
+          await eventually(
+            async () =>
+              fake.stderr().includes(`--> customer.created [${late.id}]: 200 (attempt 2)`) || undefined,
+            10_000,
+          );
+          expect(received.map((e) => e.id)).toEqual([event.id, late.id, late.id]);
+        },
       );
-      // An hour after the refusal (the wall clock may have ticked on since the event was created).
-      expect(Date.parse(refused) / 1000 - late.created - 3_600).toBeGreaterThanOrEqual(0);
-      expect(Date.parse(refused) / 1000 - late.created - 3_600).toBeLessThan(3);
-      refusing.clear();
-      const advanced = await fetch(`${url}/fake/advance`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: 'seconds=3600',
-      });
-      expect(advanced.status).toBe(200);
-      await eventually(
-        async () => fake.stderr().includes(`--> customer.created [${late.id}]: 200 (attempt 2)`) || undefined,
-        10_000,
-      );
-      expect(received.map((e) => e.id)).toEqual([event.id, late.id, late.id]);
     } finally {
-      fake.kill('SIGINT');
       endpoint.close();
     }
-    expect(await fake.exited).toBe(0);
   }, 60_000);
 
   it('answers after --latency milliseconds', async () => {
-    const fake = startCliProcess(['stripe', 'fake', '--port', '0', '--latency', '400'], {
-      PATH: process.env.PATH,
-    });
-    try {
-      const url = await apiBaseOf(fake);
+    await withFakeCli(['--latency', '400'], async ({ fake, stripe }) => {
       expect(fake.stdout()).toContain('Each API request waits 400 ms before it is answered.');
-      const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
       const started = Date.now();
       await stripe.customers.create({ email: 'slow@example.com' });
       expect(Date.now() - started).toBeGreaterThanOrEqual(400);
-    } finally {
-      fake.kill('SIGINT');
-    }
-    expect(await fake.exited).toBe(0);
+    });
   }, 60_000);
 
   it('refuses API requests past --rate-limit a second with a 429, as Stripe does', async () => {
-    const fake = startCliProcess(['stripe', 'fake', '--port', '0', '--rate-limit', '2'], {
-      PATH: process.env.PATH,
-    });
-    try {
-      const url = await apiBaseOf(fake);
+    await withFakeCli(['--rate-limit', '2'], async ({ fake, stripe }) => {
       expect(fake.stdout()).toContain('API requests past 2 in a second are refused with a 429 (rate_limit).');
-      const stripe = createStripeClient({ stripeSecretKey: 'sk_test_fake', stripeApiBase: new URL(url) })!;
       const outcomes = await Promise.allSettled([1, 2, 3].map(() => stripe.customers.list({ limit: 1 })));
       expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'fulfilled', 'rejected']);
       expect(outcomes.find((o) => o.status === 'rejected')).toMatchObject({
         reason: { statusCode: 429, code: 'rate_limit' },
       });
-    } finally {
-      fake.kill('SIGINT');
-    }
-    expect(await fake.exited).toBe(0);
+    });
     const refused = await runCli(['stripe', 'fake', '--port', '0', '--rate-limit', '0'], {
       PATH: process.env.PATH,
     });
