@@ -65,6 +65,10 @@ describe('the reconciler on an interval', () => {
       Number(/^gatehouse_stripe_reconcile_runs_total\{outcome="ok"\} (\d+)$/m.exec(metrics)?.[1]),
     ).toBeGreaterThan(0);
     expect(metrics).not.toMatch(/gatehouse_stripe_reconcile_runs_total\{outcome="failed"\}/);
+    // How far back the runs have listed every account: about the interval ago.
+    const windowAge = Number(/^gatehouse_stripe_reconcile_window_age_seconds (\S+)$/m.exec(metrics)?.[1]);
+    expect(windowAge).toBeGreaterThanOrEqual(0);
+    expect(windowAge).toBeLessThan(20);
     // How long the runs take, beside the interval.
     expect(
       Number(

@@ -2,7 +2,12 @@ import { createServer, type Server } from 'node:http';
 import net from 'node:net';
 import Stripe from 'stripe';
 import pino, { type Logger } from 'pino';
-import { createWebhookIngestor, releaseQuarantine, type CommunityDirectory } from '@gatehouse/stripe';
+import {
+  createWebhookIngestor,
+  oldestListing,
+  releaseQuarantine,
+  type CommunityDirectory,
+} from '@gatehouse/stripe';
 import { AppendBatcher, PostgresLedger } from '@gatehouse/ledger';
 import { countUnlinkedStripeEvents, pendingMigrationsOf } from '@gatehouse/projections';
 import type { Config } from './config';
@@ -30,6 +35,7 @@ import {
   registerProjectorLeadingGauge,
   registerQuarantineGauge,
   registerQuarantineAgeGauge,
+  registerReconcileWindowAgeGauge,
   registerUnlinkedGauge,
   QUARANTINE_COUNT_CAP,
   UNLINKED_COUNT_CAP,
@@ -236,6 +242,14 @@ export async function startGatehouse(
         reconcileLog.warn(
           'GATEHOUSE_RECONCILE_INTERVAL is set, but the server that projects reconciles and this one never does (GATEHOUSE_PROJECTOR=off): set it there',
         );
+      const windows = postgresReconcileWindowStore(
+        regions.map((r) => ({ dataSource: r.dataSource, home: r === home })),
+      );
+      registerReconcileWindowAgeGauge(
+        metrics,
+        async () => oldestListing(windows, [null, ...(await linkedStripeAccounts())]),
+        new Date(),
+      );
       const stop = startReconcileInterval({
         intervalSeconds: config.reconcileIntervalSeconds,
         stripe,
@@ -245,9 +259,7 @@ export async function startGatehouse(
         linkedAccounts: linkedStripeAccounts,
         leads: () => home.lease.isLeader(),
         bulkRead: stripeBulkReadLock(home.dataSource, 'server', 'gatehouse serve (reconcile interval)'),
-        windows: postgresReconcileWindowStore(
-          regions.map((r) => ({ dataSource: r.dataSource, home: r === home })),
-        ),
+        windows,
         log: reconcileLog,
         metrics,
       });

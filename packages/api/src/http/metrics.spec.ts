@@ -6,6 +6,7 @@ import {
   registerProjectorLagGauge,
   registerQuarantineGauge,
   registerQuarantineAgeGauge,
+  registerReconcileWindowAgeGauge,
   registerUnlinkedGauge,
 } from './metrics';
 
@@ -44,6 +45,22 @@ describe('gauges read at scrape time', () => {
     expect(valueOf(await metrics.registry.metrics(), age)).toBe(90.5);
     await new Promise((r) => setTimeout(r, 10));
     expect(valueOf(await metrics.registry.metrics(), age)).toBe(0);
+  });
+
+  it("age the reconciler's oldest window, counting from the server's start until one is kept", async () => {
+    const metrics = createMetrics();
+    const oldest = [null, new Date(1_000_000)];
+    registerReconcileWindowAgeGauge(
+      metrics,
+      async () => oldest.shift()!,
+      new Date(1_060_000),
+      () => 1_090_500,
+      1,
+    );
+    const age = /^gatehouse_stripe_reconcile_window_age_seconds (\S+)$/m;
+    expect(valueOf(await metrics.registry.metrics(), age)).toBe(30.5);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(valueOf(await metrics.registry.metrics(), age)).toBe(90.5);
   });
 
   it('keep the last value when a read fails, and the scrape still answers', async () => {

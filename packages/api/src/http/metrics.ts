@@ -211,15 +211,57 @@ export function registerQuarantineAgeGauge(
   ttlMs = SCRAPE_CACHE_MS,
   waitMs = SCRAPE_WAIT_MS,
 ): void {
-  registerReadGauge(
+  registerAgeGauge(
     metrics,
     {
       name: 'gatehouse_stripe_quarantine_oldest_held_seconds',
       help: 'Seconds the Stripe event held longest for an unlinked connected account has waited (0: none held)',
     },
-    cachedRead(async () => ({ at: await read() }), ttlMs, waitMs),
-    // The age at the scrape, from the hold's time however old the read.
-    ({ at }) => (at ? Math.max(0, (clock() - at.getTime()) / 1000) : 0),
+    read,
+    { clock, ttlMs, waitMs },
+  );
+}
+
+/**
+ * `gatehouse_stripe_reconcile_window_age_seconds` (with `GATEHOUSE_RECONCILE_INTERVAL`): seconds since
+ * the start of the least recent run that listed one of the accounts (the platform's and the linked
+ * ones that a run has listed), from the windows the database keeps; until one is kept, since this
+ * server started. Every event older than that, less 5 minutes, was listed. It should stay near the
+ * interval: a growing age means the runs fail (`gatehouse_stripe_reconcile_runs_total`) or take
+ * longer than the interval.
+ */
+export function registerReconcileWindowAgeGauge(
+  metrics: Metrics,
+  read: () => Promise<Date | null>,
+  startedAt: Date,
+  clock: () => number = Date.now,
+  ttlMs = SCRAPE_CACHE_MS,
+  waitMs = SCRAPE_WAIT_MS,
+): void {
+  registerAgeGauge(
+    metrics,
+    {
+      name: 'gatehouse_stripe_reconcile_window_age_seconds',
+      help: 'Seconds since the start of the least recent reconcile run that listed an account to the end (until one has: since the server started)',
+    },
+    async () => (await read()) ?? startedAt,
+    { clock, ttlMs, waitMs },
+  );
+}
+
+/** A gauge of the seconds since a time read at scrape time (0 for no time). */
+function registerAgeGauge(
+  metrics: Metrics,
+  gauge: { name: string; help: string },
+  read: () => Promise<Date | null>,
+  options: { clock: () => number; ttlMs: number; waitMs: number },
+): void {
+  registerReadGauge(
+    metrics,
+    gauge,
+    cachedRead(async () => ({ at: await read() }), options.ttlMs, options.waitMs),
+    // The age at the scrape, from the time however old the read.
+    ({ at }) => (at ? Math.max(0, (options.clock() - at.getTime()) / 1000) : 0),
   );
 }
 

@@ -1,4 +1,9 @@
-import { memoryReconcileWindowStore, ReconcileWindows, type ReconcileWindowStore } from './reconcile-windows';
+import {
+  memoryReconcileWindowStore,
+  oldestListing,
+  ReconcileWindows,
+  type ReconcileWindowStore,
+} from './reconcile-windows';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -56,5 +61,15 @@ describe('ReconcileWindows', () => {
     await store.listed(['acct_a'], T + MIN);
     await store.listed(['acct_a'], T);
     expect(await store.read(['acct_a', 'acct_b'])).toEqual(new Map([['acct_a', T + MIN]]));
+  });
+
+  it('says when the least recent listing of the given accounts began, leaving out those never listed', async () => {
+    const store = memoryReconcileWindowStore();
+    expect(await oldestListing(store, [null, 'acct_a'])).toBeNull();
+    await store.listed([null, 'acct_a'], T);
+    await store.listed([null], T + MIN);
+    await store.listed(['acct_gone'], T - HOUR);
+    expect(await oldestListing(store, [null, 'acct_a', 'acct_new'])).toEqual(new Date(T));
+    expect(await oldestListing(store, [null])).toEqual(new Date(T + MIN));
   });
 });

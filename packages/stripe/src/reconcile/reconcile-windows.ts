@@ -68,3 +68,15 @@ export class ReconcileWindows {
     return this.store.listed(accounts, startedMs);
   }
 }
+
+/**
+ * When the least recent run that listed one of these accounts to the end started, from `store`
+ * (accounts never listed left out); null when none was.
+ */
+export async function oldestListing(
+  store: ReconcileWindowStore,
+  accounts: readonly (string | null)[],
+): Promise<Date | null> {
+  const listedFrom = [...(await store.read(accounts)).values()];
+  return listedFrom.length > 0 ? new Date(Math.min(...listedFrom)) : null;
+}
