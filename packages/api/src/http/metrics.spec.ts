@@ -35,12 +35,7 @@ describe('gauges read at scrape time', () => {
   it('show how long the event held longest has waited, and 0 when none is held', async () => {
     const metrics = createMetrics();
     const holds: (Date | null)[] = [new Date(1_000_000), null];
-    registerQuarantineAgeGauge(
-      metrics,
-      async () => holds.shift()!,
-      () => 1_090_500,
-      1,
-    );
+    registerQuarantineAgeGauge(metrics, async () => holds.shift()!, { clock: () => 1_090_500, ttlMs: 1 });
     const age = /^gatehouse_stripe_quarantine_oldest_held_seconds (\S+)$/m;
     expect(valueOf(await metrics.registry.metrics(), age)).toBe(90.5);
     await new Promise((r) => setTimeout(r, 10));
@@ -50,13 +45,10 @@ describe('gauges read at scrape time', () => {
   it("age the reconciler's oldest window, counting from the server's start until one is kept", async () => {
     const metrics = createMetrics();
     const oldest = [null, new Date(1_000_000)];
-    registerReconcileWindowAgeGauge(
-      metrics,
-      async () => oldest.shift()!,
-      new Date(1_060_000),
-      () => 1_090_500,
-      1,
-    );
+    registerReconcileWindowAgeGauge(metrics, async () => oldest.shift()!, new Date(1_060_000), {
+      clock: () => 1_090_500,
+      ttlMs: 1,
+    });
     const age = /^gatehouse_stripe_reconcile_window_age_seconds (\S+)$/m;
     expect(valueOf(await metrics.registry.metrics(), age)).toBe(30.5);
     await new Promise((r) => setTimeout(r, 10));

@@ -207,9 +207,7 @@ export function registerQuarantineGauge(
 export function registerQuarantineAgeGauge(
   metrics: Metrics,
   read: () => Promise<Date | null>,
-  clock: () => number = Date.now,
-  ttlMs = SCRAPE_CACHE_MS,
-  waitMs = SCRAPE_WAIT_MS,
+  timing: AgeGaugeTiming = {},
 ): void {
   registerAgeGauge(
     metrics,
@@ -218,7 +216,7 @@ export function registerQuarantineAgeGauge(
       help: 'Seconds the Stripe event held longest for an unlinked connected account has waited (0: none held)',
     },
     read,
-    { clock, ttlMs, waitMs },
+    timing,
   );
 }
 
@@ -234,9 +232,7 @@ export function registerReconcileWindowAgeGauge(
   metrics: Metrics,
   read: () => Promise<Date | null>,
   startedAt: Date,
-  clock: () => number = Date.now,
-  ttlMs = SCRAPE_CACHE_MS,
-  waitMs = SCRAPE_WAIT_MS,
+  timing: AgeGaugeTiming = {},
 ): void {
   registerAgeGauge(
     metrics,
@@ -245,23 +241,26 @@ export function registerReconcileWindowAgeGauge(
       help: 'Seconds since the start of the least recent reconcile run that listed an account to the end (until one has: since the server started)',
     },
     async () => (await read()) ?? startedAt,
-    { clock, ttlMs, waitMs },
+    timing,
   );
 }
+
+/** An age gauge's clock, and how long a read is kept and waited for (`cachedRead`). */
+export type AgeGaugeTiming = { clock?: () => number; ttlMs?: number; waitMs?: number };
 
 /** A gauge of the seconds since a time read at scrape time (0 for no time). */
 function registerAgeGauge(
   metrics: Metrics,
   gauge: { name: string; help: string },
   read: () => Promise<Date | null>,
-  options: { clock: () => number; ttlMs: number; waitMs: number },
+  { clock = Date.now, ttlMs = SCRAPE_CACHE_MS, waitMs = SCRAPE_WAIT_MS }: AgeGaugeTiming,
 ): void {
   registerReadGauge(
     metrics,
     gauge,
-    cachedRead(async () => ({ at: await read() }), options.ttlMs, options.waitMs),
+    cachedRead(async () => ({ at: await read() }), ttlMs, waitMs),
     // The age at the scrape, from the time however old the read.
-    ({ at }) => (at ? Math.max(0, (options.clock() - at.getTime()) / 1000) : 0),
+    ({ at }) => (at ? Math.max(0, (clock() - at.getTime()) / 1000) : 0),
   );
 }
 
