@@ -244,11 +244,14 @@ describe('the reconciler when the server stops', () => {
     expect(res.status).toBe(200);
   };
   const listed = () => gh.fake.requests.filter((r) => r.path === '/v1/events').length;
+  /** The accounts the command below listed to the end before its stop. */
+  let listedByCommand: string[] = [];
 
   it('gatehouse stripe reconcile: a first Ctrl-C ends the run at its requests in flight', async () => {
     for (const account of accounts) await link(account);
     const before = listed();
-    const cli = startCliProcess(['stripe', 'reconcile', '--since', '1h'], {
+    const startedBefore = Date.now();
+    const cli = startCliProcess(['stripe', 'reconcile', '--since', '2h'], {
       ...gh.env,
       STRIPE_SECRET_KEY: 'sk_test_reconcile_cli',
     });
@@ -262,6 +265,28 @@ describe('the reconciler when the server stops', () => {
     expect(reported.length).toBeGreaterThanOrEqual(4);
     expect(reported.length).toBeLessThan(accounts.length);
     expect(cli.stdout()).toMatch(/^total: 0 listed, 0 appended/m); // these accounts have no events
+    // Those accounts were listed from further back than the server's first run would go (an hour):
+    // its reconcile interval goes on from this run for them, and only them.
+    listedByCommand = reported.map((line) => line.trim()).sort();
+    expect(cli.stderr()).toContain(
+      `the server's reconcile interval goes on from this run for the ${reported.length} account(s) it listed`,
+    );
+    const db = new Client({ connectionString: gh.db.url });
+    await db.connect();
+    try {
+      const rows = (
+        await db.query<{ account: string; listed_from: Date }>(
+          'SELECT account, listed_from FROM stripe_reconcile_windows ORDER BY account',
+        )
+      ).rows;
+      expect(rows.map((r) => r.account)).toEqual(listedByCommand);
+      for (const { listed_from } of rows) {
+        expect(listed_from.getTime()).toBeGreaterThanOrEqual(startedBefore);
+        expect(listed_from.getTime()).toBeLessThanOrEqual(Date.now());
+      }
+    } finally {
+      await db.end();
+    }
     // The first round was answered (the second too, if it had been asked for); never the third.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     expect(listed() - before).toBeLessThanOrEqual(8);
@@ -282,6 +307,14 @@ describe('the reconciler when the server stops', () => {
     const before = listed();
     // The first round answered: the second is on its way.
     await eventually(async () => (listed() >= before + 4 ? true : undefined), 30_000, 50);
+    // It begins with the accounts the command did not list, an hour back; those it did come later,
+    // from five minutes before the command's run.
+    const firstRound = gh.fake.requests.filter((r) => r.path === '/v1/events').slice(before, before + 4);
+    expect(firstRound.filter((r) => listedByCommand.includes(r.stripeAccount ?? ''))).toEqual([]);
+    for (const r of firstRound)
+      expect(Number((r.params as { created: { gte: string } }).created.gte)).toBeLessThan(
+        Date.now() / 1000 - 3500,
+      );
     // A run takes longer than the 1 s interval: the ticks meanwhile are skipped, and counted.
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(

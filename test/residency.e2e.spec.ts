@@ -286,6 +286,9 @@ function scenario(
       await onlyInIndia(missed.id);
       const again = await cli(['stripe', 'reconcile', '--since', '72h', '--community', inId]);
       expect(again.stdout).toMatch(/total: 1 listed, 0 appended, 1 already in the ledger/);
+      // How far the account was listed, kept for the server's reconcile interval: in India too.
+      expect(await mentions(us.url, inAccount)).toEqual({});
+      expect(await mentions(india.url, inAccount)).toMatchObject({ 'public.stripe_reconcile_windows': 1 });
 
       // Existing Stripe subscribers of the Indian account, imported into the Indian stores.
       const imported = `sub_INimported${tag}`;

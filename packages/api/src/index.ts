@@ -13,4 +13,4 @@ export * from './dev-secrets';
 export * from './region';
 export * from './region-router';
 export * from './region-ledger';
-export { RECONCILE_CONCURRENCY } from './reconcile-interval';
+export { RECONCILE_CONCURRENCY, reconcileWindows } from './reconcile-interval';

@@ -16,6 +16,17 @@ export const RECONCILE_OVERLAP_MS = 5 * 60_000;
 export const RECONCILE_CONCURRENCY = 4;
 
 /**
+ * The windows of a reconciler run every `intervalSeconds` (0: none runs yet, as for one that will):
+ * an account's first run lists back over three intervals, at least an hour.
+ */
+export function reconcileWindows(intervalSeconds: number, store?: ReconcileWindowStore): ReconcileWindows {
+  return new ReconcileWindows(
+    { firstWindowMs: Math.max(3 * intervalSeconds, 3600) * 1000, overlapMs: RECONCILE_OVERLAP_MS },
+    store,
+  );
+}
+
+/**
  * The reconciler inside the server: every `intervalSeconds`, while `leads()` (one server of several
  * runs it: each run lists accounts' events against one Stripe rate limit), the Events API of the
  * platform and of every linked account is listed and what the ledger lacks is appended. An account
@@ -24,7 +35,8 @@ export const RECONCILE_CONCURRENCY = 4;
  * or the next one to project, goes on from there).
  * A tick is skipped while the last run is under way, or while another server's run holds
  * `bulkRead`: the next one lists from where the last run that listed began. An operator's
- * `gatehouse stripe reconcile` or `drift` runs beside it, each under its own rate.
+ * `gatehouse stripe reconcile` or `drift` runs beside it, each under its own rate (a reconcile that
+ * listed an account from where the next run would moves its window forward too).
  * Answers a stop function: a run under way sends no further request to Stripe and moves no window
  * forward, and the stop resolves once it has ended.
  */
@@ -43,10 +55,7 @@ export function startReconcileInterval(
   },
 ): () => Promise<void> {
   const { intervalSeconds, log } = deps;
-  const windows = new ReconcileWindows(
-    { firstWindowMs: Math.max(3 * intervalSeconds, 3600) * 1000, overlapMs: RECONCILE_OVERLAP_MS },
-    deps.windows,
-  );
+  const windows = reconcileWindows(intervalSeconds, deps.windows);
   return everyWhileLeading({
     everyMs: intervalSeconds * 1000,
     leads: deps.leads,

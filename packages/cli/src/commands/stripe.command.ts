@@ -9,6 +9,8 @@ import {
   openStores,
   RECONCILE_CONCURRENCY,
   RegionRoutedLedger,
+  postgresReconcileWindowStore,
+  reconcileWindows,
   advisoryStripeAccountLock,
   stripeBulkReadLock,
   type LockHolder,
@@ -35,7 +37,7 @@ import {
   type ReconcileReport,
   type StripeEvent,
 } from '@gatehouse/stripe';
-import { openRegions } from './regions';
+import { openRegions, type RegionSet } from './regions';
 import { run } from './run';
 
 // `gatehouse stripe …`: catch up missed webhooks, run the fake Stripe API, report drift.
@@ -201,6 +203,7 @@ export async function reconcileCommand(opts: {
     );
     let stopped = false;
     let listing = false;
+    let started = 0;
     const report = await stripeBulkReadLock(
       (await set.home()).dataSource,
       'command',
@@ -209,6 +212,7 @@ export async function reconcileCommand(opts: {
       .hold(
         () => {
           listing = true;
+          started = Date.now();
           return reconcile({
             stripe,
             ledger: ledgers.length === 1 ? ledgers[0].ledger : new RegionRoutedLedger(ledgers, ledgers[0]),
@@ -242,10 +246,41 @@ export async function reconcileCommand(opts: {
       .finally(interrupt.done);
     if (!report) return 1;
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReconcileReport(report));
+    await moveIntervalWindows(set, config, report, started);
     return stopped ? 1 : 0;
   } finally {
     await set.close();
   }
+}
+
+/**
+ * The server's reconcile interval goes on from this run for the accounts it listed to the end from
+ * where the interval's next run would have listed them (in the windows each region's database keeps,
+ * the platform's in the default region's), so that it does not list them over again.
+ */
+async function moveIntervalWindows(
+  set: RegionSet,
+  config: Config,
+  report: ReconcileReport,
+  startedMs: number,
+): Promise<void> {
+  const home = await set.home();
+  const windows = reconcileWindows(
+    config.reconcileIntervalSeconds,
+    postgresReconcileWindowStore([
+      ...set.regions.map((r) => ({ dataSource: r.stores.dataSource, home: r.stores === home })),
+      ...(set.regions.some((r) => r.stores === home) ? [] : [{ dataSource: home.dataSource, home: true }]),
+    ]),
+  );
+  const accounts = report.scopes.map((s) => s.account);
+  const moved = await windows.listedFrom(accounts, Date.parse(report.since), startedMs);
+  if (accounts.length === 0) return;
+  process.stderr.write(
+    moved.length === accounts.length
+      ? `the server's reconcile interval goes on from this run for the ${accounts.length} account(s) it listed\n`
+      : `the server's reconcile interval goes on from this run for ${moved.length} of the ${accounts.length} ` +
+          `account(s) it listed; it lists the others from further back than --since went\n`,
+  );
 }
 
 /** Why a command waits before it reads Stripe, and for whom when the database says. */

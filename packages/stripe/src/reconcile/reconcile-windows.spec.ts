@@ -63,6 +63,33 @@ describe('ReconcileWindows', () => {
     expect(await store.read(['acct_a', 'acct_b'])).toEqual(new Map([['acct_a', T + MIN]]));
   });
 
+  it("takes an operator's run as a listing of the accounts it covered back to where the next run would start", async () => {
+    const store = memoryReconcileWindowStore();
+    const w = windows(store);
+    await w.listed(['acct_kept'], T - 2 * HOUR);
+    await w.listed(['acct_recent'], T - 10 * MIN);
+    // A run at T from an hour back: acct_recent (from T - 15 min) and the never-listed acct_new
+    // (from T - 1 h) are covered; acct_kept would go back to T - 2 h 5 min, which it did not list.
+    expect(await w.listedFrom(['acct_kept', 'acct_recent', 'acct_new'], T - HOUR, T)).toEqual([
+      'acct_new',
+      'acct_recent',
+    ]);
+    expect(await store.read(['acct_kept', 'acct_recent', 'acct_new'])).toEqual(
+      new Map([
+        ['acct_kept', T - 2 * HOUR],
+        ['acct_recent', T],
+        ['acct_new', T],
+      ]),
+    );
+    // Exactly from where the next run would start is enough; a second later is not.
+    await w.listed(['acct_edge'], T - 10 * MIN);
+    expect(await w.listedFrom(['acct_edge'], T - 15 * MIN + 1_000, T)).toEqual([]);
+    expect(await w.listedFrom(['acct_edge'], T - 15 * MIN, T)).toEqual(['acct_edge']);
+    // A run from long ago covers all of them.
+    expect(await w.listedFrom(['acct_kept', null], T - 3 * HOUR, T + MIN)).toEqual(['acct_kept', null]);
+    expect((await store.read(['acct_kept'])).get('acct_kept')).toBe(T + MIN);
+  });
+
   it('says when the least recent listing of the given accounts began, leaving out those never listed', async () => {
     const store = memoryReconcileWindowStore();
     expect(await oldestListing(store, [null, 'acct_a'])).toBeNull();

@@ -67,6 +67,24 @@ export class ReconcileWindows {
   listed(accounts: readonly (string | null)[], startedMs: number): Promise<void> {
     return this.store.listed(accounts, startedMs);
   }
+
+  /**
+   * A run from elsewhere (an operator's `gatehouse stripe reconcile`) that started at `startedMs`
+   * listed these accounts to the end from `sinceMs`. An account counts as listed by it when a run
+   * planned at `startedMs` would have listed it from `sinceMs` or later: nothing it would have looked
+   * at is left out. Answers those accounts; the others keep their windows.
+   */
+  async listedFrom(
+    accounts: readonly (string | null)[],
+    sinceMs: number,
+    startedMs: number,
+  ): Promise<(string | null)[]> {
+    const covered = (await this.plan(accounts, startedMs))
+      .filter(({ since }) => since.getTime() >= sinceMs)
+      .flatMap((group) => group.accounts);
+    if (covered.length > 0) await this.listed(covered, startedMs);
+    return covered;
+  }
 }
 
 /**
