@@ -304,29 +304,34 @@ describe('the reconciler when the server stops', () => {
     });
     if (!started.ok) throw new Error(`the server did not start again:\n${started.output}`);
     const server = started.server;
-    const before = listed();
-    // The first round answered: the second is on its way.
-    await eventually(async () => (listed() >= before + 4 ? true : undefined), 30_000, 50);
-    // It begins with the accounts the command did not list, an hour back; those it did come later,
-    // from five minutes before the command's run.
-    const firstRound = gh.fake.requests.filter((r) => r.path === '/v1/events').slice(before, before + 4);
-    expect(firstRound.filter((r) => listedByCommand.includes(r.stripeAccount ?? ''))).toEqual([]);
-    for (const r of firstRound)
-      expect(Number((r.params as { created: { gte: string } }).created.gte)).toBeLessThan(
-        Date.now() / 1000 - 3500,
-      );
-    // A run takes longer than the 1 s interval: the ticks meanwhile are skipped, and counted.
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    expect(
-      Number(
-        /^gatehouse_stripe_reconcile_ticks_skipped_total\{reason="running"\} (\d+)$/m.exec(metrics)?.[1],
-      ),
-    ).toBeGreaterThan(0);
-    expect(await server.stop('SIGINT')).toBe(0);
-    // The requests in flight were answered; no other account was listed, and nothing failed.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    expect(listed() - before).toBeLessThanOrEqual(8);
-    expect(server.output()).not.toContain('reconciliation failed');
-    expect(server.output()).toContain('"msg":"stopped"');
+    // A failed expectation stops it too, so that it does not hold the run open.
+    try {
+      const before = listed();
+      // The first round answered: the second is on its way.
+      await eventually(async () => (listed() >= before + 4 ? true : undefined), 30_000, 50);
+      // It begins with the accounts the command did not list, an hour back; those it did come later,
+      // from five minutes before the command's run.
+      const firstRound = gh.fake.requests.filter((r) => r.path === '/v1/events').slice(before, before + 4);
+      expect(firstRound.filter((r) => listedByCommand.includes(r.stripeAccount ?? ''))).toEqual([]);
+      for (const r of firstRound)
+        expect(Number((r.params as { created: { gte: string } }).created.gte)).toBeLessThan(
+          Date.now() / 1000 - 3500,
+        );
+      // A run takes longer than the 1 s interval: the ticks meanwhile are skipped, and counted.
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(
+        Number(
+          /^gatehouse_stripe_reconcile_ticks_skipped_total\{reason="running"\} (\d+)$/m.exec(metrics)?.[1],
+        ),
+      ).toBeGreaterThan(0);
+      expect(await server.stop('SIGINT')).toBe(0);
+      // The requests in flight were answered; no other account was listed, and nothing failed.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect(listed() - before).toBeLessThanOrEqual(8);
+      expect(server.output()).not.toContain('reconciliation failed');
+      expect(server.output()).toContain('"msg":"stopped"');
+    } finally {
+      await server.stop('SIGKILL');
+    }
   }, 90_000);
 });
