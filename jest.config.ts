@@ -39,6 +39,7 @@ const config: Config = {
       testMatch: ['<rootDir>/packages/*/src/**/*.int.spec.ts', '<rootDir>/test/**/*.int.spec.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+      setupFilesAfterEnv: ['<rootDir>/test/support/after-each-file.ts'],
     },
     {
       ...shared,
@@ -46,6 +47,7 @@ const config: Config = {
       testMatch: ['<rootDir>/test/**/*.e2e.spec.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+      setupFilesAfterEnv: ['<rootDir>/test/support/after-each-file.ts'],
     },
   ],
 };

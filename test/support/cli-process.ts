@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
+import { tracked } from './children';
 import { repoRoot } from './services';
 
 /** A `gatehouse` command that runs until stopped (`ledger tail`, `stripe fake`), with what it printed so far. */
@@ -14,11 +15,13 @@ export type CliProcess = {
 /** Starts the built `gatehouse` with `args`, as a user would from a shell. */
 export function startCliProcess(args: string[], env: Record<string, string | undefined>): CliProcess {
   const bin = path.join(repoRoot, 'packages', 'cli', 'bin', 'gatehouse.js');
-  const child = spawn(process.execPath, [bin, ...args], {
-    cwd: repoRoot,
-    env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = tracked(
+    spawn(process.execPath, [bin, ...args], {
+      cwd: repoRoot,
+      env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));

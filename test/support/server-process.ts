@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { tracked } from './children';
 import { repoRoot } from './services';
 
 // Starts the built `gatehouse serve` as a user would, and reads its address from stdout.
@@ -21,11 +22,13 @@ export function startServerProcess(
   timeoutMs = 90_000,
 ): Promise<StartResult> {
   const bin = path.join(repoRoot, 'packages', 'cli', 'bin', 'gatehouse.js');
-  const child = spawn(process.execPath, [bin, 'serve'], {
-    cwd: repoRoot,
-    env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = tracked(
+    spawn(process.execPath, [bin, 'serve'], {
+      cwd: repoRoot,
+      env: Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
@@ -83,11 +86,13 @@ export function runGatehouse(
   env: Record<string, string>,
 ): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'packages/cli/bin/gatehouse.js'), ...args], {
-      cwd: repoRoot,
-      env: { PATH: process.env.PATH, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = tracked(
+      spawn(process.execPath, [path.join(repoRoot, 'packages/cli/bin/gatehouse.js'), ...args], {
+        cwd: repoRoot,
+        env: { PATH: process.env.PATH, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
