@@ -4,6 +4,7 @@ import { startFakeStripe, stripeTestKit as kit, type FakeStripe } from '@gatehou
 import { eventually, startCliProcess, type CliProcess } from '@test/support';
 import { startGatehouseUnderTest, type GatehouseUnderTest } from './support/gatehouse-server';
 import { startServerProcess, type ServerProcess } from './support/server-process';
+import { runCli } from './support/webhook-client';
 
 // A webhook Stripe never delivered is found by the server's own reconciler on its interval.
 
@@ -242,7 +243,10 @@ describe('the reconciler when the server stops', () => {
       }),
     });
     expect(res.status).toBe(200);
+    const id = ((await res.json()) as { data: { createCommunity: { id: string } } }).data.createCommunity.id;
+    communityOf.set(account, id);
   };
+  const communityOf = new Map<string, string>();
   const listed = () => gh.fake.requests.filter((r) => r.path === '/v1/events').length;
   /** The accounts the command below listed to the end before its stop. */
   let listedByCommand: string[] = [];
@@ -251,7 +255,7 @@ describe('the reconciler when the server stops', () => {
     for (const account of accounts) await link(account);
     const before = listed();
     const startedBefore = Date.now();
-    const cli = startCliProcess(['stripe', 'reconcile', '--since', '2h'], {
+    const cli = startCliProcess(['stripe', 'reconcile', '--since', '72h'], {
       ...gh.env,
       STRIPE_SECRET_KEY: 'sk_test_reconcile_cli',
     });
@@ -265,8 +269,8 @@ describe('the reconciler when the server stops', () => {
     expect(reported.length).toBeGreaterThanOrEqual(4);
     expect(reported.length).toBeLessThan(accounts.length);
     expect(cli.stdout()).toMatch(/^total: 0 listed, 0 appended/m); // these accounts have no events
-    // Those accounts were listed from further back than the server's first run would go (an hour):
-    // its reconcile interval goes on from this run for them, and only them.
+    // Those accounts were listed from as far back as any server's first run would go (three days, at
+    // the longest interval): its reconcile interval goes on from this run for them, and only them.
     listedByCommand = reported.map((line) => line.trim()).sort();
     expect(cli.stderr()).toContain(
       `the server's reconcile interval goes on from this run for the ${reported.length} account(s) it listed`,
@@ -284,6 +288,20 @@ describe('the reconciler when the server stops', () => {
         expect(listed_from.getTime()).toBeGreaterThanOrEqual(startedBefore);
         expect(listed_from.getTime()).toBeLessThanOrEqual(Date.now());
       }
+      // An account no run has listed, listed from less far back than three days: the server's first
+      // run still lists it from where it would.
+      const unlisted = accounts.find((a) => !listedByCommand.includes(a))!;
+      const short = await runCli(
+        ['stripe', 'reconcile', '--since', '2h', '--community', communityOf.get(unlisted)!],
+        { ...gh.env, STRIPE_SECRET_KEY: 'sk_test_reconcile_cli' },
+        60_000,
+      );
+      expect(short.code).toBe(0);
+      expect(short.stderr).toContain(
+        "the server's reconcile interval goes on from this run for 0 of the 1 account(s) it listed",
+      );
+      const after = await db.query('SELECT account FROM stripe_reconcile_windows ORDER BY account');
+      expect(after.rows.map((r: { account: string }) => r.account)).toEqual(listedByCommand);
     } finally {
       await db.end();
     }

@@ -156,6 +156,9 @@ function regions(name: string, raw: string): Partial<Record<Region, RegionStores
   return out;
 }
 
+/** The longest `GATEHOUSE_RECONCILE_INTERVAL`: a day. */
+export const RECONCILE_INTERVAL_MAX_SECONDS = 86_400;
+
 export function loadConfig(env: Env = process.env): Config {
   const production = env.NODE_ENV === 'production';
   const port = int(env, 'PORT', 4000, 0, 65535);
@@ -230,7 +233,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('GATEHOUSE_DEFAULT_REGION', `must be one of ${REGIONS.join(', ')}`);
   }
 
-  const reconcileIntervalSeconds = int(env, 'GATEHOUSE_RECONCILE_INTERVAL', 0, 0, 86_400);
+  const reconcileIntervalSeconds = int(env, 'GATEHOUSE_RECONCILE_INTERVAL', 0, 0, RECONCILE_INTERVAL_MAX_SECONDS);
   if (reconcileIntervalSeconds > 0 && !stripeSecretKey) {
     throw new ConfigError(
       'GATEHOUSE_RECONCILE_INTERVAL',

@@ -16,8 +16,8 @@ export const RECONCILE_OVERLAP_MS = 5 * 60_000;
 export const RECONCILE_CONCURRENCY = 4;
 
 /**
- * The windows of a reconciler run every `intervalSeconds` (0: none runs yet, as for one that will):
- * an account's first run lists back over three intervals, at least an hour.
+ * The windows of a reconciler run every `intervalSeconds`: an account's first run lists back over
+ * three intervals, at least an hour (at most three days, at the longest interval).
  */
 export function reconcileWindows(intervalSeconds: number, store?: ReconcileWindowStore): ReconcileWindows {
   return new ReconcileWindows(

@@ -8,6 +8,7 @@ import {
   loadConfig,
   openStores,
   RECONCILE_CONCURRENCY,
+  RECONCILE_INTERVAL_MAX_SECONDS,
   RegionRoutedLedger,
   postgresReconcileWindowStore,
   reconcileWindows,
@@ -246,7 +247,7 @@ export async function reconcileCommand(opts: {
       .finally(interrupt.done);
     if (!report) return 1;
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReconcileReport(report));
-    await moveIntervalWindows(set, config, report, started);
+    await moveIntervalWindows(set, report, started);
     return stopped ? 1 : 0;
   } finally {
     await set.close();
@@ -256,17 +257,18 @@ export async function reconcileCommand(opts: {
 /**
  * The server's reconcile interval goes on from this run for the accounts it listed to the end from
  * where the interval's next run would have listed them (in the windows each region's database keeps,
- * the platform's in the default region's), so that it does not list them over again.
+ * the platform's in the default region's), so that it does not list them over again. An account no
+ * run has listed yet counts once this one went back over the first window of the longest interval
+ * (three days), whatever the server's interval is.
  */
 async function moveIntervalWindows(
   set: RegionSet,
-  config: Config,
   report: ReconcileReport,
   startedMs: number,
 ): Promise<void> {
   const home = await set.home();
   const windows = reconcileWindows(
-    config.reconcileIntervalSeconds,
+    RECONCILE_INTERVAL_MAX_SECONDS,
     postgresReconcileWindowStore([
       ...set.regions.map((r) => ({ dataSource: r.stores.dataSource, home: r.stores === home })),
       ...(set.regions.some((r) => r.stores === home) ? [] : [{ dataSource: home.dataSource, home: true }]),

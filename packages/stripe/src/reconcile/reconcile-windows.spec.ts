@@ -85,6 +85,9 @@ describe('ReconcileWindows', () => {
     await w.listed(['acct_edge'], T - 10 * MIN);
     expect(await w.listedFrom(['acct_edge'], T - 15 * MIN + 1_000, T)).toEqual([]);
     expect(await w.listedFrom(['acct_edge'], T - 15 * MIN, T)).toEqual(['acct_edge']);
+    // Events are dated in whole seconds: from half a second before one lists what it does.
+    await w.listed(['acct_half'], T - 10 * MIN + 500);
+    expect(await w.listedFrom(['acct_half'], T - 15 * MIN + 1_000, T)).toEqual(['acct_half']);
     // A run from long ago covers all of them.
     expect(await w.listedFrom(['acct_kept', null], T - 3 * HOUR, T + MIN)).toEqual(['acct_kept', null]);
     expect((await store.read(['acct_kept'])).get('acct_kept')).toBe(T + MIN);

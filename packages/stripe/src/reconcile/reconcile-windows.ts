@@ -71,8 +71,9 @@ export class ReconcileWindows {
   /**
    * A run from elsewhere (an operator's `gatehouse stripe reconcile`) that started at `startedMs`
    * listed these accounts to the end from `sinceMs`. An account counts as listed by it when a run
-   * planned at `startedMs` would have listed it from `sinceMs` or later: nothing it would have looked
-   * at is left out. Answers those accounts; the others keep their windows.
+   * planned at `startedMs` would have listed no event it did not (Stripe dates events in whole
+   * seconds): it would have listed from `sinceMs` or later. Answers those accounts; the others keep
+   * their windows.
    */
   async listedFrom(
     accounts: readonly (string | null)[],
@@ -80,7 +81,7 @@ export class ReconcileWindows {
     startedMs: number,
   ): Promise<(string | null)[]> {
     const covered = (await this.plan(accounts, startedMs))
-      .filter(({ since }) => since.getTime() >= sinceMs)
+      .filter(({ since }) => Math.ceil(since.getTime() / 1000) * 1000 >= sinceMs)
       .flatMap((group) => group.accounts);
     if (covered.length > 0) await this.listed(covered, startedMs);
     return covered;
