@@ -248,8 +248,10 @@ describe('the reconciler when the server stops', () => {
   };
   const communityOf = new Map<string, string>();
   const listed = () => gh.fake.requests.filter((r) => r.path === '/v1/events').length;
-  /** The accounts the command below listed to the end before its stop. */
+  /** The accounts the command below listed to the end before its stop, what it said, and when it started. */
   let listedByCommand: string[] = [];
+  let commandStderr = '';
+  let commandStartedAfter = 0;
 
   it('gatehouse stripe reconcile: a first Ctrl-C ends the run at its requests in flight', async () => {
     for (const account of accounts) await link(account);
@@ -269,11 +271,19 @@ describe('the reconciler when the server stops', () => {
     expect(reported.length).toBeGreaterThanOrEqual(4);
     expect(reported.length).toBeLessThan(accounts.length);
     expect(cli.stdout()).toMatch(/^total: 0 listed, 0 appended/m); // these accounts have no events
+    listedByCommand = reported.map((line) => line.trim()).sort();
+    commandStderr = cli.stderr();
+    commandStartedAfter = startedBefore;
+    // The first round was answered (the second too, if it had been asked for); never the third.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(listed() - before).toBeLessThanOrEqual(8);
+  }, 90_000);
+
+  it("gatehouse stripe reconcile: the server's interval goes on from the accounts it listed to the end", async () => {
     // Those accounts were listed from as far back as any server's first run would go (three days, at
     // the longest interval): its reconcile interval goes on from this run for them, and only them.
-    listedByCommand = reported.map((line) => line.trim()).sort();
-    expect(cli.stderr()).toContain(
-      `the server's reconcile interval goes on from this run for the ${reported.length} account(s) it listed`,
+    expect(commandStderr).toContain(
+      `the server's reconcile interval goes on from this run for the ${listedByCommand.length} account(s) it listed`,
     );
     const db = new Client({ connectionString: gh.db.url });
     await db.connect();
@@ -285,7 +295,7 @@ describe('the reconciler when the server stops', () => {
       ).rows;
       expect(rows.map((r) => r.account)).toEqual(listedByCommand);
       for (const { listed_from } of rows) {
-        expect(listed_from.getTime()).toBeGreaterThanOrEqual(startedBefore);
+        expect(listed_from.getTime()).toBeGreaterThanOrEqual(commandStartedAfter);
         expect(listed_from.getTime()).toBeLessThanOrEqual(Date.now());
       }
       // An account no run has listed, listed from less far back than three days: the server's first
@@ -302,12 +312,25 @@ describe('the reconciler when the server stops', () => {
       );
       const after = await db.query('SELECT account FROM stripe_reconcile_windows ORDER BY account');
       expect(after.rows.map((r: { account: string }) => r.account)).toEqual(listedByCommand);
+      // A window that cannot be kept leaves the run's report and its exit as they were.
+      await db.query('ALTER TABLE stripe_reconcile_windows RENAME TO stripe_reconcile_windows_away');
+      try {
+        const unkept = await runCli(
+          ['stripe', 'reconcile', '--since', '72h', '--community', communityOf.get(unlisted)!],
+          { ...gh.env, STRIPE_SECRET_KEY: 'sk_test_reconcile_cli' },
+          60_000,
+        );
+        expect(unkept.code).toBe(0);
+        expect(unkept.stdout).toMatch(new RegExp(`^${unlisted} `, 'm'));
+        expect(unkept.stderr).toContain(
+          "note: how far this run listed was not kept for the server's reconcile interval",
+        );
+      } finally {
+        await db.query('ALTER TABLE stripe_reconcile_windows_away RENAME TO stripe_reconcile_windows');
+      }
     } finally {
       await db.end();
     }
-    // The first round was answered (the second too, if it had been asked for); never the third.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    expect(listed() - before).toBeLessThanOrEqual(8);
   }, 90_000);
 
   it('ends the run under way at its requests in flight, and stops cleanly', async () => {
