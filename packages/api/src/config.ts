@@ -233,7 +233,13 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('GATEHOUSE_DEFAULT_REGION', `must be one of ${REGIONS.join(', ')}`);
   }
 
-  const reconcileIntervalSeconds = int(env, 'GATEHOUSE_RECONCILE_INTERVAL', 0, 0, RECONCILE_INTERVAL_MAX_SECONDS);
+  const reconcileIntervalSeconds = int(
+    env,
+    'GATEHOUSE_RECONCILE_INTERVAL',
+    0,
+    0,
+    RECONCILE_INTERVAL_MAX_SECONDS,
+  );
   if (reconcileIntervalSeconds > 0 && !stripeSecretKey) {
     throw new ConfigError(
       'GATEHOUSE_RECONCILE_INTERVAL',
