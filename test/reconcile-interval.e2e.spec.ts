@@ -174,6 +174,81 @@ describe('the reconciler on an interval', () => {
     }
   }, 90_000);
 
+  it('goes on past a connected account that disconnected the platform', async () => {
+    const gql = async (query: string) => {
+      const res = await fetch(`${gh.server.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+        body: JSON.stringify({ query }),
+      });
+      return ((await res.json()) as { data: Record<string, any> }).data; // eslint-disable-line @typescript-eslint/no-explicit-any
+    };
+    await gql(
+      'mutation { createCommunity(input: { name: "Gone", region: US, stripeAccountId: "acct_gone1" }) { id } }',
+    );
+    gh.fake.revokeAccess('acct_gone1');
+    const refusedBefore = gh.fake.requests.filter(
+      (r) => r.stripeAccount === 'acct_gone1' && r.status === 401,
+    );
+    const catalog = new Client({ connectionString: gh.db.url });
+    await catalog.connect();
+    const c = (
+      await catalog
+        .query<{ id: string }>(
+          "SELECT community_id AS id FROM catalog_communities WHERE stripe_account_id = 'acct_missed1'",
+        )
+        .finally(() => catalog.end())
+    ).rows[0].id;
+    // A webhook of another account missed meanwhile is still found, run after run.
+    const missed = kit.invoicePaid(
+      { subscription: 'sub_missed', customer: 'cus_missed' },
+      { account: 'acct_missed1', created: Math.floor(Date.now() / 1000) },
+    );
+    gh.fake.emit(missed as never, { deliverySuccess: false });
+    await eventually(
+      async () => {
+        const edges = (
+          await gql(
+            `query { ledgerEvents(communityId: "${c}", types: ["invoice.paid"]) { edges { node { id } } } }`,
+          )
+        ).ledgerEvents.edges as { node: { id: string } }[];
+        return edges.some((e) => e.node.id === missed.id) || undefined;
+      },
+      20_000,
+      250,
+    );
+    await eventually(
+      async () =>
+        gh.fake.requests.filter((r) => r.stripeAccount === 'acct_gone1' && r.status === 401).length >
+          refusedBefore.length + 1 || undefined,
+      20_000,
+      250,
+    );
+    const metrics = await (await fetch(`${gh.server.url}/metrics`)).text();
+    expect(metrics).not.toMatch(/gatehouse_stripe_reconcile_runs_total\{outcome="failed"\}/);
+    // An operator's run lists the others too, and says which account it could not read (exit 1).
+    const cli = await runCli(['stripe', 'reconcile', '--since', '1h'], gh.env, 60_000);
+    expect(cli.code).toBe(1);
+    expect(cli.stdout).toMatch(/^acct_missed1 /m);
+    expect(cli.stdout).toMatch(
+      /^acct_gone1\s+not listed: Stripe refused \(.*Application access may have been revoked/m,
+    );
+    expect(cli.stderr).toContain('Stripe refused to list 1 account(s)');
+    // Its window stays where it was (none: never listed); the others' move on.
+    const db = new Client({ connectionString: gh.db.url });
+    await db.connect();
+    try {
+      const { rows } = await db.query<{ account: string; age: number }>(
+        `SELECT account, extract(epoch FROM now() - listed_from)::float8 AS age FROM stripe_reconcile_windows
+          WHERE account IN ('acct_gone1', 'acct_missed1')`,
+      );
+      expect(rows.map((r) => r.account)).toEqual(['acct_missed1']);
+      expect(rows[0].age).toBeLessThan(10);
+    } finally {
+      await db.end();
+    }
+  }, 60_000);
+
   // Last: it stops the suite's server.
   it('runs on the server that projects only, and on the next one once that one stops', async () => {
     // Two more servers on the same database, each with a Stripe API of its own, to tell whose
@@ -208,10 +283,14 @@ describe('the reconciler on an interval', () => {
       // The next one goes on from where the stopped server's last run began (less five minutes),
       // which the database keeps: not a first window of an hour back.
       const now = Math.floor(Date.now() / 1000);
-      const since = stripes[0].requests
-        .filter((r) => r.path === '/v1/events')
-        .map((r) => Number((r.params as { created: { gte: string } }).created.gte));
+      const gte = (r: { params: unknown }) => Number((r.params as { created: { gte: string } }).created.gte);
+      const listings = stripes[0].requests.filter((r) => r.path === '/v1/events');
+      const since = listings.filter((r) => r.stripeAccount !== 'acct_gone1').map(gte);
       expect(Math.min(...since)).toBeGreaterThan(now - 340);
+      // The account Stripe refused (above) was never listed: its first window, an hour back.
+      const gone = listings.filter((r) => r.stripeAccount === 'acct_gone1').map(gte);
+      expect(gone.length).toBeGreaterThan(0);
+      expect(Math.max(...gone)).toBeLessThan(now - 3500);
     } finally {
       for (const server of servers) await server.stop('SIGINT');
       for (const fake of stripes) await fake.close();

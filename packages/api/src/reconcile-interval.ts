@@ -101,7 +101,12 @@ export function startReconcileInterval(
         log,
         signal,
       });
-      await windows.listed(accounts, started);
+      // An account Stripe refused is listed from where it was once it lets the platform read again.
+      const refused = new Set<string | null>(report.refused.map((r) => r.account));
+      await windows.listed(
+        accounts.filter((a) => !refused.has(a)),
+        started,
+      );
       deps.metrics.reconciledEvents.inc(report.appended);
       log.info({ report }, 'reconciled with the Stripe Events API');
     }

@@ -175,8 +175,12 @@ describe('gatehouse stripe reconcile: the report', () => {
           appendedIds: ['evt_missed'],
         },
       ],
+      refused: [{ account: 'acct_gone', message: 'Application access may have been revoked.' }],
     });
     expect(text).toMatch(/acct_1\s+c1\s+3\s+1\s+2\s+0/);
+    expect(text).toMatch(
+      /^acct_gone\s+not listed: Stripe refused \(Application access may have been revoked\.\)$/m,
+    );
     expect(text).toContain('  + evt_missed');
     expect(text).toContain('total: 3 listed, 1 appended, 2 already in the ledger');
   });

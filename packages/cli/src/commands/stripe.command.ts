@@ -139,6 +139,8 @@ export function formatReconcileReport(report: ReconcileReport): string {
     );
     for (const id of s.appendedIds) lines.push(`  + ${id}`);
   }
+  for (const r of report.refused)
+    lines.push(`${r.account.padEnd(24)} not listed: Stripe refused (${r.message})`);
   lines.push(
     `total: ${report.listed} listed, ${report.appended} appended, ${report.alreadyPresent} already in the ledger, ${report.unassigned} without a community`,
   );
@@ -248,7 +250,12 @@ export async function reconcileCommand(opts: {
     if (!report) return 1;
     process.stdout.write(opts.json ? JSON.stringify(report, null, 2) + '\n' : formatReconcileReport(report));
     await moveIntervalWindows(set, report, started);
-    return stopped ? 1 : 0;
+    if (report.refused.length > 0)
+      process.stderr.write(
+        `gatehouse: Stripe refused to list ${report.refused.length} account(s): a connected account that ` +
+          'disconnected the platform cannot be read until it connects again\n',
+      );
+    return stopped || report.refused.length > 0 ? 1 : 0;
   } finally {
     await set.close();
   }

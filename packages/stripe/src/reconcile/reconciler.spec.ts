@@ -320,6 +320,31 @@ describe('reconcile', () => {
       await expect(reconcileAt(new MemoryLedger(), DAY, { requestsPerSecond })).rejects.toThrow(RangeError);
   });
 
+  it('reports an account Stripe no longer lets the platform read, and lists the others', async () => {
+    const ledger = new MemoryLedger();
+    const accounts = ['acct_1', 'acct_gone', 'acct_3', 'acct_4'];
+    accounts.forEach((account) => fake.emit(invoicePaid({}, { account, created: NOW - DAY })));
+    fake.revokeAccess('acct_gone');
+    const warned: object[] = [];
+    const report = await reconcileAt(ledger, 2 * DAY, {
+      directory: { communityForStripeAccount: async (a) => `club-${a}`, platformCommunity: async () => null },
+      accounts,
+      includePlatform: false,
+      concurrency: 2,
+      log: { ...silent, warn: (obj) => void warned.push(obj) },
+    });
+    expect(report.refused).toEqual([
+      { account: 'acct_gone', message: expect.stringContaining('Application access may have been revoked') },
+    ]);
+    expect(report.scopes.map((r) => r.account)).toEqual(['acct_1', 'acct_3', 'acct_4']);
+    expect(ledger.events.map((e) => e.communityId).sort()).toEqual([
+      'club-acct_1',
+      'club-acct_3',
+      'club-acct_4',
+    ]);
+    expect(warned).toEqual([expect.objectContaining({ account: 'acct_gone' })]);
+  });
+
   it('starts no account after one fails, and fails once those under way are done', async () => {
     const ledger = new MemoryLedger();
     const accounts = ['acct_1', 'acct_bad', 'acct_3', 'acct_4', 'acct_5'];

@@ -76,6 +76,11 @@ export type ReconcileReport = {
   /** True when `since` was older than the Events API keeps and was moved forward. */
   clamped: boolean;
   scopes: ReconcileScopeReport[];
+  /**
+   * Connected accounts whose events Stripe refused to list (401 or 403: the account disconnected the
+   * platform, or was deleted): nothing of theirs was appended, and the other accounts were listed.
+   */
+  refused: { account: string; message: string }[];
   listed: number;
   appended: number;
   alreadyPresent: number;
@@ -188,9 +193,12 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
     return report;
   };
   // Accounts are listed `concurrency` at a time. A failure stops new ones from starting; the run
-  // ends, with that failure, once those under way are done (nothing goes on after it returns).
+  // ends, with that failure, once those under way are done (nothing goes on after it returns). A
+  // connected account Stripe no longer lets the platform read is reported, and the others go on: one
+  // disconnected account must not hold back the recovery of every other account's missed webhooks.
   const limit = pLimit(Math.max(1, Math.floor(options.concurrency ?? 1)));
   let failed: { err: unknown } | undefined;
+  const refused: { account: string; message: string }[] = [];
   const settled = await Promise.all(
     scopes.map((account) =>
       limit(async () => {
@@ -202,7 +210,14 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
         try {
           return await one(account);
         } catch (err) {
-          failed ??= { err };
+          if (account !== null && accessRefused(err)) {
+            const message = err instanceof Error ? err.message : String(err);
+            refused.push({ account, message });
+            log.warn(
+              { account, err: message },
+              'reconcile: Stripe refused to list this account (has it disconnected the platform?); the others go on',
+            );
+          } else failed ??= { err };
           return undefined;
         }
       }),
@@ -215,6 +230,7 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
       since: new Date(gte * 1000).toISOString(),
       clamped,
       scopes: reports,
+      refused: [...refused],
       listed: sum('listed'),
       appended: sum('appended'),
       alreadyPresent: sum('alreadyPresent'),
@@ -223,10 +239,16 @@ export async function reconcile(options: ReconcileOptions): Promise<ReconcileRep
   };
   const done = settled.filter((r): r is ReconcileScopeReport => r !== undefined);
   // A stop that came once every account was done cut nothing short.
-  if (signal?.aborted && done.length < scopes.length)
+  if (signal?.aborted && done.length + refused.length < scopes.length)
     throw new ReconcileStoppedError(signal.reason, summary(done));
   if (failed) throw failed.err;
   return summary(done);
+}
+
+/** Stripe's 401 or 403: the platform's key may not read this account (any longer). */
+function accessRefused(err: unknown): boolean {
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  return status === 401 || status === 403;
 }
 
 /** A run its signal stopped: `report` holds the accounts listed to the end before the stop. */

@@ -114,6 +114,12 @@ export type FakeStripe = {
   /** From now on, refuses API requests past `perSecond` in the last second (as `rateLimitPerSecond`); `undefined` takes them all. */
   setRateLimit(perSecond: number | undefined): void;
   /**
+   * The connected account takes the platform's access away (it disconnects the platform, as
+   * `account.application.deauthorized` tells): from now on every request made for it is refused
+   * with 401, as Stripe refuses a key that no longer has access to the account.
+   */
+  revokeAccess(account: string): void;
+  /**
    * Adds an event to the Events API (of `event.account`, or the platform), as if it had happened;
    * it is not sent to the webhook endpoint. The fake records its own events for what its API and
    * its Checkout page change.
@@ -1485,6 +1491,16 @@ const RATE_LIMITED = new FakeStripeError(
   'rate_limit',
 );
 
+/** Stripe's answer to a request for a connected account that has taken the platform's access away. */
+function noAccess(account: string): FakeStripeError {
+  return new FakeStripeError(
+    401,
+    'invalid_request_error',
+    `The provided key does not have access to account '${account}' (or that account does not exist). ` +
+      'Application access may have been revoked.',
+  );
+}
+
 /** Whether one more request now goes past `perSecond` in the last second (never without a limit). */
 function rateLimiter(perSecond: number | undefined): () => boolean {
   if (perSecond === undefined) return () => false;
@@ -1876,6 +1892,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   });
 
   let overRate = rateLimiter(options.rateLimitPerSecond);
+  const revoked = new Set<string>();
   for (const [method, path, handler] of buildRoutes(state)) {
     app[method as 'get' | 'post' | 'delete'](path, (req: Request, res: Response) => {
       const account = req.header('stripe-account') ?? null;
@@ -1891,6 +1908,11 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
           apiKey: /^Bearer (.+)$/.exec(req.header('authorization') ?? '')?.[1] ?? null,
           status,
         });
+      if (account !== null && revoked.has(account)) {
+        logRequest(401);
+        res.status(401).json(noAccess(account).toBody());
+        return;
+      }
       if (overRate()) {
         logRequest(429);
         res.status(429).json(RATE_LIMITED.toBody());
@@ -1957,6 +1979,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     port,
     requests,
     setRateLimit: (perSecond) => void (overRate = rateLimiter(perSecond)),
+    revokeAccess: (account) => void revoked.add(account),
     deliveries,
     advance,
     now,
