@@ -510,6 +510,25 @@ describe('buying on the fake Stripe’s Checkout page', () => {
     }
   }, 90_000);
 
+  it('drift names each subscription of an account that disconnected the platform, rather than failing', async () => {
+    const cli = (args: string[]) => runCli(args, { ...gh.env, STRIPE_SECRET_KEY: 'sk_test_fake_checkout' });
+    gh.fake.revokeAccess(account);
+    try {
+      const drift = await cli(['stripe', 'drift', '--community', c]);
+      expect(drift.code).toBe(1);
+      const checked = Number(/comparing (\d+) projected/.exec(drift.stderr)?.[1]);
+      expect(checked).toBeGreaterThanOrEqual(4);
+      const refused = drift.stdout.match(
+        new RegExp(`^  ${c} \\S+ sub_\\S+ access: projected \\S+, Stripe refused \\(401\\)$`, 'gm'),
+      );
+      expect(refused?.length).toBe(checked);
+    } finally {
+      gh.fake.revokeAccess(account, false);
+    }
+    // The account connected again: nothing differs.
+    expect((await cli(['stripe', 'drift', '--community', c])).code).toBe(0);
+  }, 90_000);
+
   it('a price added a day later is created under the tier’s Stripe product, not a second one', async () => {
     // Stripe keeps idempotency keys for 24 hours: the product must be found from the catalog.
     shift = 25 * 3600;

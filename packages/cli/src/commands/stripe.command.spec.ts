@@ -114,6 +114,12 @@ describe('gatehouse stripe drift: comparing a projected subscription with Stripe
     ]);
   });
 
+  it('reports a subscription of an account Stripe would not let the platform read', () => {
+    expect(compareSubscription(projected, { refused: 401 })).toEqual([
+      expect.objectContaining({ field: 'access', projected: 'active', stripe: 'refused (401)' }),
+    ]);
+  });
+
   it('reports a subscription Stripe does not know', () => {
     expect(compareSubscription(projected, null)).toEqual([
       expect.objectContaining({ field: 'existence', stripe: 'not found' }),

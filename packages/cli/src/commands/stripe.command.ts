@@ -455,7 +455,8 @@ export type DriftDifference = {
   communityId: string;
   memberId: string;
   subscriptionId: string;
-  field: 'status' | 'price' | 'periodEnd' | 'existence';
+  /** `access`: Stripe would not let the platform read it (its account disconnected, or was deleted). */
+  field: 'status' | 'price' | 'periodEnd' | 'existence' | 'access';
   projected: string | null;
   stripe: string | null;
 };
@@ -464,6 +465,10 @@ const isoOrNull = (ms: number | null | undefined) =>
   ms === null || ms === undefined ? null : new Date(ms).toISOString();
 
 /** Differences between the projection and Stripe's subscription object (`null`: Stripe does not know it). */
+function isRefusedRead(value: unknown): value is RefusedRead {
+  return typeof value === 'object' && value !== null && typeof (value as RefusedRead).refused === 'number';
+}
+
 export function compareSubscription(
   projected: ProjectedSubscription,
   stripeObject: unknown | null,
@@ -475,6 +480,11 @@ export function compareSubscription(
   };
   if (stripeObject === null) {
     return [{ ...base, field: 'existence', projected: 'projected', stripe: 'not found' }];
+  }
+  if (isRefusedRead(stripeObject)) {
+    return [
+      { ...base, field: 'access', projected: projected.status, stripe: `refused (${stripeObject.refused})` },
+    ];
   }
   const view = translateSubscription(stripeObject);
   const item = view.items[0];
@@ -565,7 +575,13 @@ export async function projectedSubscriptions(
   return [...out.values()];
 }
 
-async function retrieveOrNull(stripe: Stripe, s: ProjectedSubscription): Promise<unknown | null> {
+/** A subscription of a connected account that Stripe will not let the platform read (401 or 403). */
+export type RefusedRead = { refused: number };
+
+async function retrieveOrNull(
+  stripe: Stripe,
+  s: ProjectedSubscription,
+): Promise<unknown | RefusedRead | null> {
   try {
     return await stripe.subscriptions.retrieve(
       s.subscriptionId,
@@ -575,6 +591,8 @@ async function retrieveOrNull(stripe: Stripe, s: ProjectedSubscription): Promise
   } catch (err) {
     const e = err as { statusCode?: number; code?: string };
     if (e.statusCode === 404 || e.code === 'resource_missing') return null;
+    // The account disconnected the platform (or was deleted): named in the report, the others compared.
+    if (s.stripeAccountId && (e.statusCode === 401 || e.statusCode === 403)) return { refused: e.statusCode };
     throw err;
   }
 }

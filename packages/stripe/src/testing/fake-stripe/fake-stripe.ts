@@ -116,9 +116,10 @@ export type FakeStripe = {
   /**
    * The connected account takes the platform's access away (it disconnects the platform, as
    * `account.application.deauthorized` tells): from now on every request made for it is refused
-   * with 401, as Stripe refuses a key that no longer has access to the account.
+   * with 401, as Stripe refuses a key that no longer has access to the account. `false` gives it
+   * back (the account connects again).
    */
-  revokeAccess(account: string): void;
+  revokeAccess(account: string, revoked?: boolean): void;
   /**
    * Adds an event to the Events API (of `event.account`, or the platform), as if it had happened;
    * it is not sent to the webhook endpoint. The fake records its own events for what its API and
@@ -1979,7 +1980,7 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     port,
     requests,
     setRateLimit: (perSecond) => void (overRate = rateLimiter(perSecond)),
-    revokeAccess: (account) => void revoked.add(account),
+    revokeAccess: (account, revoke = true) => void (revoke ? revoked.add(account) : revoked.delete(account)),
     deliveries,
     advance,
     now,
