@@ -41,17 +41,25 @@ export function isRateLimited(err: unknown): boolean {
  */
 export function retryingRateLimited<A extends unknown[], R>(
   request: (...args: A) => Promise<R>,
-  options: { signal?: AbortSignal; backoffMs?: readonly number[] } = {},
+  options: {
+    signal?: AbortSignal;
+    backoffMs?: readonly number[];
+    /** How a wait is made (a timer by default); rejects when `signal` is aborted. */
+    wait?: (ms: number, signal?: AbortSignal) => Promise<unknown>;
+  } = {},
 ): (...args: A) => Promise<R> {
-  const { signal, backoffMs = RATE_LIMIT_BACKOFF_MS } = options;
+  const {
+    signal,
+    backoffMs = RATE_LIMIT_BACKOFF_MS,
+    wait = (ms: number, s?: AbortSignal) => sleep(ms, undefined, { signal: s }),
+  } = options;
   return async (...args: A) => {
     for (let attempt = 0; ; attempt++) {
       try {
         return await request(...args);
       } catch (err) {
         if (!isRateLimited(err) || attempt >= backoffMs.length || signal?.aborted) throw err;
-        const wait = backoffMs[attempt] * (1 + Math.random() / 2);
-        await sleep(wait, undefined, { signal }).catch(() => Promise.reject(err));
+        await wait(backoffMs[attempt] * (1 + Math.random() / 2), signal).catch(() => Promise.reject(err));
       }
     }
   };
