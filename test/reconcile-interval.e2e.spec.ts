@@ -27,15 +27,17 @@ describe('the reconciler on an interval', () => {
   }, 120_000);
   afterAll(() => gh?.close());
 
+  /** A GraphQL query or mutation as the platform admin; its data. */
+  const gql = async (query: string) => {
+    const res = await fetch(`${gh.server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+      body: JSON.stringify({ query }),
+    });
+    return ((await res.json()) as { data: Record<string, any> }).data; // eslint-disable-line @typescript-eslint/no-explicit-any
+  };
+
   it('appends an event that only the Events API knows about', async () => {
-    const gql = async (query: string) => {
-      const res = await fetch(`${gh.server.url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
-        body: JSON.stringify({ query }),
-      });
-      return ((await res.json()) as { data: Record<string, any> }).data; // eslint-disable-line @typescript-eslint/no-explicit-any
-    };
     const c = (
       await gql(
         'mutation { createCommunity(input: { name: "Missed", region: US, stripeAccountId: "acct_missed1" }) { id } }',
@@ -175,14 +177,6 @@ describe('the reconciler on an interval', () => {
   }, 90_000);
 
   it('goes on past a connected account that disconnected the platform', async () => {
-    const gql = async (query: string) => {
-      const res = await fetch(`${gh.server.url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
-        body: JSON.stringify({ query }),
-      });
-      return ((await res.json()) as { data: Record<string, any> }).data; // eslint-disable-line @typescript-eslint/no-explicit-any
-    };
     await gql(
       'mutation { createCommunity(input: { name: "Gone", region: US, stripeAccountId: "acct_gone1" }) { id } }',
     );
